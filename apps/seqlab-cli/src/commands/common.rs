@@ -1,0 +1,44 @@
+//! Options every training subcommand takes: the device, the seed and the metrics file.
+
+use clap::Args as ClapArgs;
+use seqlab::device::DeviceChoice;
+use seqlab::train::{EpochRecord, write_metrics_json};
+use std::error::Error;
+use std::path::PathBuf;
+
+/// Where and how to run.
+#[derive(ClapArgs, Debug)]
+pub struct RunArgs {
+    /// Device: flex, ndarray, wgpu, or cpu (the fastest CPU device built in).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Seed for initialisation and sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write every epoch's numbers to this JSON file.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_json: Option<PathBuf>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl RunArgs {
+    /// The chosen device, started and checked.
+    pub fn device(&self) -> Result<(DeviceChoice, seqlab::Device), Box<dyn Error>> {
+        let choice: DeviceChoice = self.device.parse()?;
+        Ok((choice, choice.device()?))
+    }
+
+    /// Writes the metrics file if one was asked for.
+    pub fn write_metrics(
+        &self,
+        run: serde_json::Value,
+        epochs: &[EpochRecord],
+    ) -> Result<(), Box<dyn Error>> {
+        if let Some(path) = &self.metrics_json {
+            write_metrics_json(path, run, epochs)?;
+        }
+        Ok(())
+    }
+}

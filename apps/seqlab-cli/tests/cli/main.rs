@@ -1,0 +1,120 @@
+//! The `seqlab` binary run as a user runs it: real arguments, exit codes, stdout, stderr and
+//! files.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn seqlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seqlab"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A failure is one line on stderr starting with `seqlab:`, a non-zero exit, and no panic.
+fn assert_one_line_error(args: &[&str], expected: &str) {
+    let output = seqlab(args);
+    let err = stderr(&output);
+    assert!(!output.status.success(), "{args:?} succeeded");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "{args:?} printed more than one line: {err}"
+    );
+    assert!(
+        err.starts_with("seqlab: ") && err.contains(expected),
+        "{args:?}: {err}"
+    );
+}
+
+#[test]
+fn bad_input_gives_one_line_and_a_non_zero_exit() {
+    assert_one_line_error(
+        &["human-numbers", "--model", "lm9"],
+        "unknown model \"lm9\"",
+    );
+    assert_one_line_error(
+        &["human-numbers", "--batch-size", "0"],
+        "batch size must be at least 1",
+    );
+    assert_one_line_error(
+        &["human-numbers", "--seq-len", "70000"],
+        "sequence length 70000 needs",
+    );
+    assert_one_line_error(&["human-numbers", "--batch-size", "5000"], "is empty");
+    assert_one_line_error(
+        &["human-numbers", "--model", "lm1", "--seq-len", "5"],
+        "lm1 reads exactly 3 tokens",
+    );
+    assert_one_line_error(
+        &["human-numbers", "--device", "tpu"],
+        "unknown device \"tpu\"",
+    );
+    assert_one_line_error(
+        &["human-numbers", "--lr", "-1"],
+        "learning rate must be positive",
+    );
+    assert_one_line_error(&["human-numbers", "--epochs", "abc"], "invalid value 'abc'");
+    assert_one_line_error(&["no-such-command"], "unrecognized subcommand");
+}
+
+#[test]
+fn trains_lm4_for_an_epoch_and_writes_metrics() {
+    let dir = std::env::temp_dir().join(format!("seqlab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let metrics: PathBuf = dir.join("metrics.json");
+    let output = seqlab(&[
+        "human-numbers",
+        "--model",
+        "lm4",
+        "--epochs",
+        "2",
+        "--device",
+        "flex",
+        "--metrics-json",
+        metrics.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout.contains("epoch   train_loss  valid_loss    accuracy    time"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("final: valid_loss"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+    let epochs = json["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 2);
+    for key in ["epoch", "train_loss", "valid_loss", "accuracy", "time_s"] {
+        assert!(epochs[1][key].is_number(), "{key} missing in {}", epochs[1]);
+    }
+    assert!(epochs[1]["accuracy"].as_f64().unwrap() > 0.3);
+    assert_eq!(json["run"]["model"], "lm4");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn help_lists_the_lesson_options() {
+    let output = seqlab(&["human-numbers", "--help"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    for option in [
+        "--model",
+        "--epochs",
+        "--lr",
+        "--batch-size",
+        "--seq-len",
+        "--hidden",
+        "--seed",
+        "--device",
+        "--metrics-json",
+        "--schedule",
+    ] {
+        assert!(stdout.contains(option), "{option} missing from help");
+    }
+}

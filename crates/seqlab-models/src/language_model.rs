@@ -1,0 +1,29 @@
+//! The interface the training loop uses for every language model.
+
+use crate::RnnState;
+use burn::module::Module;
+use burn::tensor::{Int, Tensor};
+
+/// What a language model returns for a batch.
+#[derive(Debug, Clone)]
+pub struct LmOutput {
+    /// Scores over the vocabulary, `[batch, predicted steps, vocab]`: one predicted step for a
+    /// model that predicts only the token after its input, `time` steps for one that predicts
+    /// after every token.
+    pub logits: Tensor<3>,
+    /// The hidden state to pass to the next call, for models that keep state across batches.
+    pub state: Option<RnnState>,
+}
+
+/// A model that reads `[batch, time]` token ids and scores the next token(s).
+///
+/// Stateless models ignore `state` and return `None`; stateful ones (LMModel3, LMModel4 and the
+/// recurrent models) start from `state` when it is given and return the state after the batch.
+/// The caller decides when to reset (pass `None`) and detaches between batches.
+pub trait LanguageModel: Module {
+    /// Scores the next token(s) for each row of `tokens`.
+    fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RnnState>) -> LmOutput;
+
+    /// The size of the vocabulary the model scores.
+    fn vocab_size(&self) -> usize;
+}

@@ -1,0 +1,27 @@
+//! Sequence models on Burn: the fastai language models LMModel1–4 and the traits the
+//! training loop drives them through.
+//!
+//! Library code never names a backend: every constructor takes a `&Device`, and the same
+//! model runs on flex, ndarray or wgpu.
+//!
+//! ```
+//! use burn::tensor::{Device, Int, Tensor};
+//! use seqlab_models::{LanguageModel, LmModel4Config};
+//!
+//! let device = Device::flex();
+//! let model = LmModel4Config::new(30, 64).init(&device);
+//! let tokens = Tensor::<2, Int>::zeros([2, 16], &device);
+//! let out = model.forward_lm(tokens, None);
+//! assert_eq!(out.logits.dims(), [2, 16, 30]);
+//! ```
+
+mod language_model;
+mod simple_rnn_lm;
+mod state;
+
+pub use language_model::{LanguageModel, LmOutput};
+pub use simple_rnn_lm::{
+    LmModel1, LmModel1Config, LmModel2, LmModel2Config, LmModel3, LmModel3Config, LmModel4,
+    LmModel4Config,
+};
+pub use state::RnnState;

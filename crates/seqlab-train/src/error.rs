@@ -1,0 +1,41 @@
+//! The one error type of the train crate.
+
+use thiserror::Error;
+
+/// What can stop training.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// The loss became NaN or infinite; training stops rather than carry on with garbage.
+    #[error(
+        "the training loss became {value} at epoch {epoch}, batch {batch}: lower the learning rate or check the data"
+    )]
+    NonFiniteLoss {
+        /// Epoch (within the current fit) where it happened.
+        epoch: usize,
+        /// Batch within the epoch.
+        batch: usize,
+        /// The loss value.
+        value: f32,
+    },
+    /// There is nothing to train or validate on.
+    #[error("{0} has no batches: the data is too small for this batch size")]
+    NoBatches(&'static str),
+    /// A hyperparameter is out of its range.
+    #[error("{name} must be {requirement}, got {value}")]
+    BadHyperparameter {
+        /// The hyperparameter.
+        name: &'static str,
+        /// What it must be.
+        requirement: &'static str,
+        /// What it was.
+        value: f64,
+    },
+    /// A file could not be written.
+    #[error("could not write {path}: {message}")]
+    Write {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}

@@ -1,0 +1,321 @@
+//! The training loop: fastai's `Learner` for language models.
+
+use crate::loss::{accuracy_counts, flat_cross_entropy};
+use crate::progress::epoch_bar;
+use crate::record::{EpochRecord, format_table_header, format_table_row};
+use crate::schedule::{OneCycle, Schedule};
+use crate::{Optimizer, OptimizerConfig, TrainError};
+use burn::optim::GradientsParams;
+use burn::tensor::Device;
+use seqlab_data::LmBatch;
+use seqlab_models::{LanguageModel, RnnState};
+use std::time::Instant;
+
+/// Training and validation batches, in the order they are fed (no shuffling: language models
+/// need their streams in order).
+#[derive(Debug, Clone)]
+pub struct DataLoaders {
+    train: Vec<LmBatch>,
+    valid: Vec<LmBatch>,
+}
+
+impl DataLoaders {
+    /// Pairs training and validation batches; both must be non-empty.
+    pub fn new(train: Vec<LmBatch>, valid: Vec<LmBatch>) -> Result<Self, TrainError> {
+        if train.is_empty() {
+            return Err(TrainError::NoBatches("the training set"));
+        }
+        if valid.is_empty() {
+            return Err(TrainError::NoBatches("the validation set"));
+        }
+        Ok(Self { train, valid })
+    }
+
+    /// The training batches.
+    pub fn train(&self) -> &[LmBatch] {
+        &self.train
+    }
+
+    /// The validation batches.
+    pub fn valid(&self) -> &[LmBatch] {
+        &self.valid
+    }
+}
+
+/// fastai's debiased exponential moving average of the batch losses (`AvgSmoothLoss`).
+#[derive(Debug, Clone, Default)]
+struct SmoothLoss {
+    average: f64,
+    count: i32,
+}
+
+impl SmoothLoss {
+    const BETA: f64 = 0.98;
+
+    fn add(&mut self, loss: f64) -> f64 {
+        self.count += 1;
+        self.average = Self::BETA * self.average + (1.0 - Self::BETA) * loss;
+        self.average / (1.0 - Self::BETA.powi(self.count))
+    }
+}
+
+/// Trains a [`LanguageModel`] as fastai's `Learner` does, with the `ModelResetter` behaviour
+/// built in: stateful models start each epoch and each validation from a fresh state, and carry
+/// their (detached) state from batch to batch in between.
+pub struct Learner<M: LanguageModel> {
+    model: Option<M>,
+    data: DataLoaders,
+    device: Device,
+    optimizer: Optimizer,
+    history: Vec<EpochRecord>,
+    batch_losses: Vec<f32>,
+    fits: usize,
+    print_table: bool,
+    show_progress: bool,
+}
+
+impl<M: LanguageModel> Learner<M> {
+    /// A learner for `model` on `device` (autodiff is switched on for training), with fastai's
+    /// Adam. The model may have been built on `device` or on `device.autodiff()`.
+    pub fn new(model: M, data: DataLoaders, device: &Device) -> Self {
+        let device = device.clone().autodiff();
+        Self {
+            model: Some(model.train().fork(&device)),
+            data,
+            device,
+            optimizer: OptimizerConfig::default().init(),
+            history: Vec::new(),
+            batch_losses: Vec::new(),
+            fits: 0,
+            print_table: true,
+            show_progress: true,
+        }
+    }
+
+    /// Uses another optimizer (its state starts empty).
+    pub fn with_optimizer(mut self, config: OptimizerConfig) -> Self {
+        self.optimizer = config.init();
+        self
+    }
+
+    /// Prints fastai's per-epoch table to stdout (default) or not.
+    pub fn with_table(mut self, print_table: bool) -> Self {
+        self.print_table = print_table;
+        self
+    }
+
+    /// Shows a progress bar on stderr during each epoch when it is a terminal (default) or not.
+    pub fn with_progress(mut self, show_progress: bool) -> Self {
+        self.show_progress = show_progress;
+        self
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &M {
+        self.model
+            .as_ref()
+            .expect("the model is only taken during a step")
+    }
+
+    /// Gives back the trained model.
+    pub fn into_model(self) -> M {
+        self.model.expect("the model is only taken during a step")
+    }
+
+    /// Every epoch's numbers so far, across fits.
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.history
+    }
+
+    /// Every training batch's loss so far, across fits (fastai's `recorder.losses`, unsmoothed).
+    pub fn batch_losses(&self) -> &[f32] {
+        &self.batch_losses
+    }
+
+    /// fastai's `fit(epochs, lr)`: a constant learning rate.
+    pub fn fit(&mut self, epochs: usize, lr: f64) -> Result<&[EpochRecord], TrainError> {
+        self.fit_with(epochs, Schedule::Constant(lr))
+    }
+
+    /// fastai's `fit_one_cycle(epochs, max_lr)`; see [`OneCycle`].
+    pub fn fit_one_cycle(
+        &mut self,
+        epochs: usize,
+        max_lr: f64,
+    ) -> Result<&[EpochRecord], TrainError> {
+        self.fit_with(epochs, Schedule::OneCycle(OneCycle::new(max_lr)))
+    }
+
+    /// Trains for `epochs` epochs under `schedule`, validating after each; returns this fit's
+    /// epochs.
+    pub fn fit_with(
+        &mut self,
+        epochs: usize,
+        schedule: Schedule,
+    ) -> Result<&[EpochRecord], TrainError> {
+        let lr = schedule.max_lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(TrainError::BadHyperparameter {
+                name: "the learning rate",
+                requirement: "positive",
+                value: lr,
+            });
+        }
+        let first = self.history.len();
+        let total_steps = epochs * self.data.train.len();
+        let mut smooth = SmoothLoss::default();
+        if self.print_table && epochs > 0 {
+            println!("{}", format_table_header(&["accuracy"]));
+        }
+        for epoch in 0..epochs {
+            let start = Instant::now();
+            let train_loss = self.train_epoch(
+                epoch,
+                epoch * self.data.train.len(),
+                total_steps,
+                schedule,
+                &mut smooth,
+            )?;
+            let (valid_loss, accuracy) = self.validate();
+            let record = EpochRecord {
+                fit: self.fits,
+                epoch,
+                train_loss,
+                valid_loss,
+                metrics: vec![("accuracy".into(), accuracy)],
+                time_s: start.elapsed().as_secs_f64(),
+            };
+            if self.print_table {
+                println!("{}", format_table_row(&record));
+            }
+            self.history.push(record);
+        }
+        self.fits += 1;
+        Ok(&self.history[first..])
+    }
+
+    fn train_epoch(
+        &mut self,
+        epoch: usize,
+        first_step: usize,
+        total_steps: usize,
+        schedule: Schedule,
+        smooth: &mut SmoothLoss,
+    ) -> Result<f64, TrainError> {
+        let bar = epoch_bar(self.data.train.len(), epoch, self.show_progress);
+        let mut state: Option<RnnState> = None;
+        let mut smoothed = f64::NAN;
+        for (index, batch) in self.data.train.iter().enumerate() {
+            let hyper = schedule.at((first_step + index) as f64 / total_steps as f64);
+            let (inputs, targets) = batch.to_tensors(&self.device);
+            let model = self
+                .model
+                .take()
+                .expect("the model is present between steps");
+            // A state made for another batch size cannot continue: start afresh.
+            let carried = state
+                .take()
+                .filter(|s| s.batch_size() == Some(batch.rows()));
+            let output = model.forward_lm(inputs, carried);
+            let loss = flat_cross_entropy(output.logits, targets);
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                self.model = Some(model);
+                bar.finish_and_clear();
+                return Err(TrainError::NonFiniteLoss {
+                    epoch,
+                    batch: index,
+                    value,
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            self.model = Some(self.optimizer.step(hyper, model, grads));
+            state = output.state.map(RnnState::detach);
+            self.batch_losses.push(value);
+            smoothed = smooth.add(value as f64);
+            bar.set_message(format!("loss {smoothed:.4}"));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok(smoothed)
+    }
+
+    /// Mean loss and accuracy over the validation set, without autodiff, from a fresh state.
+    pub fn validate(&self) -> (f64, f64) {
+        let model = self.model().valid();
+        let device = self.device.clone().inner();
+        let mut state: Option<RnnState> = None;
+        let (mut loss_sum, mut correct, mut count) = (0.0f64, 0u64, 0u64);
+        for batch in &self.data.valid {
+            let (inputs, targets) = batch.to_tensors(&device);
+            let carried = state
+                .take()
+                .filter(|s| s.batch_size() == Some(batch.rows()));
+            let output = model.forward_lm(inputs, carried);
+            let loss: f32 =
+                flat_cross_entropy(output.logits.clone(), targets.clone()).into_scalar();
+            let (batch_correct, batch_count) = accuracy_counts(output.logits, targets);
+            loss_sum += loss as f64 * batch_count as f64;
+            correct += batch_correct;
+            count += batch_count;
+            state = output.state;
+        }
+        (loss_sum / count as f64, correct as f64 / count as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seqlab_data::{LmSplit, LmTask, batches};
+    use seqlab_models::LmModel4Config;
+
+    fn tiny_data() -> DataLoaders {
+        // A repeating pattern that a model can learn: 0 1 2 3 0 1 2 3 ...
+        let ids: Vec<u32> = (0..800).map(|i| (i % 4) as u32).collect();
+        let split = LmSplit::new(&ids, LmTask::EveryToken { seq_len: 8 }, 0.2, Some(8)).unwrap();
+        DataLoaders::new(
+            batches(&split.train, 8, true).unwrap(),
+            batches(&split.valid, 8, true).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn learns_a_repeating_pattern_from_a_plain_device_model() {
+        let device = Device::flex();
+        device.seed(1);
+        let model = LmModel4Config::new(4, 16).init(&device);
+        let mut learner = Learner::new(model, tiny_data(), &device).with_table(false);
+        learner.fit(4, 1e-2).unwrap();
+        let last = learner.history().last().unwrap();
+        assert!(last.metric("accuracy").unwrap() > 0.95, "{last:?}");
+        assert!(
+            learner.batch_losses()[0] > 1.0 && last.valid_loss < 0.2,
+            "{last:?}"
+        );
+    }
+
+    #[test]
+    fn an_exploding_loss_stops_training_with_an_error() {
+        let device = Device::flex();
+        let model = LmModel4Config::new(4, 16).init(&device);
+        let mut learner = Learner::new(model, tiny_data(), &device)
+            .with_table(false)
+            .with_optimizer(OptimizerConfig::Sgd(crate::SgdConfig::default()));
+        let err = learner.fit(2, 1e30).unwrap_err();
+        assert!(matches!(err, TrainError::NonFiniteLoss { .. }), "{err}");
+        assert!(matches!(
+            learner.fit(1, f64::NAN),
+            Err(TrainError::BadHyperparameter { .. })
+        ));
+    }
+
+    #[test]
+    fn empty_data_is_refused() {
+        assert!(matches!(
+            DataLoaders::new(vec![], vec![]),
+            Err(TrainError::NoBatches(_))
+        ));
+    }
+}

@@ -1,0 +1,39 @@
+//! Training for seqlab models: a fastai-style [`Learner`] with `fit` and `fit_one_cycle`,
+//! fastai's and PyTorch's Adam and SGD, flat cross-entropy, accuracy, per-epoch tables and JSON
+//! metrics. The loop is written here rather than taken from burn-train, because it carries the
+//! hidden state of stateful models from batch to batch.
+//!
+//! ```no_run
+//! use burn::tensor::Device;
+//! use seqlab_data::{LmSplit, LmTask, batches, human_numbers, split_words, Vocab};
+//! use seqlab_models::LmModel4Config;
+//! use seqlab_train::{DataLoaders, Learner};
+//!
+//! let tokens = split_words(&human_numbers().text());
+//! let vocab = Vocab::builder().build(&tokens);
+//! let ids = vocab.encode(&tokens)?;
+//! let split = LmSplit::new(&ids, LmTask::EveryToken { seq_len: 16 }, 0.2, Some(64))?;
+//! let data = DataLoaders::new(batches(&split.train, 64, true)?, batches(&split.valid, 64, true)?)?;
+//! let device = Device::flex();
+//! let model = LmModel4Config::new(vocab.len(), 64).init(&device.clone().autodiff());
+//! let mut learner = Learner::new(model, data, &device);
+//! learner.fit(30, 1e-3)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod learner;
+mod loss;
+mod metrics_file;
+mod optim;
+mod progress;
+mod record;
+mod schedule;
+
+pub use error::TrainError;
+pub use learner::{DataLoaders, Learner};
+pub use loss::{accuracy_counts, flat_cross_entropy};
+pub use metrics_file::write_metrics_json;
+pub use optim::{AdamConfig, Optimizer, OptimizerConfig, SgdConfig};
+pub use record::{EpochRecord, format_table_header, format_table_row};
+pub use schedule::{OneCycle, Schedule, StepHyper};

@@ -1,0 +1,144 @@
+//! Adam, with decoupled (AdamW) or L2 weight decay.
+
+use super::ParamState;
+use crate::schedule::StepHyper;
+use burn::tensor::Tensor;
+
+/// Adam's settings.
+///
+/// ```
+/// let fastai = seqlab_train::AdamConfig::fastai();
+/// assert_eq!((fastai.beta1, fastai.beta2, fastai.eps, fastai.weight_decay), (0.9, 0.99, 1e-5, 0.01));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig {
+    /// Decay of the running mean of gradients (replaced by the schedule's momentum when it
+    /// gives one).
+    pub beta1: f64,
+    /// Decay of the running mean of squared gradients.
+    pub beta2: f64,
+    /// Added to the denominator.
+    pub eps: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// `true`: decay the weights directly, `p -= lr * wd * p` (fastai's `true_wd`, PyTorch's
+    /// AdamW); `false`: add `wd * p` to the gradient (PyTorch's Adam).
+    pub decoupled_weight_decay: bool,
+}
+
+impl AdamConfig {
+    /// fastai's `Adam` defaults, as the lessons ran it: betas (0.9, 0.99), eps 1e-5, decoupled
+    /// weight decay 0.01.
+    pub fn fastai() -> Self {
+        Self {
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-5,
+            weight_decay: 0.01,
+            decoupled_weight_decay: true,
+        }
+    }
+
+    /// `torch.optim.Adam`'s defaults: betas (0.9, 0.999), eps 1e-8, no weight decay.
+    pub fn pytorch() -> Self {
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+        }
+    }
+
+    pub(super) fn update(
+        &self,
+        hyper: StepHyper,
+        param: Tensor<1>,
+        grad: Tensor<1>,
+        state: Option<ParamState>,
+    ) -> (Tensor<1>, ParamState) {
+        let beta1 = hyper.momentum.unwrap_or(self.beta1);
+        let (lr, beta2, wd) = (hyper.lr, self.beta2, self.weight_decay);
+        let grad = if wd != 0.0 && !self.decoupled_weight_decay {
+            grad + param.clone().mul_scalar(wd)
+        } else {
+            grad
+        };
+        let (first, second, steps) = match state {
+            Some(ParamState {
+                first,
+                second: Some(second),
+                steps,
+            }) => (
+                first.mul_scalar(beta1) + grad.clone().mul_scalar(1.0 - beta1),
+                second.mul_scalar(beta2) + grad.square().mul_scalar(1.0 - beta2),
+                steps + 1,
+            ),
+            _ => (
+                grad.clone().mul_scalar(1.0 - beta1),
+                grad.square().mul_scalar(1.0 - beta2),
+                1,
+            ),
+        };
+        let debias1 = 1.0 - beta1.powi(steps);
+        let debias2 = 1.0 - beta2.powi(steps);
+        let param = if wd != 0.0 && self.decoupled_weight_decay {
+            param.mul_scalar(1.0 - lr * wd)
+        } else {
+            param
+        };
+        let denominator = second
+            .clone()
+            .div_scalar(debias2)
+            .sqrt()
+            .add_scalar(self.eps);
+        let param = param - first.clone().div(denominator).mul_scalar(lr / debias1);
+        (
+            param,
+            ParamState {
+                first,
+                second: Some(second),
+                steps,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    /// Two steps of PyTorch's AdamW(lr=0.1, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01)
+    /// on p = [1, -2] with gradients [0.5, 0.25] then [-1, 0.5], worked by hand.
+    #[test]
+    fn two_steps_match_adamw() {
+        let device = Device::flex();
+        let adam = AdamConfig::fastai();
+        let hyper = StepHyper {
+            lr: 0.1,
+            momentum: None,
+        };
+        let t = |v: [f32; 2]| Tensor::<1>::from_data(TensorData::from(v), &device);
+        let (p, s) = adam.update(hyper, t([1.0, -2.0]), t([0.5, 0.25]), None);
+        let (p, _) = adam.update(hyper, p, t([-1.0, 0.5]), Some(s));
+        // Step 1: p*(1-0.001) - 0.1*sign(g) (m̂/√v̂ = ±1 up to eps).
+        let p1 = [
+            1.0f64 * 0.999 - 0.1 * 0.5 / (0.5 + 1e-5),
+            -2.0 * 0.999 - 0.1 * 0.25 / (0.25 + 1e-5),
+        ];
+        // Step 2, by the formulas.
+        let step2 = |p: f64, g1: f64, g2: f64| {
+            let m = 0.9 * (0.1 * g1) + 0.1 * g2;
+            let v = 0.99 * (0.01 * g1 * g1) + 0.01 * g2 * g2;
+            let (mh, vh) = (m / (1.0 - 0.81), v / (1.0 - 0.9801));
+            p * 0.999 - 0.1 * mh / (vh.sqrt() + 1e-5)
+        };
+        let expected = [
+            step2(p1[0], 0.5, -1.0) as f32,
+            step2(p1[1], 0.25, 0.5) as f32,
+        ];
+        p.into_data()
+            .assert_approx_eq::<f32>(&TensorData::from(expected), Default::default());
+    }
+}

@@ -1,0 +1,142 @@
+//! Learning-rate and momentum schedules.
+
+/// The learning rate and momentum (Adam's beta1, SGD's momentum) to use at one step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepHyper {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum, or `None` to keep the optimizer's own.
+    pub momentum: Option<f64>,
+}
+
+/// fastai's `fit_one_cycle`: the learning rate warms up from `max_lr / div` to `max_lr` over the
+/// first `pct_start` of training along a cosine, then anneals along a cosine to
+/// `max_lr / div / div_final`; momentum goes the other way, `moms.0 → moms.1 → moms.2`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OneCycle {
+    /// Peak learning rate.
+    pub max_lr: f64,
+    /// Fraction of the steps spent warming up (fastai: 0.25).
+    pub pct_start: f64,
+    /// Start learning rate is `max_lr / div` (fastai: 25).
+    pub div: f64,
+    /// Final learning rate is `max_lr / div / div_final` (fastai: 1e5).
+    pub div_final: f64,
+    /// Momentum at the start, the peak learning rate, and the end (fastai: 0.95, 0.85, 0.95).
+    pub moms: (f64, f64, f64),
+}
+
+impl OneCycle {
+    /// fastai's defaults for a peak learning rate.
+    pub fn new(max_lr: f64) -> Self {
+        Self {
+            max_lr,
+            pct_start: 0.25,
+            div: 25.0,
+            div_final: 1e5,
+            moms: (0.95, 0.85, 0.95),
+        }
+    }
+
+    /// Learning rate and momentum at `progress` ∈ [0, 1) through training.
+    ///
+    /// ```
+    /// let cycle = seqlab_train::OneCycle::new(3e-3);
+    /// let start = cycle.at(0.0);
+    /// assert!((start.lr - 3e-3 / 25.0).abs() < 1e-12);
+    /// assert_eq!(start.momentum, Some(0.95));
+    /// let peak = cycle.at(0.25);
+    /// assert!((peak.lr - 3e-3).abs() < 1e-12);
+    /// ```
+    pub fn at(&self, progress: f64) -> StepHyper {
+        let start_lr = self.max_lr / self.div;
+        let end_lr = start_lr / self.div_final;
+        let cosine = |from: f64, to: f64, pct: f64| {
+            to + (from - to) * ((std::f64::consts::PI * pct).cos() + 1.0) / 2.0
+        };
+        let (lr, momentum) = if progress < self.pct_start {
+            let pct = progress / self.pct_start;
+            (
+                cosine(start_lr, self.max_lr, pct),
+                cosine(self.moms.0, self.moms.1, pct),
+            )
+        } else {
+            let pct = (progress - self.pct_start) / (1.0 - self.pct_start);
+            (
+                cosine(self.max_lr, end_lr, pct),
+                cosine(self.moms.1, self.moms.2, pct),
+            )
+        };
+        StepHyper {
+            lr,
+            momentum: Some(momentum),
+        }
+    }
+}
+
+/// How the learning rate moves during a fit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    /// The same learning rate throughout, the optimizer's own momentum (fastai's `fit`).
+    Constant(f64),
+    /// fastai's one-cycle policy (`fit_one_cycle`).
+    OneCycle(OneCycle),
+}
+
+impl Schedule {
+    /// Learning rate and momentum at `progress` ∈ [0, 1) through training.
+    pub fn at(&self, progress: f64) -> StepHyper {
+        match self {
+            Schedule::Constant(lr) => StepHyper {
+                lr: *lr,
+                momentum: None,
+            },
+            Schedule::OneCycle(cycle) => cycle.at(progress),
+        }
+    }
+
+    /// The peak learning rate.
+    pub fn max_lr(&self) -> f64 {
+        match self {
+            Schedule::Constant(lr) => *lr,
+            Schedule::OneCycle(cycle) => cycle.max_lr,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The PyTorch reference's `one_cycle(lr, pct)`, transcribed.
+    fn reference(lr: f64, pct: f64) -> (f64, f64) {
+        use std::f64::consts::PI;
+        if pct < 0.25 {
+            let p = (1.0 - (PI * pct / 0.25).cos()) / 2.0;
+            return (lr / 25.0 + (lr - lr / 25.0) * p, 0.95 - 0.10 * p);
+        }
+        let p = (1.0 - (PI * (pct - 0.25) / 0.75).cos()) / 2.0;
+        (lr + (lr / 25.0 / 1e5 - lr) * p, 0.85 + 0.10 * p)
+    }
+
+    #[test]
+    fn matches_the_reference_schedule() {
+        let cycle = OneCycle::new(3e-3);
+        for i in 0..1000 {
+            let pct = i as f64 / 1000.0;
+            let got = cycle.at(pct);
+            let (lr, mom) = reference(3e-3, pct);
+            assert!(
+                (got.lr - lr).abs() < 1e-12,
+                "lr at {pct}: {} vs {lr}",
+                got.lr
+            );
+            assert!(
+                (got.momentum.unwrap() - mom).abs() < 1e-12,
+                "momentum at {pct}"
+            );
+        }
+        let end = cycle.at(0.999_999);
+        assert!(end.lr < 3e-3 / 25.0 / 1e4);
+    }
+}

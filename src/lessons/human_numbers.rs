@@ -1,0 +1,382 @@
+//! fastai's "human numbers" language models, LMModel1–4, as the lesson runs them.
+
+use crate::data::{DataError, LmSplit, LmTask, Vocab, batches, human_numbers, split_words};
+use crate::models::{
+    LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
+};
+use crate::train::{
+    DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Schedule, TrainError,
+};
+use burn::tensor::Device;
+use std::fmt;
+use std::str::FromStr;
+use thiserror::Error;
+
+/// Which of the lesson's models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HumanNumbersModel {
+    /// LMModel1: three tokens written out, predicts the fourth.
+    Lm1,
+    /// LMModel2: the same as a loop (hidden 128 in the lesson).
+    Lm2,
+    /// LMModel3: keeps its state across batches (truncated BPTT), one-cycle training.
+    Lm3,
+    /// LMModel4: predicts after every token of 16.
+    Lm4,
+}
+
+impl HumanNumbersModel {
+    /// All four, in the lesson's order.
+    pub const ALL: [HumanNumbersModel; 4] = [
+        HumanNumbersModel::Lm1,
+        HumanNumbersModel::Lm2,
+        HumanNumbersModel::Lm3,
+        HumanNumbersModel::Lm4,
+    ];
+
+    /// The name on the command line: `lm1` … `lm4`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HumanNumbersModel::Lm1 => "lm1",
+            HumanNumbersModel::Lm2 => "lm2",
+            HumanNumbersModel::Lm3 => "lm3",
+            HumanNumbersModel::Lm4 => "lm4",
+        }
+    }
+
+    /// The lesson's hidden size: 64, and 128 for LMModel2.
+    pub fn default_hidden(self) -> usize {
+        if self == HumanNumbersModel::Lm2 {
+            128
+        } else {
+            64
+        }
+    }
+
+    /// The lesson's tokens per sample: 3 of context, or sequences of 16 for LMModel4.
+    pub fn default_seq_len(self) -> usize {
+        if self == HumanNumbersModel::Lm4 {
+            16
+        } else {
+            3
+        }
+    }
+
+    /// Whether the model keeps state across batches, and so needs `group_chunks` and
+    /// `drop_last`.
+    pub fn is_stateful(self) -> bool {
+        matches!(self, HumanNumbersModel::Lm3 | HumanNumbersModel::Lm4)
+    }
+}
+
+impl fmt::Display for HumanNumbersModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for HumanNumbersModel {
+    type Err = LessonError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|model| model.name() == name)
+            .ok_or_else(|| {
+                LessonError::Config(format!(
+                    "unknown model {name:?}: expected lm1, lm2, lm3 or lm4"
+                ))
+            })
+    }
+}
+
+/// How to schedule training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HumanNumbersSchedule {
+    /// As the lesson: `fit(10, 1e-3)` for lm1/lm2, `fit_one_cycle(10, 3e-3)` for lm3,
+    /// `fit(30, 1e-3)` then `fit(50, 1e-4)` for lm4.
+    #[default]
+    Lesson,
+    /// One `fit(epochs, lr)` at a constant rate.
+    Fit,
+    /// One `fit_one_cycle(epochs, lr)`; for lm4 the book's `fit_one_cycle(15, 3e-3)`.
+    OneCycle,
+}
+
+/// A run of one of the lesson's models. `None` fields take the lesson's values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HumanNumbersConfig {
+    /// The model.
+    pub model: HumanNumbersModel,
+    /// How training is scheduled.
+    pub schedule: HumanNumbersSchedule,
+    /// Epochs (replaces the lesson's phases with one fit).
+    pub epochs: Option<usize>,
+    /// Learning rate, or peak learning rate for one-cycle.
+    pub lr: Option<f64>,
+    /// Samples per batch (the lesson: 64).
+    pub batch_size: usize,
+    /// Tokens per sample (context for lm1–lm3, sequence length for lm4).
+    pub seq_len: Option<usize>,
+    /// Width of the hidden state.
+    pub hidden: Option<usize>,
+    /// Seed for the weights' initialisation.
+    pub seed: u64,
+    /// The optimizer (fastai's Adam by default).
+    pub optimizer: OptimizerConfig,
+}
+
+impl HumanNumbersConfig {
+    /// The lesson's settings for `model`.
+    pub fn new(model: HumanNumbersModel) -> Self {
+        Self {
+            model,
+            schedule: HumanNumbersSchedule::Lesson,
+            epochs: None,
+            lr: None,
+            batch_size: 64,
+            seq_len: None,
+            hidden: None,
+            seed: 0,
+            optimizer: OptimizerConfig::default(),
+        }
+    }
+
+    /// The fits to run, in order, as `(epochs, schedule)`.
+    pub fn phases(&self) -> Vec<(usize, Schedule)> {
+        use HumanNumbersModel::*;
+        let one_cycle = |epochs, lr| (epochs, Schedule::OneCycle(OneCycle::new(lr)));
+        let lesson = match (self.schedule, self.model) {
+            (HumanNumbersSchedule::Lesson, Lm1 | Lm2) => vec![(10, Schedule::Constant(1e-3))],
+            (HumanNumbersSchedule::Lesson, Lm3) => vec![one_cycle(10, 3e-3)],
+            (HumanNumbersSchedule::Lesson, Lm4) => {
+                vec![
+                    (30, Schedule::Constant(1e-3)),
+                    (50, Schedule::Constant(1e-4)),
+                ]
+            }
+            (HumanNumbersSchedule::Fit, _) => vec![(10, Schedule::Constant(1e-3))],
+            (HumanNumbersSchedule::OneCycle, Lm4) => vec![one_cycle(15, 3e-3)],
+            (HumanNumbersSchedule::OneCycle, _) => vec![one_cycle(10, 3e-3)],
+        };
+        if self.epochs.is_none() && self.lr.is_none() {
+            return lesson;
+        }
+        let (epochs, schedule) = lesson[0];
+        let epochs = self.epochs.unwrap_or(epochs);
+        let schedule = match (schedule, self.lr) {
+            (schedule, None) => schedule,
+            (Schedule::Constant(_), Some(lr)) => Schedule::Constant(lr),
+            (Schedule::OneCycle(_), Some(lr)) => Schedule::OneCycle(OneCycle::new(lr)),
+        };
+        vec![(epochs, schedule)]
+    }
+
+    fn validate(&self) -> Result<(), LessonError> {
+        let zero = |name: &str| LessonError::Config(format!("{name} must be at least 1"));
+        if self.batch_size == 0 {
+            return Err(zero("the batch size"));
+        }
+        if self.seq_len == Some(0) {
+            return Err(zero("the sequence length"));
+        }
+        if self.hidden == Some(0) {
+            return Err(zero("the hidden size"));
+        }
+        if self.epochs == Some(0) {
+            return Err(zero("the number of epochs"));
+        }
+        if let Some(lr) = self.lr {
+            if !(lr.is_finite() && lr > 0.0) {
+                return Err(LessonError::Config(format!(
+                    "the learning rate must be positive, got {lr}"
+                )));
+            }
+        }
+        if self.model == HumanNumbersModel::Lm1 && self.seq_len.is_some_and(|s| s != 3) {
+            return Err(LessonError::Config(
+                "lm1 reads exactly 3 tokens: leave --seq-len at 3".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The lesson's data, cut and batched for this model.
+    pub fn data(&self) -> Result<(Vocab, DataLoaders), LessonError> {
+        self.validate()?;
+        let tokens = split_words(&human_numbers().text());
+        let vocab = Vocab::builder().build(&tokens);
+        let ids = vocab.encode(&tokens)?;
+        let seq_len = self.seq_len.unwrap_or(self.model.default_seq_len());
+        let task = match self.model {
+            HumanNumbersModel::Lm4 => LmTask::EveryToken { seq_len },
+            _ => LmTask::NextToken { context: seq_len },
+        };
+        let stateful = self.model.is_stateful();
+        let split = LmSplit::new(&ids, task, 0.2, stateful.then_some(self.batch_size))?;
+        // The lesson's stateless models use a plain DataLoader (short last batch kept); the
+        // stateful ones drop the last batch so that every batch continues the same streams.
+        let loaders = DataLoaders::new(
+            batches(&split.train, self.batch_size, stateful)?,
+            batches(&split.valid, self.batch_size, stateful)?,
+        )?;
+        Ok((vocab, loaders))
+    }
+
+    /// Seeds `device`, builds the model and trains it through every phase, printing the table
+    /// when `table` is set. Returns every epoch's numbers.
+    pub fn run(
+        &self,
+        device: &Device,
+        table: bool,
+        progress: bool,
+    ) -> Result<Vec<EpochRecord>, LessonError> {
+        let (vocab, data) = self.data()?;
+        device.seed(self.seed);
+        let hidden = self.hidden.unwrap_or(self.model.default_hidden());
+        let train_device = device.clone().autodiff();
+        let v = vocab.len();
+        match self.model {
+            HumanNumbersModel::Lm1 => self.train(
+                LmModel1Config::new(v, hidden).init(&train_device),
+                data,
+                device,
+                table,
+                progress,
+            ),
+            HumanNumbersModel::Lm2 => self.train(
+                LmModel2Config::new(v, hidden).init(&train_device),
+                data,
+                device,
+                table,
+                progress,
+            ),
+            HumanNumbersModel::Lm3 => self.train(
+                LmModel3Config::new(v, hidden).init(&train_device),
+                data,
+                device,
+                table,
+                progress,
+            ),
+            HumanNumbersModel::Lm4 => self.train(
+                LmModel4Config::new(v, hidden).init(&train_device),
+                data,
+                device,
+                table,
+                progress,
+            ),
+        }
+    }
+
+    fn train<M: LanguageModel>(
+        &self,
+        model: M,
+        data: DataLoaders,
+        device: &Device,
+        table: bool,
+        progress: bool,
+    ) -> Result<Vec<EpochRecord>, LessonError> {
+        let mut learner = Learner::new(model, data, device)
+            .with_optimizer(self.optimizer)
+            .with_table(table)
+            .with_progress(progress);
+        for (epochs, schedule) in self.phases() {
+            learner.fit_with(epochs, schedule)?;
+        }
+        Ok(learner.history().to_vec())
+    }
+}
+
+/// What can go wrong in a lesson.
+#[derive(Debug, Error)]
+pub enum LessonError {
+    /// A setting is out of range.
+    #[error("{0}")]
+    Config(String),
+    /// Preparing the data failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lesson_phases() {
+        let lm4 = HumanNumbersConfig::new(HumanNumbersModel::Lm4);
+        assert_eq!(
+            lm4.phases(),
+            vec![
+                (30, Schedule::Constant(1e-3)),
+                (50, Schedule::Constant(1e-4))
+            ]
+        );
+        let book = HumanNumbersConfig {
+            schedule: HumanNumbersSchedule::OneCycle,
+            ..lm4.clone()
+        };
+        assert_eq!(
+            book.phases(),
+            vec![(15, Schedule::OneCycle(OneCycle::new(3e-3)))]
+        );
+        let short = HumanNumbersConfig {
+            epochs: Some(2),
+            ..lm4
+        };
+        assert_eq!(short.phases(), vec![(2, Schedule::Constant(1e-3))]);
+    }
+
+    #[test]
+    fn the_lesson_data_shapes() {
+        let (vocab, lm1) = HumanNumbersConfig::new(HumanNumbersModel::Lm1)
+            .data()
+            .unwrap();
+        assert_eq!(vocab.len(), 30);
+        // 16824 training windows in 263 batches (the last of 56), 4207 validation windows.
+        assert_eq!(lm1.train().len(), 263);
+        assert_eq!(lm1.train().last().unwrap().rows(), 16824 % 64);
+        assert_eq!(lm1.valid().iter().map(|b| b.rows()).sum::<usize>(), 4207);
+        let (_, lm3) = HumanNumbersConfig::new(HumanNumbersModel::Lm3)
+            .data()
+            .unwrap();
+        assert_eq!(lm3.train().len(), 16824 / 64);
+        assert!(lm3.train().iter().all(|b| b.rows() == 64));
+        let (_, lm4) = HumanNumbersConfig::new(HumanNumbersModel::Lm4)
+            .data()
+            .unwrap();
+        // 3942 sequences of 16: 3153 train → 49 batches, 789 valid → 12 batches.
+        assert_eq!((lm4.train().len(), lm4.valid().len()), (49, 12));
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        let bad = |config: HumanNumbersConfig| config.data().unwrap_err().to_string();
+        let lm4 = HumanNumbersConfig::new(HumanNumbersModel::Lm4);
+        assert_eq!(
+            bad(HumanNumbersConfig {
+                batch_size: 0,
+                ..lm4.clone()
+            }),
+            "the batch size must be at least 1"
+        );
+        assert!(
+            bad(HumanNumbersConfig {
+                seq_len: Some(100_000),
+                ..lm4.clone()
+            })
+            .contains("sequence length 100000")
+        );
+        assert!(
+            bad(HumanNumbersConfig {
+                batch_size: 100_000,
+                ..lm4
+            })
+            .contains("is empty")
+        );
+        assert!("lm9".parse::<HumanNumbersModel>().is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! seqlab: sequence models in Rust on Burn — tokenize, numericalize, batch, RNN/LSTM/GRU,
+//! train and sample, on the CPU or the GPU with the same code.
+//!
+//! This crate gathers the workspace's crates under one name and adds what ties them together:
+//! choosing a [`device`] from a name, and the [`lessons`] that reproduce the notebooks seqlab
+//! grew from.
+//!
+//! - [`data`]: tokenize, numericalize, `group_chunks`, language-model batches.
+//! - [`models`]: the models and the [`models::LanguageModel`] trait.
+//! - [`train`]: the [`train::Learner`], optimizers, schedules and metrics.
+
+pub use seqlab_data as data;
+pub use seqlab_models as models;
+pub use seqlab_train as train;
+
+pub mod device;
+pub mod lessons;
+
+/// The Burn device type every seqlab function takes; see [`device::DeviceChoice`].
+pub use burn::tensor::Device;
+
+/// The README's code, compiled as a doctest so that it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
