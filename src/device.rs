@@ -106,7 +106,7 @@ fn probe(choice: DeviceChoice, device: &Device) -> Result<(), DeviceError> {
     });
     std::panic::set_hook(previous_hook);
     match result {
-        Ok(sum) if sum == 3.0 => Ok(()),
+        Ok(3.0) => Ok(()),
         Ok(sum) => Err(DeviceError::Unavailable {
             choice,
             reason: format!("1 + 2 gave {sum}"),
@@ -160,5 +160,21 @@ mod tests {
             "tpu".parse::<DeviceChoice>(),
             Err(DeviceError::Unknown("tpu".into()))
         );
+    }
+
+    #[test]
+    fn a_device_left_out_of_the_build_says_so() {
+        let message = DeviceError::NotBuilt(DeviceChoice::Wgpu).to_string();
+        assert_eq!(
+            message,
+            "device wgpu is not built into this binary: rebuild with the cargo feature \"wgpu\""
+        );
+        for choice in DeviceChoice::ALL {
+            assert_eq!(
+                choice.is_built(),
+                choice.unchecked_device().is_ok(),
+                "{choice}"
+            );
+        }
     }
 }

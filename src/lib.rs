@@ -23,3 +23,8 @@ pub use burn::tensor::Device;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The human-numbers guide's code, compiled and run as a doctest.
+#[doc = include_str!("../docs/human-numbers.md")]
+#[cfg(doctest)]
+pub struct HumanNumbersGuideDoctests;

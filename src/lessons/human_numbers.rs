@@ -186,12 +186,12 @@ impl HumanNumbersConfig {
         if self.epochs == Some(0) {
             return Err(zero("the number of epochs"));
         }
-        if let Some(lr) = self.lr {
-            if !(lr.is_finite() && lr > 0.0) {
-                return Err(LessonError::Config(format!(
-                    "the learning rate must be positive, got {lr}"
-                )));
-            }
+        if let Some(lr) = self.lr
+            && !(lr.is_finite() && lr > 0.0)
+        {
+            return Err(LessonError::Config(format!(
+                "the learning rate must be positive, got {lr}"
+            )));
         }
         if self.model == HumanNumbersModel::Lm1 && self.seq_len.is_some_and(|s| s != 3) {
             return Err(LessonError::Config(

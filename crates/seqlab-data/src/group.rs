@@ -55,8 +55,8 @@ mod tests {
             let grouped = group_chunks(&data, batch_size).unwrap();
             let batches: Vec<&[usize]> = grouped.chunks(batch_size).collect();
             for pair in batches.windows(2) {
-                for j in 0..batch_size {
-                    prop_assert_eq!(pair[1][j], pair[0][j] + 1);
+                for (next, previous) in pair[1].iter().zip(pair[0]) {
+                    prop_assert_eq!(*next, previous + 1);
                 }
             }
         }

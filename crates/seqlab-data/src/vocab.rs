@@ -260,6 +260,26 @@ impl Vocab {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn encode_then_decode_gives_the_tokens_back(tokens in proptest::collection::vec("[a-e]{1,3}", 0..60)) {
+            let vocab = Vocab::builder().build(&tokens);
+            let ids = vocab.encode(&tokens).unwrap();
+            prop_assert_eq!(vocab.decode(&ids).unwrap(), tokens.iter().map(String::as_str).collect::<Vec<_>>());
+            prop_assert!(ids.iter().all(|&id| (id as usize) < vocab.len()));
+        }
+
+        #[test]
+        fn ids_are_dense_and_unique(tokens in proptest::collection::vec("[a-z]{1,2}", 0..80), max in 1usize..20) {
+            let vocab = Vocab::builder().specials(["xxpad"]).unknown("xxunk").max_size(max.max(2)).build(&tokens);
+            for (id, token) in vocab.tokens().iter().enumerate() {
+                prop_assert_eq!(vocab.id(token), Some(id as u32));
+            }
+            prop_assert!(vocab.len() <= max.max(2));
+        }
+    }
 
     #[test]
     fn frequency_order_breaks_ties_by_first_appearance() {
