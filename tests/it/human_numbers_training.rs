@@ -13,7 +13,10 @@ fn final_accuracies(model: HumanNumbersModel) -> Vec<f64> {
     let device = cpu();
     (0..5)
         .map(|seed| {
-            let config = HumanNumbersConfig { seed, ..HumanNumbersConfig::new(model) };
+            let config = HumanNumbersConfig {
+                seed,
+                ..HumanNumbersConfig::new(model)
+            };
             let epochs = config.run(&device, false, false).unwrap();
             epochs.last().unwrap().metric("accuracy").unwrap()
         })
@@ -29,8 +32,14 @@ fn assert_mean_accuracy(model: HumanNumbersModel, floor: f64) {
     let accuracies = final_accuracies(model);
     let mean = accuracies.iter().sum::<f64>() / accuracies.len() as f64;
     println!("{model}: {accuracies:?}, mean {mean:.4}");
-    assert!(mean >= floor, "{model}: mean accuracy {mean:.4} < {floor} ({accuracies:?})");
-    assert!(accuracies.iter().all(|&a| a > 0.40 && a < 0.80), "{model}: {accuracies:?}");
+    assert!(
+        mean >= floor,
+        "{model}: mean accuracy {mean:.4} < {floor} ({accuracies:?})"
+    );
+    assert!(
+        accuracies.iter().all(|&a| a > 0.40 && a < 0.80),
+        "{model}: {accuracies:?}"
+    );
 }
 
 #[test]
@@ -65,6 +74,8 @@ fn the_same_seed_gives_the_same_numbers() {
     let again = config.run(&device, false, false).unwrap();
     assert_eq!(first[0].train_loss, again[0].train_loss);
     assert_eq!(first[0].metrics, again[0].metrics);
-    let other_seed = HumanNumbersConfig { seed: 4, ..config }.run(&device, false, false).unwrap();
+    let other_seed = HumanNumbersConfig { seed: 4, ..config }
+        .run(&device, false, false)
+        .unwrap();
     assert_ne!(first[0].train_loss, other_seed[0].train_loss);
 }

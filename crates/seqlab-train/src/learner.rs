@@ -4,7 +4,7 @@ use crate::loss::{accuracy_counts, flat_cross_entropy};
 use crate::progress::epoch_bar;
 use crate::record::{EpochRecord, format_table_header, format_table_row};
 use crate::schedule::{OneCycle, Schedule};
-use crate::{Optimizer, OptimizerConfig, TrainError};
+use crate::{Optimizer, OptimizerConfig, TrainError, clip_grad_norm};
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use seqlab_data::LmBatch;
@@ -67,6 +67,7 @@ pub struct Learner<M: LanguageModel> {
     data: DataLoaders,
     device: Device,
     optimizer: Optimizer,
+    grad_clip: Option<f64>,
     history: Vec<EpochRecord>,
     batch_losses: Vec<f32>,
     fits: usize,
@@ -84,6 +85,7 @@ impl<M: LanguageModel> Learner<M> {
             data,
             device,
             optimizer: OptimizerConfig::default().init(),
+            grad_clip: None,
             history: Vec::new(),
             batch_losses: Vec::new(),
             fits: 0,
@@ -95,6 +97,13 @@ impl<M: LanguageModel> Learner<M> {
     /// Uses another optimizer (its state starts empty).
     pub fn with_optimizer(mut self, config: OptimizerConfig) -> Self {
         self.optimizer = config.init();
+        self
+    }
+
+    /// Clips the gradients to this global L2 norm before each step (PyTorch's
+    /// `clip_grad_norm_`), or not at all (the default).
+    pub fn with_grad_clip(mut self, max_norm: Option<f64>) -> Self {
+        self.grad_clip = max_norm;
         self
     }
 
@@ -228,7 +237,10 @@ impl<M: LanguageModel> Learner<M> {
                     value,
                 });
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+            if let Some(max_norm) = self.grad_clip {
+                clip_grad_norm(&model, &mut grads, max_norm);
+            }
             self.model = Some(self.optimizer.step(hyper, model, grads));
             state = output.state.map(RnnState::detach);
             self.batch_losses.push(value);
@@ -309,6 +321,21 @@ mod tests {
             learner.fit(1, f64::NAN),
             Err(TrainError::BadHyperparameter { .. })
         ));
+    }
+
+    #[test]
+    fn clipped_gradients_hold_the_weights_almost_still() {
+        let device = Device::flex();
+        let model = LmModel4Config::new(4, 16).init(&device);
+        let mut learner = Learner::new(model, tiny_data(), &device)
+            .with_table(false)
+            .with_optimizer(OptimizerConfig::Sgd(crate::SgdConfig::default()))
+            .with_grad_clip(Some(1e-6));
+        let (before, _) = learner.validate();
+        learner.fit(1, 1.0).unwrap();
+        // Each step moves the weights by at most lr * 1e-6 in norm.
+        let after = learner.history()[0].valid_loss;
+        assert!((before - after).abs() < 1e-3, "{before} vs {after}");
     }
 
     #[test]

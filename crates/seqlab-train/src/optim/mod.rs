@@ -4,9 +4,11 @@
 //! per parameter id, flattened to one dimension.
 
 mod adam;
+mod clip;
 mod sgd;
 
 pub use adam::AdamConfig;
+pub use clip::clip_grad_norm;
 pub use sgd::SgdConfig;
 
 use crate::schedule::StepHyper;
