@@ -15,7 +15,7 @@ pub(crate) fn epoch_bar(batches: usize, epoch: usize, enabled: bool) -> Progress
     );
     bar.set_style(
         ProgressStyle::with_template(
-            "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({per_sec}, eta {eta})",
+            "epoch {prefix} [{bar:30}] {pos}/{len} {msg} [{elapsed} < {eta}]",
         )
         .expect("the template is valid")
         .progress_chars("=> "),
