@@ -223,8 +223,7 @@ impl HumanNumbersConfig {
         Ok((vocab, loaders))
     }
 
-    /// Seeds `device`, builds the model and trains it through every phase, printing the table
-    /// when `table` is set. Returns every epoch's numbers.
+    /// Prepares the data, then trains as [`run_on`](Self::run_on) does.
     pub fn run(
         &self,
         device: &Device,
@@ -232,34 +231,48 @@ impl HumanNumbersConfig {
         progress: bool,
     ) -> Result<Vec<EpochRecord>, LessonError> {
         let (vocab, data) = self.data()?;
+        self.run_on(vocab.len(), data, device, table, progress)
+    }
+
+    /// Seeds `device`, builds the model for a vocabulary of `vocab_size` and trains it on `data`
+    /// through every phase, printing the table when `table` is set. Returns every epoch's
+    /// numbers.
+    pub fn run_on(
+        &self,
+        vocab_size: usize,
+        data: DataLoaders,
+        device: &Device,
+        table: bool,
+        progress: bool,
+    ) -> Result<Vec<EpochRecord>, LessonError> {
         device.seed(self.seed);
         let hidden = self.hidden.unwrap_or(self.model.default_hidden());
-        let train_device = device.clone().autodiff();
-        let v = vocab.len();
+        let ad = device.clone().autodiff();
+        let v = vocab_size;
         match self.model {
             HumanNumbersModel::Lm1 => self.train(
-                LmModel1Config::new(v, hidden).init(&train_device),
+                LmModel1Config::new(v, hidden).init(&ad),
                 data,
                 device,
                 table,
                 progress,
             ),
             HumanNumbersModel::Lm2 => self.train(
-                LmModel2Config::new(v, hidden).init(&train_device),
+                LmModel2Config::new(v, hidden).init(&ad),
                 data,
                 device,
                 table,
                 progress,
             ),
             HumanNumbersModel::Lm3 => self.train(
-                LmModel3Config::new(v, hidden).init(&train_device),
+                LmModel3Config::new(v, hidden).init(&ad),
                 data,
                 device,
                 table,
                 progress,
             ),
             HumanNumbersModel::Lm4 => self.train(
-                LmModel4Config::new(v, hidden).init(&train_device),
+                LmModel4Config::new(v, hidden).init(&ad),
                 data,
                 device,
                 table,

@@ -78,10 +78,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         },
     };
     // Check the settings and the data before starting a device.
-    config.data()?;
+    let (vocab, data) = config.data()?;
     let (choice, device) = args.run.device()?;
     println!("human numbers, {model} on {choice}, seed {}", config.seed);
-    let epochs = config.run(&device, true, !args.run.no_progress)?;
+    let epochs = config.run_on(vocab.len(), data, &device, true, !args.run.no_progress)?;
     let last = epochs.last().expect("at least one epoch ran");
     let accuracy = last.metric("accuracy").unwrap_or(f64::NAN);
     println!(
