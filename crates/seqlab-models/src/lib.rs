@@ -16,10 +16,15 @@
 //! ```
 
 mod language_model;
+mod recurrent;
 mod simple_rnn_lm;
 mod state;
 
 pub use language_model::{LanguageModel, LmOutput};
+pub use recurrent::{
+    CellKind, DirectionWeights, Nonlinearity, Recurrent, RecurrentConfig, RecurrentError,
+    RecurrentState,
+};
 pub use simple_rnn_lm::{
     LmModel1, LmModel1Config, LmModel2, LmModel2Config, LmModel3, LmModel3Config, LmModel4,
     LmModel4Config,
