@@ -7,6 +7,7 @@
 //! hidden]`, ordered as PyTorch orders it (layer by layer, forward direction first).
 //!
 //! ```
+//! use burn::module::Module;
 //! use burn::tensor::{Device, Tensor};
 //! use seqlab_models::RecurrentConfig;
 //!
