@@ -1,8 +1,10 @@
-//! fastai's "human numbers" language models, LMModel1–4, as the lesson runs them.
+//! fastai's "human numbers" language models, LMModel1–4 as the lesson runs them, and the
+//! book's recurrent LMModel5–6.
 
 use crate::data::{DataError, LmSplit, LmTask, Vocab, batches, human_numbers, split_words};
 use crate::models::{
-    LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
+    CellKind, LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
+    Nonlinearity, RecurrentLmConfig,
 };
 use crate::train::{
     DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Schedule, TrainError,
@@ -23,24 +25,32 @@ pub enum HumanNumbersModel {
     Lm3,
     /// LMModel4: predicts after every token of 16.
     Lm4,
+    /// LMModel5: a 2-layer RNN (`nn.RNN`), `fit_one_cycle(15, 3e-3)`.
+    Lm5,
+    /// LMModel6: a 2-layer LSTM, `fit_one_cycle(15, 1e-2)`.
+    Lm6,
 }
 
 impl HumanNumbersModel {
-    /// All four, in the lesson's order.
-    pub const ALL: [HumanNumbersModel; 4] = [
+    /// All of them, in the book's order.
+    pub const ALL: [HumanNumbersModel; 6] = [
         HumanNumbersModel::Lm1,
         HumanNumbersModel::Lm2,
         HumanNumbersModel::Lm3,
         HumanNumbersModel::Lm4,
+        HumanNumbersModel::Lm5,
+        HumanNumbersModel::Lm6,
     ];
 
-    /// The name on the command line: `lm1` … `lm4`.
+    /// The name on the command line: `lm1` … `lm6`.
     pub fn name(self) -> &'static str {
         match self {
             HumanNumbersModel::Lm1 => "lm1",
             HumanNumbersModel::Lm2 => "lm2",
             HumanNumbersModel::Lm3 => "lm3",
             HumanNumbersModel::Lm4 => "lm4",
+            HumanNumbersModel::Lm5 => "lm5",
+            HumanNumbersModel::Lm6 => "lm6",
         }
     }
 
@@ -53,19 +63,24 @@ impl HumanNumbersModel {
         }
     }
 
-    /// The lesson's tokens per sample: 3 of context, or sequences of 16 for LMModel4.
+    /// The lesson's tokens per sample: 3 of context, or sequences of 16 for the models that
+    /// predict every token (LMModel4 on).
     pub fn default_seq_len(self) -> usize {
-        if self == HumanNumbersModel::Lm4 {
-            16
-        } else {
-            3
-        }
+        if self.predicts_every_token() { 16 } else { 3 }
+    }
+
+    /// Whether the model scores the next token after every input token.
+    pub fn predicts_every_token(self) -> bool {
+        matches!(
+            self,
+            HumanNumbersModel::Lm4 | HumanNumbersModel::Lm5 | HumanNumbersModel::Lm6
+        )
     }
 
     /// Whether the model keeps state across batches, and so needs `group_chunks` and
     /// `drop_last`.
     pub fn is_stateful(self) -> bool {
-        matches!(self, HumanNumbersModel::Lm3 | HumanNumbersModel::Lm4)
+        !matches!(self, HumanNumbersModel::Lm1 | HumanNumbersModel::Lm2)
     }
 }
 
@@ -84,7 +99,7 @@ impl FromStr for HumanNumbersModel {
             .find(|model| model.name() == name)
             .ok_or_else(|| {
                 LessonError::Config(format!(
-                    "unknown model {name:?}: expected lm1, lm2, lm3 or lm4"
+                    "unknown model {name:?}: expected lm1, lm2, lm3, lm4, lm5 or lm6"
                 ))
             })
     }
@@ -156,6 +171,12 @@ impl HumanNumbersConfig {
                 ]
             }
             (HumanNumbersSchedule::Fit, _) => vec![(10, Schedule::Constant(1e-3))],
+            (HumanNumbersSchedule::Lesson | HumanNumbersSchedule::OneCycle, Lm5) => {
+                vec![one_cycle(15, 3e-3)]
+            }
+            (HumanNumbersSchedule::Lesson | HumanNumbersSchedule::OneCycle, Lm6) => {
+                vec![one_cycle(15, 1e-2)]
+            }
             (HumanNumbersSchedule::OneCycle, Lm4) => vec![one_cycle(15, 3e-3)],
             (HumanNumbersSchedule::OneCycle, _) => vec![one_cycle(10, 3e-3)],
         };
@@ -208,9 +229,10 @@ impl HumanNumbersConfig {
         let vocab = Vocab::builder().build(&tokens);
         let ids = vocab.encode(&tokens)?;
         let seq_len = self.seq_len.unwrap_or(self.model.default_seq_len());
-        let task = match self.model {
-            HumanNumbersModel::Lm4 => LmTask::EveryToken { seq_len },
-            _ => LmTask::NextToken { context: seq_len },
+        let task = if self.model.predicts_every_token() {
+            LmTask::EveryToken { seq_len }
+        } else {
+            LmTask::NextToken { context: seq_len }
         };
         let stateful = self.model.is_stateful();
         let split = LmSplit::new(&ids, task, 0.2, stateful.then_some(self.batch_size))?;
@@ -278,6 +300,15 @@ impl HumanNumbersConfig {
                 table,
                 progress,
             ),
+            HumanNumbersModel::Lm5 | HumanNumbersModel::Lm6 => {
+                let kind = if self.model == HumanNumbersModel::Lm5 {
+                    CellKind::Rnn(Nonlinearity::Tanh)
+                } else {
+                    CellKind::Lstm
+                };
+                let model = RecurrentLmConfig::new(kind, v, hidden, 2).init(&ad);
+                self.train(model, data, device, table, progress)
+            }
         }
     }
 
@@ -334,6 +365,16 @@ mod tests {
         };
         assert_eq!(
             book.phases(),
+            vec![(15, Schedule::OneCycle(OneCycle::new(3e-3)))]
+        );
+        let lm6 = HumanNumbersConfig::new(HumanNumbersModel::Lm6);
+        assert_eq!(
+            lm6.phases(),
+            vec![(15, Schedule::OneCycle(OneCycle::new(1e-2)))]
+        );
+        let lm5 = HumanNumbersConfig::new(HumanNumbersModel::Lm5);
+        assert_eq!(
+            lm5.phases(),
             vec![(15, Schedule::OneCycle(OneCycle::new(3e-3)))]
         );
         let short = HumanNumbersConfig {

@@ -6,7 +6,8 @@ use seqlab::Device;
 use seqlab::device::DeviceChoice;
 use seqlab::lessons::human_numbers::{HumanNumbersConfig, HumanNumbersModel};
 use seqlab::models::{
-    LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
+    CellKind, LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
+    Nonlinearity, RecurrentLmConfig,
 };
 use seqlab::train::{DataLoaders, Learner};
 
@@ -84,5 +85,19 @@ fn lm3_trains_alike_on_every_device() {
 fn lm4_trains_alike_on_every_device() {
     compare_devices(HumanNumbersModel::Lm4, |d| {
         LmModel4Config::new(30, 64).init(d)
+    });
+}
+
+#[test]
+fn lm5_trains_alike_on_every_device() {
+    compare_devices(HumanNumbersModel::Lm5, |d| {
+        RecurrentLmConfig::new(CellKind::Rnn(Nonlinearity::Tanh), 30, 64, 2).init(d)
+    });
+}
+
+#[test]
+fn lm6_trains_alike_on_every_device() {
+    compare_devices(HumanNumbersModel::Lm6, |d| {
+        RecurrentLmConfig::new(CellKind::Lstm, 30, 64, 2).init(d)
     });
 }

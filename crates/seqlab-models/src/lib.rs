@@ -1,5 +1,5 @@
-//! Sequence models on Burn: the fastai language models LMModel1–4 and the traits the
-//! training loop drives them through.
+//! Sequence models on Burn: recurrent layers with PyTorch's contract, the fastai language
+//! models LMModel1–6, and the traits the training loop drives them through.
 //!
 //! Library code never names a backend: every constructor takes a `&Device`, and the same
 //! model runs on flex, ndarray or wgpu.
@@ -17,6 +17,7 @@
 
 mod language_model;
 mod recurrent;
+mod recurrent_lm;
 mod simple_rnn_lm;
 mod state;
 
@@ -25,6 +26,7 @@ pub use recurrent::{
     CellKind, DirectionWeights, Nonlinearity, Recurrent, RecurrentConfig, RecurrentError,
     RecurrentState,
 };
+pub use recurrent_lm::{RecurrentLm, RecurrentLmConfig};
 pub use simple_rnn_lm::{
     LmModel1, LmModel1Config, LmModel2, LmModel2Config, LmModel3, LmModel3Config, LmModel4,
     LmModel4Config,

@@ -439,7 +439,11 @@ mod tests {
     use burn::tensor::{Distribution, TensorData};
 
     fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f64> {
-        tensor.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
+        tensor
+            .into_data()
+            .convert::<f64>()
+            .try_to_vec::<f64>()
+            .unwrap()
     }
 
     #[test]
