@@ -1,5 +1,5 @@
 //! fastai's "human numbers" language models, LMModel1–4 as the lesson runs them, and the
-//! book's recurrent LMModel5–6.
+//! book's recurrent LMModel5–7.
 
 use crate::data::{DataError, LmSplit, LmTask, Vocab, batches, human_numbers, split_words};
 use crate::models::{
@@ -7,7 +7,7 @@ use crate::models::{
     Nonlinearity, RecurrentLmConfig,
 };
 use crate::train::{
-    DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Schedule, TrainError,
+    AdamConfig, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Schedule, TrainError,
 };
 use burn::tensor::Device;
 use std::fmt;
@@ -29,20 +29,24 @@ pub enum HumanNumbersModel {
     Lm5,
     /// LMModel6: a 2-layer LSTM, `fit_one_cycle(15, 1e-2)`.
     Lm6,
+    /// LMModel7: LMModel6 AWD-LSTM style — output dropout 0.4, tied embeddings, AR α = 2,
+    /// TAR β = 1, Adam's weight decay 0.1 — `fit_one_cycle(15, 1e-2)`.
+    Lm7,
 }
 
 impl HumanNumbersModel {
     /// All of them, in the book's order.
-    pub const ALL: [HumanNumbersModel; 6] = [
+    pub const ALL: [HumanNumbersModel; 7] = [
         HumanNumbersModel::Lm1,
         HumanNumbersModel::Lm2,
         HumanNumbersModel::Lm3,
         HumanNumbersModel::Lm4,
         HumanNumbersModel::Lm5,
         HumanNumbersModel::Lm6,
+        HumanNumbersModel::Lm7,
     ];
 
-    /// The name on the command line: `lm1` … `lm6`.
+    /// The name on the command line: `lm1` … `lm7`.
     pub fn name(self) -> &'static str {
         match self {
             HumanNumbersModel::Lm1 => "lm1",
@@ -51,6 +55,7 @@ impl HumanNumbersModel {
             HumanNumbersModel::Lm4 => "lm4",
             HumanNumbersModel::Lm5 => "lm5",
             HumanNumbersModel::Lm6 => "lm6",
+            HumanNumbersModel::Lm7 => "lm7",
         }
     }
 
@@ -71,9 +76,9 @@ impl HumanNumbersModel {
 
     /// Whether the model scores the next token after every input token.
     pub fn predicts_every_token(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            HumanNumbersModel::Lm4 | HumanNumbersModel::Lm5 | HumanNumbersModel::Lm6
+            HumanNumbersModel::Lm1 | HumanNumbersModel::Lm2 | HumanNumbersModel::Lm3
         )
     }
 
@@ -99,7 +104,7 @@ impl FromStr for HumanNumbersModel {
             .find(|model| model.name() == name)
             .ok_or_else(|| {
                 LessonError::Config(format!(
-                    "unknown model {name:?}: expected lm1, lm2, lm3, lm4, lm5 or lm6"
+                    "unknown model {name:?}: expected lm1, lm2, lm3, lm4, lm5, lm6 or lm7"
                 ))
             })
     }
@@ -174,7 +179,7 @@ impl HumanNumbersConfig {
             (HumanNumbersSchedule::Lesson | HumanNumbersSchedule::OneCycle, Lm5) => {
                 vec![one_cycle(15, 3e-3)]
             }
-            (HumanNumbersSchedule::Lesson | HumanNumbersSchedule::OneCycle, Lm6) => {
+            (HumanNumbersSchedule::Lesson | HumanNumbersSchedule::OneCycle, Lm6 | Lm7) => {
                 vec![one_cycle(15, 1e-2)]
             }
             (HumanNumbersSchedule::OneCycle, Lm4) => vec![one_cycle(15, 3e-3)],
@@ -309,6 +314,10 @@ impl HumanNumbersConfig {
                 let model = RecurrentLmConfig::new(kind, v, hidden, 2).init(&ad);
                 self.train(model, data, device, table, progress)
             }
+            HumanNumbersModel::Lm7 => {
+                let model = RecurrentLmConfig::awd_lstm(v, hidden, 0.4).init(&ad);
+                self.train(model, data, device, table, progress)
+            }
         }
     }
 
@@ -320,8 +329,18 @@ impl HumanNumbersConfig {
         table: bool,
         progress: bool,
     ) -> Result<Vec<EpochRecord>, LessonError> {
+        let optimizer = match (self.model, self.optimizer) {
+            // The book trains LMModel7 with weight decay 0.1.
+            (HumanNumbersModel::Lm7, OptimizerConfig::Adam(adam)) => {
+                OptimizerConfig::Adam(AdamConfig {
+                    weight_decay: 0.1,
+                    ..adam
+                })
+            }
+            (_, optimizer) => optimizer,
+        };
         let mut learner = Learner::new(model, data, device)
-            .with_optimizer(self.optimizer)
+            .with_optimizer(optimizer)
             .with_table(table)
             .with_progress(progress);
         for (epochs, schedule) in self.phases() {
@@ -370,6 +389,11 @@ mod tests {
         let lm6 = HumanNumbersConfig::new(HumanNumbersModel::Lm6);
         assert_eq!(
             lm6.phases(),
+            vec![(15, Schedule::OneCycle(OneCycle::new(1e-2)))]
+        );
+        let lm7 = HumanNumbersConfig::new(HumanNumbersModel::Lm7);
+        assert_eq!(
+            lm7.phases(),
             vec![(15, Schedule::OneCycle(OneCycle::new(1e-2)))]
         );
         let lm5 = HumanNumbersConfig::new(HumanNumbersModel::Lm5);

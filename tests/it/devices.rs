@@ -101,3 +101,11 @@ fn lm6_trains_alike_on_every_device() {
         RecurrentLmConfig::new(CellKind::Lstm, 30, 64, 2).init(d)
     });
 }
+
+#[test]
+fn lm7_trains_alike_on_every_device() {
+    // Output dropout off here: the devices draw different random masks.
+    compare_devices(HumanNumbersModel::Lm7, |d| {
+        RecurrentLmConfig::awd_lstm(30, 64, 0.0).init(d)
+    });
+}

@@ -15,7 +15,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// fastai's human-numbers language models LMModel1–6, as the lesson and the book train them.
+    /// fastai's human-numbers language models LMModel1–7, as the lesson and the book train them.
     HumanNumbers(commands::human_numbers::Args),
 }
 

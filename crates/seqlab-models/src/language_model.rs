@@ -13,6 +13,9 @@ pub struct LmOutput {
     pub logits: Tensor<3>,
     /// The hidden state to pass to the next call, for models that keep state across batches.
     pub state: Option<RnnState>,
+    /// A regularisation term to add to the training loss (e.g. AWD-LSTM's activation and
+    /// temporal activation regularisation); models give one only while training.
+    pub penalty: Option<Tensor<1>>,
 }
 
 /// A model that reads `[batch, time]` token ids and scores the next token(s).

@@ -1,12 +1,15 @@
 //! The fastai book's recurrent language models on top of [`Recurrent`]: LMModel5 (a
-//! multi-layer RNN) and LMModel6 (a multi-layer LSTM), predicting after every token and keeping
-//! their state across batches.
+//! multi-layer RNN), LMModel6 (a multi-layer LSTM) and LMModel7 (AWD-LSTM style: dropout on the
+//! output, input and output embeddings tied, activation and temporal activation
+//! regularisation), predicting after every token and keeping their state across batches.
 
 use crate::{
     CellKind, LanguageModel, LmOutput, Recurrent, RecurrentConfig, RecurrentState, RnnState,
 };
-use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::module::{Module, Param};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig,
+};
 use burn::tensor::{Device, Int, Tensor};
 
 /// Configuration of a [`RecurrentLm`].
@@ -18,42 +21,89 @@ pub struct RecurrentLmConfig {
     pub hidden_size: usize,
     /// Stacked recurrent layers (the book: 2).
     pub num_layers: usize,
-    /// The recurrence: `CellKind::Rnn(Tanh)` for LMModel5, `CellKind::Lstm` for LMModel6.
+    /// The recurrence: `CellKind::Rnn(Tanh)` for LMModel5, `CellKind::Lstm` for LMModel6–7.
     pub kind: CellKind,
+    /// Dropout on the recurrent output before the output layer (LMModel7: 0.4).
+    pub output_dropout: f64,
+    /// Whether the output layer reuses the embedding's weights (LMModel7).
+    pub tie_weights: bool,
+    /// Activation regularisation α: `α · mean(dropped output²)` (LMModel7: 2).
+    pub activation_reg: f64,
+    /// Temporal activation regularisation β: `β · mean((raw[t+1] − raw[t])²)` (LMModel7: 1).
+    pub temporal_reg: f64,
 }
 
 impl RecurrentLmConfig {
-    /// A language model of `kind` with these sizes.
+    /// A language model of `kind` with these sizes, no dropout, untied, unregularised.
     pub fn new(kind: CellKind, vocab_size: usize, hidden_size: usize, num_layers: usize) -> Self {
         Self {
             vocab_size,
             hidden_size,
             num_layers,
             kind,
+            output_dropout: 0.0,
+            tie_weights: false,
+            activation_reg: 0.0,
+            temporal_reg: 0.0,
         }
     }
 
-    /// Builds the model on `device`: `Embedding(vocab, hidden)`, the recurrent layers,
-    /// `Linear(hidden, vocab)`, each initialised as PyTorch does.
+    /// The book's LMModel7: a 2-layer LSTM with output dropout `dropout`, tied embeddings, and
+    /// AR α = 2, TAR β = 1.
+    pub fn awd_lstm(vocab_size: usize, hidden_size: usize, dropout: f64) -> Self {
+        Self {
+            output_dropout: dropout,
+            tie_weights: true,
+            activation_reg: 2.0,
+            temporal_reg: 1.0,
+            ..Self::new(CellKind::Lstm, vocab_size, hidden_size, 2)
+        }
+    }
+
+    /// Builds the model on `device`: `Embedding(vocab, hidden)`, the recurrent layers, and
+    /// `Linear(hidden, vocab)` — or, tied, the embedding's weights and a bias — each initialised
+    /// as PyTorch does.
     pub fn init(&self, device: &Device) -> RecurrentLm {
+        let (hidden_to_output, tied_bias) = if self.tie_weights {
+            let bound = 1.0 / (self.hidden_size as f64).sqrt();
+            let init = Initializer::Uniform {
+                min: -bound,
+                max: bound,
+            };
+            (None, Some(init.init([self.vocab_size], device)))
+        } else {
+            (
+                Some(LinearConfig::new(self.hidden_size, self.vocab_size).init(device)),
+                None,
+            )
+        };
         RecurrentLm {
             input_to_hidden: EmbeddingConfig::new(self.vocab_size, self.hidden_size).init(device),
             rnn: RecurrentConfig::new(self.kind, self.hidden_size, self.hidden_size)
                 .with_num_layers(self.num_layers)
                 .init(device),
-            hidden_to_output: LinearConfig::new(self.hidden_size, self.vocab_size).init(device),
+            output_dropout: DropoutConfig::new(self.output_dropout).init(),
+            hidden_to_output,
+            tied_bias,
             num_layers: self.num_layers,
+            activation_reg: self.activation_reg,
+            temporal_reg: self.temporal_reg,
         }
     }
 }
 
-/// Embedding → recurrent layers → linear, scoring the next token after every input token.
+/// Embedding → recurrent layers → (dropout) → output layer, scoring the next token after every
+/// input token.
 #[derive(Module, Debug)]
 pub struct RecurrentLm {
     input_to_hidden: Embedding,
     rnn: Recurrent,
-    hidden_to_output: Linear,
+    output_dropout: Dropout,
+    hidden_to_output: Option<Linear>,
+    tied_bias: Option<Param<Tensor<1>>>,
     num_layers: usize,
+    activation_reg: f64,
+    temporal_reg: f64,
 }
 
 impl RecurrentLm {
@@ -80,23 +130,60 @@ impl RecurrentLm {
             cell: (!cell.is_empty()).then(|| Tensor::cat(cell, 0)),
         }
     }
+
+    /// Scores `[batch, time, hidden]` outputs over the vocabulary.
+    fn score(&self, output: Tensor<3>) -> Tensor<3> {
+        if let Some(linear) = &self.hidden_to_output {
+            return linear.forward(output);
+        }
+        let [batch, time, hidden] = output.dims();
+        let weight = self.input_to_hidden.weight.val().transpose(); // [hidden, vocab]
+        let vocab = weight.dims()[1];
+        let mut logits = output.reshape([batch * time, hidden]).matmul(weight);
+        if let Some(bias) = &self.tied_bias {
+            logits = logits + bias.val().unsqueeze_dim(0);
+        }
+        logits.reshape([batch, time, vocab])
+    }
+
+    /// AR and TAR while training (on an autodiff device); `None` otherwise or when both are off.
+    fn penalty(&self, raw: &Tensor<3>, dropped: &Tensor<3>) -> Option<Tensor<1>> {
+        let training = raw.device().is_autodiff();
+        if !training || (self.activation_reg == 0.0 && self.temporal_reg == 0.0) {
+            return None;
+        }
+        let ar = dropped
+            .clone()
+            .square()
+            .mean()
+            .mul_scalar(self.activation_reg);
+        let time = raw.dims()[1];
+        if time < 2 || self.temporal_reg == 0.0 {
+            return Some(ar);
+        }
+        let steps = raw.clone().narrow(1, 1, time - 1) - raw.clone().narrow(1, 0, time - 1);
+        Some(ar + steps.square().mean().mul_scalar(self.temporal_reg))
+    }
 }
 
 impl LanguageModel for RecurrentLm {
     fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RnnState>) -> LmOutput {
         let embedded = self.input_to_hidden.forward(tokens);
         let state = state.map(|s| self.unflatten(s));
-        let (output, state) = self.rnn.forward(embedded, state).expect(
+        let (raw, state) = self.rnn.forward(embedded, state).expect(
             "the embedding width is the layer's input size, and the state is the layer's own",
         );
+        let dropped = self.output_dropout.forward(raw.clone());
+        let penalty = self.penalty(&raw, &dropped);
         LmOutput {
-            logits: self.hidden_to_output.forward(output),
+            logits: self.score(dropped),
             state: Some(self.flatten(state)),
+            penalty,
         }
     }
 
     fn vocab_size(&self) -> usize {
-        self.hidden_to_output.weight.dims()[1]
+        self.input_to_hidden.weight.dims()[0]
     }
 }
 
@@ -115,6 +202,28 @@ mod tests {
         assert_eq!(lm5.num_params(), 1920 + 2 * 8320 + 1950);
         let lm6 = RecurrentLmConfig::new(CellKind::Lstm, 30, 64, 2).init(&device);
         assert_eq!(lm6.num_params(), 1920 + 2 * 4 * 8320 + 1950);
+        // LMModel7 ties the output weights (64*30) to the embedding, keeping the bias.
+        let lm7 = RecurrentLmConfig::awd_lstm(30, 64, 0.4).init(&device);
+        assert_eq!(lm7.num_params(), 1920 + 2 * 4 * 8320 + 30);
+    }
+
+    #[test]
+    fn regularisation_is_added_only_in_training() {
+        let device = Device::flex().autodiff();
+        let lm7 = RecurrentLmConfig::awd_lstm(30, 16, 0.0).init(&device);
+        let tokens =
+            Tensor::<2, Int>::from_data(TensorData::new(vec![3i64, 4, 5], [1, 3]), &device);
+        let output = lm7.forward_lm(tokens.clone(), None);
+        assert_eq!(output.logits.dims(), [1, 3, 30]);
+        let penalty: f32 = output.penalty.unwrap().into_scalar();
+        assert!(penalty > 0.0);
+        let valid = lm7.valid();
+        assert!(
+            valid
+                .forward_lm(tokens.without_autodiff(), None)
+                .penalty
+                .is_none()
+        );
     }
 
     #[test]

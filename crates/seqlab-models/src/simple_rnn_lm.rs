@@ -132,6 +132,7 @@ impl LanguageModel for LmModel1 {
         LmOutput {
             logits: l.score_last(h),
             state: None,
+            penalty: None,
         }
     }
 
@@ -156,6 +157,7 @@ impl LanguageModel for LmModel2 {
         LmOutput {
             logits: self.layers.score_last(last),
             state: None,
+            penalty: None,
         }
     }
 
@@ -183,6 +185,7 @@ impl LanguageModel for LmModel3 {
         LmOutput {
             logits: self.layers.score_last(last.clone()),
             state: Some(RnnState::new(vec![last])),
+            penalty: None,
         }
     }
 
@@ -210,6 +213,7 @@ impl LanguageModel for LmModel4 {
         LmOutput {
             logits,
             state: Some(RnnState::new(vec![last])),
+            penalty: None,
         }
     }
 

@@ -228,6 +228,11 @@ impl<M: LanguageModel> Learner<M> {
             let output = model.forward_lm(inputs, carried);
             let loss = flat_cross_entropy(output.logits, targets);
             let value: f32 = loss.clone().into_scalar();
+            // Like fastai's RNNRegularizer: the penalty is back-propagated, not recorded.
+            let loss = match output.penalty {
+                Some(penalty) => loss + penalty,
+                None => loss,
+            };
             if !value.is_finite() {
                 self.model = Some(model);
                 bar.finish_and_clear();

@@ -1,4 +1,4 @@
-//! `seqlab human-numbers`: fastai's LMModel1–6.
+//! `seqlab human-numbers`: fastai's LMModel1–7.
 
 use super::common::RunArgs;
 use clap::{Args as ClapArgs, ValueEnum};
@@ -10,7 +10,7 @@ use std::error::Error;
 /// Options of `seqlab human-numbers`. Unset options take the lesson's values.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Model: lm1, lm2, lm3, lm4 (the lesson), lm5 (2-layer RNN) or lm6 (2-layer LSTM).
+    /// Model: lm1–lm4 (the lesson), lm5 (2-layer RNN), lm6 (2-layer LSTM), lm7 (AWD-LSTM style).
     #[arg(long, default_value = "lm4")]
     model: String,
     /// Epochs (one fit instead of the lesson's phases).
@@ -22,7 +22,7 @@ pub struct Args {
     /// Samples per batch.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// Tokens per sample: 3 of context for lm1–lm3, 16 per sequence for lm4–lm6.
+    /// Tokens per sample: 3 of context for lm1–lm3, 16 per sequence for lm4–lm7.
     #[arg(long)]
     seq_len: Option<usize>,
     /// Hidden size (the lesson: 64, and 128 for lm2).
