@@ -1,0 +1,582 @@
+//! The recurrence of one layer in one direction on plain `f32` buffers, forward and backward.
+//!
+//! The input projection `xp = x · W_ihᵀ + b_ih` of every step is computed outside (one large
+//! matrix product); here each step costs one `[B, H] × [H, G·H]` product and one pass over the
+//! gates. Buffers are batch-first and row-major:
+//!
+//! | buffer | shape |
+//! |---|---|
+//! | `xp` | `[B, T, G·H]` |
+//! | `w_hh` | `[G·H, H]` (PyTorch's layout) |
+//! | `b_hh` | `[G·H]` |
+//! | `h0`, `c0` | `[B, H]` |
+//! | output | `[B, T, S·H]`: `h_t`, and for the LSTM `c_t` after it (`S = 2`) |
+//!
+//! With `lengths`, steps at or past a sequence's length leave its state unchanged, so that the
+//! output at the last step is each sequence's final state.
+
+use super::activation::{sigmoid, tanh};
+use crate::recurrent::{CellKind, Nonlinearity};
+
+/// The sizes of one recurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dims {
+    pub batch: usize,
+    pub time: usize,
+    pub hidden: usize,
+    pub kind: CellKind,
+}
+
+impl Dims {
+    fn gated(&self) -> usize {
+        self.kind.gates() * self.hidden
+    }
+
+    /// Values per step in the output: `h`, and `c` for the LSTM.
+    pub fn out_width(&self) -> usize {
+        match self.kind {
+            CellKind::Lstm => 2 * self.hidden,
+            _ => self.hidden,
+        }
+    }
+
+    /// Values per step that the backward pass needs besides the output.
+    fn saved_width(&self) -> usize {
+        match self.kind {
+            CellKind::Lstm | CellKind::Gru => 4 * self.hidden,
+            CellKind::Rnn(_) => 0,
+        }
+    }
+}
+
+/// The inputs of a recurrence, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Inputs<'a> {
+    pub xp: &'a [f32],
+    pub w_hh: &'a [f32],
+    pub b_hh: &'a [f32],
+    pub h0: &'a [f32],
+    /// Read by the LSTM only.
+    pub c0: &'a [f32],
+    /// Valid steps per sequence; `None` when every sequence fills all `T` steps.
+    pub lengths: Option<&'a [usize]>,
+}
+
+/// Gradients of a scalar loss with respect to each input of the recurrence.
+#[derive(Debug)]
+pub(crate) struct Gradients {
+    pub xp: Vec<f32>,
+    pub w_hh: Vec<f32>,
+    pub b_hh: Vec<f32>,
+    pub h0: Vec<f32>,
+    pub c0: Vec<f32>,
+}
+
+fn active(lengths: Option<&[usize]>, b: usize, t: usize) -> bool {
+    lengths.is_none_or(|l| t < l[b])
+}
+
+/// `dst = [dst +] lhs · rhs`, each matrix given as a slice with its row and column strides.
+/// Bounds are checked before the unchecked product runs.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    [lhs_rs, lhs_cs]: [usize; 2],
+    rhs: &[f32],
+    [rhs_rs, rhs_cs]: [usize; 2],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(
+        last(m, n, dst_rs, 1) < dst.len(),
+        "matmul: destination out of bounds"
+    );
+    if k > 0 {
+        assert!(
+            last(m, k, lhs_rs, lhs_cs) < lhs.len(),
+            "matmul: lhs out of bounds"
+        );
+        assert!(
+            last(k, n, rhs_rs, rhs_cs) < rhs.len(),
+            "matmul: rhs out of bounds"
+        );
+    }
+    let parallelism = if m * n * k >= 192 * 192 * 192 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: every index the product touches was bounds-checked above, and `dst` does not
+    // overlap `lhs` or `rhs` (it is borrowed mutably while they are borrowed shared).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// Runs the recurrence. Returns the output `[B, T, S·H]` and, when `save` is set, what
+/// [`backward`] needs (empty otherwise).
+pub(crate) fn forward(dims: Dims, inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f32>) {
+    let Dims {
+        batch,
+        time,
+        hidden,
+        kind,
+    } = dims;
+    let (gated, width, saved_width) = (dims.gated(), dims.out_width(), dims.saved_width());
+    let mut out = vec![0.0f32; batch * time * width];
+    let mut saved = vec![0.0f32; if save { batch * time * saved_width } else { 0 }];
+    let mut h = inputs.h0.to_vec();
+    let mut c = if kind == CellKind::Lstm {
+        inputs.c0.to_vec()
+    } else {
+        Vec::new()
+    };
+    let mut hp = vec![0.0f32; batch * gated];
+    for t in 0..time {
+        // hp = h · W_hhᵀ: W_hhᵀ[k, n] = w_hh[n * H + k].
+        matmul(
+            [batch, gated, hidden],
+            &mut hp,
+            gated,
+            false,
+            &h,
+            [hidden, 1],
+            inputs.w_hh,
+            [1, hidden],
+        );
+        for b in 0..batch {
+            let row = b * time + t;
+            let h = &mut h[b * hidden..][..hidden];
+            let dst = &mut out[row * width..][..width];
+            if !active(inputs.lengths, b, t) {
+                dst[..hidden].copy_from_slice(h);
+                if kind == CellKind::Lstm {
+                    dst[hidden..].copy_from_slice(&c[b * hidden..][..hidden]);
+                }
+                continue;
+            }
+            let x = &inputs.xp[row * gated..][..gated];
+            let r = &hp[b * gated..][..gated];
+            let sv: &mut [f32] = if save {
+                &mut saved[row * saved_width..][..saved_width]
+            } else {
+                &mut []
+            };
+            match kind {
+                CellKind::Lstm => {
+                    let c = &mut c[b * hidden..][..hidden];
+                    lstm_cell(hidden, x, r, inputs.b_hh, h, c, sv);
+                    dst[..hidden].copy_from_slice(h);
+                    dst[hidden..].copy_from_slice(c);
+                }
+                CellKind::Gru => {
+                    gru_cell(hidden, x, r, inputs.b_hh, h, sv);
+                    dst.copy_from_slice(h);
+                }
+                CellKind::Rnn(nonlinearity) => {
+                    for j in 0..hidden {
+                        let a = x[j] + r[j] + inputs.b_hh[j];
+                        h[j] = match nonlinearity {
+                            Nonlinearity::Tanh => tanh(a),
+                            Nonlinearity::Relu => a.max(0.0),
+                            Nonlinearity::Identity => a,
+                        };
+                    }
+                    dst.copy_from_slice(h);
+                }
+            }
+        }
+    }
+    (out, saved)
+}
+
+/// One LSTM step for one sequence: updates `h` and `c` in place; saves `i, f, g, o`.
+fn lstm_cell(
+    hidden: usize,
+    x: &[f32],
+    r: &[f32],
+    bias: &[f32],
+    h: &mut [f32],
+    c: &mut [f32],
+    saved: &mut [f32],
+) {
+    let gate = |k: usize, j: usize| x[k * hidden + j] + r[k * hidden + j] + bias[k * hidden + j];
+    for j in 0..hidden {
+        let i = sigmoid(gate(0, j));
+        let f = sigmoid(gate(1, j));
+        let g = tanh(gate(2, j));
+        let o = sigmoid(gate(3, j));
+        c[j] = f * c[j] + i * g;
+        h[j] = o * tanh(c[j]);
+        if !saved.is_empty() {
+            saved[j] = i;
+            saved[hidden + j] = f;
+            saved[2 * hidden + j] = g;
+            saved[3 * hidden + j] = o;
+        }
+    }
+}
+
+/// One GRU step for one sequence: updates `h` in place; saves `r, z, n` and `W_hn h + b_hn`.
+fn gru_cell(hidden: usize, x: &[f32], r: &[f32], bias: &[f32], h: &mut [f32], saved: &mut [f32]) {
+    for j in 0..hidden {
+        let reset = sigmoid(x[j] + r[j] + bias[j]);
+        let update = sigmoid(x[hidden + j] + r[hidden + j] + bias[hidden + j]);
+        let hn = r[2 * hidden + j] + bias[2 * hidden + j];
+        let n = tanh(x[2 * hidden + j] + reset * hn);
+        h[j] = n + update * (h[j] - n);
+        if !saved.is_empty() {
+            saved[j] = reset;
+            saved[hidden + j] = update;
+            saved[2 * hidden + j] = n;
+            saved[3 * hidden + j] = hn;
+        }
+    }
+}
+
+/// Gradients of the inputs from the gradient `d_out` `[B, T, S·H]` of the output, given the
+/// output and what [`forward`] saved.
+pub(crate) fn backward(
+    dims: Dims,
+    inputs: &Inputs,
+    out: &[f32],
+    saved: &[f32],
+    d_out: &[f32],
+) -> Gradients {
+    let Dims {
+        batch,
+        time,
+        hidden,
+        kind,
+    } = dims;
+    let (gated, width, saved_width) = (dims.gated(), dims.out_width(), dims.saved_width());
+    // Gradients of the pre-activations as the input projection and the recurrent product see
+    // them; they differ only in the GRU's candidate gate.
+    let mut d_xp = vec![0.0f32; batch * time * gated];
+    let mut d_hp = if kind == CellKind::Gru {
+        vec![0.0f32; batch * time * gated]
+    } else {
+        Vec::new()
+    };
+    let mut dh = vec![0.0f32; batch * hidden];
+    let mut dc = vec![
+        0.0f32;
+        if kind == CellKind::Lstm {
+            batch * hidden
+        } else {
+            0
+        }
+    ];
+    // The state each step started from, `[B, T, H]`, for the weight gradient.
+    let mut h_prev = vec![0.0f32; batch * time * hidden];
+    for b in 0..batch {
+        for t in 0..time {
+            let src = if t == 0 {
+                &inputs.h0[b * hidden..][..hidden]
+            } else {
+                &out[(b * time + t - 1) * width..][..hidden]
+            };
+            h_prev[(b * time + t) * hidden..][..hidden].copy_from_slice(src);
+        }
+    }
+    for t in (0..time).rev() {
+        for b in 0..batch {
+            let row = b * time + t;
+            let dh = &mut dh[b * hidden..][..hidden];
+            let d_top = &d_out[row * width..][..width];
+            for j in 0..hidden {
+                dh[j] += d_top[j];
+            }
+            if kind == CellKind::Lstm {
+                for j in 0..hidden {
+                    dc[b * hidden + j] += d_top[hidden + j];
+                }
+            }
+            if !active(inputs.lengths, b, t) {
+                // The state passed through unchanged: so does its gradient.
+                continue;
+            }
+            let sv = &saved[row * saved_width..][..saved_width];
+            let dg = &mut d_xp[row * gated..][..gated];
+            match kind {
+                CellKind::Lstm => {
+                    let c_prev = if t == 0 {
+                        &inputs.c0[b * hidden..][..hidden]
+                    } else {
+                        &out[(row - 1) * width + hidden..][..hidden]
+                    };
+                    let c = &out[row * width + hidden..][..hidden];
+                    let dc = &mut dc[b * hidden..][..hidden];
+                    for j in 0..hidden {
+                        let (i, f, g, o) = (
+                            sv[j],
+                            sv[hidden + j],
+                            sv[2 * hidden + j],
+                            sv[3 * hidden + j],
+                        );
+                        let tc = tanh(c[j]);
+                        let d_o = dh[j] * tc;
+                        let dcj = dc[j] + dh[j] * o * (1.0 - tc * tc);
+                        dg[j] = dcj * g * i * (1.0 - i);
+                        dg[hidden + j] = dcj * c_prev[j] * f * (1.0 - f);
+                        dg[2 * hidden + j] = dcj * i * (1.0 - g * g);
+                        dg[3 * hidden + j] = d_o * o * (1.0 - o);
+                        dc[j] = dcj * f;
+                        dh[j] = 0.0;
+                    }
+                }
+                CellKind::Gru => {
+                    let hp = &h_prev[row * hidden..][..hidden];
+                    let dr = &mut d_hp[row * gated..][..gated];
+                    for j in 0..hidden {
+                        let (reset, update, n, hn) = (
+                            sv[j],
+                            sv[hidden + j],
+                            sv[2 * hidden + j],
+                            sv[3 * hidden + j],
+                        );
+                        let dn = dh[j] * (1.0 - update);
+                        let dz = dh[j] * (hp[j] - n);
+                        let dan = dn * (1.0 - n * n);
+                        let dar = dan * hn * reset * (1.0 - reset);
+                        let daz = dz * update * (1.0 - update);
+                        dg[j] = dar;
+                        dg[hidden + j] = daz;
+                        dg[2 * hidden + j] = dan;
+                        dr[j] = dar;
+                        dr[hidden + j] = daz;
+                        dr[2 * hidden + j] = dan * reset;
+                        dh[j] *= update;
+                    }
+                }
+                CellKind::Rnn(nonlinearity) => {
+                    let h = &out[row * width..][..hidden];
+                    for j in 0..hidden {
+                        let slope = match nonlinearity {
+                            Nonlinearity::Tanh => 1.0 - h[j] * h[j],
+                            Nonlinearity::Relu => (h[j] > 0.0) as u8 as f32,
+                            Nonlinearity::Identity => 1.0,
+                        };
+                        dg[j] = dh[j] * slope;
+                        dh[j] = 0.0;
+                    }
+                }
+            }
+        }
+        // dh_{t-1} += d(pre-activations)_t · W_hh, over the batch at once.
+        let d_rec = if kind == CellKind::Gru { &d_hp } else { &d_xp };
+        matmul(
+            [batch, hidden, gated],
+            &mut dh,
+            hidden,
+            true,
+            &d_rec[t * gated..],
+            [time * gated, 1],
+            inputs.w_hh,
+            [hidden, 1],
+        );
+    }
+    let d_rec = if kind == CellKind::Gru { &d_hp } else { &d_xp };
+    // dW_hh = Σ_rows d_recᵀ · h_prev, one product over every step of every sequence.
+    let mut d_w_hh = vec![0.0f32; gated * hidden];
+    matmul(
+        [gated, hidden, batch * time],
+        &mut d_w_hh,
+        hidden,
+        false,
+        d_rec,
+        [1, gated],
+        &h_prev,
+        [hidden, 1],
+    );
+    let mut d_b_hh = vec![0.0f32; gated];
+    for row in d_rec.chunks_exact(gated) {
+        for (sum, v) in d_b_hh.iter_mut().zip(row) {
+            *sum += v;
+        }
+    }
+    Gradients {
+        xp: d_xp,
+        w_hh: d_w_hh,
+        b_hh: d_b_hh,
+        h0: dh,
+        c0: dc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny deterministic generator, so the kernel's tests need no backend.
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    struct Case {
+        dims: Dims,
+        xp: Vec<f32>,
+        w_hh: Vec<f32>,
+        b_hh: Vec<f32>,
+        h0: Vec<f32>,
+        c0: Vec<f32>,
+        lengths: Option<Vec<usize>>,
+    }
+
+    impl Case {
+        fn new(kind: CellKind, lengths: Option<Vec<usize>>) -> Self {
+            let (batch, time, hidden) = (3, 5, 4);
+            let gated = kind.gates() * hidden;
+            Self {
+                dims: Dims {
+                    batch,
+                    time,
+                    hidden,
+                    kind,
+                },
+                xp: values(batch * time * gated, 1),
+                w_hh: values(gated * hidden, 2),
+                b_hh: values(gated, 3),
+                h0: values(batch * hidden, 4),
+                c0: values(batch * hidden, 5),
+                lengths,
+            }
+        }
+
+        fn inputs(&self) -> Inputs<'_> {
+            Inputs {
+                xp: &self.xp,
+                w_hh: &self.w_hh,
+                b_hh: &self.b_hh,
+                h0: &self.h0,
+                c0: &self.c0,
+                lengths: self.lengths.as_deref(),
+            }
+        }
+
+        fn field(&mut self, name: &str) -> &mut Vec<f32> {
+            match name {
+                "xp" => &mut self.xp,
+                "w_hh" => &mut self.w_hh,
+                "b_hh" => &mut self.b_hh,
+                "h0" => &mut self.h0,
+                _ => &mut self.c0,
+            }
+        }
+
+        /// A scalar loss: Σ out ⊙ weights, so that d_out = weights.
+        fn loss(&self, weights: &[f32]) -> f64 {
+            let (out, _) = forward(self.dims, &self.inputs(), false);
+            out.iter()
+                .zip(weights)
+                .map(|(o, w)| *o as f64 * *w as f64)
+                .sum()
+        }
+    }
+
+    fn kinds() -> [CellKind; 5] {
+        [
+            CellKind::Lstm,
+            CellKind::Gru,
+            CellKind::Rnn(Nonlinearity::Tanh),
+            CellKind::Rnn(Nonlinearity::Relu),
+            CellKind::Rnn(Nonlinearity::Identity),
+        ]
+    }
+
+    /// Every analytic gradient against a central difference of the loss.
+    #[test]
+    fn gradients_match_finite_differences() {
+        for kind in kinds() {
+            for lengths in [None, Some(vec![5, 2, 4])] {
+                let mut case = Case::new(kind, lengths.clone());
+                let (out, saved) = forward(case.dims, &case.inputs(), true);
+                let weights = values(out.len(), 9);
+                let grads = backward(case.dims, &case.inputs(), &out, &saved, &weights);
+                let eps = 1e-3f32;
+                let fields = [
+                    ("xp", grads.xp.clone()),
+                    ("w_hh", grads.w_hh.clone()),
+                    ("b_hh", grads.b_hh.clone()),
+                    ("h0", grads.h0.clone()),
+                    ("c0", grads.c0.clone()),
+                ];
+                for (field, analytic) in &fields {
+                    for (index, &expected) in analytic.iter().enumerate() {
+                        let original = case.field(field)[index];
+                        case.field(field)[index] = original + eps;
+                        let up = case.loss(&weights);
+                        case.field(field)[index] = original - eps;
+                        let down = case.loss(&weights);
+                        case.field(field)[index] = original;
+                        let numeric = (up - down) / (2.0 * eps as f64);
+                        assert!(
+                            (numeric - expected as f64).abs() < 2e-3 * (1.0 + numeric.abs()),
+                            "{kind:?} {lengths:?} d{field}[{index}]: analytic {expected}, numeric {numeric}"
+                        );
+                    }
+                }
+                if kind != CellKind::Lstm {
+                    assert!(grads.c0.is_empty());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn padded_steps_keep_the_final_state() {
+        for kind in kinds() {
+            let short = Case::new(kind, Some(vec![5, 2, 4]));
+            let (out, _) = forward(short.dims, &short.inputs(), false);
+            let width = short.dims.out_width();
+            for (b, &len) in [5usize, 2, 4].iter().enumerate() {
+                let last = &out[(b * 5 + 4) * width..][..width];
+                let at_len = &out[(b * 5 + len - 1) * width..][..width];
+                assert_eq!(last, at_len, "{kind:?} sequence {b}");
+            }
+            let full = Case::new(kind, None);
+            let (whole, _) = forward(full.dims, &full.inputs(), false);
+            assert_eq!(
+                whole[..width],
+                out[..width],
+                "{kind:?} first step unchanged"
+            );
+        }
+    }
+}

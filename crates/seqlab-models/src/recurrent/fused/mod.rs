@@ -1,0 +1,8 @@
+//! The fast path of the recurrent layers: the whole time loop of one layer and direction as
+//! one operation with a hand-written backward, on the CPU backends.
+
+mod activation;
+mod kernel;
+mod op;
+
+pub use op::{FusedRecurrenceBackend, RecurrenceSpec, fused_recurrence, supports};

@@ -1,0 +1,301 @@
+//! The fused recurrence as a Burn backend extension: one operation for the whole time loop on
+//! the CPU backends, with a hand-written backward registered on Burn's autodiff.
+//!
+//! The concrete backends read their tensors into `f32` buffers, run [`kernel`], and write the
+//! result back; autodiff keeps the forward's output and gate activations as the state of its
+//! backward step, which runs [`kernel::backward`] the same way.
+
+// burn-ndarray is deprecated in favour of flex; seqlab supports both while burn ships both.
+#![allow(deprecated)]
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::{Device as BackendDevice, FloatTensor};
+use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
+use burn::tensor::{Device, Tensor, TensorData, read_sync};
+
+use super::kernel::{self, Dims, Inputs};
+use crate::recurrent::CellKind;
+
+#[cfg(feature = "flex")]
+use burn::backend::Flex;
+#[cfg(feature = "ndarray")]
+use burn::backend::NdArray;
+
+/// What the fused operation needs to know besides its tensors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecurrenceSpec {
+    /// The recurrence.
+    pub kind: CellKind,
+    /// Valid steps per sequence; `None` when every sequence fills the input.
+    pub lengths: Option<Vec<usize>>,
+}
+
+/// A backend that runs a recurrence's time loop as one operation.
+#[backend_extension(
+    Autodiff,
+    Flex: cfg(feature = "flex"),
+    NdArray: cfg(feature = "ndarray")
+)]
+pub trait FusedRecurrenceBackend: Backend {
+    /// Runs the recurrence over the projected input `xp` `[B, T, G·H]` with `w_hh` `[G·H, H]`,
+    /// `b_hh` `[G·H]` and initial state `h0`, `c0` `[B, H]` (`c0` is read by the LSTM only).
+    /// Returns `[B, T, S·H]`: `h_t`, then for the LSTM `c_t`.
+    fn fused_recurrence(
+        xp: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        spec: RecurrenceSpec,
+    ) -> FloatTensor<Self>;
+}
+
+/// Whether `device` runs [`fused_recurrence`]: the CPU backends built in.
+pub fn supports(device: &Device) -> bool {
+    let inner = device.clone().inner();
+    #[cfg(feature = "flex")]
+    if inner == Device::flex() {
+        return true;
+    }
+    #[cfg(feature = "ndarray")]
+    if inner == Device::ndarray() {
+        return true;
+    }
+    let _ = inner;
+    false
+}
+
+/// Runs the fused recurrence on tensors of a [`supports`]ed device (see
+/// [`FusedRecurrenceBackend::fused_recurrence`] for the shapes).
+pub fn fused_recurrence(
+    xp: Tensor<3>,
+    w_hh: Tensor<2>,
+    b_hh: Tensor<1>,
+    h0: Tensor<2>,
+    c0: Tensor<2>,
+    spec: RecurrenceSpec,
+) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as FusedRecurrenceBackend>::fused_recurrence(
+        xp.into_dispatch(),
+        w_hh.into_dispatch(),
+        b_hh.into_dispatch(),
+        h0.into_dispatch(),
+        c0.into_dispatch(),
+        spec,
+    ))
+}
+
+fn read<B: Backend>(tensor: FloatTensor<B>) -> Vec<f32> {
+    // The CPU backends complete reads at once; their data is already in memory.
+    read_sync(B::float_into_data(tensor))
+        .expect("a CPU backend reads its own tensors")
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("converted to f32")
+}
+
+fn write<B: Backend>(
+    values: Vec<f32>,
+    shape: Vec<usize>,
+    device: &BackendDevice<B>,
+) -> FloatTensor<B> {
+    B::float_from_data(TensorData::new(values, shape), device)
+}
+
+/// The forward's inputs and results that its backward needs.
+#[derive(Debug)]
+struct Forward {
+    dims: Dims,
+    w_hh: Vec<f32>,
+    b_hh: Vec<f32>,
+    h0: Vec<f32>,
+    c0: Vec<f32>,
+    lengths: Option<Vec<usize>>,
+    out: Vec<f32>,
+    saved: Vec<f32>,
+}
+
+impl Forward {
+    fn run<B: Backend>(
+        xp: FloatTensor<B>,
+        w_hh: FloatTensor<B>,
+        b_hh: FloatTensor<B>,
+        h0: FloatTensor<B>,
+        c0: FloatTensor<B>,
+        spec: RecurrenceSpec,
+        save: bool,
+    ) -> (Self, FloatTensor<B>) {
+        let device = xp.device();
+        let [batch, time, _] = xp.shape().dims();
+        let [_, hidden] = h0.shape().dims();
+        let dims = Dims {
+            batch,
+            time,
+            hidden,
+            kind: spec.kind,
+        };
+        let xp = read::<B>(xp);
+        let mut forward = Self {
+            dims,
+            w_hh: read::<B>(w_hh),
+            b_hh: read::<B>(b_hh),
+            h0: read::<B>(h0),
+            c0: read::<B>(c0),
+            lengths: spec.lengths,
+            out: Vec::new(),
+            saved: Vec::new(),
+        };
+        let (out, saved) = kernel::forward(dims, &forward.inputs(&xp), save);
+        let shape = vec![batch, time, dims.out_width()];
+        let tensor = if save {
+            let tensor = write::<B>(out.clone(), shape, &device);
+            forward.out = out;
+            forward.saved = saved;
+            tensor
+        } else {
+            write::<B>(out, shape, &device)
+        };
+        (forward, tensor)
+    }
+
+    fn inputs<'a>(&'a self, xp: &'a [f32]) -> Inputs<'a> {
+        Inputs {
+            xp,
+            w_hh: &self.w_hh,
+            b_hh: &self.b_hh,
+            h0: &self.h0,
+            c0: &self.c0,
+            lengths: self.lengths.as_deref(),
+        }
+    }
+}
+
+fn concrete<B: Backend>(
+    xp: FloatTensor<B>,
+    w_hh: FloatTensor<B>,
+    b_hh: FloatTensor<B>,
+    h0: FloatTensor<B>,
+    c0: FloatTensor<B>,
+    spec: RecurrenceSpec,
+) -> FloatTensor<B> {
+    Forward::run::<B>(xp, w_hh, b_hh, h0, c0, spec, false).1
+}
+
+#[cfg(feature = "flex")]
+impl FusedRecurrenceBackend for Flex {
+    fn fused_recurrence(
+        xp: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        spec: RecurrenceSpec,
+    ) -> FloatTensor<Self> {
+        concrete::<Self>(xp, w_hh, b_hh, h0, c0, spec)
+    }
+}
+
+#[cfg(feature = "ndarray")]
+impl FusedRecurrenceBackend for NdArray {
+    fn fused_recurrence(
+        xp: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        spec: RecurrenceSpec,
+    ) -> FloatTensor<Self> {
+        concrete::<Self>(xp, w_hh, b_hh, h0, c0, spec)
+    }
+}
+
+#[derive(Debug)]
+struct RecurrenceBackward;
+
+impl<B: Backend> Backward<B, 5> for RecurrenceBackward {
+    type State = Arc<Forward>;
+
+    fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_xp, node_w_hh, node_b_hh, node_h0, node_c0] = ops.parents;
+        let d_out = grads.consume::<B>(&ops.node);
+        let device = d_out.device();
+        let forward = ops.state;
+        let Dims {
+            batch,
+            time,
+            hidden,
+            kind,
+        } = forward.dims;
+        let gated = kind.gates() * hidden;
+        let d_out = read::<B>(d_out);
+        // The input projection is not needed by the backward: only its shape.
+        let no_xp = vec![0.0f32; 0];
+        let g = kernel::backward(
+            forward.dims,
+            &forward.inputs(&no_xp),
+            &forward.out,
+            &forward.saved,
+            &d_out,
+        );
+        let c0 = if kind == CellKind::Lstm {
+            g.c0
+        } else {
+            vec![0.0; batch * hidden]
+        };
+        for (node, values, shape) in [
+            (node_xp, g.xp, vec![batch, time, gated]),
+            (node_w_hh, g.w_hh, vec![gated, hidden]),
+            (node_b_hh, g.b_hh, vec![gated]),
+            (node_h0, g.h0, vec![batch, hidden]),
+            (node_c0, c0, vec![batch, hidden]),
+        ] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, write::<B>(values, shape, &device));
+            }
+        }
+    }
+}
+
+impl<B: FusedRecurrenceBackend, C: CheckpointStrategy> FusedRecurrenceBackend for Autodiff<B, C> {
+    fn fused_recurrence(
+        xp: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        spec: RecurrenceSpec,
+    ) -> FloatTensor<Self> {
+        match RecurrenceBackward
+            .prepare::<C>([xp.node(), w_hh.node(), b_hh.node(), h0.node(), c0.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (forward, out) = Forward::run::<B>(
+                    xp.primitive().clone(),
+                    w_hh.primitive().clone(),
+                    b_hh.primitive().clone(),
+                    h0.primitive().clone(),
+                    c0.primitive().clone(),
+                    spec,
+                    true,
+                );
+                prep.finish(Arc::new(forward), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(concrete::<B>(
+                xp.into_primitive(),
+                w_hh.into_primitive(),
+                b_hh.into_primitive(),
+                h0.into_primitive(),
+                c0.into_primitive(),
+                spec,
+            )),
+        }
+    }
+}
