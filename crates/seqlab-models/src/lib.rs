@@ -20,11 +20,12 @@ mod recurrent;
 mod recurrent_lm;
 mod simple_rnn_lm;
 mod state;
+mod weights;
 
 pub use language_model::{LanguageModel, LmOutput};
 pub use recurrent::{
     CellKind, DirectionWeights, Nonlinearity, Recurrent, RecurrentConfig, RecurrentError,
-    RecurrentState,
+    RecurrentState, fused, last_valid_output,
 };
 pub use recurrent_lm::{RecurrentLm, RecurrentLmConfig};
 pub use simple_rnn_lm::{
@@ -32,3 +33,4 @@ pub use simple_rnn_lm::{
     LmModel4Config,
 };
 pub use state::RnnState;
+pub use weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};

@@ -1,0 +1,403 @@
+//! Weights by name, in PyTorch's names and layouts: import a PyTorch `state_dict` saved as
+//! safetensors, and save seqlab's models in the same format (so PyTorch can load them back).
+//!
+//! A module implements [`PytorchWeights`] to write its parameters under PyTorch's names and to
+//! read them back with every name and shape checked. [`Recurrent`](crate::Recurrent) uses
+//! `nn.RNN`/`nn.LSTM`/`nn.GRU`'s names (`weight_ih_l0`, `weight_hh_l1_reverse`, …); burn's
+//! `Linear` and `Embedding` use `nn.Linear`'s and `nn.Embedding`'s (`weight`, `bias`), with
+//! `Linear`'s weight transposed to PyTorch's `[out, in]`.
+//!
+//! ```
+//! use burn::tensor::Device;
+//! use seqlab_models::{NamedTensors, PytorchWeights, RecurrentConfig, WeightReader};
+//!
+//! let device = Device::flex();
+//! let lstm = RecurrentConfig::lstm(4, 6).with_num_layers(2).init(&device);
+//! let mut named = NamedTensors::default();
+//! lstm.save_pytorch("rnn.", &mut named);
+//! assert!(named.get("rnn.weight_hh_l1").is_some());
+//!
+//! let fresh = RecurrentConfig::lstm(4, 6).with_num_layers(2).init(&device);
+//! let mut reader = WeightReader::new(&named);
+//! let loaded = fresh.load_pytorch("rnn.", &mut reader).unwrap();
+//! reader.finish().unwrap(); // every tensor in the file was used
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use burn::module::Param;
+use burn::nn::{Embedding, Linear};
+use burn::tensor::{Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+use thiserror::Error;
+
+/// Why weights could not be read, written or loaded into a module.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum WeightsError {
+    /// The module needs a tensor the file does not have.
+    #[error("missing tensor {name:?} (shape {expected:?})")]
+    Missing {
+        /// The tensor's name.
+        name: String,
+        /// The shape the module needs.
+        expected: Vec<usize>,
+    },
+    /// The file has tensors that no parameter of the module takes.
+    #[error("unexpected tensors not used by the model: {}", names.join(", "))]
+    Unexpected {
+        /// Their names.
+        names: Vec<String>,
+    },
+    /// A tensor's shape is not the parameter's.
+    #[error("tensor {name:?} has shape {got:?}, the model expects {expected:?}")]
+    Shape {
+        /// The tensor's name.
+        name: String,
+        /// The parameter's shape.
+        expected: Vec<usize>,
+        /// The file's.
+        got: Vec<usize>,
+    },
+    /// A tensor of an element type seqlab does not read.
+    #[error("tensor {name:?} has element type {dtype}; seqlab reads F32 and F64")]
+    Dtype {
+        /// The tensor's name.
+        name: String,
+        /// Its element type.
+        dtype: String,
+    },
+    /// The file is not a valid safetensors file.
+    #[error("{path}: not a valid safetensors file: {message}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// Reading or writing the file failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What the system said.
+        message: String,
+    },
+}
+
+/// Tensors by name, as `f32` values with their shapes: a `state_dict`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NamedTensors {
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl NamedTensors {
+    /// Adds (or replaces) `name`. `values` must hold the product of `shape` elements.
+    pub fn insert(&mut self, name: impl Into<String>, shape: Vec<usize>, values: Vec<f32>) {
+        debug_assert_eq!(shape.iter().product::<usize>(), values.len());
+        self.tensors.insert(name.into(), (shape, values));
+    }
+
+    /// Adds a tensor's values under `name`.
+    pub fn insert_tensor<const D: usize>(&mut self, name: impl Into<String>, tensor: Tensor<D>) {
+        let shape = tensor.dims().to_vec();
+        let values = tensor
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("converted to f32");
+        self.insert(name, shape, values);
+    }
+
+    /// The shape and values of `name`.
+    pub fn get(&self, name: &str) -> Option<(&[usize], &[f32])> {
+        self.tensors
+            .get(name)
+            .map(|(shape, values)| (shape.as_slice(), values.as_slice()))
+    }
+
+    /// Every name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// Number of tensors.
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// Parses a safetensors file's bytes (`path` names it in errors). F32 and F64 tensors are
+    /// read; F64 is narrowed to f32.
+    pub fn from_safetensors_bytes(bytes: &[u8], path: &str) -> Result<Self, WeightsError> {
+        let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        let mut named = Self::default();
+        for (name, view) in file.tensors() {
+            let data = view.data();
+            let values: Vec<f32> = match view.dtype() {
+                Dtype::F32 => data
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                Dtype::F64 => data
+                    .chunks_exact(8)
+                    .map(|b| {
+                        f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+                    })
+                    .collect(),
+                other => {
+                    return Err(WeightsError::Dtype {
+                        name,
+                        dtype: format!("{other:?}"),
+                    });
+                }
+            };
+            named.insert(name, view.shape().to_vec(), values);
+        }
+        Ok(named)
+    }
+
+    /// Reads a safetensors file (`safetensors.torch.save_file(model.state_dict(), path)`).
+    pub fn load_safetensors(path: &Path) -> Result<Self, WeightsError> {
+        let bytes = std::fs::read(path).map_err(|e| WeightsError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_safetensors_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// The safetensors bytes of these tensors (all F32).
+    pub fn to_safetensors_bytes(&self) -> Vec<u8> {
+        let bytes: BTreeMap<&str, (Vec<usize>, Vec<u8>)> = self
+            .tensors
+            .iter()
+            .map(|(name, (shape, values))| {
+                let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (name.as_str(), (shape.clone(), data))
+            })
+            .collect();
+        let views = bytes.iter().map(|(name, (shape, data))| {
+            let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
+                .expect("shape and data agree by construction");
+            (*name, view)
+        });
+        safetensors::serialize(views, None).expect("F32 tensors with consistent shapes serialize")
+    }
+
+    /// Writes a safetensors file atomically (a temporary file beside it, then a rename).
+    pub fn save_safetensors(&self, path: &Path) -> Result<(), WeightsError> {
+        let io = |e: std::io::Error| WeightsError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let name = path.file_name().ok_or_else(|| WeightsError::Io {
+            path: path.display().to_string(),
+            message: "not a file path".into(),
+        })?;
+        let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+        std::fs::write(&tmp, self.to_safetensors_bytes()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+}
+
+/// Hands out the tensors of a [`NamedTensors`] to modules, checking names and shapes, and
+/// remembering which were used so that [`finish`](Self::finish) can reject leftovers.
+#[derive(Debug)]
+pub struct WeightReader<'a> {
+    tensors: &'a NamedTensors,
+    used: BTreeSet<String>,
+}
+
+impl<'a> WeightReader<'a> {
+    /// A reader over `tensors`, none used yet.
+    pub fn new(tensors: &'a NamedTensors) -> Self {
+        Self {
+            tensors,
+            used: BTreeSet::new(),
+        }
+    }
+
+    /// Replaces `param`'s value by the tensor `name`, which must have the parameter's shape
+    /// (after `transpose` for 2-D tensors stored transposed, as `nn.Linear`'s weight).
+    pub fn param<const D: usize>(
+        &mut self,
+        name: &str,
+        param: Param<Tensor<D>>,
+        transpose: bool,
+    ) -> Result<Param<Tensor<D>>, WeightsError> {
+        let current = param.val();
+        let dims = current.dims();
+        let mut stored = dims;
+        if transpose && D == 2 {
+            stored.swap(0, 1);
+        }
+        let Some((shape, values)) = self.tensors.get(name) else {
+            return Err(WeightsError::Missing {
+                name: name.to_string(),
+                expected: stored.to_vec(),
+            });
+        };
+        if shape != stored {
+            return Err(WeightsError::Shape {
+                name: name.to_string(),
+                expected: stored.to_vec(),
+                got: shape.to_vec(),
+            });
+        }
+        self.used.insert(name.to_string());
+        let mut tensor =
+            Tensor::<D>::from_data(TensorData::new(values.to_vec(), stored), &current.device());
+        if transpose && D == 2 {
+            tensor = tensor.swap_dims(0, 1);
+        }
+        // Keeps the parameter's id, device and whether it is trained.
+        let id = param.id;
+        Ok(param.transform_for_load(tensor, id))
+    }
+
+    /// Checks that every tensor was used.
+    pub fn finish(self) -> Result<(), WeightsError> {
+        let names: Vec<String> = self
+            .tensors
+            .names()
+            .filter(|name| !self.used.contains(*name))
+            .map(str::to_string)
+            .collect();
+        if names.is_empty() {
+            Ok(())
+        } else {
+            Err(WeightsError::Unexpected { names })
+        }
+    }
+}
+
+/// A module whose parameters have PyTorch names and layouts.
+pub trait PytorchWeights: Sized {
+    /// Adds this module's parameters to `out`, each named `prefix` + its PyTorch name.
+    fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors);
+
+    /// Takes this module's parameters from `reader`, each named `prefix` + its PyTorch name.
+    fn load_pytorch(self, prefix: &str, reader: &mut WeightReader) -> Result<Self, WeightsError>;
+}
+
+impl PytorchWeights for Linear {
+    fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
+        out.insert_tensor(format!("{prefix}weight"), self.weight.val().transpose());
+        if let Some(bias) = &self.bias {
+            out.insert_tensor(format!("{prefix}bias"), bias.val());
+        }
+    }
+
+    fn load_pytorch(
+        mut self,
+        prefix: &str,
+        reader: &mut WeightReader,
+    ) -> Result<Self, WeightsError> {
+        self.weight = reader.param(&format!("{prefix}weight"), self.weight, true)?;
+        if let Some(bias) = self.bias.take() {
+            self.bias = Some(reader.param(&format!("{prefix}bias"), bias, false)?);
+        }
+        Ok(self)
+    }
+}
+
+impl PytorchWeights for Embedding {
+    fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
+        out.insert_tensor(format!("{prefix}weight"), self.weight.val());
+    }
+
+    fn load_pytorch(
+        mut self,
+        prefix: &str,
+        reader: &mut WeightReader,
+    ) -> Result<Self, WeightsError> {
+        self.weight = reader.param(&format!("{prefix}weight"), self.weight, false)?;
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Module;
+    use burn::nn::LinearConfig;
+    use burn::tensor::Device;
+
+    #[test]
+    fn linear_round_trips_through_safetensors_bytes_in_pytorch_layout() {
+        let device = Device::flex();
+        let linear = LinearConfig::new(3, 2).init(&device);
+        let mut named = NamedTensors::default();
+        linear.save_pytorch("out.", &mut named);
+        assert_eq!(named.get("out.weight").unwrap().0, &[2, 3]);
+        let bytes = named.to_safetensors_bytes();
+        let read = NamedTensors::from_safetensors_bytes(&bytes, "mem").unwrap();
+        assert_eq!(read, named);
+        let fresh = LinearConfig::new(3, 2).init(&device);
+        let mut reader = WeightReader::new(&read);
+        let loaded = fresh.load_pytorch("out.", &mut reader).unwrap();
+        reader.finish().unwrap();
+        loaded
+            .weight
+            .val()
+            .into_data()
+            .assert_eq(&linear.weight.val().into_data(), true);
+        assert_eq!(loaded.num_params(), 8);
+    }
+
+    #[test]
+    fn missing_unexpected_misshapen_and_corrupt_are_typed_errors() {
+        let device = Device::flex();
+        let linear = || LinearConfig::new(3, 2).init(&device);
+        let mut named = NamedTensors::default();
+        named.insert("out.weight", vec![2, 3], vec![0.0; 6]);
+        let mut reader = WeightReader::new(&named);
+        assert_eq!(
+            linear().load_pytorch("out.", &mut reader).unwrap_err(),
+            WeightsError::Missing {
+                name: "out.bias".into(),
+                expected: vec![2]
+            }
+        );
+        named.insert("out.bias", vec![3], vec![0.0; 3]);
+        let mut reader = WeightReader::new(&named);
+        assert_eq!(
+            linear().load_pytorch("out.", &mut reader).unwrap_err(),
+            WeightsError::Shape {
+                name: "out.bias".into(),
+                expected: vec![2],
+                got: vec![3]
+            }
+        );
+        named.insert("out.bias", vec![2], vec![0.0; 2]);
+        named.insert("extra", vec![1], vec![0.0]);
+        let mut reader = WeightReader::new(&named);
+        linear().load_pytorch("out.", &mut reader).unwrap();
+        assert_eq!(
+            reader.finish().unwrap_err(),
+            WeightsError::Unexpected {
+                names: vec!["extra".into()]
+            }
+        );
+        let bytes = named.to_safetensors_bytes();
+        assert!(matches!(
+            NamedTensors::from_safetensors_bytes(&bytes[..bytes.len() - 3], "cut.safetensors"),
+            Err(WeightsError::Format { .. })
+        ));
+        assert!(matches!(
+            NamedTensors::from_safetensors_bytes(b"", "empty.safetensors"),
+            Err(WeightsError::Format { .. })
+        ));
+        assert!(matches!(
+            NamedTensors::load_safetensors(Path::new("/no/such/file.safetensors")),
+            Err(WeightsError::Io { .. })
+        ));
+    }
+}
