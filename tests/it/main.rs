@@ -4,3 +4,4 @@
 mod devices;
 mod human_numbers_data;
 mod human_numbers_training;
+mod pytorch_parity;
