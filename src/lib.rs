@@ -13,6 +13,7 @@ pub use seqlab_data as data;
 pub use seqlab_models as models;
 pub use seqlab_train as train;
 
+pub mod bench;
 pub mod device;
 pub mod lessons;
 

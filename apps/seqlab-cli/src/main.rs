@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// fastai's human-numbers language models LMModel1–7, as the lesson and the book train them.
     HumanNumbers(commands::human_numbers::Args),
+    /// Training and inference speed in the PyTorch reference benchmark's configurations.
+    Bench(commands::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::HumanNumbers(args) => commands::human_numbers::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

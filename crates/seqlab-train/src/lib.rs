@@ -33,7 +33,7 @@ mod schedule;
 pub use error::TrainError;
 pub use learner::{DataLoaders, Learner};
 pub use loss::{accuracy_counts, flat_cross_entropy};
-pub use metrics_file::write_metrics_json;
+pub use metrics_file::{write_json_atomic, write_metrics_json};
 pub use optim::{AdamConfig, Optimizer, OptimizerConfig, SgdConfig, clip_grad_norm};
 pub use record::{EpochRecord, format_table_header, format_table_row};
 pub use schedule::{OneCycle, Schedule, StepHyper};

@@ -27,12 +27,17 @@ pub fn write_metrics_json(
             Value::Object(row)
         })
         .collect();
-    let document = json!({ "run": run, "epochs": epochs });
+    write_json_atomic(path, &json!({ "run": run, "epochs": epochs }))
+}
+
+/// Writes `document` as pretty JSON to `path` atomically: a temporary file beside it, then a
+/// rename, so that a reader sees the old file or the new one, never half of one.
+pub fn write_json_atomic(path: &Path, document: &Value) -> Result<(), TrainError> {
     let error = |message: String| TrainError::Write {
         path: path.display().to_string(),
         message,
     };
-    let text = serde_json::to_string_pretty(&document).map_err(|e| error(e.to_string()))?;
+    let text = serde_json::to_string_pretty(document).map_err(|e| error(e.to_string()))?;
     let file_name = path
         .file_name()
         .ok_or_else(|| error("not a file path".into()))?;

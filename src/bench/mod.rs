@@ -1,0 +1,363 @@
+//! Training and inference throughput of seqlab's recurrent models in the configurations of
+//! PyTorch's reference benchmark (`pytorch_rnn_bench.py`): the same shapes, Adam, cross-entropy,
+//! stateful state detached between batches, random tokens, three warm-up steps, then the
+//! median of at least `steps` timed steps (more while under `min_time` seconds, at most 500).
+//!
+//! ```no_run
+//! use seqlab::bench::{BenchConfig, Core, Timing, run};
+//!
+//! let device = seqlab::Device::flex();
+//! let result = run(&BenchConfig::named("a_lstm").unwrap(), Core::Fused, &device, Timing::default());
+//! println!("{:.0} tokens/s", result.unwrap().train_tok_s);
+//! ```
+
+mod model;
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use seqlab_models::{CellKind, Nonlinearity, RecurrentError};
+use seqlab_train::{AdamConfig, OptimizerConfig, StepHyper, flat_cross_entropy};
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use model::BenchLm;
+
+/// One configuration of the reference benchmark: a stateful language model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BenchConfig {
+    /// The reference's name for it (`a_lstm`, `b_rnn`, `c_lstm`).
+    pub name: &'static str,
+    /// What it is, as the reference describes it.
+    pub description: &'static str,
+    /// The recurrence.
+    pub kind: CellKind,
+    /// Vocabulary size `V`.
+    pub vocab: usize,
+    /// Embedding width `E`.
+    pub embedding: usize,
+    /// Hidden width `H`.
+    pub hidden: usize,
+    /// Stacked layers `L`.
+    pub layers: usize,
+    /// Sequences per batch.
+    pub batch: usize,
+    /// Steps per sequence.
+    pub seq_len: usize,
+}
+
+/// The configurations, in the reference's order.
+pub const CONFIGS: [BenchConfig; 3] = [
+    BenchConfig {
+        name: "a_lstm",
+        description: "human-numbers LSTM (LMModel6) V30 H64 L2 bs64 sl16",
+        kind: CellKind::Lstm,
+        vocab: 30,
+        embedding: 64,
+        hidden: 64,
+        layers: 2,
+        batch: 64,
+        seq_len: 16,
+    },
+    BenchConfig {
+        name: "b_rnn",
+        description: "human-numbers RNN (LMModel5) V30 H64 L2 bs64 sl16",
+        kind: CellKind::Rnn(Nonlinearity::Tanh),
+        vocab: 30,
+        embedding: 64,
+        hidden: 64,
+        layers: 2,
+        batch: 64,
+        seq_len: 16,
+    },
+    BenchConfig {
+        name: "c_lstm",
+        description: "char-LSTM V100 E64 H512 L2 bs32 sl100",
+        kind: CellKind::Lstm,
+        vocab: 100,
+        embedding: 64,
+        hidden: 512,
+        layers: 2,
+        batch: 32,
+        seq_len: 100,
+    },
+];
+
+impl BenchConfig {
+    /// The configuration called `name` (`a_lstm`, or just `a`).
+    pub fn named(name: &str) -> Option<Self> {
+        CONFIGS
+            .into_iter()
+            .find(|c| c.name == name || c.name.split('_').next() == Some(name))
+    }
+
+    /// Tokens per batch.
+    pub fn tokens(&self) -> usize {
+        self.batch * self.seq_len
+    }
+
+    /// Forward FLOPs per token, the reference's formula (a multiply-add is 2).
+    pub fn forward_flops_per_token(&self) -> f64 {
+        let gates = self.kind.gates();
+        let recurrent: usize = (0..self.layers)
+            .map(|layer| {
+                let input = if layer == 0 {
+                    self.embedding
+                } else {
+                    self.hidden
+                };
+                2 * gates * self.hidden * (input + self.hidden)
+            })
+            .sum();
+        (recurrent + 2 * self.hidden * self.vocab) as f64
+    }
+}
+
+/// Which recurrent layer runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Core {
+    /// seqlab's layer with its fused operation (the plain path where the device has none).
+    Fused,
+    /// seqlab's layer on its plain tensor-operation path.
+    Plain,
+    /// `burn::nn::Lstm`, one per layer (LSTM configurations only).
+    BurnLstm,
+}
+
+impl Core {
+    /// The name used in tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Core::Fused => "seqlab",
+            Core::Plain => "seqlab-plain",
+            Core::BurnLstm => "burn-nn-lstm",
+        }
+    }
+}
+
+/// How long to measure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// Untimed steps first.
+    pub warmup: usize,
+    /// Timed steps at least.
+    pub steps: usize,
+    /// Seconds to keep timing for, up to 500 steps.
+    pub min_time: f64,
+}
+
+impl Default for Timing {
+    /// The reference's protocol: 3 warm-up steps, at least 20 timed steps and 2 seconds.
+    fn default() -> Self {
+        Self {
+            warmup: 3,
+            steps: 20,
+            min_time: 2.0,
+        }
+    }
+}
+
+/// What one configuration measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchResult {
+    /// The configuration.
+    pub config: BenchConfig,
+    /// The core that ran it.
+    pub core: Core,
+    /// Parameters in the model.
+    pub params: usize,
+    /// Median training step (forward, loss, backward, Adam), milliseconds.
+    pub train_step_ms: f64,
+    /// Training tokens per second.
+    pub train_tok_s: f64,
+    /// Median inference step (forward only, no autodiff), milliseconds.
+    pub infer_step_ms: f64,
+    /// Inference tokens per second.
+    pub infer_tok_s: f64,
+    /// Timed training steps.
+    pub n_train: usize,
+    /// Timed inference steps.
+    pub n_infer: usize,
+}
+
+impl BenchResult {
+    /// Achieved GFLOP/s in training (forward + backward = 3 × forward, as the reference).
+    pub fn train_gflops(&self) -> f64 {
+        3.0 * self.config.forward_flops_per_token() * self.train_tok_s / 1e9
+    }
+
+    /// Achieved GFLOP/s in inference.
+    pub fn infer_gflops(&self) -> f64 {
+        self.config.forward_flops_per_token() * self.infer_tok_s / 1e9
+    }
+
+    /// The reference's JSON fields, plus the core.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.config.name,
+            "desc": self.config.description,
+            "impl": self.core.name(),
+            "params": self.params,
+            "train_step_ms": self.train_step_ms,
+            "train_tok_s": self.train_tok_s,
+            "train_seq_s": self.config.batch as f64 * self.train_tok_s / self.config.tokens() as f64,
+            "infer_step_ms": self.infer_step_ms,
+            "infer_tok_s": self.infer_tok_s,
+            "n_train": self.n_train,
+            "n_infer": self.n_infer,
+            "fwd_mflop_tok": self.config.forward_flops_per_token() / 1e6,
+            "train_gflops": self.train_gflops(),
+            "infer_gflops": self.infer_gflops(),
+        })
+    }
+}
+
+/// Why a benchmark could not run.
+#[derive(Debug, Error)]
+pub enum BenchError {
+    /// The core has no layer of this kind (burn's own layers are LSTM only here).
+    #[error("{core} cannot run {config}")]
+    Unsupported {
+        /// The core's name.
+        core: &'static str,
+        /// The configuration's name.
+        config: &'static str,
+    },
+    /// The model rejected its input.
+    #[error(transparent)]
+    Recurrent(#[from] RecurrentError),
+    /// The device failed to finish its work.
+    #[error("the device failed: {0}")]
+    Device(String),
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    let n = times.len();
+    if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) / 2.0
+    }
+}
+
+/// Runs `step` as the reference does; returns the median seconds and the timed count.
+fn measure(
+    timing: Timing,
+    device: &Device,
+    mut step: impl FnMut() -> Result<(), BenchError>,
+) -> Result<(f64, usize), BenchError> {
+    let mut sync_step = || -> Result<(), BenchError> {
+        step()?;
+        device
+            .sync()
+            .map_err(|error| BenchError::Device(format!("{error:?}")))
+    };
+    for _ in 0..timing.warmup {
+        sync_step()?;
+    }
+    let start = Instant::now();
+    let mut times = Vec::new();
+    while times.len() < timing.steps
+        || (start.elapsed().as_secs_f64() < timing.min_time && times.len() < 500)
+    {
+        let t0 = Instant::now();
+        sync_step()?;
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    let n = times.len();
+    Ok((median(times), n))
+}
+
+/// Measures `config` with `core` on `device` (plain, without autodiff: training runs on its
+/// autodiff version).
+pub fn run(
+    config: &BenchConfig,
+    core: Core,
+    device: &Device,
+    timing: Timing,
+) -> Result<BenchResult, BenchError> {
+    let train_device = device.clone().autodiff();
+    train_device.seed(0);
+    let unsupported = || BenchError::Unsupported {
+        core: core.name(),
+        config: config.name,
+    };
+    let mut model = BenchLm::new(config, core, &train_device).ok_or_else(unsupported)?;
+    let params = model.num_params();
+    let batches = |device: &Device| -> Vec<(Tensor<2, Int>, Tensor<2, Int>)> {
+        let tokens = || {
+            Tensor::<2>::random(
+                [config.batch, config.seq_len],
+                Distribution::Uniform(0.0, config.vocab as f64),
+                device,
+            )
+            .int()
+            .clamp(0, config.vocab as i64 - 1)
+        };
+        (0..8).map(|_| (tokens(), tokens())).collect()
+    };
+    let train_batches = batches(&train_device);
+    let mut optimizer = OptimizerConfig::Adam(AdamConfig::pytorch()).init();
+    let hyper = StepHyper {
+        lr: 1e-3,
+        momentum: None,
+    };
+    let (mut state, mut index) = (None, 0);
+    let (train_s, n_train) = measure(timing, &train_device, || {
+        let (x, y) = train_batches[index % train_batches.len()].clone();
+        index += 1;
+        let (logits, next) = model.forward(x, state.take())?;
+        state = Some(next);
+        let loss = flat_cross_entropy(logits, y);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(hyper, model.clone(), grads);
+        Ok(())
+    })?;
+    let model = model.valid();
+    let infer_batches = batches(device);
+    let mut state = None;
+    let (infer_s, n_infer) = measure(timing, device, || {
+        let (x, _) = infer_batches[index % infer_batches.len()].clone();
+        index += 1;
+        let (logits, next) = model.forward(x, state.take())?;
+        state = Some(next);
+        drop(logits);
+        Ok(())
+    })?;
+    let tokens = config.tokens() as f64;
+    Ok(BenchResult {
+        config: *config,
+        core,
+        params,
+        train_step_ms: train_s * 1e3,
+        train_tok_s: tokens / train_s,
+        infer_step_ms: infer_s * 1e3,
+        infer_tok_s: tokens / infer_s,
+        n_train,
+        n_infer,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flop_counts_are_the_references() {
+        // rnn_fwd_flops("lstm", 64, 64, 2) + 2 * 64 * 30 in the reference.
+        let a = BenchConfig::named("a").unwrap();
+        assert_eq!(
+            a.forward_flops_per_token(),
+            2.0 * 4.0 * 64.0 * 128.0 * 2.0 + 3840.0
+        );
+        let c = BenchConfig::named("c_lstm").unwrap();
+        assert_eq!(
+            c.forward_flops_per_token(),
+            (2 * 4 * 512 * (64 + 512) + 2 * 4 * 512 * 1024 + 2 * 512 * 100) as f64
+        );
+        assert!(BenchConfig::named("z").is_none());
+    }
+}
