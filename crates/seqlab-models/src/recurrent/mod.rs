@@ -141,6 +141,9 @@ pub struct RecurrentConfig {
     pub dropout: f64,
     /// Whether each layer also runs backwards in time (default false).
     pub bidirectional: bool,
+    /// Whether inputs and outputs are `[batch, time, features]` (default true, unlike
+    /// PyTorch) or `[time, batch, features]`. States are `[D·layers, batch, hidden]` either way.
+    pub batch_first: bool,
     /// Whether to run the fused operation where the device has it (default true); `false`
     /// forces the plain tensor-operation path everywhere.
     pub fused: bool,
@@ -157,6 +160,7 @@ impl RecurrentConfig {
             bias: true,
             dropout: 0.0,
             bidirectional: false,
+            batch_first: true,
             fused: true,
         }
     }
@@ -200,6 +204,12 @@ impl RecurrentConfig {
         self
     }
 
+    /// Sets whether inputs and outputs are batch-first.
+    pub fn with_batch_first(mut self, batch_first: bool) -> Self {
+        self.batch_first = batch_first;
+        self
+    }
+
     /// Sets whether to use the fused operation where the device has it.
     pub fn with_fused(mut self, fused: bool) -> Self {
         self.fused = fused;
@@ -240,6 +250,7 @@ impl RecurrentConfig {
             hidden_size: self.hidden_size,
             num_layers: self.num_layers,
             directions,
+            batch_first: self.batch_first,
             fused: self.fused,
         }
     }
@@ -271,6 +282,8 @@ pub struct Recurrent {
     hidden_size: usize,
     num_layers: usize,
     directions: usize,
+    #[module(skip)]
+    batch_first: bool,
     #[module(skip)]
     fused: bool,
 }
@@ -317,9 +330,18 @@ impl Recurrent {
         state: Option<RecurrentState>,
         lengths: &[usize],
     ) -> Result<(Tensor<3>, RecurrentState), RecurrentError> {
-        let [batch, time, _] = input.dims();
+        let [batch, time] = self.batch_and_time(&input);
         check_lengths(lengths, batch, time)?;
         self.run(input, state, Some(lengths))
+    }
+
+    fn batch_and_time(&self, input: &Tensor<3>) -> [usize; 2] {
+        let [first, second, _] = input.dims();
+        if self.batch_first {
+            [first, second]
+        } else {
+            [second, first]
+        }
     }
 
     fn run(
@@ -328,6 +350,11 @@ impl Recurrent {
         state: Option<RecurrentState>,
         lengths: Option<&[usize]>,
     ) -> Result<(Tensor<3>, RecurrentState), RecurrentError> {
+        let input = if self.batch_first {
+            input
+        } else {
+            input.swap_dims(0, 1)
+        };
         let [batch, time, features] = input.dims();
         if features != self.input_size {
             return Err(RecurrentError::InputSize {
@@ -379,10 +406,14 @@ impl Recurrent {
         if let Some(lengths) = lengths {
             layer_input = layer_input * step_mask(lengths, time, &device).unsqueeze_dim(2);
         }
+        if !self.batch_first {
+            layer_input = layer_input.swap_dims(0, 1);
+        }
         Ok((layer_input, state))
     }
 
-    /// One time step: `input` `[batch, input_size]` → output `[batch, directions * hidden]`.
+    /// One time step: `input` `[batch, input_size]` → output `[batch, directions * hidden]`
+    /// (whatever `batch_first` says).
     /// Stepping through a sequence gives exactly what one [`forward`](Self::forward) call over
     /// it gives (for one direction; a backward direction sees one step at a time).
     pub fn step(
@@ -390,9 +421,15 @@ impl Recurrent {
         input: Tensor<2>,
         state: Option<RecurrentState>,
     ) -> Result<(Tensor<2>, RecurrentState), RecurrentError> {
-        let (output, state) = self.forward(input.unsqueeze_dim(1), state)?;
-        let [batch, _, width] = output.dims();
-        Ok((output.reshape([batch, width]), state))
+        let input = if self.batch_first {
+            input.unsqueeze_dim(1)
+        } else {
+            input.unsqueeze_dim(0)
+        };
+        let (output, state) = self.forward(input, state)?;
+        // One step: one of the first two dimensions is 1.
+        let [first, second, width] = output.dims();
+        Ok((output.reshape([first * second, width]), state))
     }
 
     fn initial_state(
@@ -1011,6 +1048,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn time_first_layers_give_the_batch_first_numbers() {
+        let device = Device::flex();
+        let config = RecurrentConfig::lstm(3, 4).with_num_layers(2);
+        let batch_first = config.init(&device);
+        let time_first = config
+            .with_batch_first(false)
+            .init(&device)
+            .load_record(batch_first.clone().into_record());
+        let x = Tensor::<3>::random([2, 5, 3], Distribution::Default, &device);
+        let (a, state_a) = batch_first.forward(x.clone(), None).unwrap();
+        let (b, state_b) = time_first.forward(x.swap_dims(0, 1), None).unwrap();
+        assert_eq!(b.dims(), [5, 2, 4]);
+        assert_close("output", values(b.swap_dims(0, 1)), values(a), 1e-6);
+        assert_close(
+            "state",
+            values(state_b.hidden),
+            values(state_a.hidden),
+            1e-6,
+        );
+        let step = time_first
+            .step(Tensor::zeros([2, 3], &device), None)
+            .unwrap();
+        assert_eq!(step.0.dims(), [2, 4]);
     }
 
     #[test]
