@@ -15,6 +15,7 @@
 //! assert_eq!(out.logits.dims(), [2, 16, 30]);
 //! ```
 
+mod classifier;
 mod language_model;
 mod recurrent;
 mod recurrent_lm;
@@ -22,6 +23,10 @@ mod simple_rnn_lm;
 mod state;
 mod weights;
 
+pub use classifier::{
+    ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, RecurrentClassifier,
+    RecurrentClassifierConfig,
+};
 pub use language_model::{LanguageModel, LmOutput};
 pub use recurrent::{
     CellKind, DirectionWeights, Nonlinearity, Recurrent, RecurrentConfig, RecurrentError,
