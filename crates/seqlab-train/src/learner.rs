@@ -229,17 +229,17 @@ impl<M: LanguageModel> Learner<M> {
             let loss = flat_cross_entropy(output.logits, targets);
             let value: f32 = loss.clone().into_scalar();
             // Like fastai's RNNRegularizer: the penalty is back-propagated, not recorded.
-            let loss = match output.penalty {
-                Some(penalty) => loss + penalty,
-                None => loss,
+            let (loss, penalty) = match output.penalty {
+                Some(penalty) => (loss + penalty.clone(), penalty.into_scalar()),
+                None => (loss, 0.0f32),
             };
-            if !value.is_finite() {
+            if !(value + penalty).is_finite() {
                 self.model = Some(model);
                 bar.finish_and_clear();
                 return Err(TrainError::NonFiniteLoss {
                     epoch,
                     batch: index,
-                    value,
+                    value: value + penalty,
                 });
             }
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
