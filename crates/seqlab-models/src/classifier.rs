@@ -25,6 +25,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use thiserror::Error;
 
+use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
 use crate::{CellKind, Recurrent, RecurrentConfig, RecurrentError, last_valid_output};
 
 /// Bad input to a classifier.
@@ -233,6 +234,53 @@ impl MlpClassifier {
         }
         let flat = self.embedding.forward(tokens).reshape([batch as i64, -1]);
         Ok(self.output.forward(relu(self.hidden.forward(flat))))
+    }
+}
+
+/// The notebook's names: `emb_layer`, `rnn`, `mlp`.
+impl PytorchWeights for RecurrentClassifier {
+    fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
+        self.embedding
+            .save_pytorch(&format!("{prefix}emb_layer."), out);
+        self.recurrent.save_pytorch(&format!("{prefix}rnn."), out);
+        self.output.save_pytorch(&format!("{prefix}mlp."), out);
+    }
+
+    fn load_pytorch(
+        mut self,
+        prefix: &str,
+        reader: &mut WeightReader,
+    ) -> Result<Self, WeightsError> {
+        self.embedding = self
+            .embedding
+            .load_pytorch(&format!("{prefix}emb_layer."), reader)?;
+        self.recurrent = self
+            .recurrent
+            .load_pytorch(&format!("{prefix}rnn."), reader)?;
+        self.output = self.output.load_pytorch(&format!("{prefix}mlp."), reader)?;
+        Ok(self)
+    }
+}
+
+/// The names of the notebook's `nn.Sequential`: `0` (embedding), `2` and `4` (linear).
+impl PytorchWeights for MlpClassifier {
+    fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
+        self.embedding.save_pytorch(&format!("{prefix}0."), out);
+        self.hidden.save_pytorch(&format!("{prefix}2."), out);
+        self.output.save_pytorch(&format!("{prefix}4."), out);
+    }
+
+    fn load_pytorch(
+        mut self,
+        prefix: &str,
+        reader: &mut WeightReader,
+    ) -> Result<Self, WeightsError> {
+        self.embedding = self
+            .embedding
+            .load_pytorch(&format!("{prefix}0."), reader)?;
+        self.hidden = self.hidden.load_pytorch(&format!("{prefix}2."), reader)?;
+        self.output = self.output.load_pytorch(&format!("{prefix}4."), reader)?;
+        Ok(self)
     }
 }
 

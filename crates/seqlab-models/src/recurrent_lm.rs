@@ -12,6 +12,8 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Int, Tensor};
 
+use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
+
 /// Configuration of a [`RecurrentLm`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RecurrentLmConfig {
@@ -187,6 +189,48 @@ impl LanguageModel for RecurrentLm {
     }
 }
 
+/// The names of the book's PyTorch `LMModel5`–`7`: `i_h`, `rnn`, `h_o`. A tied model stores
+/// the embedding as `h_o.weight` too, as PyTorch's `state_dict` does.
+impl PytorchWeights for RecurrentLm {
+    fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
+        self.input_to_hidden
+            .save_pytorch(&format!("{prefix}i_h."), out);
+        self.rnn.save_pytorch(&format!("{prefix}rnn."), out);
+        match (&self.hidden_to_output, &self.tied_bias) {
+            (Some(linear), _) => linear.save_pytorch(&format!("{prefix}h_o."), out),
+            (None, bias) => {
+                out.insert_tensor(
+                    format!("{prefix}h_o.weight"),
+                    self.input_to_hidden.weight.val(),
+                );
+                if let Some(bias) = bias {
+                    out.insert_tensor(format!("{prefix}h_o.bias"), bias.val());
+                }
+            }
+        }
+    }
+
+    fn load_pytorch(
+        mut self,
+        prefix: &str,
+        reader: &mut WeightReader,
+    ) -> Result<Self, WeightsError> {
+        self.input_to_hidden = self
+            .input_to_hidden
+            .load_pytorch(&format!("{prefix}i_h."), reader)?;
+        self.rnn = self.rnn.load_pytorch(&format!("{prefix}rnn."), reader)?;
+        if let Some(linear) = self.hidden_to_output.take() {
+            self.hidden_to_output = Some(linear.load_pytorch(&format!("{prefix}h_o."), reader)?);
+        } else {
+            reader.skip(&format!("{prefix}h_o.weight"));
+            if let Some(bias) = self.tied_bias.take() {
+                self.tied_bias = Some(reader.param(&format!("{prefix}h_o.bias"), bias, false)?);
+            }
+        }
+        Ok(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +249,35 @@ mod tests {
         // LMModel7 ties the output weights (64*30) to the embedding, keeping the bias.
         let lm7 = RecurrentLmConfig::awd_lstm(30, 64, 0.4).init(&device);
         assert_eq!(lm7.num_params(), 1920 + 2 * 4 * 8320 + 30);
+    }
+
+    #[test]
+    fn weights_round_trip_under_the_books_pytorch_names() {
+        let device = Device::flex();
+        for config in [
+            RecurrentLmConfig::new(CellKind::Lstm, 30, 8, 2),
+            RecurrentLmConfig::awd_lstm(30, 8, 0.4),
+        ] {
+            let model = config.init(&device);
+            let mut named = NamedTensors::default();
+            model.save_pytorch("", &mut named);
+            let names: Vec<&str> = named.names().collect();
+            assert_eq!(names.len(), 1 + 8 + 2, "{names:?}");
+            assert!(names.contains(&"i_h.weight") && names.contains(&"h_o.bias"));
+            let mut reader = WeightReader::new(&named);
+            let loaded = config.init(&device).load_pytorch("", &mut reader).unwrap();
+            reader.finish().unwrap();
+            let tokens = Tensor::<2, Int>::from_data([[1, 2, 3]], &device);
+            model
+                .valid()
+                .forward_lm(tokens.clone(), None)
+                .logits
+                .into_data()
+                .assert_eq(
+                    &loaded.valid().forward_lm(tokens, None).logits.into_data(),
+                    true,
+                );
+        }
     }
 
     #[test]

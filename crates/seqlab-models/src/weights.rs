@@ -262,6 +262,14 @@ impl<'a> WeightReader<'a> {
         Ok(param.transform_for_load(tensor, id))
     }
 
+    /// Marks `name` as used without loading it (a tensor PyTorch stores twice, as the output
+    /// weight of a tied language model).
+    pub fn skip(&mut self, name: &str) {
+        if self.tensors.get(name).is_some() {
+            self.used.insert(name.to_string());
+        }
+    }
+
     /// Checks that every tensor was used.
     pub fn finish(self) -> Result<(), WeightsError> {
         let names: Vec<String> = self
