@@ -8,11 +8,13 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// Adding and subtracting 1.5 · 2²³ rounds an `f32` to the nearest integer.
 const ROUNDER: f32 = 12_582_912.0;
 
-/// `e^x` for `x` in `[-87.3, 88]` (clamped outside).
+/// `e^x` for `x` in `[-87.3, 88]` (clamped outside). Integer-free rounding and scaling (the
+/// rounder's bits hold `n` in their low bits), so that loops over it vectorise.
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.0);
-    let n = (x * LOG2_E + ROUNDER) - ROUNDER;
+    let rounded = x * LOG2_E + ROUNDER;
+    let n = rounded - ROUNDER;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -21,7 +23,8 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    let n_bits = rounded.to_bits().wrapping_sub(ROUNDER.to_bits());
+    e * f32::from_bits(n_bits.wrapping_add(127) << 23)
 }
 
 /// The logistic function `1 / (1 + e^-x)`.

@@ -191,23 +191,24 @@ pub(crate) fn forward(dims: Dims, inputs: &Inputs, save: bool) -> (Vec<f32>, Vec
             match kind {
                 CellKind::Lstm => {
                     let c = &mut c[b * hidden..][..hidden];
-                    lstm_cell(hidden, x, r, inputs.b_hh, h, c, sv);
+                    if save {
+                        lstm_cell::<true>(x, r, inputs.b_hh, h, c, sv);
+                    } else {
+                        lstm_cell::<false>(x, r, inputs.b_hh, h, c, sv);
+                    }
                     dst[..hidden].copy_from_slice(h);
                     dst[hidden..].copy_from_slice(c);
                 }
                 CellKind::Gru => {
-                    gru_cell(hidden, x, r, inputs.b_hh, h, sv);
+                    if save {
+                        gru_cell::<true>(x, r, inputs.b_hh, h, sv);
+                    } else {
+                        gru_cell::<false>(x, r, inputs.b_hh, h, sv);
+                    }
                     dst.copy_from_slice(h);
                 }
                 CellKind::Rnn(nonlinearity) => {
-                    for j in 0..hidden {
-                        let a = x[j] + r[j] + inputs.b_hh[j];
-                        h[j] = match nonlinearity {
-                            Nonlinearity::Tanh => tanh(a),
-                            Nonlinearity::Relu => a.max(0.0),
-                            Nonlinearity::Identity => a,
-                        };
-                    }
+                    rnn_cell(nonlinearity, x, r, inputs.b_hh, h);
                     dst.copy_from_slice(h);
                 }
             }
@@ -216,9 +217,28 @@ pub(crate) fn forward(dims: Dims, inputs: &Inputs, save: bool) -> (Vec<f32>, Vec
     (out, saved)
 }
 
-/// One LSTM step for one sequence: updates `h` and `c` in place; saves `i, f, g, o`.
-fn lstm_cell(
-    hidden: usize,
+/// Splits a `[G·H]` row into its `G` gates of `H` values each.
+#[inline(always)]
+fn gates<const G: usize>(row: &[f32], hidden: usize) -> [&[f32]; G] {
+    std::array::from_fn(|k| &row[k * hidden..(k + 1) * hidden])
+}
+
+/// Splits a mutable `[G·H]` row into its `G` gates.
+#[inline(always)]
+fn gates_mut<const G: usize>(row: &mut [f32], hidden: usize) -> [&mut [f32]; G] {
+    let mut rest = row;
+    std::array::from_fn(|_| {
+        let (gate, tail) = std::mem::take(&mut rest).split_at_mut(hidden);
+        rest = tail;
+        gate
+    })
+}
+
+/// One LSTM step for one sequence: updates `h` and `c` in place; with `SAVE`, saves
+/// `i, f, g, o`. Every slice is cut to the hidden size first, so the loop has no bounds
+/// checks and vectorises.
+#[inline(always)]
+fn lstm_cell<const SAVE: bool>(
     x: &[f32],
     r: &[f32],
     bias: &[f32],
@@ -226,36 +246,93 @@ fn lstm_cell(
     c: &mut [f32],
     saved: &mut [f32],
 ) {
-    let gate = |k: usize, j: usize| x[k * hidden + j] + r[k * hidden + j] + bias[k * hidden + j];
-    for j in 0..hidden {
-        let i = sigmoid(gate(0, j));
-        let f = sigmoid(gate(1, j));
-        let g = tanh(gate(2, j));
-        let o = sigmoid(gate(3, j));
-        c[j] = f * c[j] + i * g;
-        h[j] = o * tanh(c[j]);
-        if !saved.is_empty() {
-            saved[j] = i;
-            saved[hidden + j] = f;
-            saved[2 * hidden + j] = g;
-            saved[3 * hidden + j] = o;
+    let hidden = h.len();
+    let c = &mut c[..hidden];
+    let [xi, xf, xg, xo] = gates::<4>(x, hidden);
+    let [ri, rf, rg, ro] = gates::<4>(r, hidden);
+    let [bi, bf, bg, bo] = gates::<4>(bias, hidden);
+    if SAVE {
+        let [si, sf, sg, so] = gates_mut::<4>(saved, hidden);
+        for j in 0..hidden {
+            let i = sigmoid(xi[j] + ri[j] + bi[j]);
+            let f = sigmoid(xf[j] + rf[j] + bf[j]);
+            let g = tanh(xg[j] + rg[j] + bg[j]);
+            let o = sigmoid(xo[j] + ro[j] + bo[j]);
+            let cell = f * c[j] + i * g;
+            c[j] = cell;
+            h[j] = o * tanh(cell);
+            si[j] = i;
+            sf[j] = f;
+            sg[j] = g;
+            so[j] = o;
+        }
+    } else {
+        for j in 0..hidden {
+            let i = sigmoid(xi[j] + ri[j] + bi[j]);
+            let f = sigmoid(xf[j] + rf[j] + bf[j]);
+            let g = tanh(xg[j] + rg[j] + bg[j]);
+            let o = sigmoid(xo[j] + ro[j] + bo[j]);
+            let cell = f * c[j] + i * g;
+            c[j] = cell;
+            h[j] = o * tanh(cell);
         }
     }
 }
 
-/// One GRU step for one sequence: updates `h` in place; saves `r, z, n` and `W_hn h + b_hn`.
-fn gru_cell(hidden: usize, x: &[f32], r: &[f32], bias: &[f32], h: &mut [f32], saved: &mut [f32]) {
-    for j in 0..hidden {
-        let reset = sigmoid(x[j] + r[j] + bias[j]);
-        let update = sigmoid(x[hidden + j] + r[hidden + j] + bias[hidden + j]);
-        let hn = r[2 * hidden + j] + bias[2 * hidden + j];
-        let n = tanh(x[2 * hidden + j] + reset * hn);
+/// One GRU step for one sequence: updates `h` in place; with `SAVE`, saves `r, z, n` and
+/// `W_hn h + b_hn`.
+#[inline(always)]
+fn gru_cell<const SAVE: bool>(
+    x: &[f32],
+    r: &[f32],
+    bias: &[f32],
+    h: &mut [f32],
+    saved: &mut [f32],
+) {
+    let hidden = h.len();
+    let [xr, xz, xn] = gates::<3>(x, hidden);
+    let [rr, rz, rn] = gates::<3>(r, hidden);
+    let [br, bz, bn] = gates::<3>(bias, hidden);
+    let mut step = |j: usize| {
+        let reset = sigmoid(xr[j] + rr[j] + br[j]);
+        let update = sigmoid(xz[j] + rz[j] + bz[j]);
+        let hn = rn[j] + bn[j];
+        let n = tanh(xn[j] + reset * hn);
         h[j] = n + update * (h[j] - n);
-        if !saved.is_empty() {
-            saved[j] = reset;
-            saved[hidden + j] = update;
-            saved[2 * hidden + j] = n;
-            saved[3 * hidden + j] = hn;
+        [reset, update, n, hn]
+    };
+    if SAVE {
+        let [sr, sz, sn, sh] = gates_mut::<4>(saved, hidden);
+        for j in 0..hidden {
+            [sr[j], sz[j], sn[j], sh[j]] = step(j);
+        }
+    } else {
+        for j in 0..hidden {
+            step(j);
+        }
+    }
+}
+
+/// One plain RNN step for one sequence: updates `h` in place.
+#[inline(always)]
+fn rnn_cell(nonlinearity: Nonlinearity, x: &[f32], r: &[f32], bias: &[f32], h: &mut [f32]) {
+    let hidden = h.len();
+    let (x, r, bias) = (&x[..hidden], &r[..hidden], &bias[..hidden]);
+    match nonlinearity {
+        Nonlinearity::Tanh => {
+            for j in 0..hidden {
+                h[j] = tanh(x[j] + r[j] + bias[j]);
+            }
+        }
+        Nonlinearity::Relu => {
+            for j in 0..hidden {
+                h[j] = (x[j] + r[j] + bias[j]).max(0.0);
+            }
+        }
+        Nonlinearity::Identity => {
+            for j in 0..hidden {
+                h[j] = x[j] + r[j] + bias[j];
+            }
         }
     }
 }
