@@ -8,6 +8,8 @@
 //! - [`data`]: tokenize, numericalize, `group_chunks`, language-model batches.
 //! - [`models`]: the models and the [`models::LanguageModel`] trait.
 //! - [`train`]: the [`train::Learner`], optimizers, schedules and metrics.
+//! - [`bench`]: training and inference speed in the PyTorch reference benchmark's
+//!   configurations.
 
 pub use seqlab_data as data;
 pub use seqlab_models as models;
@@ -24,6 +26,11 @@ pub use burn::tensor::Device;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The recurrent layers guide's code, compiled and run as a doctest.
+#[doc = include_str!("../docs/recurrent-layers.md")]
+#[cfg(doctest)]
+pub struct RecurrentLayersGuideDoctests;
 
 /// The human-numbers guide's code, compiled and run as a doctest.
 #[doc = include_str!("../docs/human-numbers.md")]
