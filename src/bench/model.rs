@@ -20,14 +20,14 @@ pub(super) enum RecurrentCore {
 /// The carried state of either core.
 #[derive(Debug, Clone)]
 pub(super) enum CoreState {
-    Seqlab(RecurrentState),
+    Seqlab(Box<RecurrentState>),
     Burn(Vec<LstmState<2>>),
 }
 
 impl CoreState {
     fn detach(self) -> Self {
         match self {
-            CoreState::Seqlab(state) => CoreState::Seqlab(state.detach()),
+            CoreState::Seqlab(state) => CoreState::Seqlab(Box::new(state.detach())),
             CoreState::Burn(states) => CoreState::Burn(
                 states
                     .into_iter()
@@ -88,11 +88,11 @@ impl BenchLm {
         let (hidden, state) = match (&self.core, state) {
             (RecurrentCore::Seqlab(layer), state) => {
                 let state = match state {
-                    Some(CoreState::Seqlab(state)) => Some(state),
+                    Some(CoreState::Seqlab(state)) => Some(*state),
                     _ => None,
                 };
                 let (out, state) = layer.forward(x, state)?;
-                (out, CoreState::Seqlab(state))
+                (out, CoreState::Seqlab(Box::new(state)))
             }
             (RecurrentCore::Burn(layers), state) => {
                 let mut states = match state {

@@ -81,8 +81,15 @@ fn devices(names: &[String]) -> Result<Vec<DeviceChoice>, Box<dyn Error>> {
         .collect::<Result<_, _>>()?)
 }
 
-/// Training tokens/s of the reference per configuration name.
-fn reference(path: &PathBuf) -> Result<Vec<(String, f64, f64)>, Box<dyn Error>> {
+/// One configuration of the reference's JSON.
+struct ReferenceRow {
+    name: String,
+    train_tok_s: f64,
+    infer_tok_s: f64,
+}
+
+/// Tokens/s of the reference per configuration name.
+fn reference(path: &PathBuf) -> Result<Vec<ReferenceRow>, Box<dyn Error>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read reference {}: {e}", path.display()))?;
     let document: Value = serde_json::from_str(&text)
@@ -93,11 +100,11 @@ fn reference(path: &PathBuf) -> Result<Vec<(String, f64, f64)>, Box<dyn Error>> 
     Ok(rows
         .iter()
         .filter_map(|row| {
-            Some((
-                row["name"].as_str()?.to_string(),
-                row["train_tok_s"].as_f64()?,
-                row["infer_tok_s"].as_f64()?,
-            ))
+            Some(ReferenceRow {
+                name: row["name"].as_str()?.to_string(),
+                train_tok_s: row["train_tok_s"].as_f64()?,
+                infer_tok_s: row["infer_tok_s"].as_f64()?,
+            })
         })
         .collect())
 }
@@ -157,10 +164,10 @@ fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-fn print_row(result: &BenchResult, choice: DeviceChoice, reference: Option<&[(String, f64, f64)]>) {
-    let ratio = |pick: fn(&(String, f64, f64)) -> f64, ours: f64| {
+fn print_row(result: &BenchResult, choice: DeviceChoice, reference: Option<&[ReferenceRow]>) {
+    let ratio = |pick: fn(&ReferenceRow) -> f64, ours: f64| {
         reference
-            .and_then(|rows| rows.iter().find(|row| row.0 == result.config.name))
+            .and_then(|rows| rows.iter().find(|row| row.name == result.config.name))
             .map_or("-".to_string(), |row| format!("{:.2}", ours / pick(row)))
     };
     println!(
@@ -171,7 +178,7 @@ fn print_row(result: &BenchResult, choice: DeviceChoice, reference: Option<&[(St
         result.train_tok_s,
         result.infer_tok_s,
         result.train_gflops(),
-        ratio(|row| row.1, result.train_tok_s),
-        ratio(|row| row.2, result.infer_tok_s),
+        ratio(|row| row.train_tok_s, result.train_tok_s),
+        ratio(|row| row.infer_tok_s, result.infer_tok_s),
     );
 }
