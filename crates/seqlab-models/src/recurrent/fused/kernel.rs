@@ -139,9 +139,32 @@ fn matmul(
     }
 }
 
+/// Whether this CPU runs the 8-wide FMA versions of the gate loops.
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
 /// Runs the recurrence. Returns the output `[B, T, S·H]` and, when `save` is set, what
 /// [`backward`] needs (empty otherwise).
 pub(crate) fn forward(dims: Dims, inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { forward_avx2(dims, inputs, save) };
+    }
+    forward_portable(dims, inputs, save)
+}
+
+/// [`forward_portable`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn forward_avx2(dims: Dims, inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f32>) {
+    forward_portable(dims, inputs, save)
+}
+
+#[inline(always)]
+fn forward_portable(dims: Dims, inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f32>) {
     let Dims {
         batch,
         time,
@@ -337,9 +360,117 @@ fn rnn_cell(nonlinearity: Nonlinearity, x: &[f32], r: &[f32], bias: &[f32], h: &
     }
 }
 
+/// The LSTM step's backward for one sequence: from `dh` and `dc` (gradients into `h_t`, `c_t`)
+/// writes the pre-activation gradients `dg` `[4·H]`, leaves in `dc` the gradient into
+/// `c_{t-1}`, and zeroes `dh` (the recurrent product adds the gradient into `h_{t-1}`).
+#[inline(always)]
+fn lstm_cell_backward(
+    saved: &[f32],
+    c: &[f32],
+    c_prev: &[f32],
+    dh: &mut [f32],
+    dc: &mut [f32],
+    dg: &mut [f32],
+) {
+    let hidden = dh.len();
+    let (c, c_prev, dc) = (&c[..hidden], &c_prev[..hidden], &mut dc[..hidden]);
+    let [si, sf, sg, so] = gates::<4>(saved, hidden);
+    let [di, df, dgg, d_o] = gates_mut::<4>(dg, hidden);
+    for j in 0..hidden {
+        let (i, f, g, o) = (si[j], sf[j], sg[j], so[j]);
+        let tc = tanh(c[j]);
+        let dcj = dc[j] + dh[j] * o * (1.0 - tc * tc);
+        di[j] = dcj * g * i * (1.0 - i);
+        df[j] = dcj * c_prev[j] * f * (1.0 - f);
+        dgg[j] = dcj * i * (1.0 - g * g);
+        d_o[j] = dh[j] * tc * o * (1.0 - o);
+        dc[j] = dcj * f;
+        dh[j] = 0.0;
+    }
+}
+
+/// The GRU step's backward for one sequence: from `dh` writes the pre-activation gradients
+/// as the input projection sees them (`dx`) and as the recurrent product sees them (`dr`),
+/// and leaves in `dh` the direct part of the gradient into `h_{t-1}`.
+#[inline(always)]
+fn gru_cell_backward(
+    saved: &[f32],
+    h_prev: &[f32],
+    dh: &mut [f32],
+    dx: &mut [f32],
+    dr: &mut [f32],
+) {
+    let hidden = dh.len();
+    let h_prev = &h_prev[..hidden];
+    let [sr, sz, sn, shn] = gates::<4>(saved, hidden);
+    let [dxr, dxz, dxn] = gates_mut::<3>(dx, hidden);
+    let [drr, drz, drn] = gates_mut::<3>(dr, hidden);
+    for j in 0..hidden {
+        let (reset, update, n, hn) = (sr[j], sz[j], sn[j], shn[j]);
+        let dn = dh[j] * (1.0 - update);
+        let dz = dh[j] * (h_prev[j] - n);
+        let dan = dn * (1.0 - n * n);
+        let dar = dan * hn * reset * (1.0 - reset);
+        let daz = dz * update * (1.0 - update);
+        dxr[j] = dar;
+        dxz[j] = daz;
+        dxn[j] = dan;
+        drr[j] = dar;
+        drz[j] = daz;
+        drn[j] = dan * reset;
+        dh[j] *= update;
+    }
+}
+
+/// The plain RNN step's backward for one sequence: writes the pre-activation gradient and
+/// zeroes `dh`.
+#[inline(always)]
+fn rnn_cell_backward(nonlinearity: Nonlinearity, h: &[f32], dh: &mut [f32], dg: &mut [f32]) {
+    let hidden = dh.len();
+    let (h, dg) = (&h[..hidden], &mut dg[..hidden]);
+    for j in 0..hidden {
+        let slope = match nonlinearity {
+            Nonlinearity::Tanh => 1.0 - h[j] * h[j],
+            Nonlinearity::Relu => (h[j] > 0.0) as u8 as f32,
+            Nonlinearity::Identity => 1.0,
+        };
+        dg[j] = dh[j] * slope;
+        dh[j] = 0.0;
+    }
+}
+
 /// Gradients of the inputs from the gradient `d_out` `[B, T, S·H]` of the output, given the
 /// output and what [`forward`] saved.
 pub(crate) fn backward(
+    dims: Dims,
+    inputs: &Inputs,
+    out: &[f32],
+    saved: &[f32],
+    d_out: &[f32],
+) -> Gradients {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { backward_avx2(dims, inputs, out, saved, d_out) };
+    }
+    backward_portable(dims, inputs, out, saved, d_out)
+}
+
+/// [`backward_portable`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn backward_avx2(
+    dims: Dims,
+    inputs: &Inputs,
+    out: &[f32],
+    saved: &[f32],
+    d_out: &[f32],
+) -> Gradients {
+    backward_portable(dims, inputs, out, saved, d_out)
+}
+
+#[inline(always)]
+fn backward_portable(
     dims: Dims,
     inputs: &Inputs,
     out: &[f32],
@@ -410,59 +541,16 @@ pub(crate) fn backward(
                     };
                     let c = &out[row * width + hidden..][..hidden];
                     let dc = &mut dc[b * hidden..][..hidden];
-                    for j in 0..hidden {
-                        let (i, f, g, o) = (
-                            sv[j],
-                            sv[hidden + j],
-                            sv[2 * hidden + j],
-                            sv[3 * hidden + j],
-                        );
-                        let tc = tanh(c[j]);
-                        let d_o = dh[j] * tc;
-                        let dcj = dc[j] + dh[j] * o * (1.0 - tc * tc);
-                        dg[j] = dcj * g * i * (1.0 - i);
-                        dg[hidden + j] = dcj * c_prev[j] * f * (1.0 - f);
-                        dg[2 * hidden + j] = dcj * i * (1.0 - g * g);
-                        dg[3 * hidden + j] = d_o * o * (1.0 - o);
-                        dc[j] = dcj * f;
-                        dh[j] = 0.0;
-                    }
+                    lstm_cell_backward(sv, c, c_prev, dh, dc, dg);
                 }
                 CellKind::Gru => {
                     let hp = &h_prev[row * hidden..][..hidden];
                     let dr = &mut d_hp[row * gated..][..gated];
-                    for j in 0..hidden {
-                        let (reset, update, n, hn) = (
-                            sv[j],
-                            sv[hidden + j],
-                            sv[2 * hidden + j],
-                            sv[3 * hidden + j],
-                        );
-                        let dn = dh[j] * (1.0 - update);
-                        let dz = dh[j] * (hp[j] - n);
-                        let dan = dn * (1.0 - n * n);
-                        let dar = dan * hn * reset * (1.0 - reset);
-                        let daz = dz * update * (1.0 - update);
-                        dg[j] = dar;
-                        dg[hidden + j] = daz;
-                        dg[2 * hidden + j] = dan;
-                        dr[j] = dar;
-                        dr[hidden + j] = daz;
-                        dr[2 * hidden + j] = dan * reset;
-                        dh[j] *= update;
-                    }
+                    gru_cell_backward(sv, hp, dh, dg, dr);
                 }
                 CellKind::Rnn(nonlinearity) => {
                     let h = &out[row * width..][..hidden];
-                    for j in 0..hidden {
-                        let slope = match nonlinearity {
-                            Nonlinearity::Tanh => 1.0 - h[j] * h[j],
-                            Nonlinearity::Relu => (h[j] > 0.0) as u8 as f32,
-                            Nonlinearity::Identity => 1.0,
-                        };
-                        dg[j] = dh[j] * slope;
-                        dh[j] = 0.0;
-                    }
+                    rnn_cell_backward(nonlinearity, h, dh, dg);
                 }
             }
         }
