@@ -45,7 +45,8 @@ pub struct RecurrenceSpec {
 pub trait FusedRecurrenceBackend: Backend {
     /// Runs the recurrence over the projected input `xp` `[B, T, G·H]` with `w_hh` `[G·H, H]`,
     /// `b_hh` `[G·H]` and initial state `h0`, `c0` `[B, H]` (`c0` is read by the LSTM only).
-    /// Returns `[B, T, S·H]`: `h_t`, then for the LSTM `c_t`.
+    /// Returns `[B, T, S·H]`: `h_t`, then for the LSTM `c_t`. The CPU backends read their
+    /// tensors into buffers and run the kernel.
     fn fused_recurrence(
         xp: FloatTensor<Self>,
         w_hh: FloatTensor<Self>,
@@ -53,7 +54,9 @@ pub trait FusedRecurrenceBackend: Backend {
         h0: FloatTensor<Self>,
         c0: FloatTensor<Self>,
         spec: RecurrenceSpec,
-    ) -> FloatTensor<Self>;
+    ) -> FloatTensor<Self> {
+        Forward::run::<Self>(xp, w_hh, b_hh, h0, c0, spec, false).1
+    }
 }
 
 /// Whether `device` runs [`fused_recurrence`]: the CPU backends built in.
@@ -176,44 +179,11 @@ impl Forward {
     }
 }
 
-fn concrete<B: Backend>(
-    xp: FloatTensor<B>,
-    w_hh: FloatTensor<B>,
-    b_hh: FloatTensor<B>,
-    h0: FloatTensor<B>,
-    c0: FloatTensor<B>,
-    spec: RecurrenceSpec,
-) -> FloatTensor<B> {
-    Forward::run::<B>(xp, w_hh, b_hh, h0, c0, spec, false).1
-}
-
 #[cfg(feature = "flex")]
-impl FusedRecurrenceBackend for Flex {
-    fn fused_recurrence(
-        xp: FloatTensor<Self>,
-        w_hh: FloatTensor<Self>,
-        b_hh: FloatTensor<Self>,
-        h0: FloatTensor<Self>,
-        c0: FloatTensor<Self>,
-        spec: RecurrenceSpec,
-    ) -> FloatTensor<Self> {
-        concrete::<Self>(xp, w_hh, b_hh, h0, c0, spec)
-    }
-}
+impl FusedRecurrenceBackend for Flex {}
 
 #[cfg(feature = "ndarray")]
-impl FusedRecurrenceBackend for NdArray {
-    fn fused_recurrence(
-        xp: FloatTensor<Self>,
-        w_hh: FloatTensor<Self>,
-        b_hh: FloatTensor<Self>,
-        h0: FloatTensor<Self>,
-        c0: FloatTensor<Self>,
-        spec: RecurrenceSpec,
-    ) -> FloatTensor<Self> {
-        concrete::<Self>(xp, w_hh, b_hh, h0, c0, spec)
-    }
-}
+impl FusedRecurrenceBackend for NdArray {}
 
 #[derive(Debug)]
 struct RecurrenceBackward;
@@ -288,7 +258,7 @@ impl<B: FusedRecurrenceBackend, C: CheckpointStrategy> FusedRecurrenceBackend fo
                 );
                 prep.finish(Arc::new(forward), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(concrete::<B>(
+            OpsKind::UnTracked(prep) => prep.finish(B::fused_recurrence(
                 xp.into_primitive(),
                 w_hh.into_primitive(),
                 b_hh.into_primitive(),
