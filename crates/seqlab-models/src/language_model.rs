@@ -29,4 +29,10 @@ pub trait LanguageModel: Module {
 
     /// The size of the vocabulary the model scores.
     fn vocab_size(&self) -> usize;
+
+    /// The global gradient norm a `Learner` clips to unless told otherwise: `None` (no
+    /// clipping) by default, as the lessons' hand-written models train.
+    fn default_grad_clip(&self) -> Option<f64> {
+        None
+    }
 }

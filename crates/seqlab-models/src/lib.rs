@@ -32,7 +32,7 @@ pub use recurrent::{
     CellKind, DirectionWeights, Nonlinearity, Recurrent, RecurrentConfig, RecurrentError,
     RecurrentState, fused, last_valid_output,
 };
-pub use recurrent_lm::{RecurrentLm, RecurrentLmConfig};
+pub use recurrent_lm::{RECURRENT_GRAD_CLIP, RecurrentLm, RecurrentLmConfig};
 pub use simple_rnn_lm::{
     LmModel1, LmModel1Config, LmModel2, LmModel2Config, LmModel3, LmModel3Config, LmModel4,
     LmModel4Config,

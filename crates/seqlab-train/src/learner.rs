@@ -77,15 +77,18 @@ pub struct Learner<M: LanguageModel> {
 
 impl<M: LanguageModel> Learner<M> {
     /// A learner for `model` on `device` (autodiff is switched on for training), with fastai's
-    /// Adam. The model may have been built on `device` or on `device.autodiff()`.
+    /// Adam and the model's own gradient clipping ([`LanguageModel::default_grad_clip`]: on for
+    /// models on recurrent layers). The model may have been built on `device` or on
+    /// `device.autodiff()`.
     pub fn new(model: M, data: DataLoaders, device: &Device) -> Self {
         let device = device.clone().autodiff();
+        let grad_clip = model.default_grad_clip();
         Self {
             model: Some(model.train().fork(&device)),
             data,
             device,
             optimizer: OptimizerConfig::default().init(),
-            grad_clip: None,
+            grad_clip,
             history: Vec::new(),
             batch_losses: Vec::new(),
             fits: 0,
@@ -101,10 +104,15 @@ impl<M: LanguageModel> Learner<M> {
     }
 
     /// Clips the gradients to this global L2 norm before each step (PyTorch's
-    /// `clip_grad_norm_`), or not at all (the default).
+    /// `clip_grad_norm_`), or not at all (`None`), instead of the model's default.
     pub fn with_grad_clip(mut self, max_norm: Option<f64>) -> Self {
         self.grad_clip = max_norm;
         self
+    }
+
+    /// The global gradient norm each step clips to, if any.
+    pub fn grad_clip(&self) -> Option<f64> {
+        self.grad_clip
     }
 
     /// Prints fastai's per-epoch table to stdout (default) or not.
@@ -285,7 +293,7 @@ impl<M: LanguageModel> Learner<M> {
 mod tests {
     use super::*;
     use seqlab_data::{LmSplit, LmTask, batches};
-    use seqlab_models::LmModel4Config;
+    use seqlab_models::{CellKind, LmModel4Config, RECURRENT_GRAD_CLIP, RecurrentLmConfig};
 
     fn tiny_data() -> DataLoaders {
         // A repeating pattern that a model can learn: 0 1 2 3 0 1 2 3 ...
@@ -326,6 +334,17 @@ mod tests {
             learner.fit(1, f64::NAN),
             Err(TrainError::BadHyperparameter { .. })
         ));
+    }
+
+    #[test]
+    fn models_on_recurrent_layers_clip_by_default() {
+        let device = Device::flex();
+        let lstm = RecurrentLmConfig::new(CellKind::Lstm, 4, 8, 1).init(&device);
+        let learner = Learner::new(lstm, tiny_data(), &device);
+        assert_eq!(learner.grad_clip(), Some(RECURRENT_GRAD_CLIP));
+        assert_eq!(learner.with_grad_clip(None).grad_clip(), None);
+        let lesson = LmModel4Config::new(4, 16).init(&device);
+        assert_eq!(Learner::new(lesson, tiny_data(), &device).grad_clip(), None);
     }
 
     #[test]
