@@ -8,7 +8,7 @@
 //! - [`data`]: tokenize, numericalize, `group_chunks`, language-model batches.
 //! - [`models`]: the models and the [`models::LanguageModel`] trait.
 //! - [`train`]: the [`train::Learner`], optimizers, schedules and metrics.
-//! - [`bench`]: training and inference speed in the PyTorch reference benchmark's
+//! - [`bench`](mod@bench): training and inference speed in the PyTorch reference benchmark's
 //!   configurations.
 
 pub use seqlab_data as data;
