@@ -99,7 +99,7 @@ fn read<B: Backend>(tensor: FloatTensor<B>) -> Vec<f32> {
     read_sync(B::float_into_data(tensor))
         .expect("a CPU backend reads its own tensors")
         .convert::<f32>()
-        .try_to_vec::<f32>()
+        .try_into_vec::<f32>()
         .expect("converted to f32")
 }
 
