@@ -10,9 +10,9 @@ pack_padded_sequence), the outputs, the final states, and the gradients of the s
     sum(out * w_out) + sum(h_n * w_h) [+ sum(c_n * w_c)]
 with respect to the input, the initial state and every weight. Float64 values of float32 runs.
 
-tests/fixtures/pytorch/tiny_lm.safetensors: the state_dict of Embedding(11, 4) -> LSTM(4, 6,
-2 layers) -> Linear(6, 11), with tiny_lm.json holding an input and its logits, for the
-state_dict import test.
+tests/fixtures/pytorch/tiny_lm.safetensors and tiny_lm.pt: the state_dict of Embedding(11, 4)
+-> LSTM(4, 6, 2 layers) -> Linear(6, 11), saved by safetensors and by torch.save, with
+tiny_lm.json holding an input and its logits, for the state_dict import tests.
 """
 import json
 import os
@@ -104,6 +104,7 @@ def tiny_lm():
         logits = model(tokens)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()},
               os.path.join(OUT, "tiny_lm.safetensors"))
+    torch.save(model.state_dict(), os.path.join(OUT, "tiny_lm.pt"))
     with open(os.path.join(OUT, "tiny_lm.json"), "w") as f:
         json.dump({"tokens": tokens.tolist(), "logits": flat(logits)}, f)
 

@@ -11,7 +11,7 @@ use seqlab::Device;
 use seqlab::device::DeviceChoice;
 use seqlab::models::{
     CellKind, NamedTensors, Nonlinearity, PytorchWeights, Recurrent, RecurrentConfig,
-    RecurrentState, WeightReader,
+    RecurrentState, WeightReader, WeightsError,
 };
 use serde_json::Value;
 
@@ -273,4 +273,29 @@ fn a_pytorch_state_dict_loads_and_gives_pytorchs_logits() {
     lstm.save_pytorch("rnn.", &mut saved);
     output.save_pytorch("output.", &mut saved);
     assert_eq!(saved, named);
+}
+
+/// The same `state_dict` saved by `torch.save` reads to the same tensors as its safetensors
+/// copy; files that are not checkpoints are typed errors, not panics.
+#[test]
+fn a_torch_save_checkpoint_reads_like_its_safetensors_copy() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch");
+    let from_pt = NamedTensors::load_pytorch_checkpoint(&dir.join("tiny_lm.pt"), None).unwrap();
+    let from_safetensors =
+        NamedTensors::load_safetensors(&dir.join("tiny_lm.safetensors")).unwrap();
+    assert_eq!(from_pt, from_safetensors);
+    let not_a_checkpoint = NamedTensors::load_pytorch_checkpoint(&dir.join("tiny_lm.json"), None);
+    assert!(
+        matches!(
+            not_a_checkpoint,
+            Err(WeightsError::Format { .. } | WeightsError::Io { .. })
+        ),
+        "{not_a_checkpoint:?}"
+    );
+    let missing_key = NamedTensors::load_pytorch_checkpoint(&dir.join("tiny_lm.pt"), Some("model"));
+    assert!(missing_key.is_err());
+    assert!(matches!(
+        NamedTensors::load_pytorch_checkpoint(&dir.join("no_such.pt"), None),
+        Err(WeightsError::Io { .. })
+    ));
 }

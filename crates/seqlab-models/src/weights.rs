@@ -173,6 +173,54 @@ impl NamedTensors {
         Self::from_safetensors_bytes(&bytes, &path.display().to_string())
     }
 
+    /// Reads a PyTorch checkpoint written by `torch.save(model.state_dict(), path)` (`.pt` or
+    /// `.pth`, zip or legacy format), or the dictionary under `top_level_key` of one that
+    /// holds more (`"state_dict"`, `"model"`). F32 and F64 tensors are read.
+    pub fn load_pytorch_checkpoint(
+        path: &Path,
+        top_level_key: Option<&str>,
+    ) -> Result<Self, WeightsError> {
+        let format = |message: String| WeightsError::Format {
+            path: path.display().to_string(),
+            message,
+        };
+        let reader = match top_level_key {
+            Some(key) => pytorch_reader::PytorchReader::with_top_level_key(path, key),
+            None => pytorch_reader::PytorchReader::new(path),
+        }
+        .map_err(|e| match e {
+            pytorch_reader::PytorchError::Io(io) => WeightsError::Io {
+                path: path.display().to_string(),
+                message: io.to_string(),
+            },
+            other => format(other.to_string()),
+        })?;
+        let mut named = Self::default();
+        for (name, tensor) in reader.into_tensors() {
+            let bytes = tensor.read().map_err(|e| format(e.to_string()))?;
+            let values: Vec<f32> = match tensor.dtype() {
+                pytorch_reader::DType::F32 => bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                pytorch_reader::DType::F64 => bytes
+                    .chunks_exact(8)
+                    .map(|b| {
+                        f64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+                    })
+                    .collect(),
+                other => {
+                    return Err(WeightsError::Dtype {
+                        name,
+                        dtype: format!("{other:?}"),
+                    });
+                }
+            };
+            named.insert(name, tensor.shape().to_vec(), values);
+        }
+        Ok(named)
+    }
+
     /// The safetensors bytes of these tensors (all F32).
     pub fn to_safetensors_bytes(&self) -> Vec<u8> {
         let bytes: BTreeMap<&str, (Vec<usize>, Vec<u8>)> = self
