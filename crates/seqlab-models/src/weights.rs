@@ -85,6 +85,47 @@ pub enum WeightsError {
     },
 }
 
+/// The stored width of floating-point values.
+#[derive(Clone, Copy)]
+enum Width {
+    F32,
+    F64,
+}
+
+/// The byte order of stored values: safetensors is little-endian, `pytorch-reader` hands out
+/// the machine's own.
+#[derive(Clone, Copy)]
+enum Order {
+    Little,
+    Native,
+}
+
+/// Decodes stored floats to `f32` (F64 narrowed).
+fn floats(bytes: &[u8], width: Width, order: Order) -> Vec<f32> {
+    match width {
+        Width::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| {
+                let b = [b[0], b[1], b[2], b[3]];
+                match order {
+                    Order::Little => f32::from_le_bytes(b),
+                    Order::Native => f32::from_ne_bytes(b),
+                }
+            })
+            .collect(),
+        Width::F64 => bytes
+            .chunks_exact(8)
+            .map(|b| {
+                let b = [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
+                (match order {
+                    Order::Little => f64::from_le_bytes(b),
+                    Order::Native => f64::from_ne_bytes(b),
+                }) as f32
+            })
+            .collect(),
+    }
+}
+
 /// Tensors by name, as `f32` values with their shapes: a `state_dict`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NamedTensors {
@@ -141,17 +182,9 @@ impl NamedTensors {
         let mut named = Self::default();
         for (name, view) in file.tensors() {
             let data = view.data();
-            let values: Vec<f32> = match view.dtype() {
-                Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                Dtype::F64 => data
-                    .chunks_exact(8)
-                    .map(|b| {
-                        f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
-                    })
-                    .collect(),
+            let values = match view.dtype() {
+                Dtype::F32 => floats(data, Width::F32, Order::Little),
+                Dtype::F64 => floats(data, Width::F64, Order::Little),
                 other => {
                     return Err(WeightsError::Dtype {
                         name,
@@ -198,17 +231,9 @@ impl NamedTensors {
         let mut named = Self::default();
         for (name, tensor) in reader.into_tensors() {
             let bytes = tensor.read().map_err(|e| format(e.to_string()))?;
-            let values: Vec<f32> = match tensor.dtype() {
-                pytorch_reader::DType::F32 => bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                pytorch_reader::DType::F64 => bytes
-                    .chunks_exact(8)
-                    .map(|b| {
-                        f64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
-                    })
-                    .collect(),
+            let values = match tensor.dtype() {
+                pytorch_reader::DType::F32 => floats(&bytes, Width::F32, Order::Native),
+                pytorch_reader::DType::F64 => floats(&bytes, Width::F64, Order::Native),
                 other => {
                     return Err(WeightsError::Dtype {
                         name,
