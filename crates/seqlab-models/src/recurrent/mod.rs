@@ -492,7 +492,10 @@ impl Recurrent {
             Some(reversal) => reversal.apply(projected),
             None => projected,
         };
-        let (outputs, h, c) = if self.fused && fused::supports(&device) {
+        // One step has no time loop to fuse, and the fused operation's fixed cost (reading
+        // the weights into buffers) is ten times a plain step's for a 512-wide LSTM: single
+        // steps, as generation takes them, run plain.
+        let (outputs, h, c) = if self.fused && time > 1 && fused::supports(&device) {
             self.run_fused(weights, projected, h0, c0, lengths)
         } else {
             plain::run(
