@@ -7,7 +7,7 @@
 //! use seqlab::bench::{BenchConfig, Core, Timing, run};
 //!
 //! let device = seqlab::Device::flex();
-//! let result = run(&BenchConfig::named("a_lstm").unwrap(), Core::Fused, &device, Timing::default());
+//! let result = run(&BenchConfig::named("a_lstm")[0], Core::Fused, &device, Timing::default());
 //! println!("{:.0} tokens/s", result.unwrap().train_tok_s);
 //! ```
 
@@ -25,7 +25,20 @@ use thiserror::Error;
 
 use model::BenchLm;
 
-/// One configuration of the reference benchmark: a stateful language model.
+/// What a configuration's model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchTask {
+    /// The next token after every token, with the state carried across batches.
+    LanguageModel,
+    /// One of `classes` per sequence from the mean output over time, statelessly (the seed
+    /// notebook's classifiers).
+    Classifier {
+        /// Output classes.
+        classes: usize,
+    },
+}
+
+/// One configuration of the reference benchmark.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BenchConfig {
     /// The reference's name for it (`a_lstm`, `b_rnn`, `c_lstm`).
@@ -46,10 +59,13 @@ pub struct BenchConfig {
     pub batch: usize,
     /// Steps per sequence.
     pub seq_len: usize,
+    /// What the model predicts.
+    pub task: BenchTask,
 }
 
-/// The configurations, in the reference's order.
-pub const CONFIGS: [BenchConfig; 3] = [
+/// The configurations, in the reference's order (its `d_seq2seq` needs the encoder–decoders
+/// still to come).
+pub const CONFIGS: [BenchConfig; 5] = [
     BenchConfig {
         name: "a_lstm",
         description: "human-numbers LSTM (LMModel6) V30 H64 L2 bs64 sl16",
@@ -60,6 +76,7 @@ pub const CONFIGS: [BenchConfig; 3] = [
         layers: 2,
         batch: 64,
         seq_len: 16,
+        task: BenchTask::LanguageModel,
     },
     BenchConfig {
         name: "b_rnn",
@@ -71,6 +88,7 @@ pub const CONFIGS: [BenchConfig; 3] = [
         layers: 2,
         batch: 64,
         seq_len: 16,
+        task: BenchTask::LanguageModel,
     },
     BenchConfig {
         name: "c_lstm",
@@ -82,15 +100,50 @@ pub const CONFIGS: [BenchConfig; 3] = [
         layers: 2,
         batch: 32,
         seq_len: 100,
+        task: BenchTask::LanguageModel,
+    },
+    BenchConfig {
+        name: "e_rnn",
+        description: "Emb(30522,10)->RNN(10,20,2)->mean->Lin(20,2) bs32 sl64",
+        kind: CellKind::Rnn(Nonlinearity::Tanh),
+        vocab: 30522,
+        embedding: 10,
+        hidden: 20,
+        layers: 2,
+        batch: 32,
+        seq_len: 64,
+        task: BenchTask::Classifier { classes: 2 },
+    },
+    BenchConfig {
+        name: "e_lstm",
+        description: "Emb(30522,10)->LSTM(10,20,2)->mean->Lin(20,2) bs32 sl64",
+        kind: CellKind::Lstm,
+        vocab: 30522,
+        embedding: 10,
+        hidden: 20,
+        layers: 2,
+        batch: 32,
+        seq_len: 64,
+        task: BenchTask::Classifier { classes: 2 },
     },
 ];
 
 impl BenchConfig {
-    /// The configuration called `name` (`a_lstm`, or just `a`).
-    pub fn named(name: &str) -> Option<Self> {
+    /// The configurations called `name`: `a_lstm` or just `a`; `e` is both of `e_rnn` and
+    /// `e_lstm`.
+    pub fn named(name: &str) -> Vec<Self> {
         CONFIGS
             .into_iter()
-            .find(|c| c.name == name || c.name.split('_').next() == Some(name))
+            .filter(|c| c.name == name || c.name.split('_').next() == Some(name))
+            .collect()
+    }
+
+    /// Scores the model puts out per prediction: the vocabulary or the classes.
+    pub fn outputs(&self) -> usize {
+        match self.task {
+            BenchTask::LanguageModel => self.vocab,
+            BenchTask::Classifier { classes } => classes,
+        }
     }
 
     /// Tokens per batch.
@@ -98,7 +151,8 @@ impl BenchConfig {
         self.batch * self.seq_len
     }
 
-    /// Forward FLOPs per token, the reference's formula (a multiply-add is 2).
+    /// Forward FLOPs per token, the reference's formula (a multiply-add is 2; a classifier's
+    /// head is left out, as the reference leaves it).
     pub fn forward_flops_per_token(&self) -> f64 {
         let gates = self.kind.gates();
         let recurrent: usize = (0..self.layers)
@@ -111,7 +165,11 @@ impl BenchConfig {
                 2 * gates * self.hidden * (input + self.hidden)
             })
             .sum();
-        (recurrent + 2 * self.hidden * self.vocab) as f64
+        let head = match self.task {
+            BenchTask::LanguageModel => 2 * self.hidden * self.vocab,
+            BenchTask::Classifier { .. } => 0,
+        };
+        (recurrent + head) as f64
     }
 }
 
@@ -287,17 +345,30 @@ pub fn run(
     };
     let mut model = BenchLm::new(config, core, &train_device).ok_or_else(unsupported)?;
     let params = model.num_params();
+    // Language models predict after every token; classifiers once per sequence.
+    let target_len = match config.task {
+        BenchTask::LanguageModel => config.seq_len,
+        BenchTask::Classifier { .. } => 1,
+    };
+    let stateful = config.task == BenchTask::LanguageModel;
     let batches = |device: &Device| -> Vec<(Tensor<2, Int>, Tensor<2, Int>)> {
-        let tokens = || {
+        let ids = |len: usize, high: usize| {
             Tensor::<2>::random(
-                [config.batch, config.seq_len],
-                Distribution::Uniform(0.0, config.vocab as f64),
+                [config.batch, len],
+                Distribution::Uniform(0.0, high as f64),
                 device,
             )
             .int()
-            .clamp(0, config.vocab as i64 - 1)
+            .clamp(0, high as i64 - 1)
         };
-        (0..8).map(|_| (tokens(), tokens())).collect()
+        (0..8)
+            .map(|_| {
+                (
+                    ids(config.seq_len, config.vocab),
+                    ids(target_len, config.outputs()),
+                )
+            })
+            .collect()
     };
     let train_batches = batches(&train_device);
     let mut optimizer = OptimizerConfig::Adam(AdamConfig::pytorch()).init();
@@ -310,7 +381,7 @@ pub fn run(
         let (x, y) = train_batches[index % train_batches.len()].clone();
         index += 1;
         let (logits, next) = model.forward(x, state.take())?;
-        state = Some(next);
+        state = stateful.then_some(next);
         let loss = flat_cross_entropy(logits, y);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(hyper, model.clone(), grads);
@@ -323,7 +394,7 @@ pub fn run(
         let (x, _) = infer_batches[index % infer_batches.len()].clone();
         index += 1;
         let (logits, next) = model.forward(x, state.take())?;
-        state = Some(next);
+        state = stateful.then_some(next);
         drop(logits);
         Ok(())
     })?;
@@ -346,18 +417,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_models_have_the_references_parameter_counts() {
+        let device = Device::flex();
+        let count = |name: &str, core: Core| {
+            BenchLm::new(&BenchConfig::named(name)[0], core, &device)
+                .map(|model| model.num_params())
+        };
+        // The notebook's classifiers, as the reference builds them.
+        assert_eq!(count("e_rnn", Core::Fused), Some(306742));
+        assert_eq!(count("e_lstm", Core::Fused), Some(311182));
+        assert_eq!(count("e_lstm", Core::BurnLstm), Some(311182));
+        assert_eq!(count("e_rnn", Core::BurnLstm), None);
+        // LMModel6: Embedding(30, 64), LSTM(64, 64, 2), Linear(64, 30).
+        assert_eq!(count("a", Core::Plain), Some(1920 + 2 * 4 * 8320 + 1950));
+    }
+
+    #[test]
     fn flop_counts_are_the_references() {
         // rnn_fwd_flops("lstm", 64, 64, 2) + 2 * 64 * 30 in the reference.
-        let a = BenchConfig::named("a").unwrap();
+        let a = BenchConfig::named("a")[0];
         assert_eq!(
             a.forward_flops_per_token(),
             2.0 * 4.0 * 64.0 * 128.0 * 2.0 + 3840.0
         );
-        let c = BenchConfig::named("c_lstm").unwrap();
+        let c = BenchConfig::named("c_lstm")[0];
         assert_eq!(
             c.forward_flops_per_token(),
             (2 * 4 * 512 * (64 + 512) + 2 * 4 * 512 * 1024 + 2 * 512 * 100) as f64
         );
-        assert!(BenchConfig::named("z").is_none());
+        assert!(BenchConfig::named("z").is_empty());
+        // rnn_fwd_flops("lstm", 10, 20, 2): the classifier's head is not counted.
+        let e = BenchConfig::named("e");
+        assert_eq!(e.len(), 2);
+        assert_eq!(
+            e[1].forward_flops_per_token(),
+            (2 * 4 * 20 * (10 + 20) + 2 * 4 * 20 * 40) as f64
+        );
     }
 }

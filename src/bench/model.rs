@@ -1,12 +1,13 @@
-//! The benchmark's language model: embedding → recurrent core → linear, stateful across
-//! batches, as the PyTorch reference's `LM` class.
+//! The benchmark's models: embedding → recurrent core → linear, as the PyTorch reference's
+//! `LM` class (a score after every token, stateful across batches) and its `Classifier` (the
+//! mean over time, then the head).
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, LstmConfig, LstmState};
 use burn::tensor::{Device, Int, Tensor};
 use seqlab_models::{CellKind, Recurrent, RecurrentConfig, RecurrentError, RecurrentState};
 
-use super::{BenchConfig, Core};
+use super::{BenchConfig, BenchTask, Core};
 
 /// The recurrent core under test.
 #[derive(Module, Debug)]
@@ -38,12 +39,14 @@ impl CoreState {
     }
 }
 
-/// Embedding → core → linear.
+/// Embedding → core → (mean over time) → linear.
 #[derive(Module, Debug)]
 pub(super) struct BenchLm {
     embedding: Embedding,
     core: RecurrentCore,
     output: Linear,
+    #[module(skip)]
+    mean_pooled: bool,
 }
 
 impl BenchLm {
@@ -74,11 +77,13 @@ impl BenchLm {
         Some(Self {
             embedding: EmbeddingConfig::new(config.vocab, config.embedding).init(device),
             core: recurrent,
-            output: LinearConfig::new(config.hidden, config.vocab).init(device),
+            output: LinearConfig::new(config.hidden, config.outputs()).init(device),
+            mean_pooled: matches!(config.task, BenchTask::Classifier { .. }),
         })
     }
 
-    /// Logits `[B, T, V]` for `tokens` `[B, T]`, and the state to carry on from (detached).
+    /// Logits `[B, T, V]` for `tokens` `[B, T]` (`[B, 1, classes]` for a classifier), and the
+    /// state to carry on from (detached).
     pub fn forward(
         &self,
         tokens: Tensor<2, Int>,
@@ -108,6 +113,11 @@ impl BenchLm {
                 }
                 (x, CoreState::Burn(next))
             }
+        };
+        let hidden = if self.mean_pooled {
+            hidden.mean_dim(1)
+        } else {
+            hidden
         };
         Ok((self.output.forward(hidden), state.detach()))
     }

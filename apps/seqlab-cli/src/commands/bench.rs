@@ -12,7 +12,8 @@ use std::path::PathBuf;
 /// Options of `seqlab bench`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Configurations: a (human-numbers LSTM), b (human-numbers RNN), c (char-LSTM), or all.
+    /// Configurations: a (human-numbers LSTM), b (human-numbers RNN), c (char-LSTM), e (the
+    /// notebook's RNN and LSTM classifiers; e_rnn, e_lstm), or all.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     config: Vec<String>,
     /// Devices, comma-separated (default: every CPU device built in).
@@ -59,13 +60,17 @@ fn configs(names: &[String]) -> Result<Vec<BenchConfig>, String> {
     if names.iter().any(|name| name == "all") {
         return Ok(CONFIGS.to_vec());
     }
-    names
-        .iter()
-        .map(|name| {
-            BenchConfig::named(name)
-                .ok_or_else(|| format!("unknown configuration {name:?}: expected a, b, c or all"))
-        })
-        .collect()
+    let mut configs = Vec::new();
+    for name in names {
+        let named = BenchConfig::named(name);
+        if named.is_empty() {
+            return Err(format!(
+                "unknown configuration {name:?}: expected a, b, c, e, e_rnn, e_lstm or all"
+            ));
+        }
+        configs.extend(named);
+    }
+    Ok(configs)
 }
 
 fn devices(names: &[String]) -> Result<Vec<DeviceChoice>, Box<dyn Error>> {
