@@ -49,10 +49,10 @@ impl Dims {
     }
 }
 
-/// The inputs of a recurrence, borrowed.
+/// The inputs of a recurrence besides the projected input, borrowed: what the backward pass
+/// needs again.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Inputs<'a> {
-    pub xp: &'a [f32],
     pub w_hh: &'a [f32],
     pub b_hh: &'a [f32],
     pub h0: &'a [f32],
@@ -145,26 +145,31 @@ fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
-/// Runs the recurrence. Returns the output `[B, T, S·H]` and, when `save` is set, what
-/// [`backward`] needs (empty otherwise).
-pub(crate) fn forward(dims: Dims, inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f32>) {
+/// Runs the recurrence over the projected input `xp`. Returns the output `[B, T, S·H]` and,
+/// when `save` is set, what [`backward`] needs (empty otherwise).
+pub(crate) fn forward(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f32>) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        return unsafe { forward_avx2(dims, inputs, save) };
+        return unsafe { forward_avx2(dims, xp, inputs, save) };
     }
-    forward_portable(dims, inputs, save)
+    forward_portable(dims, xp, inputs, save)
 }
 
 /// [`forward_portable`] compiled for AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn forward_avx2(dims: Dims, inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f32>) {
-    forward_portable(dims, inputs, save)
+unsafe fn forward_avx2(
+    dims: Dims,
+    xp: &[f32],
+    inputs: &Inputs,
+    save: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    forward_portable(dims, xp, inputs, save)
 }
 
 #[inline(always)]
-fn forward_portable(dims: Dims, inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f32>) {
+fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f32>) {
     let Dims {
         batch,
         time,
@@ -204,7 +209,7 @@ fn forward_portable(dims: Dims, inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f
                 }
                 continue;
             }
-            let x = &inputs.xp[row * gated..][..gated];
+            let x = &xp[row * gated..][..gated];
             let r = &hp[b * gated..][..gated];
             let sv: &mut [f32] = if save {
                 &mut saved[row * saved_width..][..saved_width]
@@ -646,7 +651,6 @@ mod tests {
 
         fn inputs(&self) -> Inputs<'_> {
             Inputs {
-                xp: &self.xp,
                 w_hh: &self.w_hh,
                 b_hh: &self.b_hh,
                 h0: &self.h0,
@@ -667,7 +671,7 @@ mod tests {
 
         /// A scalar loss: Σ out ⊙ weights, so that d_out = weights.
         fn loss(&self, weights: &[f32]) -> f64 {
-            let (out, _) = forward(self.dims, &self.inputs(), false);
+            let (out, _) = forward(self.dims, &self.xp, &self.inputs(), false);
             out.iter()
                 .zip(weights)
                 .map(|(o, w)| *o as f64 * *w as f64)
@@ -691,7 +695,7 @@ mod tests {
         for kind in kinds() {
             for lengths in [None, Some(vec![5, 2, 4])] {
                 let mut case = Case::new(kind, lengths.clone());
-                let (out, saved) = forward(case.dims, &case.inputs(), true);
+                let (out, saved) = forward(case.dims, &case.xp, &case.inputs(), true);
                 let weights = values(out.len(), 9);
                 let grads = backward(case.dims, &case.inputs(), &out, &saved, &weights);
                 let eps = 1e-3f32;
@@ -728,7 +732,7 @@ mod tests {
     fn padded_steps_keep_the_final_state() {
         for kind in kinds() {
             let short = Case::new(kind, Some(vec![5, 2, 4]));
-            let (out, _) = forward(short.dims, &short.inputs(), false);
+            let (out, _) = forward(short.dims, &short.xp, &short.inputs(), false);
             let width = short.dims.out_width();
             for (b, &len) in [5usize, 2, 4].iter().enumerate() {
                 let last = &out[(b * 5 + 4) * width..][..width];
@@ -736,7 +740,7 @@ mod tests {
                 assert_eq!(last, at_len, "{kind:?} sequence {b}");
             }
             let full = Case::new(kind, None);
-            let (whole, _) = forward(full.dims, &full.inputs(), false);
+            let (whole, _) = forward(full.dims, &full.xp, &full.inputs(), false);
             assert_eq!(
                 whole[..width],
                 out[..width],

@@ -154,7 +154,7 @@ impl Forward {
             out: Vec::new(),
             saved: Vec::new(),
         };
-        let (out, saved) = kernel::forward(dims, &forward.inputs(&xp), save);
+        let (out, saved) = kernel::forward(dims, &xp, &forward.inputs(), save);
         let shape = vec![batch, time, dims.out_width()];
         let tensor = if save {
             let tensor = write::<B>(out.clone(), shape, &device);
@@ -167,9 +167,8 @@ impl Forward {
         (forward, tensor)
     }
 
-    fn inputs<'a>(&'a self, xp: &'a [f32]) -> Inputs<'a> {
+    fn inputs(&self) -> Inputs<'_> {
         Inputs {
-            xp,
             w_hh: &self.w_hh,
             b_hh: &self.b_hh,
             h0: &self.h0,
@@ -204,11 +203,9 @@ impl<B: Backend> Backward<B, 5> for RecurrenceBackward {
         } = forward.dims;
         let gated = kind.gates() * hidden;
         let d_out = read::<B>(d_out);
-        // The input projection is not needed by the backward: only its shape.
-        let no_xp = vec![0.0f32; 0];
         let g = kernel::backward(
             forward.dims,
-            &forward.inputs(&no_xp),
+            &forward.inputs(),
             &forward.out,
             &forward.saved,
             &d_out,
