@@ -373,6 +373,8 @@ impl Recurrent {
         let mut cell = cell.map(|c| c.chunk(self.num_layers * self.directions, 0).into_iter());
         let squeeze = |t: Tensor<3>| t.reshape([batch, self.hidden_size]);
         let (mut final_hidden, mut final_cell) = (Vec::new(), Vec::new());
+        // The backward direction of every layer reverses the same way: build that once.
+        let reversal = (self.directions == 2).then(|| Reversal::new(lengths, batch, time, &device));
         let mut layer_input = input;
         for layer in 0..self.num_layers {
             let mut outputs = Vec::with_capacity(self.directions);
@@ -387,7 +389,7 @@ impl Recurrent {
                     layer_input.clone(),
                     h0,
                     c0,
-                    direction == 1,
+                    reversal.as_ref().filter(|_| direction == 1),
                     lengths,
                 );
                 outputs.push(output);
@@ -464,15 +466,15 @@ impl Recurrent {
         Ok((state.hidden, state.cell))
     }
 
-    /// Runs one layer in one direction. Returns its outputs `[batch, time, hidden]` and its
-    /// final hidden (and cell) state.
+    /// Runs one layer in one direction (backwards in time when `reversal` is given). Returns
+    /// its outputs `[batch, time, hidden]` and its final hidden (and cell) state.
     fn run_direction(
         &self,
         weights: &DirectionWeights,
         input: Tensor<3>,
         h0: Tensor<2>,
         c0: Option<Tensor<2>>,
-        reverse: bool,
+        reversal: Option<&Reversal>,
         lengths: Option<&[usize]>,
     ) -> (Tensor<3>, Tensor<2>, Option<Tensor<2>>) {
         let [batch, time, features] = input.dims();
@@ -487,8 +489,7 @@ impl Recurrent {
         }
         let projected = projected.reshape([batch, time, gated]);
         // A backward direction runs forwards over each sequence reversed within its length.
-        let reversal = reverse.then(|| Reversal::new(lengths, batch, time, &device));
-        let projected = match &reversal {
+        let projected = match reversal {
             Some(reversal) => reversal.apply(projected),
             None => projected,
         };
@@ -508,7 +509,7 @@ impl Recurrent {
                 lengths,
             )
         };
-        let outputs = match &reversal {
+        let outputs = match reversal {
             Some(reversal) => reversal.apply(outputs),
             None => outputs,
         };
