@@ -13,6 +13,7 @@
 //! assert_eq!(vocab.decode(&ids[..3]).unwrap(), ["one", ".", "two"]);
 //! ```
 
+mod atomic;
 mod batch;
 mod error;
 mod group;
@@ -21,6 +22,7 @@ mod lm;
 mod tokenize;
 mod vocab;
 
+pub use atomic::write_atomic;
 pub use batch::{LmBatch, batches};
 pub use error::DataError;
 pub use group::group_chunks;

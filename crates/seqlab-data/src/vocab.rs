@@ -240,9 +240,7 @@ impl Vocab {
             message,
         };
         let json = serde_json::to_vec_pretty(self).map_err(|e| error(e.to_string()))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json).map_err(|e| error(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| error(e.to_string()))
+        crate::write_atomic(path, &json).map_err(|e| error(e.to_string()))
     }
 
     /// Reads a vocabulary written by [`Vocab::save`].

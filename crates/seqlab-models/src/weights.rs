@@ -266,17 +266,12 @@ impl NamedTensors {
 
     /// Writes a safetensors file atomically (a temporary file beside it, then a rename).
     pub fn save_safetensors(&self, path: &Path) -> Result<(), WeightsError> {
-        let io = |e: std::io::Error| WeightsError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        };
-        let name = path.file_name().ok_or_else(|| WeightsError::Io {
-            path: path.display().to_string(),
-            message: "not a file path".into(),
-        })?;
-        let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-        std::fs::write(&tmp, self.to_safetensors_bytes()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        seqlab_data::write_atomic(path, &self.to_safetensors_bytes()).map_err(|e| {
+            WeightsError::Io {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }
+        })
     }
 }
 

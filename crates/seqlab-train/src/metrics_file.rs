@@ -38,12 +38,7 @@ pub fn write_json_atomic(path: &Path, document: &Value) -> Result<(), TrainError
         message,
     };
     let text = serde_json::to_string_pretty(document).map_err(|e| error(e.to_string()))?;
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| error("not a file path".into()))?;
-    let tmp = path.with_file_name(format!(".{}.tmp", file_name.to_string_lossy()));
-    std::fs::write(&tmp, text + "\n").map_err(|e| error(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| error(e.to_string()))
+    seqlab_data::write_atomic(path, (text + "\n").as_bytes()).map_err(|e| error(e.to_string()))
 }
 
 #[cfg(test)]
