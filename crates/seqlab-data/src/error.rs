@@ -58,6 +58,10 @@ pub enum DataError {
         /// Second length.
         right: usize,
     },
+    /// A setting that cannot make data (an empty alphabet, a range with min > max, a count of
+    /// zero, …), with what is wrong in words.
+    #[error("{0}")]
+    InvalidSetting(String),
     /// A saved vocabulary could not be read or written.
     #[error("vocabulary file {path}: {message}")]
     VocabFile {

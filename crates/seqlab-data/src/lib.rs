@@ -1,4 +1,6 @@
-//! Data for sequence models: tokenize, numericalize, window, group and batch.
+//! Data for sequence models: tokenize, numericalize, window, group and batch; and the RNN
+//! course's synthetic tasks (sinusoids, symbol sequences, additions) with stop-symbol padding,
+//! length masks and one-hot encoding.
 //!
 //! The pieces follow the fastai "human numbers" lesson and work on any text:
 //!
@@ -13,20 +15,30 @@
 //! assert_eq!(vocab.decode(&ids[..3]).unwrap(), ["one", ".", "two"]);
 //! ```
 
+mod addition;
 mod atomic;
 mod batch;
 mod error;
 mod group;
 mod human_numbers;
 mod lm;
+mod padding;
+mod sinusoid;
+mod symbols;
 mod tokenize;
 mod vocab;
 
+pub use addition::{
+    ADDITION_ANSWER_SYMBOLS, ADDITION_QUESTION_SYMBOLS, Addition, generate_additions,
+};
 pub use atomic::write_atomic;
 pub use batch::{LmBatch, batches};
 pub use error::DataError;
 pub use group::group_chunks;
 pub use human_numbers::{HumanNumbers, human_numbers, number_to_words};
 pub use lm::{LmSample, LmSplit, LmTask, fixed_windows, sequence_windows, split_train_valid};
+pub use padding::{Padded, batch_rows, pad_with_stop};
+pub use sinusoid::{SinusoidConfig, Sinusoids, generate_sinusoids};
+pub use symbols::{Alphabet, STOP, random_sequences};
 pub use tokenize::split_words;
 pub use vocab::{Vocab, VocabBuilder, VocabOrder};
