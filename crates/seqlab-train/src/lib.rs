@@ -29,11 +29,15 @@ mod optim;
 mod progress;
 mod record;
 mod schedule;
+mod trainer;
 
 pub use error::TrainError;
 pub use learner::{DataLoaders, Learner};
-pub use loss::{accuracy_counts, flat_cross_entropy};
+pub use loss::{
+    accuracy_counts, flat_cross_entropy, masked_accuracy_counts, masked_cross_entropy, mse,
+};
 pub use metrics_file::{write_json_atomic, write_metrics_json};
 pub use optim::{AdamConfig, Optimizer, OptimizerConfig, SgdConfig, clip_grad_norm};
 pub use record::{EpochRecord, format_table_header, format_table_row};
 pub use schedule::{OneCycle, Schedule, StepHyper};
+pub use trainer::Trainer;

@@ -1,0 +1,173 @@
+//! One optimisation step at a time, for training loops written by hand (the RNN course's
+//! `train_epoch`): check the loss, back-propagate, clip, update.
+
+use crate::progress::epoch_bar;
+use crate::schedule::StepHyper;
+use crate::{Optimizer, OptimizerConfig, TrainError, clip_grad_norm};
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+use indicatif::ProgressBar;
+
+/// The optimiser, clipping and step counting behind a hand-written training loop: the caller
+/// computes a loss on the autodiff device and hands it to [`step`](Self::step).
+///
+/// ```
+/// use burn::nn::LinearConfig;
+/// use burn::tensor::{Device, Tensor};
+/// use seqlab_train::{AdamConfig, OptimizerConfig, Trainer, mse};
+///
+/// let device = Device::flex();
+/// let mut trainer = Trainer::new(&device, OptimizerConfig::Adam(AdamConfig::pytorch()));
+/// let mut model = LinearConfig::new(1, 1).init(trainer.device());
+/// let x = Tensor::<2>::from_floats([[1.0], [2.0]], trainer.device());
+/// let y = Tensor::<2>::from_floats([[2.0], [4.0]], trainer.device());
+/// for _ in 0..3 {
+///     let loss = mse(model.forward(x.clone()), y.clone());
+///     let (updated, value) = trainer.step(model, loss, 0.1)?;
+///     model = updated;
+///     assert!(value.is_finite());
+/// }
+/// assert_eq!(trainer.steps(), 3);
+/// # Ok::<(), seqlab_train::TrainError>(())
+/// ```
+pub struct Trainer {
+    device: Device,
+    optimizer: Optimizer,
+    grad_clip: Option<f64>,
+    epoch: usize,
+    batch: usize,
+    steps: usize,
+    show_progress: bool,
+}
+
+impl Trainer {
+    /// A trainer on `device` (autodiff is switched on) with a fresh `optimizer`, no clipping.
+    pub fn new(device: &Device, optimizer: OptimizerConfig) -> Self {
+        Self {
+            device: device.clone().autodiff(),
+            optimizer: optimizer.init(),
+            grad_clip: None,
+            epoch: 0,
+            batch: 0,
+            steps: 0,
+            show_progress: true,
+        }
+    }
+
+    /// Clips the gradients to this global L2 norm before each step, or not (`None`).
+    pub fn with_grad_clip(mut self, max_norm: Option<f64>) -> Self {
+        self.grad_clip = max_norm;
+        self
+    }
+
+    /// Shows a progress bar per epoch on a terminal (default) or not.
+    pub fn with_progress(mut self, show_progress: bool) -> Self {
+        self.show_progress = show_progress;
+        self
+    }
+
+    /// The autodiff device to build models and batches on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Optimisation steps taken so far.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Starts counting a new epoch of `batches` batches (for error messages) and gives its
+    /// progress bar (hidden unless stderr is a terminal and progress is on).
+    pub fn start_epoch(&mut self, epoch: usize, batches: usize) -> ProgressBar {
+        self.epoch = epoch;
+        self.batch = 0;
+        epoch_bar(batches, epoch, self.show_progress)
+    }
+
+    /// One update of `model` from the scalar `loss` at learning rate `lr`: back-propagates,
+    /// clips and steps, and returns the updated model and the loss value. A non-finite loss
+    /// is refused with [`TrainError::NonFiniteLoss`], which ends training.
+    pub fn step<M: Module>(
+        &mut self,
+        model: M,
+        loss: Tensor<1>,
+        lr: f64,
+    ) -> Result<(M, f32), TrainError> {
+        self.step_with(model, loss, StepHyper { lr, momentum: None })
+    }
+
+    /// [`step`](Self::step) with a schedule's learning rate and momentum.
+    pub fn step_with<M: Module>(
+        &mut self,
+        model: M,
+        loss: Tensor<1>,
+        hyper: StepHyper,
+    ) -> Result<(M, f32), TrainError> {
+        if !(hyper.lr.is_finite() && hyper.lr > 0.0) {
+            return Err(TrainError::BadHyperparameter {
+                name: "the learning rate",
+                requirement: "positive",
+                value: hyper.lr,
+            });
+        }
+        let value: f32 = loss.clone().into_scalar();
+        if !value.is_finite() {
+            return Err(TrainError::NonFiniteLoss {
+                epoch: self.epoch,
+                batch: self.batch,
+                value,
+            });
+        }
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        if let Some(max_norm) = self.grad_clip {
+            clip_grad_norm(&model, &mut grads, max_norm);
+        }
+        let model = self.optimizer.step(hyper, model, grads);
+        self.batch += 1;
+        self.steps += 1;
+        Ok((model, value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SgdConfig, mse};
+    use burn::nn::LinearConfig;
+
+    #[test]
+    fn a_nan_loss_names_the_epoch_and_batch() {
+        let device = Device::flex();
+        let mut trainer =
+            Trainer::new(&device, OptimizerConfig::Sgd(SgdConfig::default())).with_progress(false);
+        let model = LinearConfig::new(1, 1).init(trainer.device());
+        let x = Tensor::<2>::from_floats([[1.0]], trainer.device());
+        let _bar = trainer.start_epoch(2, 5);
+        let (model, _) = trainer
+            .step(
+                model.clone(),
+                mse(model.forward(x.clone()), x.clone() * 2.0),
+                0.1,
+            )
+            .unwrap();
+        let nan = mse(model.forward(x.clone()), x.clone()) * f32::NAN;
+        let err = trainer.step(model.clone(), nan, 0.1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrainError::NonFiniteLoss {
+                    epoch: 2,
+                    batch: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let loss = mse(model.forward(x.clone()), x);
+        assert!(matches!(
+            trainer.step(model, loss, 0.0),
+            Err(TrainError::BadHyperparameter { .. })
+        ));
+    }
+}
