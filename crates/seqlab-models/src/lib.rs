@@ -1,5 +1,7 @@
 //! Sequence models on Burn: recurrent layers with PyTorch's contract, the fastai language
-//! models LMModel1–6, and the traits the training loop drives them through.
+//! models LMModel1–7, classifiers, the RNN course's linear RNN and encoder–decoders (with
+//! zero, feedback and attention decoders), and the traits the training loop drives them
+//! through.
 //!
 //! Library code never names a backend: every constructor takes a `&Device`, and the same
 //! model runs on flex, ndarray or wgpu.
@@ -19,6 +21,7 @@ mod classifier;
 mod language_model;
 mod recurrent;
 mod recurrent_lm;
+mod seq2seq;
 mod simple_rnn_lm;
 mod state;
 mod weights;
@@ -33,6 +36,10 @@ pub use recurrent::{
     RecurrentState, fused, last_valid_output,
 };
 pub use recurrent_lm::{RECURRENT_GRAD_CLIP, RecurrentLm, RecurrentLmConfig};
+pub use seq2seq::{
+    DecoderKind, Encoded, LinRnn, LinRnnConfig, LuongAttention, LuongAttentionConfig, Seq2Seq,
+    Seq2SeqConfig, SeqDecoder, SeqEncoder, SeqEncoderDecoder, SeqEncoderDecoderConfig,
+};
 pub use simple_rnn_lm::{
     LmModel1, LmModel1Config, LmModel2, LmModel2Config, LmModel3, LmModel3Config, LmModel4,
     LmModel4Config,
