@@ -8,6 +8,7 @@
 //! - [`data`]: tokenize, numericalize, `group_chunks`, language-model batches.
 //! - [`models`]: the models and the [`models::LanguageModel`] trait.
 //! - [`train`]: the [`train::Learner`], optimizers, schedules and metrics.
+//! - [`plot`]: PNG plots of the lessons' results.
 //! - [`bench`](mod@bench): training and inference speed in the PyTorch reference benchmark's
 //!   configurations.
 
@@ -18,6 +19,7 @@ pub use seqlab_train as train;
 pub mod bench;
 pub mod device;
 pub mod lessons;
+pub mod plot;
 
 /// The Burn device type every seqlab function takes; see [`device::DeviceChoice`].
 pub use burn::tensor::Device;

@@ -1,18 +1,18 @@
 //! fastai's "human numbers" language models, LMModel1–4 as the lesson runs them, and the
 //! book's recurrent LMModel5–7.
 
-use crate::data::{DataError, LmSplit, LmTask, Vocab, batches, human_numbers, split_words};
+use super::LessonError;
+use crate::data::{LmSplit, LmTask, Vocab, batches, human_numbers, split_words};
 use crate::models::{
     CellKind, LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
     Nonlinearity, RecurrentLmConfig,
 };
 use crate::train::{
-    AdamConfig, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Schedule, TrainError,
+    AdamConfig, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Schedule,
 };
 use burn::tensor::Device;
 use std::fmt;
 use std::str::FromStr;
-use thiserror::Error;
 
 /// Which of the lesson's models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,20 +348,6 @@ impl HumanNumbersConfig {
         }
         Ok(learner.history().to_vec())
     }
-}
-
-/// What can go wrong in a lesson.
-#[derive(Debug, Error)]
-pub enum LessonError {
-    /// A setting is out of range.
-    #[error("{0}")]
-    Config(String),
-    /// Preparing the data failed.
-    #[error(transparent)]
-    Data(#[from] DataError),
-    /// Training failed.
-    #[error(transparent)]
-    Train(#[from] TrainError),
 }
 
 #[cfg(test)]

@@ -1,4 +1,38 @@
 //! The lessons seqlab grew from, as functions that build their data and models and train them
 //! with the notebooks' settings. The command line runs them; tests drive them too.
 
+pub mod addition;
+pub mod copy_task;
 pub mod human_numbers;
+pub mod seq2seq_task;
+pub mod sinusoid;
+
+use crate::data::DataError;
+use crate::models::RecurrentError;
+use crate::train::TrainError;
+use thiserror::Error;
+
+/// What can go wrong in a lesson.
+#[derive(Debug, Error)]
+pub enum LessonError {
+    /// A setting is out of range.
+    #[error("{0}")]
+    Config(String),
+    /// Preparing the data failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A model was given input it cannot take.
+    #[error(transparent)]
+    Model(#[from] RecurrentError),
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// A plot could not be drawn or written.
+    #[error("could not write the plot {path}: {message}")]
+    Plot {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}

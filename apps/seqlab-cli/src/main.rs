@@ -17,6 +17,12 @@ struct Cli {
 enum Command {
     /// fastai's human-numbers language models LMModel1–7, as the lesson and the book train them.
     HumanNumbers(commands::human_numbers::Args),
+    /// The RNN course: a linear RNN learns sinusoids, then runs free.
+    Sinusoid(commands::sinusoid::Args),
+    /// The RNN course: encoder-decoders copy (or reverse) symbol sequences.
+    Copy(commands::copy::Args),
+    /// The RNN course: encoder-decoders learn to add, "123+4567" -> "4690".
+    Addition(commands::addition::Args),
     /// Training and inference speed in the PyTorch reference benchmark's configurations.
     Bench(commands::bench::Args),
 }
@@ -36,6 +42,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::HumanNumbers(args) => commands::human_numbers::run(args),
+        Command::Sinusoid(args) => commands::sinusoid::run(args),
+        Command::Copy(args) => commands::copy::run(args),
+        Command::Addition(args) => commands::addition::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

@@ -13,7 +13,7 @@ pub const ADDITION_QUESTION_SYMBOLS: &str = "+0123456789";
 pub const ADDITION_ANSWER_SYMBOLS: &str = "0123456789";
 
 /// One problem: two operands and their sum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Addition {
     /// The first operand.
     pub x: u64,

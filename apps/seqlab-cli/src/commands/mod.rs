@@ -1,5 +1,8 @@
 //! One module per subcommand, plus the options they share.
 
+pub mod addition;
 pub mod bench;
 pub mod common;
+pub mod copy;
 pub mod human_numbers;
+pub mod sinusoid;

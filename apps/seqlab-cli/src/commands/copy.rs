@@ -1,0 +1,197 @@
+//! `seqlab copy`: the RNN course's copy task.
+
+use super::common::RunArgs;
+use clap::{Args as ClapArgs, ValueEnum};
+use seqlab::lessons::copy_task::{CopyConfig, CopyModel, run_copy};
+use seqlab::models::{CellKind, DecoderKind, Nonlinearity};
+use serde_json::json;
+use std::error::Error;
+use std::path::PathBuf;
+
+/// Options of `seqlab copy`. Without `--variable-length` it is the notebook's fixed-length
+/// task (hand-built model, 20 hidden, 100 epochs); with it, the variable-length one (200
+/// hidden, 20 epochs).
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Output the sequence backwards.
+    #[arg(long)]
+    reverse: bool,
+    /// Train on lengths 3..=14 padded with a stop symbol (the notebook's second setting).
+    #[arg(long)]
+    variable_length: bool,
+    /// The masked recipe: encoder state at each length, loss up to the first stop symbol
+    /// (on by default with --variable-length; --masked=false shows the unmasked variant).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    masked: Option<bool>,
+    /// What the decoder reads: nothing (the notebook), its previous symbol, or that plus
+    /// attention. Picking one uses seqlab's recurrent layers instead of the hand-built model.
+    #[arg(long, value_enum)]
+    decoder: Option<DecoderArg>,
+    /// The recurrence (seqlab's layers; the fixed-length default is the hand-built tanh RNN).
+    #[arg(long, value_enum)]
+    cell: Option<CellArg>,
+    /// Symbols in the alphabet (a, b, c, …).
+    #[arg(long, default_value_t = 3)]
+    alphabet: usize,
+    /// Shortest and longest training sequence, e.g. 3..14 (default 10..10, or 3..14 with
+    /// --variable-length).
+    #[arg(long, value_name = "MIN..MAX")]
+    lengths: Option<String>,
+    /// Training sequences.
+    #[arg(long)]
+    sequences: Option<usize>,
+    /// Hidden units.
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    lr: f64,
+    /// Write PNG plots (loss curve, accuracy by length) into this directory.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Command-line names of the decoders.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum DecoderArg {
+    /// No input: everything comes from the encoder's state.
+    Zero,
+    /// The previous symbol (teacher forcing, greedy decoding).
+    Feedback,
+    /// The previous symbol and Luong attention over the encoder's outputs.
+    Attention,
+}
+
+impl From<DecoderArg> for DecoderKind {
+    fn from(arg: DecoderArg) -> Self {
+        match arg {
+            DecoderArg::Zero => DecoderKind::Zero,
+            DecoderArg::Feedback => DecoderKind::Feedback,
+            DecoderArg::Attention => DecoderKind::Attention,
+        }
+    }
+}
+
+/// Command-line names of the recurrences.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum CellArg {
+    /// tanh RNN.
+    Rnn,
+    /// LSTM.
+    Lstm,
+    /// GRU.
+    Gru,
+}
+
+impl From<CellArg> for CellKind {
+    fn from(arg: CellArg) -> Self {
+        match arg {
+            CellArg::Rnn => CellKind::Rnn(Nonlinearity::Tanh),
+            CellArg::Lstm => CellKind::Lstm,
+            CellArg::Gru => CellKind::Gru,
+        }
+    }
+}
+
+/// Parses `MIN..MAX` (or one number) into a range.
+pub fn parse_range(text: &str) -> Result<std::ops::RangeInclusive<usize>, String> {
+    let number = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{text:?} is not a range like 3..14"))
+    };
+    match text.split_once("..") {
+        Some((low, high)) => Ok(number(low)?..=number(high.trim_start_matches('='))?),
+        None => {
+            let n = number(text)?;
+            Ok(n..=n)
+        }
+    }
+}
+
+/// Trains, prints the table, the held-out accuracy, the generalisation table and examples.
+pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    let mut config = if args.variable_length {
+        CopyConfig::variable_length()
+    } else {
+        CopyConfig::fixed_length()
+    };
+    if args.decoder.is_some() || args.cell.is_some() {
+        let (cell, decoder) = match config.model {
+            CopyModel::Layers { cell, decoder } => (cell, decoder),
+            CopyModel::HandBuilt => (CellKind::Rnn(Nonlinearity::Tanh), DecoderKind::Zero),
+        };
+        config.model = CopyModel::Layers {
+            cell: args.cell.map_or(cell, CellKind::from),
+            decoder: args.decoder.map_or(decoder, DecoderKind::from),
+        };
+    }
+    if let Some(lengths) = &args.lengths {
+        config.lengths = parse_range(lengths)?;
+    }
+    config.masked = args.masked.unwrap_or(config.masked);
+    config.reverse = args.reverse;
+    config.alphabet_size = args.alphabet;
+    config.train_sequences = args.sequences.unwrap_or(config.train_sequences);
+    config.hidden = args.hidden.unwrap_or(config.hidden);
+    config.epochs = args.epochs.unwrap_or(config.epochs);
+    config.lr = args.lr;
+    config.seed = args.run.seed;
+    if let Some(dir) = &args.plot {
+        seqlab::plot::check_dir(dir)?;
+    }
+    let (choice, device) = args.run.device()?;
+    let model = match config.model {
+        CopyModel::HandBuilt => "hand-built tanh encoder-decoder".to_string(),
+        CopyModel::Layers { cell, decoder } => format!("{cell:?} encoder, {decoder} decoder"),
+    };
+    println!(
+        "copy{}: lengths {}..{}, alphabet {}, {model}, {} hidden, {}, on {choice}, seed {}",
+        if config.reverse { " reversed" } else { "" },
+        config.lengths.start(),
+        config.lengths.end(),
+        config.alphabet_size,
+        config.hidden,
+        if config.masked { "masked" } else { "unmasked" },
+        config.seed
+    );
+    let report = run_copy(&config, &device, true, !args.run.no_progress)?;
+    println!(
+        "test: token accuracy {:.4} (real symbols only), exact match {:.4}",
+        report.test.token_accuracy, report.test.exact_match
+    );
+    println!("accuracy by input length:");
+    for (length, accuracy) in &report.by_length {
+        println!("{length:>4} {accuracy:.4}");
+    }
+    for (input, target, output) in &report.examples {
+        println!(
+            "{input} - {output}{}",
+            if output == target { "" } else { "  (wrong)" }
+        );
+    }
+    if let Some(dir) = &args.plot {
+        for path in seqlab::plot::copy_plots(dir, &report)? {
+            println!("wrote {}", path.display());
+        }
+    }
+    let run = json!({
+        "command": "copy",
+        "device": choice.name(),
+        "seed": config.seed,
+        "reverse": config.reverse,
+        "masked": config.masked,
+        "lengths": [config.lengths.start(), config.lengths.end()],
+        "model": model,
+        "hidden": config.hidden,
+        "test_token_accuracy": report.test.token_accuracy,
+        "test_exact_match": report.test.exact_match,
+        "accuracy_by_length": report.by_length,
+    });
+    args.run.write_metrics(run, &report.records)
+}

@@ -1,0 +1,83 @@
+//! `seqlab sinusoid`: the RNN course's linear RNN on sinusoids.
+
+use super::common::RunArgs;
+use clap::Args as ClapArgs;
+use seqlab::lessons::sinusoid::{SinusoidLessonConfig, run_sinusoid};
+use serde_json::json;
+use std::error::Error;
+use std::path::PathBuf;
+
+/// Options of `seqlab sinusoid`; the defaults are the notebook's.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Hidden units (the notebook starts with 1; one frequency needs 2).
+    #[arg(long, default_value_t = 1)]
+    hidden: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    /// Frequencies of the summed sinusoids, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    frequencies: Vec<f64>,
+    /// Standard deviation of Gaussian noise on every sample.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    noise: f64,
+    /// Series per batch.
+    #[arg(long, default_value_t = 2)]
+    batch_size: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    lr: f64,
+    /// Write PNG plots (loss curve, prediction and free run vs truth) into this directory.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Trains, prints the table and the final numbers, and writes plots if asked.
+pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    let mut config = SinusoidLessonConfig {
+        hidden: args.hidden,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        seed: args.run.seed,
+        ..SinusoidLessonConfig::default()
+    };
+    config.data.frequencies = args.frequencies.clone();
+    config.data.noise = args.noise;
+    if let Some(dir) = &args.plot {
+        seqlab::plot::check_dir(dir)?;
+    }
+    let (choice, device) = args.run.device()?;
+    println!(
+        "sinusoid: linear RNN, {} hidden, frequencies {:?}, noise {}, on {choice}, seed {}",
+        config.hidden, config.data.frequencies, config.data.noise, config.seed
+    );
+    let report = run_sinusoid(&config, &device, true, !args.run.no_progress)?;
+    println!(
+        "final: train_mse {:.6} test_mse {:.6} test_mse_after_warmup {:.6} free_run_mse {:.6}",
+        report.records.last().map_or(f64::NAN, |r| r.train_loss),
+        report.test_mse,
+        report.test_mse_after_warmup,
+        report.generated_mse
+    );
+    if let Some(dir) = &args.plot {
+        for path in seqlab::plot::sinusoid_plots(dir, &report)? {
+            println!("wrote {}", path.display());
+        }
+    }
+    let run = json!({
+        "command": "sinusoid",
+        "device": choice.name(),
+        "seed": config.seed,
+        "hidden": config.hidden,
+        "frequencies": config.data.frequencies,
+        "noise": config.data.noise,
+        "test_mse": report.test_mse,
+        "test_mse_after_warmup": report.test_mse_after_warmup,
+        "free_run_mse": report.generated_mse,
+    });
+    args.run.write_metrics(run, &report.records)
+}

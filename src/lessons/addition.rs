@@ -1,0 +1,207 @@
+//! The RNN course's addition task: read `"123+4567"`, write `"4690"`. The notebook's `SumRNN` /
+//! `SumLSTM` (a decoder with no input, unmasked) as it is, and the decoders that solve it.
+
+use super::LessonError;
+use super::seq2seq_task::{PairEvaluation, PairTraining, SymbolPairs, evaluate_pairs, train_pairs};
+use crate::data::{
+    ADDITION_ANSWER_SYMBOLS, ADDITION_QUESTION_SYMBOLS, Addition, Alphabet, generate_additions,
+};
+use crate::models::{CellKind, DecoderKind, Seq2SeqConfig};
+use crate::train::{AdamConfig, EpochRecord, OptimizerConfig};
+use burn::tensor::Device;
+use std::collections::HashSet;
+use std::ops::RangeInclusive;
+
+/// A run of the addition task. [`AdditionConfig::notebook`] is the notebook's `SumLSTM`;
+/// [`AdditionConfig::new`] picks settings for each decoder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdditionConfig {
+    /// Training problems (the notebook: 20000).
+    pub train_examples: usize,
+    /// Held-out problems, none of them in the training set.
+    pub test_examples: usize,
+    /// Digits of the first operand (the notebook: 3 to 4).
+    pub x_digits: RangeInclusive<usize>,
+    /// Digits of the second operand.
+    pub y_digits: RangeInclusive<usize>,
+    /// The recurrence.
+    pub cell: CellKind,
+    /// Stacked layers in encoder and decoder.
+    pub layers: usize,
+    /// Hidden units per layer.
+    pub hidden: usize,
+    /// What the decoder reads.
+    pub decoder: DecoderKind,
+    /// The masked recipe (encoder state at each length, loss up to the first stop symbol).
+    pub masked: bool,
+    /// Training epochs.
+    pub epochs: usize,
+    /// Problems per batch.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Global gradient-norm clipping.
+    pub grad_clip: Option<f64>,
+    /// Seed for data, initialisation and batch order.
+    pub seed: u64,
+}
+
+impl AdditionConfig {
+    /// The notebook's `SumLSTM(12, 11, 200, n_layers=5)`: zero-input decoder, 20000
+    /// problems, 10 epochs of Adam at 1e-3, batches of 32, every padded step in the loss.
+    pub fn notebook() -> Self {
+        Self {
+            train_examples: 20000,
+            test_examples: 1000,
+            x_digits: 3..=4,
+            y_digits: 3..=4,
+            cell: CellKind::Lstm,
+            layers: 5,
+            hidden: 200,
+            decoder: DecoderKind::Zero,
+            masked: false,
+            epochs: 10,
+            batch_size: 32,
+            lr: 1e-3,
+            grad_clip: None,
+            seed: 0,
+        }
+    }
+
+    /// Settings for `decoder`: the notebook's for [`DecoderKind::Zero`]; for the feedback and
+    /// attention decoders a one-layer 128-unit LSTM, the masked recipe, clipping at 5 and
+    /// 15 epochs at 3e-3 in batches of 64.
+    pub fn new(decoder: DecoderKind) -> Self {
+        match decoder {
+            DecoderKind::Zero => Self::notebook(),
+            DecoderKind::Feedback | DecoderKind::Attention => Self {
+                layers: 1,
+                hidden: 128,
+                decoder,
+                masked: true,
+                epochs: 15,
+                batch_size: 64,
+                lr: 3e-3,
+                grad_clip: Some(5.0),
+                ..Self::notebook()
+            },
+        }
+    }
+
+    fn training(&self, print_table: bool, show_progress: bool) -> PairTraining {
+        PairTraining {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: OptimizerConfig::Adam(AdamConfig::pytorch()),
+            lr: self.lr,
+            trailing_stops: 1,
+            masked: self.masked,
+            grad_clip: self.grad_clip,
+            seed: self.seed,
+            print_table,
+            show_progress,
+        }
+    }
+}
+
+/// What an addition run found.
+#[derive(Debug, Clone)]
+pub struct AdditionReport {
+    /// One record per epoch (digit accuracy and exact match on the held-out problems).
+    pub records: Vec<EpochRecord>,
+    /// Every training batch's loss.
+    pub batch_losses: Vec<f32>,
+    /// The held-out evaluation after training.
+    pub test: PairEvaluation,
+    /// A few held-out problems: question, answer, the model's answer.
+    pub examples: Vec<(String, String, String)>,
+}
+
+/// Problems as pairs of id sequences.
+fn encode(problems: &[Addition]) -> Result<SymbolPairs, LessonError> {
+    let questions = Alphabet::new(ADDITION_QUESTION_SYMBOLS)?;
+    let answers = Alphabet::new(ADDITION_ANSWER_SYMBOLS)?;
+    Ok(SymbolPairs {
+        sources: problems
+            .iter()
+            .map(|p| questions.encode(&p.question()))
+            .collect::<Result<_, _>>()?,
+        targets: problems
+            .iter()
+            .map(|p| answers.encode(&p.answer()))
+            .collect::<Result<_, _>>()?,
+        source_classes: questions.classes(),
+        target_classes: answers.classes(),
+    })
+}
+
+/// Trains the configured model and evaluates it on held-out problems.
+pub fn run_addition(
+    config: &AdditionConfig,
+    device: &Device,
+    print_table: bool,
+    show_progress: bool,
+) -> Result<AdditionReport, LessonError> {
+    if config.hidden == 0 || config.layers == 0 || config.batch_size == 0 {
+        return Err(LessonError::Config(
+            "the hidden size, number of layers and batch size must be at least 1".into(),
+        ));
+    }
+    let train_problems = generate_additions(
+        config.train_examples,
+        config.x_digits.clone(),
+        config.y_digits.clone(),
+        config.seed,
+    )?;
+    let seen: HashSet<Addition> = train_problems.iter().copied().collect();
+    // Draw extra, keep the unseen ones.
+    let test_problems: Vec<Addition> = generate_additions(
+        config.test_examples.saturating_mul(2).max(1),
+        config.x_digits.clone(),
+        config.y_digits.clone(),
+        config.seed.wrapping_add(1_000_003),
+    )?
+    .into_iter()
+    .filter(|p| !seen.contains(p))
+    .take(config.test_examples)
+    .collect();
+    if test_problems.is_empty() {
+        return Err(LessonError::Config(
+            "no held-out problem is left: the operand ranges are too small for this many training problems".into(),
+        ));
+    }
+    let train = encode(&train_problems)?;
+    let test = encode(&test_problems)?;
+    let settings = config.training(print_table, show_progress);
+    device.seed(config.seed);
+    let model = Seq2SeqConfig::new(
+        config.cell,
+        train.source_classes,
+        train.target_classes,
+        config.hidden,
+        config.decoder,
+    )
+    .with_num_layers(config.layers)
+    .init(&device.clone().autodiff());
+    let (model, records, batch_losses) = train_pairs(model, &train, &test, &settings, device)?;
+    let evaluation = evaluate_pairs(&model, &test, &settings, device)?;
+    let answers = Alphabet::new(ADDITION_ANSWER_SYMBOLS)?;
+    let examples = test_problems
+        .iter()
+        .zip(&evaluation.predictions)
+        .take(10)
+        .map(|(problem, predicted)| {
+            (
+                problem.question(),
+                problem.answer(),
+                answers.decode(predicted),
+            )
+        })
+        .collect();
+    Ok(AdditionReport {
+        records,
+        batch_losses,
+        test: evaluation,
+        examples,
+    })
+}

@@ -1,0 +1,301 @@
+//! Training and evaluating encoder–decoders on pairs of symbol sequences: the loop the copy
+//! and addition lessons share (the notebook's `train_epoch`, `train_epoch_var_smart` and its
+//! accuracy checks).
+
+use super::LessonError;
+use crate::data::{STOP, batch_rows, pad_with_stop};
+use crate::models::{Seq2Seq, SeqEncoderDecoder};
+use crate::train::{
+    EpochRecord, OptimizerConfig, Trainer, flat_cross_entropy, format_table_header,
+    format_table_row, masked_cross_entropy,
+};
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor};
+use std::time::Instant;
+
+/// Source and target sequences of symbol ids, pair by pair: from 1 when 0 is the stop symbol
+/// that pads variable lengths (`trailing_stops > 0` in [`PairTraining`]), from 0 when every
+/// sequence has one length and there is no stop symbol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymbolPairs {
+    /// The inputs.
+    pub sources: Vec<Vec<u32>>,
+    /// The outputs to produce.
+    pub targets: Vec<Vec<u32>>,
+    /// One-hot width of the sources (symbols + stop).
+    pub source_classes: usize,
+    /// Number of target ids (symbols + stop).
+    pub target_classes: usize,
+}
+
+impl SymbolPairs {
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Whether there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+}
+
+/// A model that maps one-hot sources to target scores; both the hand-built encoder–decoder
+/// and [`Seq2Seq`] are.
+pub trait PairModel: Module {
+    /// Scores `[B, Tt, target_classes]` for `targets` `[B, Tt]` (teacher forcing where the
+    /// decoder reads its previous symbol).
+    fn logits(
+        &self,
+        source: Tensor<3>,
+        lengths: Option<&[usize]>,
+        targets: Tensor<2, Int>,
+    ) -> Result<Tensor<3>, LessonError>;
+
+    /// Greedy predictions `[B, steps]`.
+    fn predict(
+        &self,
+        source: Tensor<3>,
+        lengths: Option<&[usize]>,
+        steps: usize,
+    ) -> Result<Tensor<2, Int>, LessonError>;
+}
+
+impl PairModel for Seq2Seq {
+    fn logits(
+        &self,
+        source: Tensor<3>,
+        lengths: Option<&[usize]>,
+        targets: Tensor<2, Int>,
+    ) -> Result<Tensor<3>, LessonError> {
+        Ok(self.forward(source, lengths, targets)?)
+    }
+
+    fn predict(
+        &self,
+        source: Tensor<3>,
+        lengths: Option<&[usize]>,
+        steps: usize,
+    ) -> Result<Tensor<2, Int>, LessonError> {
+        Ok(self.greedy(source, lengths, steps)?)
+    }
+}
+
+/// The hand-built model reads every source step and ignores lengths, as the notebook's.
+impl PairModel for SeqEncoderDecoder {
+    fn logits(
+        &self,
+        source: Tensor<3>,
+        _lengths: Option<&[usize]>,
+        targets: Tensor<2, Int>,
+    ) -> Result<Tensor<3>, LessonError> {
+        let [_, steps] = targets.dims();
+        Ok(self.decoder.forward(self.encoder.forward(source), steps))
+    }
+
+    fn predict(
+        &self,
+        source: Tensor<3>,
+        _lengths: Option<&[usize]>,
+        steps: usize,
+    ) -> Result<Tensor<2, Int>, LessonError> {
+        let [batch, _, _] = source.dims();
+        let logits = self.decoder.forward(self.encoder.forward(source), steps);
+        Ok(logits.argmax(2).reshape([batch, steps]))
+    }
+}
+
+/// How to train on [`SymbolPairs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairTraining {
+    /// Passes over the training pairs.
+    pub epochs: usize,
+    /// Pairs per batch (the notebook: 32).
+    pub batch_size: usize,
+    /// The optimizer (the notebook: `torch.optim.Adam` defaults).
+    pub optimizer: OptimizerConfig,
+    /// Learning rate (the notebook: 1e-3).
+    pub lr: f64,
+    /// Stop symbols after the longest sequence of a batch: 0 for fixed-length tasks, 1 for
+    /// variable-length ones (every sequence then ends with one).
+    pub trailing_stops: usize,
+    /// The masked recipe: the encoder's state is taken at each source's length, and the loss
+    /// counts only target steps up to the first stop symbol. Off: the encoder reads the
+    /// padding too and every padded step counts.
+    pub masked: bool,
+    /// Global gradient-norm clipping.
+    pub grad_clip: Option<f64>,
+    /// Seed for the batch order.
+    pub seed: u64,
+    /// Print a row per epoch.
+    pub print_table: bool,
+    /// Show a progress bar on a terminal.
+    pub show_progress: bool,
+}
+
+/// How well a model reproduces the targets, greedy decoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairEvaluation {
+    /// Share of target symbols predicted right (padding not counted).
+    pub token_accuracy: f64,
+    /// Share of pairs whose whole target is right (and, with stop symbols, followed by one).
+    pub exact_match: f64,
+    /// Mean teacher-forced loss per batch, as in training.
+    pub loss: f64,
+    /// Each pair's predicted ids: up to the first stop symbol, or every step for fixed-length
+    /// tasks (no stop symbols; ids count from 0).
+    pub predictions: Vec<Vec<u32>>,
+}
+
+/// Trains `model` (built on `device.autodiff()`) on `train`, evaluating on `valid` after each
+/// epoch. Returns the trained model, the epochs' records and every batch's loss.
+pub fn train_pairs<M: PairModel>(
+    mut model: M,
+    train: &SymbolPairs,
+    valid: &SymbolPairs,
+    settings: &PairTraining,
+    device: &Device,
+) -> Result<(M, Vec<EpochRecord>, Vec<f32>), LessonError> {
+    check(settings)?;
+    let mut trainer = Trainer::new(device, settings.optimizer)
+        .with_grad_clip(settings.grad_clip)
+        .with_progress(settings.show_progress);
+    let mut records = Vec::with_capacity(settings.epochs);
+    let mut losses = Vec::new();
+    if settings.print_table {
+        println!("{}", format_table_header(&["accuracy", "exact"]));
+    }
+    for epoch in 0..settings.epochs {
+        let start = Instant::now();
+        let order = batch_rows(
+            train.len(),
+            settings.batch_size,
+            Some(settings.seed.wrapping_add(epoch as u64)),
+        )?;
+        let bar = trainer.start_epoch(epoch, order.len());
+        let mut epoch_loss = 0.0f64;
+        for rows in &order {
+            let loss = batch_loss(&model, train, rows, settings, trainer.device())?;
+            let (updated, value) = trainer.step(model, loss, settings.lr)?;
+            model = updated;
+            losses.push(value);
+            epoch_loss += value as f64;
+            bar.set_message(format!("loss {value:.4}"));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let evaluation = evaluate_pairs(&model, valid, settings, &device.clone().inner())?;
+        let record = EpochRecord {
+            fit: 0,
+            epoch,
+            train_loss: epoch_loss / order.len() as f64,
+            valid_loss: evaluation.loss,
+            metrics: vec![
+                ("accuracy".into(), evaluation.token_accuracy),
+                ("exact_match".into(), evaluation.exact_match),
+            ],
+            time_s: start.elapsed().as_secs_f64(),
+        };
+        if settings.print_table {
+            println!("{}", format_table_row(&record));
+        }
+        records.push(record);
+    }
+    Ok((model, records, losses))
+}
+
+/// Greedy-decodes every source of `pairs` and compares with the targets.
+pub fn evaluate_pairs<M: PairModel>(
+    model: &M,
+    pairs: &SymbolPairs,
+    settings: &PairTraining,
+    device: &Device,
+) -> Result<PairEvaluation, LessonError> {
+    let model = model.valid();
+    let (mut right, mut symbols, mut exact, mut loss_sum) = (0usize, 0usize, 0usize, 0.0f64);
+    let mut predictions = Vec::with_capacity(pairs.len());
+    let order = batch_rows(pairs.len(), settings.batch_size.max(256), None)?;
+    for rows in &order {
+        loss_sum += batch_loss(&model, pairs, rows, settings, device)?.into_scalar::<f32>() as f64;
+        let (source, lengths) = one_hot_sources(pairs, rows, settings, device)?;
+        let targets: Vec<&Vec<u32>> = rows.iter().map(|&row| &pairs.targets[row]).collect();
+        let steps = targets.iter().map(|t| t.len()).max().unwrap_or(0) + settings.trailing_stops;
+        let predicted = model.predict(source, lengths.as_deref(), steps)?;
+        let predicted: Vec<u32> = predicted
+            .into_data()
+            .iter::<i64>()
+            .map(|id| id as u32)
+            .collect();
+        for (index, target) in targets.iter().enumerate() {
+            let row = &predicted[index * steps..(index + 1) * steps];
+            let hits = row
+                .iter()
+                .zip(target.iter())
+                .filter(|(p, t)| p == t)
+                .count();
+            right += hits;
+            symbols += target.len();
+            let stops_right = settings.trailing_stops == 0 || row.get(target.len()) == Some(&STOP);
+            exact += usize::from(hits == target.len() && stops_right);
+            let predicted = row.iter().copied();
+            predictions.push(if settings.trailing_stops > 0 {
+                predicted.take_while(|&id| id != STOP).collect()
+            } else {
+                predicted.collect()
+            });
+        }
+    }
+    Ok(PairEvaluation {
+        token_accuracy: right as f64 / symbols.max(1) as f64,
+        exact_match: exact as f64 / pairs.len().max(1) as f64,
+        loss: loss_sum / order.len().max(1) as f64,
+        predictions,
+    })
+}
+
+fn check(settings: &PairTraining) -> Result<(), LessonError> {
+    if settings.epochs == 0 {
+        return Err(LessonError::Config(
+            "the number of epochs must be at least 1".into(),
+        ));
+    }
+    if !(settings.lr.is_finite() && settings.lr > 0.0) {
+        return Err(LessonError::Config(format!(
+            "the learning rate must be positive, got {}",
+            settings.lr
+        )));
+    }
+    Ok(())
+}
+
+/// The one-hot sources of `rows` `[B, Ts, classes]` and, for the masked recipe, their lengths.
+fn one_hot_sources(
+    pairs: &SymbolPairs,
+    rows: &[usize],
+    settings: &PairTraining,
+    device: &Device,
+) -> Result<(Tensor<3>, Option<Vec<usize>>), LessonError> {
+    let sources: Vec<&Vec<u32>> = rows.iter().map(|&row| &pairs.sources[row]).collect();
+    let padded = pad_with_stop(&sources, settings.trailing_stops)?;
+    let lengths = settings.masked.then(|| padded.lengths().to_vec());
+    Ok((padded.to_one_hot(pairs.source_classes, device)?, lengths))
+}
+
+fn batch_loss<M: PairModel>(
+    model: &M,
+    pairs: &SymbolPairs,
+    rows: &[usize],
+    settings: &PairTraining,
+    device: &Device,
+) -> Result<Tensor<1>, LessonError> {
+    let (source, lengths) = one_hot_sources(pairs, rows, settings, device)?;
+    let targets: Vec<&Vec<u32>> = rows.iter().map(|&row| &pairs.targets[row]).collect();
+    let targets = pad_with_stop(&targets, settings.trailing_stops)?;
+    let logits = model.logits(source, lengths.as_deref(), targets.to_ids(device))?;
+    Ok(if settings.masked {
+        let mask = targets.to_mask(settings.trailing_stops > 0, device);
+        masked_cross_entropy(logits, targets.to_ids(device), mask)
+    } else {
+        flat_cross_entropy(logits, targets.to_ids(device))
+    })
+}
