@@ -42,6 +42,12 @@ pub struct AdditionConfig {
     pub lr: f64,
     /// Global gradient-norm clipping.
     pub grad_clip: Option<f64>,
+    /// Read the question backwards, `"7654+321"` (Sutskever et al. 2014's trick: the last
+    /// digits, where adding starts, come first).
+    pub reverse_question: bool,
+    /// Write the answer least-significant digit first, as adding on paper does, so that each
+    /// carry is known before the digit it changes; answers are shown the right way round.
+    pub reverse_answer: bool,
     /// Seed for data, initialisation and batch order.
     pub seed: u64,
 }
@@ -64,6 +70,8 @@ impl AdditionConfig {
             batch_size: 32,
             lr: 1e-3,
             grad_clip: None,
+            reverse_question: false,
+            reverse_answer: false,
             seed: 0,
         }
     }
@@ -117,18 +125,26 @@ pub struct AdditionReport {
     pub examples: Vec<(String, String, String)>,
 }
 
+fn reversed_if(text: String, reverse: bool) -> String {
+    if reverse {
+        text.chars().rev().collect()
+    } else {
+        text
+    }
+}
+
 /// Problems as pairs of id sequences.
-fn encode(problems: &[Addition]) -> Result<SymbolPairs, LessonError> {
+fn encode(config: &AdditionConfig, problems: &[Addition]) -> Result<SymbolPairs, LessonError> {
     let questions = Alphabet::new(ADDITION_QUESTION_SYMBOLS)?;
     let answers = Alphabet::new(ADDITION_ANSWER_SYMBOLS)?;
     Ok(SymbolPairs {
         sources: problems
             .iter()
-            .map(|p| questions.encode(&p.question()))
+            .map(|p| questions.encode(&reversed_if(p.question(), config.reverse_question)))
             .collect::<Result<_, _>>()?,
         targets: problems
             .iter()
-            .map(|p| answers.encode(&p.answer()))
+            .map(|p| answers.encode(&reversed_if(p.answer(), config.reverse_answer)))
             .collect::<Result<_, _>>()?,
         source_classes: questions.classes(),
         target_classes: answers.classes(),
@@ -170,8 +186,8 @@ pub fn run_addition(
             "no held-out problem is left: the operand ranges are too small for this many training problems".into(),
         ));
     }
-    let train = encode(&train_problems)?;
-    let test = encode(&test_problems)?;
+    let train = encode(config, &train_problems)?;
+    let test = encode(config, &test_problems)?;
     let settings = config.training(print_table, show_progress);
     device.seed(config.seed);
     let model = Seq2SeqConfig::new(
@@ -194,7 +210,7 @@ pub fn run_addition(
             (
                 problem.question(),
                 problem.answer(),
-                answers.decode(predicted),
+                reversed_if(answers.decode(predicted), config.reverse_answer),
             )
         })
         .collect();

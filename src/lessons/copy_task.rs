@@ -76,8 +76,11 @@ impl CopyConfig {
         }
     }
 
-    /// The notebook's variable-length copy: 10000 sequences of 3 to 14 symbols padded with
-    /// the stop symbol, a 200-unit `nn.RNN` encoder–decoder, 20 epochs, the masked recipe.
+    /// The notebook's variable-length copy — 10000 sequences of 3 to 14 symbols padded with
+    /// the stop symbol, a 200-unit `nn.RNN` encoder, the masked recipe — with an attention
+    /// decoder for 5 epochs. The notebook's own input-less decoder
+    /// ([`notebook_variable_length`](Self::notebook_variable_length)) reaches about 64% of the
+    /// symbols in its 20 epochs; attention gets them all.
     pub fn variable_length() -> Self {
         Self {
             lengths: 3..=14,
@@ -85,11 +88,26 @@ impl CopyConfig {
             masked: true,
             model: CopyModel::Layers {
                 cell: CellKind::Rnn(crate::models::Nonlinearity::Tanh),
-                decoder: DecoderKind::Zero,
+                decoder: DecoderKind::Attention,
             },
             hidden: 200,
-            epochs: 20,
+            epochs: 5,
             ..Self::fixed_length()
+        }
+    }
+
+    /// The notebook's `SeqEncoderDecoderRNNMasked` run exactly: [`variable_length`]'s data
+    /// with the input-less decoder for 20 epochs.
+    ///
+    /// [`variable_length`]: Self::variable_length
+    pub fn notebook_variable_length() -> Self {
+        Self {
+            model: CopyModel::Layers {
+                cell: CellKind::Rnn(crate::models::Nonlinearity::Tanh),
+                decoder: DecoderKind::Zero,
+            },
+            epochs: 20,
+            ..Self::variable_length()
         }
     }
 

@@ -40,6 +40,15 @@ pub struct Args {
     /// Adam's learning rate.
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
+    /// Problems per batch.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Read the question backwards (true/false; default: true for feedback and attention).
+    #[arg(long)]
+    reverse_question: Option<bool>,
+    /// Write the answer least-significant digit first (true/false).
+    #[arg(long)]
+    reverse_answer: Option<bool>,
     /// Write a PNG of the loss curve into this directory.
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
@@ -57,6 +66,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     config.train_examples = args.examples.unwrap_or(config.train_examples);
     config.test_examples = args.test_examples;
     config.lr = args.lr.unwrap_or(config.lr);
+    config.batch_size = args.batch_size.unwrap_or(config.batch_size);
+    config.reverse_question = args.reverse_question.unwrap_or(config.reverse_question);
+    config.reverse_answer = args.reverse_answer.unwrap_or(config.reverse_answer);
     let digits = parse_range(&args.digits)?;
     config.x_digits = digits.clone();
     config.y_digits = digits;

@@ -9,8 +9,9 @@ use std::error::Error;
 use std::path::PathBuf;
 
 /// Options of `seqlab copy`. Without `--variable-length` it is the notebook's fixed-length
-/// task (hand-built model, 20 hidden, 100 epochs); with it, the variable-length one (200
-/// hidden, 20 epochs).
+/// task (hand-built model, 20 hidden, 100 epochs); with it, the variable-length one (a
+/// 200-unit RNN encoder, masked) with an attention decoder for 5 epochs, or with
+/// `--decoder zero` the notebook's input-less decoder for its 20 epochs.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     /// Output the sequence backwards.
@@ -116,7 +117,10 @@ pub fn parse_range(text: &str) -> Result<std::ops::RangeInclusive<usize>, String
 
 /// Trains, prints the table, the held-out accuracy, the generalisation table and examples.
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    let mut config = if args.variable_length {
+    let zero_decoder = matches!(args.decoder, Some(DecoderArg::Zero));
+    let mut config = if args.variable_length && zero_decoder {
+        CopyConfig::notebook_variable_length()
+    } else if args.variable_length {
         CopyConfig::variable_length()
     } else {
         CopyConfig::fixed_length()

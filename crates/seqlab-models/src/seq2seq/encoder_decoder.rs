@@ -20,7 +20,9 @@ pub enum DecoderKind {
     /// own previous prediction (greedy decoding). The first step reads the stop symbol.
     Feedback,
     /// [`Feedback`](Self::Feedback), and Luong attention over every encoder output, masked
-    /// to each source's length.
+    /// to each source's length, with input feeding: each step also reads the attentional
+    /// state of the step before, so what it attended to carries forward (a carry in addition
+    /// needs this; without it each step sees one weighted mix of the source).
     Attention,
 }
 
@@ -102,7 +104,8 @@ impl Seq2SeqConfig {
     pub fn init(&self, device: &Device) -> Seq2Seq {
         let decoder_input = match self.decoder {
             DecoderKind::Zero => 1,
-            DecoderKind::Feedback | DecoderKind::Attention => self.target_classes,
+            DecoderKind::Feedback => self.target_classes,
+            DecoderKind::Attention => self.target_classes + self.hidden_size,
         };
         let layers = |input| {
             RecurrentConfig::new(self.kind, input, self.hidden_size)
@@ -206,20 +209,37 @@ impl Seq2Seq {
     ) -> Result<Tensor<3>, RecurrentError> {
         let encoded = self.encode(source, lengths)?;
         let [batch, steps] = targets.dims();
-        let inputs = match self.decoder_kind {
-            DecoderKind::Zero => Tensor::zeros([batch, steps, 1], &targets.device()),
-            DecoderKind::Feedback | DecoderKind::Attention => {
-                let start = Tensor::<2, Int>::zeros([batch, 1], &targets.device());
-                let previous = if steps > 1 {
-                    Tensor::cat(vec![start, targets.slice([0..batch, 0..steps - 1])], 1)
-                } else {
-                    start
-                };
-                previous.one_hot::<3>(self.target_classes).float()
-            }
+        let device = targets.device();
+        let start = Tensor::<2, Int>::zeros([batch, 1], &device);
+        let previous = if steps > 1 {
+            Tensor::cat(vec![start, targets.slice([0..batch, 0..steps - 1])], 1)
+        } else {
+            start
         };
-        let (states, _) = self.decoder.forward(inputs, Some(encoded.state.clone()))?;
-        Ok(self.read_out(states, &encoded))
+        match self.decoder_kind {
+            DecoderKind::Zero => {
+                let zeros = Tensor::zeros([batch, steps, 1], &device);
+                let (states, _) = self.decoder.forward(zeros, Some(encoded.state))?;
+                Ok(self.output.forward(states))
+            }
+            DecoderKind::Feedback => {
+                let inputs = previous.one_hot::<3>(self.target_classes).float();
+                let (states, _) = self.decoder.forward(inputs, Some(encoded.state))?;
+                Ok(self.output.forward(states))
+            }
+            DecoderKind::Attention => {
+                let mut step = AttentionStep::start(&encoded, batch);
+                let mut logits = Vec::with_capacity(steps);
+                for t in 0..steps {
+                    let symbols = previous
+                        .clone()
+                        .slice([0..batch, t..t + 1])
+                        .reshape([batch]);
+                    logits.push(self.attention_step(&mut step, symbols, &encoded)?);
+                }
+                Ok(Tensor::cat(logits, 1))
+            }
+        }
     }
 
     /// Greedy decoding of `steps` symbols `[B, steps]`: each step reads the symbol the model
@@ -235,36 +255,78 @@ impl Seq2Seq {
         let encoded = self.encode(source, lengths)?;
         if self.decoder_kind == DecoderKind::Zero {
             let zeros = Tensor::zeros([batch, steps, 1], &device);
-            let (states, _) = self.decoder.forward(zeros, Some(encoded.state.clone()))?;
+            let (states, _) = self.decoder.forward(zeros, Some(encoded.state))?;
             return Ok(self
-                .read_out(states, &encoded)
+                .output
+                .forward(states)
                 .argmax(2)
                 .reshape([batch, steps]));
         }
-        let mut state = encoded.state.clone();
+        let mut step = AttentionStep::start(&encoded, batch);
         let mut previous = Tensor::<1, Int>::zeros([batch], &device);
         let mut chosen = Vec::with_capacity(steps);
         for _ in 0..steps {
-            let input = previous.one_hot::<2>(self.target_classes).float();
-            let (output, next) = self.decoder.step(input, Some(state))?;
-            state = next;
-            let logits = self.read_out(output.unsqueeze_dim::<3>(1), &encoded);
+            let logits = if self.decoder_kind == DecoderKind::Attention {
+                self.attention_step(&mut step, previous, &encoded)?
+            } else {
+                let input = previous.one_hot::<2>(self.target_classes).float();
+                let (output, next) = self.decoder.step(input, Some(step.state))?;
+                step.state = next;
+                self.output.forward(output.unsqueeze_dim::<3>(1))
+            };
             previous = logits.argmax(2).reshape([batch]);
             chosen.push(previous.clone().unsqueeze_dim::<2>(1));
         }
         Ok(Tensor::cat(chosen, 1))
     }
 
-    fn read_out(&self, states: Tensor<3>, encoded: &Encoded) -> Tensor<3> {
-        let states = match &self.attention {
-            Some(attention) => {
-                attention
-                    .forward(states, encoded.outputs.clone(), encoded.mask.clone())
-                    .0
-            }
-            None => states,
-        };
-        self.output.forward(states)
+    /// One attention-decoder step: reads `symbols` `[B]` and the last attentional state,
+    /// attends, and returns the scores `[B, 1, target_classes]`.
+    fn attention_step(
+        &self,
+        step: &mut AttentionStep,
+        symbols: Tensor<1, Int>,
+        encoded: &Encoded,
+    ) -> Result<Tensor<3>, RecurrentError> {
+        let attention = self
+            .attention
+            .as_ref()
+            .expect("an attention decoder is built with its attention");
+        let [batch] = symbols.dims();
+        let input = Tensor::cat(
+            vec![
+                symbols.one_hot::<2>(self.target_classes).float(),
+                step.feed.clone(),
+            ],
+            1,
+        );
+        let (output, next) = self.decoder.step(input, Some(step.state.clone()))?;
+        step.state = next;
+        let (attended, _) = attention.forward(
+            output.unsqueeze_dim::<3>(1),
+            encoded.outputs.clone(),
+            encoded.mask.clone(),
+        );
+        let [_, _, hidden] = attended.dims();
+        step.feed = attended.clone().reshape([batch, hidden]);
+        Ok(self.output.forward(attended))
+    }
+}
+
+/// What a decoder carries from step to step.
+struct AttentionStep {
+    state: RecurrentState,
+    /// The last attentional state `[B, H]` (zeros before the first step).
+    feed: Tensor<2>,
+}
+
+impl AttentionStep {
+    fn start(encoded: &Encoded, batch: usize) -> Self {
+        let [_, _, hidden] = encoded.outputs.dims();
+        Self {
+            state: encoded.state.clone(),
+            feed: Tensor::zeros([batch, hidden], &encoded.outputs.device()),
+        }
     }
 }
 
