@@ -34,6 +34,11 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 pub struct RecurrentLayersGuideDoctests;
 
+/// The RNN course guide's code, compiled and run as a doctest.
+#[doc = include_str!("../docs/rnn-course.md")]
+#[cfg(doctest)]
+pub struct RnnCourseGuideDoctests;
+
 /// The human-numbers guide's code, compiled and run as a doctest.
 #[doc = include_str!("../docs/human-numbers.md")]
 #[cfg(doctest)]

@@ -5,3 +5,4 @@ mod devices;
 mod human_numbers_data;
 mod human_numbers_training;
 mod pytorch_parity;
+mod rnn_course;
