@@ -18,7 +18,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor};
-use seqlab_models::{CellKind, Nonlinearity, RecurrentError};
+use seqlab_models::{CellKind, DecoderKind, Nonlinearity, RecurrentError, Seq2SeqConfig};
 use seqlab_train::{AdamConfig, OptimizerConfig, StepHyper, flat_cross_entropy};
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -33,6 +33,12 @@ pub enum BenchTask {
     /// One of `classes` per sequence from the mean output over time, statelessly (the seed
     /// notebook's classifiers).
     Classifier {
+        /// Output classes.
+        classes: usize,
+    },
+    /// The RNN course's addition model (`SumLSTM`): a one-hot source of `vocab` classes read
+    /// by the encoder, a zero-input decoder of `seq_len` steps, `classes` scores per step.
+    Seq2Seq {
         /// Output classes.
         classes: usize,
     },
@@ -63,9 +69,8 @@ pub struct BenchConfig {
     pub task: BenchTask,
 }
 
-/// The configurations, in the reference's order (its `d_seq2seq` needs the encoder–decoders
-/// still to come).
-pub const CONFIGS: [BenchConfig; 5] = [
+/// The configurations, in the reference's order.
+pub const CONFIGS: [BenchConfig; 6] = [
     BenchConfig {
         name: "a_lstm",
         description: "human-numbers LSTM (LMModel6) V30 H64 L2 bs64 sl16",
@@ -103,6 +108,18 @@ pub const CONFIGS: [BenchConfig; 5] = [
         task: BenchTask::LanguageModel,
     },
     BenchConfig {
+        name: "d_seq2seq",
+        description: "seq2seq add LSTM 13->200x5 | 1->200x5 ->Lin(200,11) bs32 9->9 (tok=out pos)",
+        kind: CellKind::Lstm,
+        vocab: 13,
+        embedding: 13,
+        hidden: 200,
+        layers: 5,
+        batch: 32,
+        seq_len: 9,
+        task: BenchTask::Seq2Seq { classes: 11 },
+    },
+    BenchConfig {
         name: "e_rnn",
         description: "Emb(30522,10)->RNN(10,20,2)->mean->Lin(20,2) bs32 sl64",
         kind: CellKind::Rnn(Nonlinearity::Tanh),
@@ -138,11 +155,21 @@ impl BenchConfig {
             .collect()
     }
 
+    /// Whether `core` can run this configuration: burn's own layer is an LSTM only, and the
+    /// encoder–decoder runs on seqlab's fused layers only.
+    pub fn supports(&self, core: Core) -> bool {
+        match (self.task, core) {
+            (BenchTask::Seq2Seq { .. }, core) => core == Core::Fused,
+            (_, Core::BurnLstm) => self.kind == CellKind::Lstm,
+            _ => true,
+        }
+    }
+
     /// Scores the model puts out per prediction: the vocabulary or the classes.
     pub fn outputs(&self) -> usize {
         match self.task {
             BenchTask::LanguageModel => self.vocab,
-            BenchTask::Classifier { classes } => classes,
+            BenchTask::Classifier { classes } | BenchTask::Seq2Seq { classes } => classes,
         }
     }
 
@@ -152,24 +179,25 @@ impl BenchConfig {
     }
 
     /// Forward FLOPs per token, the reference's formula (a multiply-add is 2; a classifier's
-    /// head is left out, as the reference leaves it).
+    /// head is left out, as the reference leaves it; a seq2seq counts its encoder and its
+    /// decoder per output position).
     pub fn forward_flops_per_token(&self) -> f64 {
-        let gates = self.kind.gates();
-        let recurrent: usize = (0..self.layers)
-            .map(|layer| {
-                let input = if layer == 0 {
-                    self.embedding
-                } else {
-                    self.hidden
-                };
-                2 * gates * self.hidden * (input + self.hidden)
-            })
-            .sum();
-        let head = match self.task {
-            BenchTask::LanguageModel => 2 * self.hidden * self.vocab,
-            BenchTask::Classifier { .. } => 0,
+        let stack = |first_input: usize| -> usize {
+            (0..self.layers)
+                .map(|layer| {
+                    let input = if layer == 0 { first_input } else { self.hidden };
+                    2 * self.kind.gates() * self.hidden * (input + self.hidden)
+                })
+                .sum()
         };
-        (recurrent + head) as f64
+        let total = match self.task {
+            BenchTask::LanguageModel => stack(self.embedding) + 2 * self.hidden * self.vocab,
+            BenchTask::Classifier { .. } => stack(self.embedding),
+            BenchTask::Seq2Seq { classes } => {
+                stack(self.embedding) + stack(1) + 2 * self.hidden * classes
+            }
+        };
+        total as f64
     }
 }
 
@@ -337,6 +365,9 @@ pub fn run(
     device: &Device,
     timing: Timing,
 ) -> Result<BenchResult, BenchError> {
+    if let BenchTask::Seq2Seq { .. } = config.task {
+        return run_seq2seq(config, core, device, timing);
+    }
     let train_device = device.clone().autodiff();
     train_device.seed(0);
     let unsupported = || BenchError::Unsupported {
@@ -348,7 +379,7 @@ pub fn run(
     // Language models predict after every token; classifiers once per sequence.
     let target_len = match config.task {
         BenchTask::LanguageModel => config.seq_len,
-        BenchTask::Classifier { .. } => 1,
+        BenchTask::Classifier { .. } | BenchTask::Seq2Seq { .. } => 1,
     };
     let stateful = config.task == BenchTask::LanguageModel;
     let batches = |device: &Device| -> Vec<(Tensor<2, Int>, Tensor<2, Int>)> {
@@ -412,6 +443,93 @@ pub fn run(
     })
 }
 
+/// Config d: seqlab's [`Seq2Seq`](seqlab_models::Seq2Seq) with a zero-input decoder, fused
+/// LSTM layers (the only core it runs), random one-hot sources and targets as the reference.
+fn run_seq2seq(
+    config: &BenchConfig,
+    core: Core,
+    device: &Device,
+    timing: Timing,
+) -> Result<BenchResult, BenchError> {
+    let BenchTask::Seq2Seq { classes } = config.task else {
+        unreachable!("run_seq2seq is called for seq2seq configurations only");
+    };
+    if core != Core::Fused {
+        return Err(BenchError::Unsupported {
+            core: core.name(),
+            config: config.name,
+        });
+    }
+    let train_device = device.clone().autodiff();
+    train_device.seed(0);
+    let mut model = Seq2SeqConfig::new(
+        config.kind,
+        config.vocab,
+        classes,
+        config.hidden,
+        DecoderKind::Zero,
+    )
+    .with_num_layers(config.layers)
+    .init(&train_device);
+    let params = model.num_params();
+    let [batch, steps] = [config.batch, config.seq_len];
+    let batches = |device: &Device| -> Vec<(Tensor<3>, Tensor<2, Int>)> {
+        let ids = |high: usize| {
+            Tensor::<2>::random(
+                [batch, steps],
+                Distribution::Uniform(0.0, high as f64),
+                device,
+            )
+            .int()
+            .clamp(0, high as i64 - 1)
+        };
+        (0..8)
+            .map(|_| {
+                (
+                    ids(config.vocab).one_hot::<3>(config.vocab).float(),
+                    ids(classes),
+                )
+            })
+            .collect()
+    };
+    let train_batches = batches(&train_device);
+    let mut optimizer = OptimizerConfig::Adam(AdamConfig::pytorch()).init();
+    let hyper = StepHyper {
+        lr: 1e-3,
+        momentum: None,
+    };
+    let mut index = 0;
+    let (train_s, n_train) = measure(timing, &train_device, || {
+        let (x, y) = train_batches[index % train_batches.len()].clone();
+        index += 1;
+        let logits = model.forward(x, None, y.clone())?;
+        let loss = flat_cross_entropy(logits, y);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(hyper, model.clone(), grads);
+        Ok(())
+    })?;
+    let model = model.valid();
+    let infer_batches = batches(device);
+    let (infer_s, n_infer) = measure(timing, device, || {
+        let (x, y) = infer_batches[index % infer_batches.len()].clone();
+        index += 1;
+        drop(model.forward(x, None, y)?);
+        Ok(())
+    })?;
+    let tokens = config.tokens() as f64;
+    Ok(BenchResult {
+        config: *config,
+        core,
+        params,
+        train_step_ms: train_s * 1e3,
+        train_tok_s: tokens / train_s,
+        infer_step_ms: infer_s * 1e3,
+        infer_tok_s: tokens / infer_s,
+        n_train,
+        n_infer,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,6 +564,13 @@ mod tests {
             (2 * 4 * 512 * (64 + 512) + 2 * 4 * 512 * 1024 + 2 * 512 * 100) as f64
         );
         assert!(BenchConfig::named("z").is_empty());
+        // rnn_fwd_flops("lstm", 13, 200, 5) + rnn_fwd_flops("lstm", 1, 200, 5) + 2 * 200 * 11.
+        let d = BenchConfig::named("d")[0];
+        let upper = 4 * 2 * 4 * 200 * 400;
+        assert_eq!(
+            d.forward_flops_per_token(),
+            (2 * 4 * 200 * 213 + upper + 2 * 4 * 200 * 201 + upper + 2 * 200 * 11) as f64
+        );
         // rnn_fwd_flops("lstm", 10, 20, 2): the classifier's head is not counted.
         let e = BenchConfig::named("e");
         assert_eq!(e.len(), 2);

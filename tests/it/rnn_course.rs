@@ -82,7 +82,10 @@ fn bad_settings_are_errors_not_panics() {
         ..CopyConfig::variable_length()
     };
     let err = run_copy(&backwards, &device, false, false).unwrap_err();
-    assert!(err.to_string().contains("minimum above its maximum"), "{err}");
+    assert!(
+        err.to_string().contains("minimum above its maximum"),
+        "{err}"
+    );
     let none = AdditionConfig {
         train_examples: 0,
         ..AdditionConfig::new(DecoderKind::Attention)
@@ -108,5 +111,35 @@ fn variable_lengths_with_a_stop_symbol_generalise_across_lengths() {
     for length in [3, 6, 10, 14] {
         let accuracy = accuracy_at(&report.by_length, length);
         assert!(accuracy >= 0.95, "length {length}: {accuracy}");
+    }
+}
+
+#[test]
+fn addition_runs_end_to_end_on_held_out_sums() {
+    let device = Device::flex();
+    for reversed in [false, true] {
+        let config = AdditionConfig {
+            train_examples: 600,
+            test_examples: 50,
+            epochs: 1,
+            reverse_question: reversed,
+            reverse_answer: reversed,
+            ..AdditionConfig::new(DecoderKind::Attention)
+        };
+        check_addition_report(&config, &device);
+    }
+}
+
+fn check_addition_report(config: &AdditionConfig, device: &Device) {
+    let report = run_addition(config, device, false, false).unwrap();
+    assert_eq!(report.records.len(), 1);
+    assert_eq!(report.test.predictions.len(), 50);
+    assert!((0.0..=1.0).contains(&report.test.token_accuracy));
+    assert!(report.records[0].valid_loss.is_finite());
+    for (question, answer, predicted) in &report.examples {
+        let (x, y) = question.split_once('+').unwrap();
+        let sum = x.parse::<u64>().unwrap() + y.parse::<u64>().unwrap();
+        assert_eq!(answer.parse::<u64>().unwrap(), sum);
+        assert!(predicted.chars().all(|c| c.is_ascii_digit()), "{predicted}");
     }
 }

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 /// Options of `seqlab bench`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Configurations: a (human-numbers LSTM), b (human-numbers RNN), c (char-LSTM), e (the
-    /// notebook's RNN and LSTM classifiers; e_rnn, e_lstm), or all.
+    /// Configurations: a (human-numbers LSTM), b (human-numbers RNN), c (char-LSTM), d (the
+    /// RNN course's 5-layer LSTM encoder-decoder for addition), e (the notebook's RNN and LSTM
+    /// classifiers; e_rnn, e_lstm), or all.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     config: Vec<String>,
     /// Devices, comma-separated (default: every CPU device built in).
@@ -65,7 +66,7 @@ fn configs(names: &[String]) -> Result<Vec<BenchConfig>, String> {
         let named = BenchConfig::named(name);
         if named.is_empty() {
             return Err(format!(
-                "unknown configuration {name:?}: expected a, b, c, e, e_rnn, e_lstm or all"
+                "unknown configuration {name:?}: expected a, b, c, d, e, e_rnn, e_lstm or all"
             ));
         }
         configs.extend(named);
@@ -144,7 +145,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
             let device = choice.device()?;
             for &implementation in &args.implementation {
                 let core = Core::from(implementation);
-                if core == Core::BurnLstm && config.kind != seqlab::models::CellKind::Lstm {
+                if !config.supports(core) {
                     continue;
                 }
                 let result = run_bench(config, core, &device, timing)?;
