@@ -124,6 +124,7 @@ fn addition_runs_end_to_end_on_held_out_sums() {
             epochs: 1,
             reverse_question: reversed,
             reverse_answer: reversed,
+            pad_operands: reversed,
             ..AdditionConfig::new(DecoderKind::Attention)
         };
         check_addition_report(&config, &device);

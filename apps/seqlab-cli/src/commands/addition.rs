@@ -49,6 +49,9 @@ pub struct Args {
     /// Write the answer least-significant digit first (true/false).
     #[arg(long)]
     reverse_answer: Option<bool>,
+    /// Write the operands with leading zeros to one width (true/false).
+    #[arg(long)]
+    pad_operands: Option<bool>,
     /// Write a PNG of the loss curve into this directory.
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
@@ -69,6 +72,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     config.batch_size = args.batch_size.unwrap_or(config.batch_size);
     config.reverse_question = args.reverse_question.unwrap_or(config.reverse_question);
     config.reverse_answer = args.reverse_answer.unwrap_or(config.reverse_answer);
+    config.pad_operands = args.pad_operands.unwrap_or(config.pad_operands);
     let digits = parse_range(&args.digits)?;
     config.x_digits = digits.clone();
     config.y_digits = digits;
