@@ -1,6 +1,8 @@
 //! PNG line plots of the lessons' results (the notebooks' `plt.plot`), drawn with plotters and
-//! a bundled DejaVu Sans Mono font, and written atomically (a temporary file, then a rename).
+//! a bundled DejaVu Sans Mono font, and written atomically (a temporary file, flushed, then a
+//! rename).
 
+use crate::data::{commit_atomic, temporary_path};
 use crate::lessons::LessonError;
 use crate::lessons::copy_task::CopyReport;
 use crate::lessons::sinusoid::SinusoidReport;
@@ -152,10 +154,8 @@ fn draw(
         path: path.display().to_string(),
         message,
     };
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let temporary = path.with_file_name(format!(".{name}.tmp.png"));
+    // The extension tells plotters the format.
+    let temporary = temporary_path(path, "tmp.png").map_err(|e| fail(e.to_string()))?;
     let (x_range, y_range) = bounds(lines);
     {
         let root = BitMapBackend::new(&temporary, (WIDTH, HEIGHT)).into_drawing_area();
@@ -189,7 +189,7 @@ fn draw(
             .map_err(|e| fail(e.to_string()))?;
         root.present().map_err(|e| fail(e.to_string()))?;
     }
-    std::fs::rename(&temporary, path).map_err(|e| fail(e.to_string()))
+    commit_atomic(&temporary, path).map_err(|e| fail(e.to_string()))
 }
 
 /// The smallest ranges that hold every finite point, widened where they would be empty.

@@ -31,7 +31,7 @@ mod vocab;
 pub use addition::{
     ADDITION_ANSWER_SYMBOLS, ADDITION_QUESTION_SYMBOLS, Addition, generate_additions,
 };
-pub use atomic::write_atomic;
+pub use atomic::{commit_atomic, temporary_path, write_atomic};
 pub use batch::{LmBatch, batches};
 pub use error::DataError;
 pub use group::group_chunks;
