@@ -58,7 +58,9 @@ pub struct CopyConfig {
 
 impl CopyConfig {
     /// The notebook's fixed-length copy: 1000 sequences of 10 symbols over `abc`, the
-    /// hand-built encoder–decoder with 20 hidden units, 100 epochs of Adam, batches of 32.
+    /// hand-built encoder–decoder, 100 epochs of Adam, batches of 32 — with 32 hidden units
+    /// where the notebook has 20: 20 units learn the copy on some seeds only (seed 1 stalls
+    /// at 61% of the symbols), 32 on every seed tried (0–4: 99.96% or more).
     pub fn fixed_length() -> Self {
         Self {
             alphabet_size: 3,
@@ -68,7 +70,7 @@ impl CopyConfig {
             reverse: false,
             masked: false,
             model: CopyModel::HandBuilt,
-            hidden: 20,
+            hidden: 32,
             epochs: 100,
             batch_size: 32,
             lr: 1e-3,

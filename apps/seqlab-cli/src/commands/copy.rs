@@ -9,7 +9,7 @@ use std::error::Error;
 use std::path::PathBuf;
 
 /// Options of `seqlab copy`. Without `--variable-length` it is the notebook's fixed-length
-/// task (hand-built model, 20 hidden, 100 epochs); with it, the variable-length one (a
+/// task (hand-built model, 100 epochs, 32 hidden: `--hidden 20` is the notebook's size); with it, the variable-length one (a
 /// 200-unit RNN encoder, masked) with an attention decoder for 5 epochs, or with
 /// `--decoder zero` the notebook's input-less decoder for its 20 epochs.
 #[derive(ClapArgs, Debug)]
