@@ -81,9 +81,11 @@ impl AdditionConfig {
     }
 
     /// Settings for `decoder`: the notebook's for [`DecoderKind::Zero`]; for the feedback and
-    /// attention decoders a one-layer 128-unit LSTM, the masked recipe, clipping at 5 and
-    /// 15 epochs at 3e-3 in batches of 64. None of them learns to add yet (about 40% of the
-    /// digits on held-out sums; see `docs/rnn-course.md`).
+    /// attention decoders a one-layer 128-unit LSTM, the masked recipe, the question read
+    /// backwards and the answer written least-significant digit first, Adam at 1e-2 with
+    /// clipping at 5, 10 epochs in batches of 64. The learning rate decides it: at 1e-3 these
+    /// models sit near 40% of the digits for 40 epochs; at 1e-2 attention gets every held-out
+    /// sum right within 8.
     pub fn new(decoder: DecoderKind) -> Self {
         match decoder {
             DecoderKind::Zero => Self::notebook(),
@@ -92,10 +94,12 @@ impl AdditionConfig {
                 hidden: 128,
                 decoder,
                 masked: true,
-                epochs: 15,
+                epochs: 10,
                 batch_size: 64,
-                lr: 3e-3,
+                lr: 1e-2,
                 grad_clip: Some(5.0),
+                reverse_question: true,
+                reverse_answer: true,
                 ..Self::notebook()
             },
         }

@@ -10,7 +10,8 @@ use std::error::Error;
 use std::path::PathBuf;
 
 /// Options of `seqlab addition`. The zero decoder is the notebook's `SumLSTM` (5 layers, 200
-/// hidden, 10 epochs); feedback and attention default to a 1-layer 128-unit LSTM.
+/// hidden, 10 epochs); feedback and attention default to a 1-layer 128-unit LSTM reading the
+/// question backwards and writing the answer least-significant digit first, Adam at 1e-2.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     /// What the decoder reads.
@@ -43,10 +44,10 @@ pub struct Args {
     /// Problems per batch.
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Read the question backwards (true/false; default: true for feedback and attention).
+    /// Read the question backwards (true/false; default: false for zero, true otherwise).
     #[arg(long)]
     reverse_question: Option<bool>,
-    /// Write the answer least-significant digit first (true/false).
+    /// Write the answer least-significant digit first (true/false; default as the question).
     #[arg(long)]
     reverse_answer: Option<bool>,
     /// Write the operands with leading zeros to one width (true/false).
