@@ -269,6 +269,28 @@ pub struct BenchResult {
 }
 
 impl BenchResult {
+    /// The result from the median step times in seconds and the timed step counts.
+    fn from_medians(
+        config: &BenchConfig,
+        core: Core,
+        params: usize,
+        (train_s, n_train): (f64, usize),
+        (infer_s, n_infer): (f64, usize),
+    ) -> Self {
+        let tokens = config.tokens() as f64;
+        Self {
+            config: *config,
+            core,
+            params,
+            train_step_ms: train_s * 1e3,
+            train_tok_s: tokens / train_s,
+            infer_step_ms: infer_s * 1e3,
+            infer_tok_s: tokens / infer_s,
+            n_train,
+            n_infer,
+        }
+    }
+
     /// Achieved GFLOP/s in training (forward + backward = 3 × forward, as the reference).
     pub fn train_gflops(&self) -> f64 {
         3.0 * self.config.forward_flops_per_token() * self.train_tok_s / 1e9
@@ -429,18 +451,13 @@ pub fn run(
         drop(logits);
         Ok(())
     })?;
-    let tokens = config.tokens() as f64;
-    Ok(BenchResult {
-        config: *config,
+    Ok(BenchResult::from_medians(
+        config,
         core,
         params,
-        train_step_ms: train_s * 1e3,
-        train_tok_s: tokens / train_s,
-        infer_step_ms: infer_s * 1e3,
-        infer_tok_s: tokens / infer_s,
-        n_train,
-        n_infer,
-    })
+        (train_s, n_train),
+        (infer_s, n_infer),
+    ))
 }
 
 /// Config d: seqlab's [`Seq2Seq`](seqlab_models::Seq2Seq) with a zero-input decoder, fused
@@ -516,18 +533,13 @@ fn run_seq2seq(
         drop(model.forward(x, None, y)?);
         Ok(())
     })?;
-    let tokens = config.tokens() as f64;
-    Ok(BenchResult {
-        config: *config,
+    Ok(BenchResult::from_medians(
+        config,
         core,
         params,
-        train_step_ms: train_s * 1e3,
-        train_tok_s: tokens / train_s,
-        infer_step_ms: infer_s * 1e3,
-        infer_tok_s: tokens / infer_s,
-        n_train,
-        n_infer,
-    })
+        (train_s, n_train),
+        (infer_s, n_infer),
+    ))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::data::{
     ADDITION_ANSWER_SYMBOLS, ADDITION_QUESTION_SYMBOLS, Addition, Alphabet, generate_additions,
 };
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig};
-use crate::train::{AdamConfig, EpochRecord, OptimizerConfig};
+use crate::train::{AdamConfig, EpochRecord, OneCycle, OptimizerConfig, Schedule};
 use burn::tensor::Device;
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
@@ -38,8 +38,10 @@ pub struct AdditionConfig {
     pub epochs: usize,
     /// Problems per batch.
     pub batch_size: usize,
-    /// Adam's learning rate.
+    /// Adam's learning rate (the peak of the cycle with `one_cycle`).
     pub lr: f64,
+    /// fastai's one-cycle schedule (warm up to `lr`, then anneal) instead of a constant rate.
+    pub one_cycle: bool,
     /// Global gradient-norm clipping.
     pub grad_clip: Option<f64>,
     /// Read the question backwards, `"7654+321"` (Sutskever et al. 2014's trick: the last
@@ -72,6 +74,7 @@ impl AdditionConfig {
             epochs: 10,
             batch_size: 32,
             lr: 1e-3,
+            one_cycle: false,
             grad_clip: None,
             reverse_question: false,
             reverse_answer: false,
@@ -85,7 +88,7 @@ impl AdditionConfig {
     /// backwards and the answer written least-significant digit first, Adam at 1e-2 with
     /// clipping at 5, 10 epochs in batches of 64. The learning rate decides it: at 1e-3 these
     /// models sit near 40% of the digits for 40 epochs; at 1e-2 attention gets every held-out
-    /// sum right within 8.
+    /// sum right within 8 epochs on seeds 0 and 2 (seed 1 stalls near 74% of the digits).
     pub fn new(decoder: DecoderKind) -> Self {
         match decoder {
             DecoderKind::Zero => Self::notebook(),
@@ -120,7 +123,11 @@ impl AdditionConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
             optimizer: OptimizerConfig::Adam(AdamConfig::pytorch()),
-            lr: self.lr,
+            schedule: if self.one_cycle {
+                Schedule::OneCycle(OneCycle::new(self.lr))
+            } else {
+                Schedule::Constant(self.lr)
+            },
             trailing_stops: 1,
             masked: self.masked,
             grad_clip: self.grad_clip,

@@ -8,7 +8,7 @@ use super::seq2seq_task::{
 };
 use crate::data::{Alphabet, random_sequences};
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig, SeqEncoderDecoderConfig};
-use crate::train::{AdamConfig, EpochRecord, OptimizerConfig};
+use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, Schedule};
 use burn::tensor::Device;
 use std::ops::RangeInclusive;
 
@@ -167,7 +167,7 @@ impl CopyConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
             optimizer: OptimizerConfig::Adam(AdamConfig::pytorch()),
-            lr: self.lr,
+            schedule: Schedule::Constant(self.lr),
             trailing_stops: usize::from(self.is_variable_length()),
             masked: self.masked,
             grad_clip: None,

@@ -6,7 +6,7 @@ use super::LessonError;
 use crate::data::{STOP, batch_rows, pad_with_stop};
 use crate::models::{Seq2Seq, SeqEncoderDecoder};
 use crate::train::{
-    EpochRecord, OptimizerConfig, Trainer, flat_cross_entropy, format_table_header,
+    EpochRecord, OptimizerConfig, Schedule, Trainer, flat_cross_entropy, format_table_header,
     format_table_row, masked_cross_entropy,
 };
 use burn::module::Module;
@@ -114,8 +114,8 @@ pub struct PairTraining {
     pub batch_size: usize,
     /// The optimizer (the notebook: `torch.optim.Adam` defaults).
     pub optimizer: OptimizerConfig,
-    /// Learning rate (the notebook: 1e-3).
-    pub lr: f64,
+    /// The learning rate over training: constant (the notebook: 1e-3) or one-cycle.
+    pub schedule: Schedule,
     /// Stop symbols after the longest sequence of a batch: 0 for fixed-length tasks, 1 for
     /// variable-length ones (every sequence then ends with one).
     pub trailing_stops: usize,
@@ -174,9 +174,12 @@ pub fn train_pairs<M: PairModel>(
         )?;
         let bar = trainer.start_epoch(epoch, order.len());
         let mut epoch_loss = 0.0f64;
-        for rows in &order {
+        for (index, rows) in order.iter().enumerate() {
+            let progress =
+                (epoch * order.len() + index) as f64 / (settings.epochs * order.len()) as f64;
             let loss = batch_loss(&model, train, rows, settings, trainer.device())?;
-            let (updated, value) = trainer.step(model, loss, settings.lr)?;
+            let (updated, value) =
+                trainer.step_with(model, loss, settings.schedule.at(progress))?;
             model = updated;
             losses.push(value);
             epoch_loss += value as f64;
@@ -259,10 +262,10 @@ fn check(settings: &PairTraining) -> Result<(), LessonError> {
             "the number of epochs must be at least 1".into(),
         ));
     }
-    if !(settings.lr.is_finite() && settings.lr > 0.0) {
+    let lr = settings.schedule.max_lr();
+    if !(lr.is_finite() && lr > 0.0) {
         return Err(LessonError::Config(format!(
-            "the learning rate must be positive, got {}",
-            settings.lr
+            "the learning rate must be positive, got {lr}"
         )));
     }
     Ok(())

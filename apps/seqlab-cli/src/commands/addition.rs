@@ -44,6 +44,9 @@ pub struct Args {
     /// Problems per batch.
     #[arg(long)]
     batch_size: Option<usize>,
+    /// One-cycle learning rate (true/false): warm up to --lr, then anneal.
+    #[arg(long)]
+    one_cycle: Option<bool>,
     /// Read the question backwards (true/false; default: false for zero, true otherwise).
     #[arg(long)]
     reverse_question: Option<bool>,
@@ -71,6 +74,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     config.test_examples = args.test_examples;
     config.lr = args.lr.unwrap_or(config.lr);
     config.batch_size = args.batch_size.unwrap_or(config.batch_size);
+    config.one_cycle = args.one_cycle.unwrap_or(config.one_cycle);
     config.reverse_question = args.reverse_question.unwrap_or(config.reverse_question);
     config.reverse_answer = args.reverse_answer.unwrap_or(config.reverse_answer);
     config.pad_operands = args.pad_operands.unwrap_or(config.pad_operands);
