@@ -341,6 +341,13 @@ pub enum BenchError {
     Device(String),
 }
 
+/// Uniformly random ids in `0..high`, as the reference's `torch.randint`.
+fn random_ids(shape: [usize; 2], high: usize, device: &Device) -> Tensor<2, Int> {
+    Tensor::<2>::random(shape, Distribution::Uniform(0.0, high as f64), device)
+        .int()
+        .clamp(0, high as i64 - 1)
+}
+
 fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
     let n = times.len();
@@ -405,15 +412,7 @@ pub fn run(
     };
     let stateful = config.task == BenchTask::LanguageModel;
     let batches = |device: &Device| -> Vec<(Tensor<2, Int>, Tensor<2, Int>)> {
-        let ids = |len: usize, high: usize| {
-            Tensor::<2>::random(
-                [config.batch, len],
-                Distribution::Uniform(0.0, high as f64),
-                device,
-            )
-            .int()
-            .clamp(0, high as i64 - 1)
-        };
+        let ids = |len: usize, high: usize| random_ids([config.batch, len], high, device);
         (0..8)
             .map(|_| {
                 (
@@ -491,15 +490,7 @@ fn run_seq2seq(
     let params = model.num_params();
     let [batch, steps] = [config.batch, config.seq_len];
     let batches = |device: &Device| -> Vec<(Tensor<3>, Tensor<2, Int>)> {
-        let ids = |high: usize| {
-            Tensor::<2>::random(
-                [batch, steps],
-                Distribution::Uniform(0.0, high as f64),
-                device,
-            )
-            .int()
-            .clamp(0, high as i64 - 1)
-        };
+        let ids = |high: usize| random_ids([batch, steps], high, device);
         (0..8)
             .map(|_| {
                 (
