@@ -3,7 +3,7 @@
 //! accuracy checks).
 
 use super::LessonError;
-use crate::data::{STOP, batch_rows, pad_with_stop};
+use crate::data::{Padded, STOP, batch_rows, pad_with_stop};
 use crate::models::{Seq2Seq, SeqEncoderDecoder};
 use crate::train::{
     EpochRecord, OptimizerConfig, Schedule, Trainer, flat_cross_entropy, format_table_header,
@@ -177,7 +177,10 @@ pub fn train_pairs<M: PairModel>(
         for (index, rows) in order.iter().enumerate() {
             let progress =
                 (epoch * order.len() + index) as f64 / (settings.epochs * order.len()) as f64;
-            let loss = batch_loss(&model, train, rows, settings, trainer.device())?;
+            let device = trainer.device();
+            let source = one_hot_sources(train, rows, settings, device)?;
+            let targets = padded_targets(train, rows, settings)?;
+            let loss = batch_loss(&model, source, &targets, settings, device)?;
             let (updated, value) =
                 trainer.step_with(model, loss, settings.schedule.at(progress))?;
             model = updated;
@@ -219,11 +222,15 @@ pub fn evaluate_pairs<M: PairModel>(
     let mut predictions = Vec::with_capacity(pairs.len());
     let order = batch_rows(pairs.len(), settings.batch_size.max(256), None)?;
     for rows in &order {
-        loss_sum += batch_loss(&model, pairs, rows, settings, device)?.into_scalar::<f32>() as f64;
+        // One encoding of the batch serves the teacher-forced loss and greedy decoding.
         let (source, lengths) = one_hot_sources(pairs, rows, settings, device)?;
-        let targets: Vec<&Vec<u32>> = rows.iter().map(|&row| &pairs.targets[row]).collect();
-        let steps = targets.iter().map(|t| t.len()).max().unwrap_or(0) + settings.trailing_stops;
+        let padded = padded_targets(pairs, rows, settings)?;
+        let source_for_loss = (source.clone(), lengths.clone());
+        loss_sum += batch_loss(&model, source_for_loss, &padded, settings, device)?
+            .into_scalar::<f32>() as f64;
+        let steps = padded.time();
         let predicted = model.predict(source, lengths.as_deref(), steps)?;
+        let targets: Vec<&Vec<u32>> = rows.iter().map(|&row| &pairs.targets[row]).collect();
         let predicted: Vec<u32> = predicted
             .into_data()
             .iter::<i64>()
@@ -284,21 +291,31 @@ fn one_hot_sources(
     Ok((padded.to_one_hot(pairs.source_classes, device)?, lengths))
 }
 
-fn batch_loss<M: PairModel>(
-    model: &M,
+/// The padded targets of `rows`.
+fn padded_targets(
     pairs: &SymbolPairs,
     rows: &[usize],
     settings: &PairTraining,
+) -> Result<Padded, LessonError> {
+    let targets: Vec<&Vec<u32>> = rows.iter().map(|&row| &pairs.targets[row]).collect();
+    Ok(pad_with_stop(&targets, settings.trailing_stops)?)
+}
+
+/// The training loss of one batch: one-hot `source` (with `lengths` for the masked recipe)
+/// against the padded `targets`.
+fn batch_loss<M: PairModel>(
+    model: &M,
+    (source, lengths): (Tensor<3>, Option<Vec<usize>>),
+    targets: &Padded,
+    settings: &PairTraining,
     device: &Device,
 ) -> Result<Tensor<1>, LessonError> {
-    let (source, lengths) = one_hot_sources(pairs, rows, settings, device)?;
-    let targets: Vec<&Vec<u32>> = rows.iter().map(|&row| &pairs.targets[row]).collect();
-    let targets = pad_with_stop(&targets, settings.trailing_stops)?;
-    let logits = model.logits(source, lengths.as_deref(), targets.to_ids(device))?;
+    let ids = targets.to_ids(device);
+    let logits = model.logits(source, lengths.as_deref(), ids.clone())?;
     Ok(if settings.masked {
         let mask = targets.to_mask(settings.trailing_stops > 0, device);
-        masked_cross_entropy(logits, targets.to_ids(device), mask)
+        masked_cross_entropy(logits, ids, mask)
     } else {
-        flat_cross_entropy(logits, targets.to_ids(device))
+        flat_cross_entropy(logits, ids)
     })
 }

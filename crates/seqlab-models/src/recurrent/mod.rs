@@ -571,7 +571,7 @@ fn check_lengths(lengths: &[usize], batch: usize, time: usize) -> Result<(), Rec
 }
 
 /// `[B, T]`: 1 at the steps of each sequence, 0 at its padding.
-fn step_mask(lengths: &[usize], time: usize, device: &Device) -> Tensor<2> {
+pub(crate) fn step_mask(lengths: &[usize], time: usize, device: &Device) -> Tensor<2> {
     let values = lengths
         .iter()
         .flat_map(|&len| (0..time).map(move |t| if t < len { 1.0f32 } else { 0.0 }))

@@ -3,10 +3,11 @@
 //! solve such tasks well — a decoder fed its previous symbol, with or without attention.
 
 use super::attention::{LuongAttention, LuongAttentionConfig};
+use crate::recurrent::step_mask;
 use crate::{CellKind, Recurrent, RecurrentConfig, RecurrentError, RecurrentState};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor};
 use std::fmt;
 use std::str::FromStr;
 
@@ -179,19 +180,13 @@ impl Seq2Seq {
         source: Tensor<3>,
         lengths: Option<&[usize]>,
     ) -> Result<Encoded, RecurrentError> {
-        let [batch, time, _] = source.dims();
+        let [_, time, _] = source.dims();
         let device = source.device();
         let (outputs, state) = match lengths {
             Some(lengths) => self.encoder.forward_padded(source, None, lengths)?,
             None => self.encoder.forward(source, None)?,
         };
-        let mask = lengths.map(|lengths| {
-            let values = lengths
-                .iter()
-                .flat_map(|&length| (0..time).map(move |t| t < length))
-                .collect::<Vec<_>>();
-            Tensor::from_data(TensorData::new(values, [batch, time]), &device)
-        });
+        let mask = lengths.map(|lengths| step_mask(lengths, time, &device).greater_elem(0.5));
         Ok(Encoded {
             outputs,
             state,
@@ -334,7 +329,7 @@ impl AttentionStep {
 mod tests {
     use super::*;
     use crate::Nonlinearity;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, TensorData};
 
     #[test]
     fn sum_lstm_and_sum_rnn_have_the_notebooks_parameter_counts() {
