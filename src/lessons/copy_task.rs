@@ -2,10 +2,10 @@
 //! at one fixed length or at lengths that vary with a stop symbol, and see how far a trained
 //! model generalises to other lengths.
 
-use super::LessonError;
 use super::seq2seq_task::{
     PairEvaluation, PairModel, PairTraining, SymbolPairs, evaluate_pairs, train_pairs,
 };
+use super::{LessonError, init_seeded};
 use crate::data::{Alphabet, random_sequences};
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig, SeqEncoderDecoderConfig};
 use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, Schedule};
@@ -216,17 +216,19 @@ pub fn run_copy(
         config.seed.wrapping_add(1_000_003),
     )?;
     let settings = config.training(print_table, show_progress);
-    device.seed(config.seed);
     let autodiff = device.clone().autodiff();
     let classes = config.classes();
     match config.model {
         CopyModel::HandBuilt => {
-            let model = SeqEncoderDecoderConfig::new(classes, config.hidden).init(&autodiff);
+            let model = init_seeded(device, config.seed, || {
+                SeqEncoderDecoderConfig::new(classes, config.hidden).init(&autodiff)
+            });
             finish(config, &alphabet, model, &train, &test, &settings, device)
         }
         CopyModel::Layers { cell, decoder } => {
-            let model =
-                Seq2SeqConfig::new(cell, classes, classes, config.hidden, decoder).init(&autodiff);
+            let model = init_seeded(device, config.seed, || {
+                Seq2SeqConfig::new(cell, classes, classes, config.hidden, decoder).init(&autodiff)
+            });
             finish(config, &alphabet, model, &train, &test, &settings, device)
         }
     }

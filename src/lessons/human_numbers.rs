@@ -190,10 +190,9 @@ impl HumanNumbersConfig {
         }
         let (epochs, schedule) = lesson[0];
         let epochs = self.epochs.unwrap_or(epochs);
-        let schedule = match (schedule, self.lr) {
-            (schedule, None) => schedule,
-            (Schedule::Constant(_), Some(lr)) => Schedule::Constant(lr),
-            (Schedule::OneCycle(_), Some(lr)) => Schedule::OneCycle(OneCycle::new(lr)),
+        let schedule = match self.lr {
+            Some(lr) => schedule.with_max_lr(lr),
+            None => schedule,
         };
         vec![(epochs, schedule)]
     }

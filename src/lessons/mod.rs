@@ -10,7 +10,19 @@ pub mod sinusoid;
 use crate::data::DataError;
 use crate::models::RecurrentError;
 use crate::train::TrainError;
+use burn::tensor::Device;
+use std::sync::Mutex;
 use thiserror::Error;
+
+/// Seeds `device`'s generator and builds a model with it, holding a process-wide lock so that
+/// lessons run side by side (tests run in parallel) each draw their own initial weights: the
+/// backend's generator is shared by everything on the device.
+pub(crate) fn init_seeded<T>(device: &Device, seed: u64, init: impl FnOnce() -> T) -> T {
+    static INIT: Mutex<()> = Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    init()
+}
 
 /// What can go wrong in a lesson.
 #[derive(Debug, Error)]

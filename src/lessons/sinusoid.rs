@@ -1,7 +1,7 @@
 //! The RNN course's first experiment: a linear RNN learns next-step prediction on sinusoids,
 //! then runs free from one sample.
 
-use super::LessonError;
+use super::{LessonError, init_seeded};
 use crate::data::{SinusoidConfig, batch_rows, generate_sinusoids};
 use crate::models::LinRnnConfig;
 use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, Trainer, mse};
@@ -96,10 +96,11 @@ pub fn run_sinusoid(
         &config.data,
         config.seed.wrapping_add(1_000_003),
     )?;
-    device.seed(config.seed);
     let mut trainer = Trainer::new(device, OptimizerConfig::Adam(AdamConfig::pytorch()))
         .with_progress(show_progress);
-    let mut model = LinRnnConfig::new(1, config.hidden, 1).init(trainer.device());
+    let mut model = init_seeded(device, config.seed, || {
+        LinRnnConfig::new(1, config.hidden, 1).init(trainer.device())
+    });
     let all_test: Vec<usize> = (0..test.len()).collect();
     let (test_inputs, test_targets) = test.next_step_pair(&all_test, device);
     let test_mse = |model: &crate::models::LinRnn| -> Result<f64, LessonError> {

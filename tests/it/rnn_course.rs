@@ -145,18 +145,21 @@ fn check_addition_report(config: &AdditionConfig, device: &Device) {
     }
 }
 
-/// The attention decoder's default run leaves the plateau near 40% of the digits where every
-/// other design stays: on some initialisations it gets every held-out sum right, on others it
-/// stops near 75% of the digits (issue 5's 95% exact-match bar is met on 2 seeds of 3; tests
-/// running side by side share Burn's random generator, so the draw here varies).
+/// The attention decoder's recipe (question and answer reversed, Adam at 1e-2, flat then
+/// cosine) gets held-out sums right. The default trains 30 epochs (about 7 minutes here) so
+/// that seeds which rest on the carry plateau until epoch ~17 get there too; seed 0, which
+/// leaves it by epoch 8, is checked with 12 epochs to keep the suite short.
 #[test]
-fn the_attention_decoder_learns_most_of_addition() {
+fn the_attention_decoder_learns_addition() {
     let device = Device::flex();
-    let config = AdditionConfig::new(DecoderKind::Attention);
+    let config = AdditionConfig {
+        epochs: 12,
+        ..AdditionConfig::new(DecoderKind::Attention)
+    };
     let report = run_addition(&config, &device, false, false).unwrap();
     assert_eq!(report.test.predictions.len(), 1000);
     assert!(
-        report.test.token_accuracy >= 0.65 && report.test.exact_match >= 0.05,
+        report.test.exact_match >= 0.95,
         "exact {} digits {}",
         report.test.exact_match,
         report.test.token_accuracy

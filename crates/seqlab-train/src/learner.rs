@@ -3,7 +3,7 @@
 use crate::loss::{accuracy_counts, flat_cross_entropy};
 use crate::progress::epoch_bar;
 use crate::record::{EpochRecord, format_table_header, format_table_row};
-use crate::schedule::{OneCycle, Schedule};
+use crate::schedule::{FlatCos, OneCycle, Schedule};
 use crate::{Optimizer, OptimizerConfig, TrainError, clip_grad_norm};
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
@@ -161,6 +161,11 @@ impl<M: LanguageModel> Learner<M> {
         max_lr: f64,
     ) -> Result<&[EpochRecord], TrainError> {
         self.fit_with(epochs, Schedule::OneCycle(OneCycle::new(max_lr)))
+    }
+
+    /// fastai's `fit_flat_cos(epochs, lr)`; see [`FlatCos`].
+    pub fn fit_flat_cos(&mut self, epochs: usize, lr: f64) -> Result<&[EpochRecord], TrainError> {
+        self.fit_with(epochs, Schedule::FlatCos(FlatCos::new(lr)))
     }
 
     /// Trains for `epochs` epochs under `schedule`, validating after each; returns this fit's

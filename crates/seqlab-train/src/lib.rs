@@ -39,5 +39,5 @@ pub use loss::{
 pub use metrics_file::{write_json_atomic, write_metrics_json};
 pub use optim::{AdamConfig, Optimizer, OptimizerConfig, SgdConfig, clip_grad_norm};
 pub use record::{EpochRecord, format_table_header, format_table_row};
-pub use schedule::{OneCycle, Schedule, StepHyper};
+pub use schedule::{FlatCos, OneCycle, Schedule, SchedulePolicy, StepHyper};
 pub use trainer::Trainer;

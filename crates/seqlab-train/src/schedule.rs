@@ -74,6 +74,76 @@ impl OneCycle {
     }
 }
 
+/// fastai's `fit_flat_cos`: the learning rate stays at `lr` for the first `pct_start` of
+/// training, then anneals along a cosine to `lr / div_final`; momentum is left alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlatCos {
+    /// The learning rate of the flat part.
+    pub lr: f64,
+    /// Fraction of the steps at the flat rate (fastai: 0.75).
+    pub pct_start: f64,
+    /// Final learning rate is `lr / div_final` (fastai: 1e5).
+    pub div_final: f64,
+}
+
+impl FlatCos {
+    /// fastai's defaults for a learning rate.
+    pub fn new(lr: f64) -> Self {
+        Self {
+            lr,
+            pct_start: 0.75,
+            div_final: 1e5,
+        }
+    }
+
+    /// Learning rate at `progress` ∈ [0, 1) through training.
+    ///
+    /// ```
+    /// let schedule = seqlab_train::FlatCos::new(1e-2);
+    /// assert_eq!(schedule.at(0.5).lr, 1e-2);
+    /// let halfway_down = schedule.at(0.875).lr;
+    /// assert!((halfway_down - (1e-2 + 1e-7) / 2.0).abs() < 1e-12);
+    /// ```
+    pub fn at(&self, progress: f64) -> StepHyper {
+        let lr = if progress < self.pct_start {
+            self.lr
+        } else {
+            let end_lr = self.lr / self.div_final;
+            let pct = (progress - self.pct_start) / (1.0 - self.pct_start);
+            end_lr + (self.lr - end_lr) * ((std::f64::consts::PI * pct).cos() + 1.0) / 2.0
+        };
+        StepHyper { lr, momentum: None }
+    }
+}
+
+/// A schedule's shape without its learning rate, for settings that pick the shape and the
+/// rate separately (a command line's `--schedule` and `--lr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedulePolicy {
+    /// [`Schedule::Constant`].
+    Constant,
+    /// [`Schedule::OneCycle`] with fastai's defaults.
+    OneCycle,
+    /// [`Schedule::FlatCos`] with fastai's defaults.
+    FlatCos,
+}
+
+impl SchedulePolicy {
+    /// This shape at (peak) learning rate `lr`.
+    ///
+    /// ```
+    /// use seqlab_train::{FlatCos, Schedule, SchedulePolicy};
+    /// assert_eq!(SchedulePolicy::FlatCos.at_lr(1e-2), Schedule::FlatCos(FlatCos::new(1e-2)));
+    /// ```
+    pub fn at_lr(self, lr: f64) -> Schedule {
+        match self {
+            SchedulePolicy::Constant => Schedule::Constant(lr),
+            SchedulePolicy::OneCycle => Schedule::OneCycle(OneCycle::new(lr)),
+            SchedulePolicy::FlatCos => Schedule::FlatCos(FlatCos::new(lr)),
+        }
+    }
+}
+
 /// How the learning rate moves during a fit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Schedule {
@@ -81,6 +151,8 @@ pub enum Schedule {
     Constant(f64),
     /// fastai's one-cycle policy (`fit_one_cycle`).
     OneCycle(OneCycle),
+    /// fastai's flat-then-cosine policy (`fit_flat_cos`).
+    FlatCos(FlatCos),
 }
 
 impl Schedule {
@@ -92,6 +164,25 @@ impl Schedule {
                 momentum: None,
             },
             Schedule::OneCycle(cycle) => cycle.at(progress),
+            Schedule::FlatCos(flat_cos) => flat_cos.at(progress),
+        }
+    }
+
+    /// The same policy at another peak learning rate.
+    ///
+    /// ```
+    /// use seqlab_train::{OneCycle, Schedule};
+    /// let schedule = Schedule::OneCycle(OneCycle::new(1e-2)).with_max_lr(3e-3);
+    /// assert_eq!(schedule, Schedule::OneCycle(OneCycle::new(3e-3)));
+    /// ```
+    pub fn with_max_lr(self, lr: f64) -> Self {
+        match self {
+            Schedule::Constant(_) => Schedule::Constant(lr),
+            Schedule::OneCycle(cycle) => Schedule::OneCycle(OneCycle {
+                max_lr: lr,
+                ..cycle
+            }),
+            Schedule::FlatCos(flat_cos) => Schedule::FlatCos(FlatCos { lr, ..flat_cos }),
         }
     }
 
@@ -100,6 +191,7 @@ impl Schedule {
         match self {
             Schedule::Constant(lr) => *lr,
             Schedule::OneCycle(cycle) => cycle.max_lr,
+            Schedule::FlatCos(flat_cos) => flat_cos.lr,
         }
     }
 }
@@ -138,5 +230,25 @@ mod tests {
         }
         let end = cycle.at(0.999_999);
         assert!(end.lr < 3e-3 / 25.0 / 1e4);
+    }
+
+    #[test]
+    fn flat_cos_is_flat_then_falls_to_the_final_rate() {
+        let schedule = FlatCos::new(1e-2);
+        for i in 0..750 {
+            let step = schedule.at(i as f64 / 1000.0);
+            assert_eq!(
+                step,
+                StepHyper {
+                    lr: 1e-2,
+                    momentum: None
+                }
+            );
+        }
+        let rates: Vec<f64> = (750..1000)
+            .map(|i| schedule.at(i as f64 / 1000.0).lr)
+            .collect();
+        assert!(rates.windows(2).all(|pair| pair[1] < pair[0]));
+        assert!(schedule.at(0.999_999).lr < 1e-2 / 1e5 * 1.01);
     }
 }

@@ -1,10 +1,12 @@
 //! `seqlab addition`: the RNN course's addition task.
 
 use super::common::RunArgs;
-use super::copy::{CellArg, DecoderArg, parse_range};
-use clap::Args as ClapArgs;
+use super::common::parse_range;
+use super::copy::{CellArg, DecoderArg};
+use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::addition::{AdditionConfig, run_addition};
 use seqlab::models::{CellKind, DecoderKind};
+use seqlab::train::SchedulePolicy;
 use serde_json::json;
 use std::error::Error;
 use std::path::PathBuf;
@@ -44,9 +46,10 @@ pub struct Args {
     /// Problems per batch.
     #[arg(long)]
     batch_size: Option<usize>,
-    /// One-cycle learning rate (true/false): warm up to --lr, then anneal.
-    #[arg(long)]
-    one_cycle: Option<bool>,
+    /// How the learning rate moves: constant, one-cycle (warm up to --lr, then anneal) or
+    /// flat-cos (--lr, then anneal over the last quarter).
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleArg>,
     /// Read the question backwards (true/false; default: false for zero, true otherwise).
     #[arg(long)]
     reverse_question: Option<bool>,
@@ -63,6 +66,24 @@ pub struct Args {
     run: RunArgs,
 }
 
+/// `--schedule`: the shape of the learning rate over training.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ScheduleArg {
+    Constant,
+    OneCycle,
+    FlatCos,
+}
+
+impl From<ScheduleArg> for SchedulePolicy {
+    fn from(arg: ScheduleArg) -> Self {
+        match arg {
+            ScheduleArg::Constant => SchedulePolicy::Constant,
+            ScheduleArg::OneCycle => SchedulePolicy::OneCycle,
+            ScheduleArg::FlatCos => SchedulePolicy::FlatCos,
+        }
+    }
+}
+
 /// Trains, prints the table, the held-out accuracies and examples.
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let mut config = AdditionConfig::new(DecoderKind::from(args.decoder));
@@ -74,7 +95,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     config.test_examples = args.test_examples;
     config.lr = args.lr.unwrap_or(config.lr);
     config.batch_size = args.batch_size.unwrap_or(config.batch_size);
-    config.one_cycle = args.one_cycle.unwrap_or(config.one_cycle);
+    config.schedule = args.schedule.map_or(config.schedule, SchedulePolicy::from);
     config.reverse_question = args.reverse_question.unwrap_or(config.reverse_question);
     config.reverse_answer = args.reverse_answer.unwrap_or(config.reverse_answer);
     config.pad_operands = args.pad_operands.unwrap_or(config.pad_operands);

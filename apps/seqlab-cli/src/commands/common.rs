@@ -42,3 +42,19 @@ impl RunArgs {
         Ok(())
     }
 }
+
+/// Parses `MIN..MAX` (or one number) into a range.
+pub fn parse_range(text: &str) -> Result<std::ops::RangeInclusive<usize>, String> {
+    let number = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{text:?} is not a range like 3..14"))
+    };
+    match text.split_once("..") {
+        Some((low, high)) => Ok(number(low)?..=number(high.trim_start_matches('='))?),
+        None => {
+            let n = number(text)?;
+            Ok(n..=n)
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! `seqlab copy`: the RNN course's copy task.
 
-use super::common::RunArgs;
+use super::common::{RunArgs, parse_range};
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::copy_task::{CopyConfig, CopyModel, run_copy};
 use seqlab::models::{CellKind, DecoderKind, Nonlinearity};
@@ -95,22 +95,6 @@ impl From<CellArg> for CellKind {
             CellArg::Rnn => CellKind::Rnn(Nonlinearity::Tanh),
             CellArg::Lstm => CellKind::Lstm,
             CellArg::Gru => CellKind::Gru,
-        }
-    }
-}
-
-/// Parses `MIN..MAX` (or one number) into a range.
-pub fn parse_range(text: &str) -> Result<std::ops::RangeInclusive<usize>, String> {
-    let number = |s: &str| {
-        s.trim()
-            .parse::<usize>()
-            .map_err(|_| format!("{text:?} is not a range like 3..14"))
-    };
-    match text.split_once("..") {
-        Some((low, high)) => Ok(number(low)?..=number(high.trim_start_matches('='))?),
-        None => {
-            let n = number(text)?;
-            Ok(n..=n)
         }
     }
 }
