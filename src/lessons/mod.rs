@@ -2,14 +2,16 @@
 //! with the notebooks' settings. The command line runs them; tests drive them too.
 
 pub mod addition;
+pub mod char_lm;
 pub mod copy_task;
 pub mod human_numbers;
+pub mod markov;
 pub mod seq2seq_task;
 pub mod sinusoid;
 
 use crate::data::DataError;
-use crate::models::RecurrentError;
-use crate::train::TrainError;
+use crate::models::{MarkovError, RecurrentError, SamplingError};
+use crate::train::{CheckpointError, TrainError};
 use burn::tensor::Device;
 use std::sync::Mutex;
 use thiserror::Error;
@@ -39,6 +41,15 @@ pub enum LessonError {
     /// Training failed.
     #[error(transparent)]
     Train(#[from] TrainError),
+    /// A checkpoint could not be written, read or used.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Generation was asked for something it cannot do.
+    #[error(transparent)]
+    Sampling(#[from] SamplingError),
+    /// The Markov baseline was asked for something it cannot do.
+    #[error(transparent)]
+    Markov(#[from] MarkovError),
     /// A plot could not be drawn or written.
     #[error("could not write the plot {path}: {message}")]
     Plot {

@@ -1,6 +1,7 @@
 //! Workspace tests: the crates driven together, across devices. One binary, one module per
 //! topic, so that burn and wgpu are linked once.
 
+mod char_lm;
 mod devices;
 mod human_numbers_data;
 mod human_numbers_training;

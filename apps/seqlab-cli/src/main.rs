@@ -23,6 +23,10 @@ enum Command {
     Copy(commands::copy::Args),
     /// The RNN course: encoder-decoders learn to add, "123+4567" -> "4690".
     Addition(commands::addition::Args),
+    /// The RNN course's character-level LSTM: train on any text, then sample.
+    CharLm(commands::char_lm::Args),
+    /// Goldberg's character n-gram baseline: held-out bits per character by order.
+    Markov(commands::markov::Args),
     /// Training and inference speed in the PyTorch reference benchmark's configurations.
     Bench(commands::bench::Args),
 }
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         Command::Sinusoid(args) => commands::sinusoid::run(args),
         Command::Copy(args) => commands::copy::run(args),
         Command::Addition(args) => commands::addition::run(args),
+        Command::CharLm(args) => commands::char_lm::run(args),
+        Command::Markov(args) => commands::markov::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

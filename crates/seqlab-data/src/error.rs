@@ -37,6 +37,14 @@ pub enum DataError {
         /// The token.
         token: String,
     },
+    /// A character is not in a character vocabulary.
+    #[error("character {character:?} (at position {position}) is not in the vocabulary")]
+    UnknownChar {
+        /// The character.
+        character: char,
+        /// Its position in the text, in characters.
+        position: usize,
+    },
     /// An id is outside the vocabulary.
     #[error("token id {id} is outside the vocabulary of size {size}")]
     UnknownId {
@@ -62,6 +70,14 @@ pub enum DataError {
     /// zero, …), with what is wrong in words.
     #[error("{0}")]
     InvalidSetting(String),
+    /// A text file could not be used.
+    #[error("{path}: {message}")]
+    TextFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A saved vocabulary could not be read or written.
     #[error("vocabulary file {path}: {message}")]
     VocabFile {

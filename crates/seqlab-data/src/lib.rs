@@ -18,6 +18,7 @@
 mod addition;
 mod atomic;
 mod batch;
+mod chars;
 mod error;
 mod group;
 mod human_numbers;
@@ -25,6 +26,7 @@ mod lm;
 mod padding;
 mod sinusoid;
 mod symbols;
+mod text;
 mod tokenize;
 mod vocab;
 
@@ -33,6 +35,7 @@ pub use addition::{
 };
 pub use atomic::{commit_atomic, temporary_path, write_atomic};
 pub use batch::{LmBatch, batches};
+pub use chars::CharVocab;
 pub use error::DataError;
 pub use group::group_chunks;
 pub use human_numbers::{HumanNumbers, human_numbers, number_to_words};
@@ -40,5 +43,6 @@ pub use lm::{LmSample, LmSplit, LmTask, fixed_windows, sequence_windows, split_t
 pub use padding::{Padded, batch_rows, pad_with_stop};
 pub use sinusoid::{SinusoidConfig, Sinusoids, generate_sinusoids};
 pub use symbols::{Alphabet, STOP, random_sequences};
+pub use text::{MAX_TEXT_BYTES, read_text_files};
 pub use tokenize::split_words;
 pub use vocab::{Vocab, VocabBuilder, VocabOrder};

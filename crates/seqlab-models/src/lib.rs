@@ -19,8 +19,10 @@
 
 mod classifier;
 mod language_model;
+mod markov;
 mod recurrent;
 mod recurrent_lm;
+mod sampling;
 mod seq2seq;
 mod simple_rnn_lm;
 mod state;
@@ -31,11 +33,15 @@ pub use classifier::{
     RecurrentClassifierConfig,
 };
 pub use language_model::{LanguageModel, LmOutput};
+pub use markov::{MarkovError, MarkovModel};
 pub use recurrent::{
     CellKind, DirectionWeights, Nonlinearity, Recurrent, RecurrentConfig, RecurrentError,
     RecurrentState, fused, last_valid_output,
 };
 pub use recurrent_lm::{RECURRENT_GRAD_CLIP, RecurrentLm, RecurrentLmConfig};
+pub use sampling::{
+    GenerateConfig, Sampling, SamplingError, generate_by_prefix, generate_stepwise,
+};
 pub use seq2seq::{
     DecoderKind, Encoded, LinRnn, LinRnnConfig, LuongAttention, LuongAttentionConfig, Seq2Seq,
     Seq2SeqConfig, SeqDecoder, SeqEncoder, SeqEncoderDecoder, SeqEncoderDecoderConfig,

@@ -22,8 +22,11 @@ pub const RECURRENT_GRAD_CLIP: f64 = 5.0;
 pub struct RecurrentLmConfig {
     /// Tokens in the vocabulary.
     pub vocab_size: usize,
-    /// Embedding and hidden width (the book: 64).
+    /// Hidden width (the book: 64).
     pub hidden_size: usize,
+    /// Embedding width; `None` is the hidden width, as in the book (the RNN course's
+    /// character model: 64 with 512 hidden). A tied model always uses the hidden width.
+    pub embedding_size: Option<usize>,
     /// Stacked recurrent layers (the book: 2).
     pub num_layers: usize,
     /// The recurrence: `CellKind::Rnn(Tanh)` for LMModel5, `CellKind::Lstm` for LMModel6–7.
@@ -44,6 +47,7 @@ impl RecurrentLmConfig {
         Self {
             vocab_size,
             hidden_size,
+            embedding_size: None,
             num_layers,
             kind,
             output_dropout: 0.0,
@@ -65,6 +69,20 @@ impl RecurrentLmConfig {
         }
     }
 
+    /// The same model with embeddings of `size` (see [`RecurrentLmConfig::embedding_size`]).
+    pub fn with_embedding_size(mut self, size: usize) -> Self {
+        self.embedding_size = Some(size);
+        self
+    }
+
+    /// The embedding width the model is built with.
+    pub fn embedding_width(&self) -> usize {
+        match self.embedding_size {
+            Some(size) if !self.tie_weights => size,
+            _ => self.hidden_size,
+        }
+    }
+
     /// Builds the model on `device`: `Embedding(vocab, hidden)`, the recurrent layers, and
     /// `Linear(hidden, vocab)` — or, tied, the embedding's weights and a bias — each initialised
     /// as PyTorch does.
@@ -83,8 +101,9 @@ impl RecurrentLmConfig {
             )
         };
         RecurrentLm {
-            input_to_hidden: EmbeddingConfig::new(self.vocab_size, self.hidden_size).init(device),
-            rnn: RecurrentConfig::new(self.kind, self.hidden_size, self.hidden_size)
+            input_to_hidden: EmbeddingConfig::new(self.vocab_size, self.embedding_width())
+                .init(device),
+            rnn: RecurrentConfig::new(self.kind, self.embedding_width(), self.hidden_size)
                 .with_num_layers(self.num_layers)
                 .init(device),
             output_dropout: DropoutConfig::new(self.output_dropout).init(),

@@ -38,4 +38,7 @@ pub enum TrainError {
         /// What went wrong.
         message: String,
     },
+    /// A checkpoint could not be written or read.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::CheckpointError),
 }

@@ -73,7 +73,11 @@ pub struct Learner<M: LanguageModel> {
     fits: usize,
     print_table: bool,
     show_progress: bool,
+    epoch_end: Option<EpochEnd<M>>,
 }
+
+/// What [`Learner::with_epoch_end`] calls after each epoch.
+type EpochEnd<M> = Box<dyn FnMut(&M, &EpochRecord) -> Result<(), TrainError>>;
 
 impl<M: LanguageModel> Learner<M> {
     /// A learner for `model` on `device` (autodiff is switched on for training), with fastai's
@@ -94,7 +98,18 @@ impl<M: LanguageModel> Learner<M> {
             fits: 0,
             print_table: true,
             show_progress: true,
+            epoch_end: None,
         }
+    }
+
+    /// Calls `hook` with the model and the epoch's record after every epoch (to save a
+    /// checkpoint, say); an error from it stops training and is returned by the fit.
+    pub fn with_epoch_end(
+        mut self,
+        hook: impl FnMut(&M, &EpochRecord) -> Result<(), TrainError> + 'static,
+    ) -> Self {
+        self.epoch_end = Some(Box::new(hook));
+        self
     }
 
     /// Uses another optimizer (its state starts empty).
@@ -209,6 +224,13 @@ impl<M: LanguageModel> Learner<M> {
             };
             if self.print_table {
                 println!("{}", format_table_row(&record));
+            }
+            if let Some(hook) = self.epoch_end.as_mut() {
+                let model = self
+                    .model
+                    .as_ref()
+                    .expect("the model is present between epochs");
+                hook(model, &record)?;
             }
             self.history.push(record);
         }

@@ -21,6 +21,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod checkpoint;
 mod error;
 mod learner;
 mod loss;
@@ -31,6 +32,7 @@ mod record;
 mod schedule;
 mod trainer;
 
+pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, CheckpointError};
 pub use error::TrainError;
 pub use learner::{DataLoaders, Learner};
 pub use loss::{

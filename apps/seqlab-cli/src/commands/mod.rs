@@ -2,7 +2,9 @@
 
 pub mod addition;
 pub mod bench;
+pub mod char_lm;
 pub mod common;
 pub mod copy;
 pub mod human_numbers;
+pub mod markov;
 pub mod sinusoid;

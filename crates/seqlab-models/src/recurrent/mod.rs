@@ -56,6 +56,25 @@ pub enum CellKind {
 }
 
 impl CellKind {
+    /// The name [`CellKind::from_str`](std::str::FromStr) reads: `rnn` (tanh), `rnn-relu`,
+    /// `rnn-identity`, `lstm` or `gru`.
+    ///
+    /// ```
+    /// use seqlab_models::CellKind;
+    /// assert_eq!("gru".parse::<CellKind>().unwrap(), CellKind::Gru);
+    /// assert_eq!(CellKind::Lstm.name(), "lstm");
+    /// assert!("transformer".parse::<CellKind>().is_err());
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::Rnn(Nonlinearity::Tanh) => "rnn",
+            CellKind::Rnn(Nonlinearity::Relu) => "rnn-relu",
+            CellKind::Rnn(Nonlinearity::Identity) => "rnn-identity",
+            CellKind::Lstm => "lstm",
+            CellKind::Gru => "gru",
+        }
+    }
+
     /// Gates per hidden unit: the `G` in the `[G * hidden, input]` weight shapes.
     pub fn gates(self) -> usize {
         match self {
@@ -63,6 +82,25 @@ impl CellKind {
             CellKind::Lstm => 4,
             CellKind::Gru => 3,
         }
+    }
+}
+
+impl std::str::FromStr for CellKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        [
+            CellKind::Rnn(Nonlinearity::Tanh),
+            CellKind::Rnn(Nonlinearity::Relu),
+            CellKind::Rnn(Nonlinearity::Identity),
+            CellKind::Lstm,
+            CellKind::Gru,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
+        .ok_or_else(|| {
+            format!("unknown cell {name:?}: expected rnn, rnn-relu, rnn-identity, lstm or gru")
+        })
     }
 }
 

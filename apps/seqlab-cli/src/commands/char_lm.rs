@@ -1,0 +1,210 @@
+//! `seqlab char-lm train | sample`: the RNN course's character-level LSTM on any text.
+
+use super::common::RunArgs;
+use clap::{Args as ClapArgs, Subcommand};
+use seqlab::data::read_text_files;
+use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, text_files, train_char_lm};
+use seqlab::models::{CellKind, GenerateConfig, Sampling};
+use serde_json::json;
+use std::error::Error;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Options of `seqlab char-lm`.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Subcommand, Debug)]
+enum Action {
+    /// Trains on text files (or folders of .txt files), holding out the tail, and writes a
+    /// checkpoint after every epoch.
+    Train(TrainArgs),
+    /// Generates text from a checkpoint, one character at a time.
+    Sample(SampleArgs),
+}
+
+/// Options of `seqlab char-lm train`.
+#[derive(ClapArgs, Debug)]
+pub struct TrainArgs {
+    /// UTF-8 text files, or folders whose .txt files are read in name order.
+    #[arg(long, required = true, num_args = 1..)]
+    text: Vec<PathBuf>,
+    /// Where to write the checkpoint.
+    #[arg(long, value_name = "DIR", default_value = "char-lm")]
+    out: PathBuf,
+    /// The recurrence: lstm, gru or rnn.
+    #[arg(long, default_value = "lstm")]
+    cell: CellKind,
+    /// Hidden units per layer.
+    #[arg(long, default_value_t = 512)]
+    hidden: usize,
+    /// Stacked layers.
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    /// Embedding width.
+    #[arg(long, default_value_t = 64)]
+    embedding: usize,
+    /// Characters per training sequence.
+    #[arg(long, default_value_t = 100)]
+    seq_len: usize,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Passes over the training text.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Peak learning rate (Adam, one-cycle).
+    #[arg(long, default_value_t = 2e-3, allow_negative_numbers = true)]
+    lr: f64,
+    /// Fraction of the text, from the end, held out for validation.
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    valid_fraction: f64,
+    /// Train on at most this many characters of the training part.
+    #[arg(long)]
+    max_chars: Option<usize>,
+    /// Characters to sample at temperatures 0.5 and 1.0 after training (0: none).
+    #[arg(long, default_value_t = 400)]
+    sample_length: usize,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Options of `seqlab char-lm sample`.
+#[derive(ClapArgs, Debug)]
+pub struct SampleArgs {
+    /// A checkpoint written by `seqlab char-lm train`.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: PathBuf,
+    /// Text to start from (its characters must be in the model's vocabulary).
+    #[arg(long, default_value = "\n")]
+    prime: String,
+    /// Characters to generate.
+    #[arg(long, default_value_t = 1000)]
+    length: usize,
+    /// Always take the most likely character.
+    #[arg(long)]
+    greedy: bool,
+    /// Softmax temperature: below 1 sharpens, above 1 flattens.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    temperature: f64,
+    /// Sample only from the k most likely characters.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Sample only from the most likely characters whose probability reaches p (nucleus).
+    #[arg(long, allow_negative_numbers = true)]
+    top_p: Option<f64>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Runs `train` or `sample`.
+pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    match args.action {
+        Action::Train(args) => train(args),
+        Action::Sample(args) => sample(args),
+    }
+}
+
+fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
+    let files = text_files(&args.text)?;
+    let text = read_text_files(&files)?;
+    let corpus = CharCorpus::split(&text, args.valid_fraction)?;
+    let config = CharLmConfig {
+        cell: args.cell,
+        embedding: args.embedding,
+        hidden: args.hidden,
+        layers: args.layers,
+        seq_len: args.seq_len,
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        lr: args.lr,
+        max_train_chars: args.max_chars,
+        seed: args.run.seed,
+    };
+    let (choice, device) = args.run.device()?;
+    println!(
+        "char-lm: {} files, {} characters ({} distinct), {} held out; {} {}x{} (embedding {}), on {choice}, seed {}",
+        files.len(),
+        corpus.train.len() + corpus.valid.len(),
+        corpus.vocab.chars().len(),
+        corpus.valid.len(),
+        config.cell.name(),
+        config.layers,
+        config.hidden,
+        config.embedding,
+        config.seed
+    );
+    let start = Instant::now();
+    let (model, report) = train_char_lm(
+        &config,
+        &corpus,
+        Some(&args.out),
+        &device,
+        true,
+        !args.run.no_progress,
+    )?;
+    let minutes = start.elapsed().as_secs_f64() / 60.0;
+    println!(
+        "held out: {:.4} bits per character ({} characters); trained on {} characters in {minutes:.1} min; {} parameters",
+        report.valid_bits_per_char, report.valid_chars, report.train_chars, report.parameters
+    );
+    println!("wrote {}", args.out.display());
+    if args.sample_length > 0 {
+        for temperature in [0.5, 1.0] {
+            let generate = GenerateConfig {
+                length: args.sample_length,
+                sampling: Sampling::temperature(temperature),
+                seed: config.seed,
+                banned: Vec::new(),
+            };
+            println!("--- sample at temperature {temperature}:");
+            println!("{}", model.sample("\n", &generate, &device)?);
+        }
+    }
+    let run = json!({
+        "command": "char-lm train",
+        "device": choice.name(),
+        "seed": config.seed,
+        "hidden": config.hidden,
+        "layers": config.layers,
+        "train_chars": report.train_chars,
+        "valid_chars": report.valid_chars,
+        "valid_bits_per_char": report.valid_bits_per_char,
+        "minutes": minutes,
+    });
+    args.run.write_metrics(run, &report.records)
+}
+
+fn sample(args: SampleArgs) -> Result<(), Box<dyn Error>> {
+    let sampling = if args.greedy {
+        Sampling::Greedy
+    } else {
+        Sampling::Random {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+        }
+    };
+    sampling.check()?;
+    let (_, device) = args.run.device()?;
+    let model = CharLm::load(&args.checkpoint, &device)?;
+    let generate = GenerateConfig {
+        length: args.length,
+        sampling,
+        seed: args.run.seed,
+        banned: Vec::new(),
+    };
+    let start = Instant::now();
+    let text = model.sample(&args.prime, &generate, &device)?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!("{}{text}", args.prime);
+    eprintln!(
+        "{} characters in {seconds:.2} s ({:.0} characters/s)",
+        args.length,
+        args.length as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}

@@ -1,0 +1,379 @@
+//! The RNN course's character-level LSTM (`PredictorLSTM`: embedding 64, 2 × 512 LSTM, a
+//! linear read-out) on any UTF-8 text: trained as fastai trains language models (streams
+//! carried from batch to batch), checkpointed with its vocabulary and config, and sampled one
+//! character at a time.
+
+use super::{LessonError, init_seeded};
+use crate::data::{CharVocab, batches, group_chunks, sequence_windows};
+use crate::models::{
+    CellKind, GenerateConfig, NamedTensors, PytorchWeights, RecurrentLm, RecurrentLmConfig,
+    WeightReader, generate_stepwise,
+};
+use crate::train::{
+    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Schedule,
+    TrainError,
+};
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The checkpoint kind of a character language model.
+pub const CHAR_LM_KIND: &str = "char-lm";
+
+const CONFIG_FILE: &str = "config.json";
+const VOCAB_FILE: &str = "vocab.json";
+const WEIGHTS_FILE: &str = "weights.safetensors";
+const TRAINING_FILE: &str = "training.json";
+
+/// The model's shape, as saved in a checkpoint's `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CharLmShape {
+    /// The recurrence (`lstm`, `gru`, `rnn`).
+    pub cell: String,
+    /// Output classes: the characters and padding id 0.
+    pub classes: usize,
+    /// Embedding width.
+    pub embedding: usize,
+    /// Hidden units per layer.
+    pub hidden: usize,
+    /// Stacked layers.
+    pub layers: usize,
+}
+
+impl CharLmShape {
+    fn model_config(&self) -> Result<RecurrentLmConfig, String> {
+        let cell: CellKind = self.cell.parse()?;
+        if self.classes < 2 || self.embedding == 0 || self.hidden == 0 || self.layers == 0 {
+            return Err(format!(
+                "sizes must be at least 1 (and 2 classes): {self:?}"
+            ));
+        }
+        Ok(
+            RecurrentLmConfig::new(cell, self.classes, self.hidden, self.layers)
+                .with_embedding_size(self.embedding),
+        )
+    }
+}
+
+/// A text cut into a training head and a held-out tail, as ids over the whole text's
+/// characters.
+#[derive(Debug, Clone)]
+pub struct CharCorpus {
+    /// The characters.
+    pub vocab: CharVocab,
+    /// The first `1 − valid_fraction` of the text.
+    pub train: Vec<u32>,
+    /// The rest.
+    pub valid: Vec<u32>,
+}
+
+impl CharCorpus {
+    /// Splits `text` at `floor(chars × (1 − valid_fraction))`.
+    pub fn split(text: &str, valid_fraction: f64) -> Result<Self, LessonError> {
+        if !(valid_fraction > 0.0 && valid_fraction < 1.0) {
+            return Err(LessonError::Config(format!(
+                "the validation fraction must be strictly between 0 and 1, got {valid_fraction}"
+            )));
+        }
+        let vocab = CharVocab::from_text(text);
+        let mut train = vocab.encode(text)?;
+        let cut = (train.len() as f64 * (1.0 - valid_fraction)) as usize;
+        let valid = train.split_off(cut);
+        if train.is_empty() || valid.is_empty() {
+            return Err(LessonError::Config(format!(
+                "a text of {} characters is too short to split",
+                train.len() + valid.len()
+            )));
+        }
+        Ok(Self {
+            vocab,
+            train,
+            valid,
+        })
+    }
+}
+
+/// Settings of a training run. [`CharLmConfig::default`] is the notebook's model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CharLmConfig {
+    /// The recurrence (the notebook: LSTM).
+    pub cell: CellKind,
+    /// Embedding width (the notebook: 64).
+    pub embedding: usize,
+    /// Hidden units per layer (the notebook: 512).
+    pub hidden: usize,
+    /// Stacked layers (the notebook: 2).
+    pub layers: usize,
+    /// Characters per training sequence (the notebook: 100).
+    pub seq_len: usize,
+    /// Sequences per batch (the notebook: 32).
+    pub batch_size: usize,
+    /// Passes over the training text.
+    pub epochs: usize,
+    /// Peak learning rate of the one-cycle schedule (Adam).
+    pub lr: f64,
+    /// Train on at most this many characters of the training head (all when `None`).
+    pub max_train_chars: Option<usize>,
+    /// Seed of the initialisation.
+    pub seed: u64,
+}
+
+impl Default for CharLmConfig {
+    fn default() -> Self {
+        Self {
+            cell: CellKind::Lstm,
+            embedding: 64,
+            hidden: 512,
+            layers: 2,
+            seq_len: 100,
+            batch_size: 32,
+            epochs: 1,
+            lr: 2e-3,
+            max_train_chars: None,
+            seed: 0,
+        }
+    }
+}
+
+/// What a training run found.
+#[derive(Debug, Clone)]
+pub struct CharLmReport {
+    /// One record per epoch (validation loss in nats; metric `bits_per_char` too).
+    pub records: Vec<EpochRecord>,
+    /// Held-out bits per character after training.
+    pub valid_bits_per_char: f64,
+    /// Characters trained on per epoch.
+    pub train_chars: usize,
+    /// Held-out characters scored.
+    pub valid_chars: usize,
+    /// Trainable parameters.
+    pub parameters: usize,
+}
+
+/// A trained character model with its vocabulary: what a checkpoint holds.
+#[derive(Debug)]
+pub struct CharLm {
+    /// The model's shape.
+    pub shape: CharLmShape,
+    /// Its characters.
+    pub vocab: CharVocab,
+    /// The model.
+    pub model: RecurrentLm,
+}
+
+fn stream_batches(
+    ids: &[u32],
+    seq_len: usize,
+    batch_size: usize,
+    what: &'static str,
+) -> Result<Vec<crate::data::LmBatch>, LessonError> {
+    let too_short = || {
+        LessonError::Config(format!(
+            "{what} ({} characters) is too short for one batch of {batch_size} × {seq_len}",
+            ids.len()
+        ))
+    };
+    if ids.len() <= seq_len {
+        return Err(too_short());
+    }
+    let windows = sequence_windows(ids, seq_len)?;
+    let batched = batches(&group_chunks(&windows, batch_size)?, batch_size, true)?;
+    if batched.is_empty() {
+        return Err(too_short());
+    }
+    Ok(batched)
+}
+
+/// The checkpoint of `model` with its vocabulary, shape and training record so far.
+fn checkpoint_of(
+    model: &RecurrentLm,
+    shape: &CharLmShape,
+    vocab: &CharVocab,
+    records: &[EpochRecord],
+) -> Checkpoint {
+    let mut named = NamedTensors::default();
+    model.save_pytorch("", &mut named);
+    let mut checkpoint = Checkpoint::new(CHAR_LM_KIND);
+    checkpoint.insert(
+        CONFIG_FILE,
+        serde_json::to_vec_pretty(shape).expect("a shape always serialises"),
+    );
+    checkpoint.insert(VOCAB_FILE, vocab.to_json());
+    checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
+    checkpoint.insert(
+        TRAINING_FILE,
+        serde_json::to_vec_pretty(&serde_json::json!({ "epochs": records }))
+            .expect("records always serialise"),
+    );
+    checkpoint
+}
+
+/// Trains a character model on `corpus`, printing fastai's table; with `out`, writes a
+/// checkpoint there after every epoch.
+pub fn train_char_lm(
+    config: &CharLmConfig,
+    corpus: &CharCorpus,
+    out: Option<&Path>,
+    device: &Device,
+    print_table: bool,
+    show_progress: bool,
+) -> Result<(CharLm, CharLmReport), LessonError> {
+    let shape = CharLmShape {
+        cell: config.cell.name().into(),
+        classes: corpus.vocab.classes(),
+        embedding: config.embedding,
+        hidden: config.hidden,
+        layers: config.layers,
+    };
+    let model_config = shape.model_config().map_err(LessonError::Config)?;
+    if config.seq_len == 0 || config.batch_size == 0 || config.epochs == 0 {
+        return Err(LessonError::Config(
+            "the sequence length, batch size and epochs must be at least 1".into(),
+        ));
+    }
+    let train_ids = match config.max_train_chars {
+        Some(limit) => &corpus.train[..limit.min(corpus.train.len())],
+        None => &corpus.train[..],
+    };
+    let train = stream_batches(
+        train_ids,
+        config.seq_len,
+        config.batch_size,
+        "the training text",
+    )?;
+    let valid = stream_batches(
+        &corpus.valid,
+        config.seq_len,
+        config.batch_size,
+        "the held-out text",
+    )?;
+    let train_chars = train.iter().map(|b| b.target_tokens()).sum();
+    let valid_chars = valid.iter().map(|b| b.target_tokens()).sum();
+    let model = init_seeded(device, config.seed, || model_config.init(device));
+    let parameters = model.num_params();
+    let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
+        .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()))
+        .with_table(print_table)
+        .with_progress(show_progress);
+    if let Some(out) = out {
+        let (out, shape, vocab) = (out.to_path_buf(), shape.clone(), corpus.vocab.clone());
+        let mut records = Vec::new();
+        learner = learner.with_epoch_end(move |model, record| {
+            records.push(record.clone());
+            checkpoint_of(&model.valid(), &shape, &vocab, &records)
+                .save(&out)
+                .map_err(TrainError::from)
+        });
+    }
+    learner.fit_with(config.epochs, Schedule::OneCycle(OneCycle::new(config.lr)))?;
+    let records = learner.history().to_vec();
+    let valid_loss = records.last().map_or(f64::NAN, |record| record.valid_loss);
+    let model = learner.into_model().valid();
+    Ok((
+        CharLm {
+            shape,
+            vocab: corpus.vocab.clone(),
+            model,
+        },
+        CharLmReport {
+            records,
+            valid_bits_per_char: valid_loss / std::f64::consts::LN_2,
+            train_chars,
+            valid_chars,
+            parameters,
+        },
+    ))
+}
+
+impl CharLm {
+    /// Reads a checkpoint written by [`train_char_lm`] onto `device`, checking that it is a
+    /// character model and that its config, vocabulary and weights agree.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, LessonError> {
+        let checkpoint = Checkpoint::load(dir, CHAR_LM_KIND)?;
+        let shape: CharLmShape = serde_json::from_slice(checkpoint.file(CONFIG_FILE)?)
+            .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
+        let model_config = shape
+            .model_config()
+            .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
+        let vocab = CharVocab::from_json(
+            checkpoint.file(VOCAB_FILE)?,
+            &checkpoint.path_of(VOCAB_FILE),
+        )?;
+        if vocab.classes() != shape.classes {
+            return Err(checkpoint
+                .contents_error(
+                    VOCAB_FILE,
+                    format!(
+                        "{} classes, the config says {}",
+                        vocab.classes(),
+                        shape.classes
+                    ),
+                )
+                .into());
+        }
+        let weights_error = |e: &dyn std::fmt::Display| checkpoint.contents_error(WEIGHTS_FILE, e);
+        let named = NamedTensors::from_safetensors_bytes(
+            checkpoint.file(WEIGHTS_FILE)?,
+            &checkpoint.path_of(WEIGHTS_FILE),
+        )
+        .map_err(|e| weights_error(&e))?;
+        let mut reader = WeightReader::new(&named);
+        let model = model_config
+            .init(device)
+            .load_pytorch("", &mut reader)
+            .map_err(|e| weights_error(&e))?;
+        reader.finish().map_err(|e| weights_error(&e))?;
+        Ok(Self {
+            shape,
+            vocab,
+            model,
+        })
+    }
+
+    /// Writes the model as a checkpoint in `dir` (atomically).
+    pub fn save(&self, dir: &Path) -> Result<(), LessonError> {
+        Ok(checkpoint_of(&self.model, &self.shape, &self.vocab, &[]).save(dir)?)
+    }
+
+    /// Generates `config.length` characters after `prime`, one step at a time; padding is
+    /// never produced. A prime character outside the vocabulary is an error naming it.
+    pub fn sample(
+        &self,
+        prime: &str,
+        config: &GenerateConfig,
+        device: &Device,
+    ) -> Result<String, LessonError> {
+        let prime_ids = self.vocab.encode(prime)?;
+        let mut config = config.clone();
+        config.banned.push(0);
+        let ids = generate_stepwise(&self.model, &prime_ids, &config, device)?;
+        Ok(self.vocab.decode(&ids)?)
+    }
+}
+
+/// The text files a `--text` argument names: a file as is, a directory as its `*.txt` files
+/// in name order.
+pub fn text_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LessonError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| LessonError::Config(format!("{}: {e}", path.display())))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+                .collect();
+            if inside.is_empty() {
+                return Err(LessonError::Config(format!(
+                    "{} has no .txt files",
+                    path.display()
+                )));
+            }
+            inside.sort();
+            files.extend(inside);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
