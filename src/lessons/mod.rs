@@ -6,6 +6,7 @@ pub mod char_lm;
 pub mod copy_task;
 pub mod human_numbers;
 pub mod markov;
+pub mod pos_tag;
 pub mod seq2seq_task;
 pub mod sinusoid;
 

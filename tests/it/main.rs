@@ -5,5 +5,6 @@ mod char_lm;
 mod devices;
 mod human_numbers_data;
 mod human_numbers_training;
+mod pos_tag;
 mod pytorch_parity;
 mod rnn_course;

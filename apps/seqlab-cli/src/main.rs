@@ -27,6 +27,8 @@ enum Command {
     CharLm(commands::char_lm::Args),
     /// Goldberg's character n-gram baseline: held-out bits per character by order.
     Markov(commands::markov::Args),
+    /// Part-of-speech tagging: the tutorial's LSTMTag, then a real tagger on the Brown corpus.
+    PosTag(commands::pos_tag::Args),
     /// Training and inference speed in the PyTorch reference benchmark's configurations.
     Bench(commands::bench::Args),
 }
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Addition(args) => commands::addition::run(args),
         Command::CharLm(args) => commands::char_lm::run(args),
         Command::Markov(args) => commands::markov::run(args),
+        Command::PosTag(args) => commands::pos_tag::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

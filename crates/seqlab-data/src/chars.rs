@@ -95,11 +95,19 @@ impl CharVocab {
         text.chars()
             .enumerate()
             .map(|(position, c)| {
-                self.id(c).ok_or_else(|| DataError::UnknownChar {
+                self.id(c).ok_or(DataError::UnknownChar {
                     character: c,
                     position,
                 })
             })
+            .collect()
+    }
+
+    /// Encodes `text`, giving characters outside the vocabulary the id `unknown` (a tagger's
+    /// spelling features use 0 for them).
+    pub fn encode_or(&self, text: &str, unknown: u32) -> Vec<u32> {
+        text.chars()
+            .map(|c| self.id(c).unwrap_or(unknown))
             .collect()
     }
 
@@ -180,6 +188,7 @@ mod tests {
             }
         );
         assert!(vocab.decode(&[0]).is_err());
+        assert_eq!(vocab.encode_or("abz", 0), [1, 2, 0]);
         assert!(vocab.decode(&[4]).is_err());
     }
 

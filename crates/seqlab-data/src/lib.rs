@@ -26,6 +26,7 @@ mod lm;
 mod padding;
 mod sinusoid;
 mod symbols;
+mod tagged;
 mod text;
 mod tokenize;
 mod vocab;
@@ -43,6 +44,9 @@ pub use lm::{LmSample, LmSplit, LmTask, fixed_windows, sequence_windows, split_t
 pub use padding::{Padded, batch_rows, pad_with_stop};
 pub use sinusoid::{SinusoidConfig, Sinusoids, generate_sinusoids};
 pub use symbols::{Alphabet, STOP, random_sequences};
+pub use tagged::{
+    TaggedSentence, brown_base_tag, parse_brown, parse_conllu, read_brown_dir, toy_tagged_sentences,
+};
 pub use text::{MAX_TEXT_BYTES, read_text_files};
 pub use tokenize::split_words;
 pub use vocab::{Vocab, VocabBuilder, VocabOrder};

@@ -26,6 +26,7 @@ mod sampling;
 mod seq2seq;
 mod simple_rnn_lm;
 mod state;
+mod tagger;
 mod weights;
 
 pub use classifier::{
@@ -51,4 +52,5 @@ pub use simple_rnn_lm::{
     LmModel4Config,
 };
 pub use state::RnnState;
+pub use tagger::{CharFeaturesConfig, Tagger, TaggerConfig, WordChars};
 pub use weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};

@@ -7,4 +7,5 @@ pub mod common;
 pub mod copy;
 pub mod human_numbers;
 pub mod markov;
+pub mod pos_tag;
 pub mod sinusoid;

@@ -141,6 +141,9 @@ pub enum RecurrentError {
         /// Steps in the input.
         time: usize,
     },
+    /// A model was called without an input it needs, or with one that does not fit.
+    #[error("{0}")]
+    MissingInput(&'static str),
 }
 
 /// The state of a [`Recurrent`] layer, each tensor `[directions * layers, batch, hidden]`.

@@ -1,0 +1,245 @@
+//! Part-of-speech taggers: the PyTorch tutorial's `LSTMTag` (embedding → LSTM → linear, a tag
+//! score for every word) and its exercise, word embeddings joined by a character-level LSTM's
+//! summary of each word's spelling, optionally bidirectional.
+
+use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
+use crate::{CellKind, Recurrent, RecurrentConfig, RecurrentError};
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Int, Tensor};
+
+/// The character-level part of a [`Tagger`]: each word's characters through an embedding and
+/// an LSTM whose final state joins the word's embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CharFeaturesConfig {
+    /// Character classes (id 0 for characters not seen in training).
+    pub classes: usize,
+    /// Character embedding width.
+    pub embedding: usize,
+    /// The character LSTM's hidden width: the features each word gets.
+    pub hidden: usize,
+}
+
+/// Configuration of a [`Tagger`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaggerConfig {
+    /// Words in the vocabulary.
+    pub words: usize,
+    /// Tags.
+    pub tags: usize,
+    /// Word embedding width (the tutorial: 6).
+    pub embedding: usize,
+    /// Hidden width per direction (the tutorial: 6).
+    pub hidden: usize,
+    /// The recurrence (the tutorial: LSTM).
+    pub cell: CellKind,
+    /// Whether the sentence is also read backwards.
+    pub bidirectional: bool,
+    /// Character-level word features, if any.
+    pub chars: Option<CharFeaturesConfig>,
+}
+
+impl TaggerConfig {
+    /// The tutorial's `LSTMTag(embedding, hidden, words, tags)`: one forward LSTM layer.
+    pub fn new(words: usize, tags: usize, embedding: usize, hidden: usize) -> Self {
+        Self {
+            words,
+            tags,
+            embedding,
+            hidden,
+            cell: CellKind::Lstm,
+            bidirectional: false,
+            chars: None,
+        }
+    }
+
+    /// Reads the sentence both ways.
+    pub fn with_bidirectional(mut self, bidirectional: bool) -> Self {
+        self.bidirectional = bidirectional;
+        self
+    }
+
+    /// Adds character-level word features.
+    pub fn with_chars(mut self, chars: CharFeaturesConfig) -> Self {
+        self.chars = Some(chars);
+        self
+    }
+
+    /// Builds the tagger on `device`, initialised as PyTorch initialises its layers.
+    pub fn init(&self, device: &Device) -> Tagger {
+        let char_width = self.chars.map_or(0, |c| c.hidden);
+        Tagger {
+            embeddings: EmbeddingConfig::new(self.words, self.embedding).init(device),
+            char_embeddings: self
+                .chars
+                .map(|c| EmbeddingConfig::new(c.classes, c.embedding).init(device)),
+            char_lstm: self
+                .chars
+                .map(|c| RecurrentConfig::lstm(c.embedding, c.hidden).init(device)),
+            lstm: RecurrentConfig::new(self.cell, self.embedding + char_width, self.hidden)
+                .with_bidirectional(self.bidirectional)
+                .init(device),
+            hidden2tag: LinearConfig::new(
+                self.hidden * if self.bidirectional { 2 } else { 1 },
+                self.tags,
+            )
+            .init(device),
+        }
+    }
+}
+
+/// The characters of a batch's words: `ids` `[N, C]` for the `N = B · T` word slots in row
+/// order (padding slots included), each row padded after its `lengths[n] ≥ 1` characters.
+#[derive(Debug, Clone)]
+pub struct WordChars<'a> {
+    /// Character ids `[B · T, C]`.
+    pub ids: Tensor<2, Int>,
+    /// Characters per word slot, each at least 1.
+    pub lengths: &'a [usize],
+}
+
+/// A tagger: word (and character) features → recurrent layer → a score per tag per word.
+#[derive(Module, Debug)]
+pub struct Tagger {
+    embeddings: Embedding,
+    char_embeddings: Option<Embedding>,
+    char_lstm: Option<Recurrent>,
+    lstm: Recurrent,
+    hidden2tag: Linear,
+}
+
+impl Tagger {
+    /// Tag scores `[B, T, tags]` (before the softmax) for `words` `[B, T]`; sentence `b` is
+    /// `words[b, ..lengths[b]]` when lengths are given. A tagger with character features needs
+    /// `chars`.
+    pub fn forward(
+        &self,
+        words: Tensor<2, Int>,
+        lengths: Option<&[usize]>,
+        chars: Option<WordChars>,
+    ) -> Result<Tensor<3>, RecurrentError> {
+        let [batch, time] = words.dims();
+        let mut features = self.embeddings.forward(words);
+        if let (Some(embeddings), Some(lstm)) = (&self.char_embeddings, &self.char_lstm) {
+            let chars = chars.ok_or(RecurrentError::MissingInput(
+                "this tagger reads each word's characters too",
+            ))?;
+            let (_, state) =
+                lstm.forward_padded(embeddings.forward(chars.ids), None, chars.lengths)?;
+            let [_, slots, width] = state.hidden.dims();
+            if slots != batch * time {
+                return Err(RecurrentError::MissingInput(
+                    "the characters must cover every word slot of the batch",
+                ));
+            }
+            let spelling = state.hidden.reshape([batch, time, width]);
+            features = Tensor::cat(vec![features, spelling], 2);
+        }
+        let (output, _) = match lengths {
+            Some(lengths) => self.lstm.forward_padded(features, None, lengths)?,
+            None => self.lstm.forward(features, None)?,
+        };
+        Ok(self.hidden2tag.forward(output))
+    }
+
+    /// Whether the tagger reads characters.
+    pub fn uses_chars(&self) -> bool {
+        self.char_lstm.is_some()
+    }
+}
+
+/// The tutorial's names: `embeddings`, `lstm`, `hidden2tag`; and `char_embeddings`,
+/// `char_lstm` for the character features.
+impl PytorchWeights for Tagger {
+    fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
+        self.embeddings
+            .save_pytorch(&format!("{prefix}embeddings."), out);
+        if let (Some(embeddings), Some(lstm)) = (&self.char_embeddings, &self.char_lstm) {
+            embeddings.save_pytorch(&format!("{prefix}char_embeddings."), out);
+            lstm.save_pytorch(&format!("{prefix}char_lstm."), out);
+        }
+        self.lstm.save_pytorch(&format!("{prefix}lstm."), out);
+        self.hidden2tag
+            .save_pytorch(&format!("{prefix}hidden2tag."), out);
+    }
+
+    fn load_pytorch(
+        mut self,
+        prefix: &str,
+        reader: &mut WeightReader,
+    ) -> Result<Self, WeightsError> {
+        self.embeddings = self
+            .embeddings
+            .load_pytorch(&format!("{prefix}embeddings."), reader)?;
+        if let Some(embeddings) = self.char_embeddings.take() {
+            self.char_embeddings =
+                Some(embeddings.load_pytorch(&format!("{prefix}char_embeddings."), reader)?);
+        }
+        if let Some(lstm) = self.char_lstm.take() {
+            self.char_lstm = Some(lstm.load_pytorch(&format!("{prefix}char_lstm."), reader)?);
+        }
+        self.lstm = self.lstm.load_pytorch(&format!("{prefix}lstm."), reader)?;
+        self.hidden2tag = self
+            .hidden2tag
+            .load_pytorch(&format!("{prefix}hidden2tag."), reader)?;
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn the_tutorials_tagger_has_its_parameter_count_and_shapes() {
+        let device = Device::flex();
+        // LSTMTag(6, 6, 9 words, 3 tags): 9·6 + 4·6·(6 + 6 + 2) + 6·3 + 3.
+        let tagger = TaggerConfig::new(9, 3, 6, 6).init(&device);
+        assert_eq!(tagger.num_params(), 54 + 336 + 21);
+        let words =
+            Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 3, 4], [1, 5]), &device);
+        assert_eq!(tagger.forward(words, None, None).unwrap().dims(), [1, 5, 3]);
+    }
+
+    #[test]
+    fn character_features_need_characters_for_every_slot() {
+        let device = Device::flex();
+        let tagger = TaggerConfig::new(10, 4, 8, 8)
+            .with_bidirectional(true)
+            .with_chars(CharFeaturesConfig {
+                classes: 20,
+                embedding: 5,
+                hidden: 7,
+            })
+            .init(&device);
+        let words = Tensor::<2, Int>::zeros([2, 3], &device);
+        assert!(tagger.forward(words.clone(), Some(&[3, 2]), None).is_err());
+        let chars = Tensor::<2, Int>::ones([6, 4], &device);
+        let lengths = [4, 1, 2, 3, 1, 1];
+        let scores = tagger
+            .forward(
+                words.clone(),
+                Some(&[3, 2]),
+                Some(WordChars {
+                    ids: chars,
+                    lengths: &lengths,
+                }),
+            )
+            .unwrap();
+        assert_eq!(scores.dims(), [2, 3, 4]);
+        let too_few = Tensor::<2, Int>::ones([5, 4], &device);
+        assert!(
+            tagger
+                .forward(
+                    words,
+                    Some(&[3, 2]),
+                    Some(WordChars {
+                        ids: too_few,
+                        lengths: &lengths[..5],
+                    }),
+                )
+                .is_err()
+        );
+    }
+}

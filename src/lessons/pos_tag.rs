@@ -1,0 +1,610 @@
+//! Part-of-speech tagging: the PyTorch tutorial's `LSTMTag` on its two toy sentences, and a
+//! real tagger (bidirectional LSTM over word embeddings and each word's spelling) on the Brown
+//! corpus or CoNLL-U files, against the most-frequent-tag baseline.
+
+use super::{LessonError, init_seeded};
+use crate::data::{CharVocab, TaggedSentence, Vocab, VocabOrder, batch_rows};
+use crate::models::{
+    CharFeaturesConfig, NamedTensors, PytorchWeights, Tagger, TaggerConfig, WeightReader, WordChars,
+};
+use crate::train::{
+    AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, SgdConfig, StepHyper, Trainer,
+    format_table_header, format_table_row, masked_accuracy_counts, masked_cross_entropy,
+};
+use burn::module::Module;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// The checkpoint kind of a tagger.
+pub const POS_TAGGER_KIND: &str = "pos-tagger";
+
+/// The word that stands for every word the tagger did not see often enough in training.
+pub const UNKNOWN_WORD: &str = "<unk>";
+
+const CONFIG_FILE: &str = "config.json";
+const WORDS_FILE: &str = "words.json";
+const TAGS_FILE: &str = "tags.json";
+const CHARS_FILE: &str = "chars.json";
+const WEIGHTS_FILE: &str = "weights.safetensors";
+
+/// Settings of a tagging run. [`TaggingConfig::tutorial`] is the tutorial's; the default is
+/// the real tagger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaggingConfig {
+    /// Word embedding width.
+    pub embedding: usize,
+    /// Hidden units per direction.
+    pub hidden: usize,
+    /// Read sentences both ways.
+    pub bidirectional: bool,
+    /// Character embedding width; 0 leaves out the spelling features.
+    pub char_embedding: usize,
+    /// The character LSTM's width.
+    pub char_hidden: usize,
+    /// Passes over the training sentences.
+    pub epochs: usize,
+    /// Sentences per batch.
+    pub batch_size: usize,
+    /// Learning rate (Adam; SGD for the tutorial).
+    pub lr: f64,
+    /// Plain SGD, as the tutorial, instead of Adam.
+    pub sgd: bool,
+    /// Fraction of the sentences held out (a seeded shuffle); 0 trains and scores on all, as
+    /// the tutorial does with its two sentences.
+    pub valid_fraction: f64,
+    /// Words seen fewer times in training become [`UNKNOWN_WORD`].
+    pub min_word_freq: usize,
+    /// Keep an [`UNKNOWN_WORD`] for words the tagger has not seen (the tutorial has none: its
+    /// vocabulary is exactly its nine words).
+    pub unknown_word: bool,
+    /// Use at most this many sentences.
+    pub max_sentences: Option<usize>,
+    /// Seed of the split, the initialisation and the batch order.
+    pub seed: u64,
+}
+
+impl Default for TaggingConfig {
+    fn default() -> Self {
+        Self {
+            embedding: 100,
+            hidden: 128,
+            bidirectional: true,
+            char_embedding: 25,
+            char_hidden: 50,
+            epochs: 3,
+            batch_size: 32,
+            lr: 2e-3,
+            sgd: false,
+            valid_fraction: 0.1,
+            min_word_freq: 2,
+            unknown_word: true,
+            max_sentences: None,
+            seed: 0,
+        }
+    }
+}
+
+impl TaggingConfig {
+    /// The tutorial: `LSTMTag(6, 6)`, one forward LSTM, SGD at 0.1, 300 epochs of one
+    /// sentence at a time, trained and scored on the same two sentences.
+    pub fn tutorial() -> Self {
+        Self {
+            embedding: 6,
+            hidden: 6,
+            bidirectional: false,
+            char_embedding: 0,
+            char_hidden: 0,
+            epochs: 300,
+            batch_size: 1,
+            lr: 0.1,
+            sgd: true,
+            valid_fraction: 0.0,
+            min_word_freq: 1,
+            unknown_word: false,
+            max_sentences: None,
+            seed: 0,
+        }
+    }
+}
+
+/// The tagger's shape, as saved in a checkpoint's `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaggerShape {
+    /// Word embedding width.
+    pub embedding: usize,
+    /// Hidden units per direction.
+    pub hidden: usize,
+    /// Whether sentences are read both ways.
+    pub bidirectional: bool,
+    /// Character embedding width (0: no spelling features).
+    pub char_embedding: usize,
+    /// The character LSTM's width.
+    pub char_hidden: usize,
+}
+
+/// A trained tagger with its vocabularies: what a checkpoint holds.
+#[derive(Debug)]
+pub struct PosTagger {
+    /// The shape.
+    pub shape: TaggerShape,
+    /// Words (with [`UNKNOWN_WORD`]).
+    pub words: Vocab,
+    /// Tags, in id order.
+    pub tags: Vocab,
+    /// Characters of the training words (id 0 for others), when the tagger reads spelling.
+    pub chars: Option<CharVocab>,
+    /// The model.
+    pub model: Tagger,
+}
+
+/// What a tagging run found.
+#[derive(Debug, Clone)]
+pub struct TaggingReport {
+    /// One record per epoch (held-out loss and `accuracy`).
+    pub records: Vec<EpochRecord>,
+    /// Held-out token accuracy after training.
+    pub accuracy: f64,
+    /// The most-frequent-tag baseline's held-out accuracy.
+    pub baseline_accuracy: f64,
+    /// Sentences trained on, and held out.
+    pub train_sentences: usize,
+    /// Sentences held out.
+    pub valid_sentences: usize,
+    /// Trainable parameters.
+    pub parameters: usize,
+}
+
+/// Splits sentences into training and held-out parts by a seeded shuffle (all in both when
+/// `valid_fraction` is 0).
+pub fn split_sentences(
+    sentences: &[TaggedSentence],
+    valid_fraction: f64,
+    seed: u64,
+) -> Result<(Vec<TaggedSentence>, Vec<TaggedSentence>), LessonError> {
+    if valid_fraction == 0.0 {
+        return Ok((sentences.to_vec(), sentences.to_vec()));
+    }
+    if !(valid_fraction > 0.0 && valid_fraction < 1.0) {
+        return Err(LessonError::Config(format!(
+            "the validation fraction must be 0 or strictly between 0 and 1, got {valid_fraction}"
+        )));
+    }
+    let order: Vec<usize> =
+        batch_rows(sentences.len(), sentences.len().max(1), Some(seed))?.concat();
+    let held_out = ((sentences.len() as f64) * valid_fraction).round() as usize;
+    if held_out == 0 || held_out == sentences.len() {
+        return Err(LessonError::Config(format!(
+            "{} sentences are too few to hold out {valid_fraction} of them",
+            sentences.len()
+        )));
+    }
+    let pick = |rows: &[usize]| rows.iter().map(|&i| sentences[i].clone()).collect();
+    Ok((pick(&order[held_out..]), pick(&order[..held_out])))
+}
+
+/// The most-frequent-tag baseline: each training word's commonest tag, and the commonest tag
+/// of all for words never seen. Returns its token accuracy on `valid`.
+pub fn most_frequent_tag_accuracy(train: &[TaggedSentence], valid: &[TaggedSentence]) -> f64 {
+    let mut by_word: HashMap<&str, HashMap<&str, usize>> = HashMap::new();
+    let mut overall: HashMap<&str, usize> = HashMap::new();
+    for sentence in train {
+        for (word, tag) in sentence.words.iter().zip(&sentence.tags) {
+            *by_word.entry(word).or_default().entry(tag).or_default() += 1;
+            *overall.entry(tag).or_default() += 1;
+        }
+    }
+    let commonest = |counts: &HashMap<&str, usize>| -> Option<String> {
+        counts
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(tag, _)| tag.to_string())
+    };
+    let fallback = commonest(&overall).unwrap_or_default();
+    let best: HashMap<&str, String> = by_word
+        .iter()
+        .filter_map(|(word, counts)| Some((*word, commonest(counts)?)))
+        .collect();
+    let (mut right, mut total) = (0usize, 0usize);
+    for sentence in valid {
+        for (word, tag) in sentence.words.iter().zip(&sentence.tags) {
+            let guess = best.get(word.as_str()).unwrap_or(&fallback);
+            right += usize::from(guess == tag);
+            total += 1;
+        }
+    }
+    right as f64 / total.max(1) as f64
+}
+
+/// A batch of sentences as tensors.
+struct TagBatch {
+    words: Tensor<2, Int>,
+    targets: Tensor<2, Int>,
+    mask: Tensor<2, Bool>,
+    lengths: Vec<usize>,
+    chars: Option<(Tensor<2, Int>, Vec<usize>)>,
+}
+
+impl PosTagger {
+    fn word_ids(&self, words: &[String]) -> Result<Vec<u32>, LessonError> {
+        Ok(self.words.encode(words)?)
+    }
+
+    /// Tensors for sentences `rows`: words and tags padded to the longest, its mask, and each
+    /// word slot's characters. Tags outside the tag vocabulary are an error.
+    fn batch(
+        &self,
+        sentences: &[&TaggedSentence],
+        device: &Device,
+    ) -> Result<TagBatch, LessonError> {
+        let lengths: Vec<usize> = sentences.iter().map(|s| s.words.len()).collect();
+        let time = lengths.iter().copied().max().unwrap_or(1).max(1);
+        let rows = sentences.len();
+        let (mut words, mut targets, mut mask) = (
+            vec![0i64; rows * time],
+            vec![0i64; rows * time],
+            vec![false; rows * time],
+        );
+        for (row, sentence) in sentences.iter().enumerate() {
+            for (t, id) in self.word_ids(&sentence.words)?.into_iter().enumerate() {
+                words[row * time + t] = i64::from(id);
+                mask[row * time + t] = true;
+            }
+            for (t, tag) in sentence.tags.iter().enumerate() {
+                let id = self.tags.id(tag).ok_or_else(|| {
+                    LessonError::Config(format!("tag {tag:?} is not among the training tags"))
+                })?;
+                targets[row * time + t] = i64::from(id);
+            }
+        }
+        let chars = self.chars.as_ref().map(|chars| {
+            let spelled: Vec<Vec<u32>> = (0..rows * time)
+                .map(|slot| {
+                    let (row, t) = (slot / time, slot % time);
+                    match sentences[row].words.get(t) {
+                        Some(word) if !word.is_empty() => chars.encode_or(word, 0),
+                        _ => vec![0],
+                    }
+                })
+                .collect();
+            let width = spelled.iter().map(Vec::len).max().unwrap_or(1);
+            let mut ids = vec![0i64; rows * time * width];
+            for (slot, word) in spelled.iter().enumerate() {
+                for (k, &id) in word.iter().enumerate() {
+                    ids[slot * width + k] = i64::from(id);
+                }
+            }
+            let lengths = spelled.iter().map(Vec::len).collect();
+            (
+                Tensor::from_data(TensorData::new(ids, [rows * time, width]), device),
+                lengths,
+            )
+        });
+        Ok(TagBatch {
+            words: Tensor::from_data(TensorData::new(words, [rows, time]), device),
+            targets: Tensor::from_data(TensorData::new(targets, [rows, time]), device),
+            mask: Tensor::from_data(TensorData::new(mask, [rows, time]), device),
+            lengths,
+            chars,
+        })
+    }
+
+    fn scores_of(model: &Tagger, batch: &TagBatch) -> Result<Tensor<3>, LessonError> {
+        let chars = batch.chars.as_ref().map(|(ids, lengths)| WordChars {
+            ids: ids.clone(),
+            lengths,
+        });
+        Ok(model.forward(batch.words.clone(), Some(&batch.lengths), chars)?)
+    }
+
+    /// Log-probabilities of each tag for each word `[words][tags]` (the tutorial's printed
+    /// score matrix).
+    pub fn scores(&self, words: &[String], device: &Device) -> Result<Vec<Vec<f32>>, LessonError> {
+        if words.is_empty() {
+            return Err(LessonError::Config("there are no words to tag".into()));
+        }
+        let sentence = TaggedSentence {
+            words: words.to_vec(),
+            tags: Vec::new(),
+        };
+        let batch = self.batch(&[&sentence], device)?;
+        let scores = log_softmax(Self::scores_of(&self.model, &batch)?, 2);
+        let [_, time, tags] = scores.dims();
+        let values = scores
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("scores are floats");
+        Ok((0..time)
+            .map(|t| values[t * tags..(t + 1) * tags].to_vec())
+            .collect())
+    }
+
+    /// The most likely tag of each word.
+    pub fn tag(&self, words: &[String], device: &Device) -> Result<Vec<String>, LessonError> {
+        Ok(self
+            .scores(words, device)?
+            .iter()
+            .map(|row| {
+                let best = row
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(id, _)| id);
+                self.tags.token(best as u32).unwrap_or("?").to_string()
+            })
+            .collect())
+    }
+
+    /// Held-out loss and token accuracy on `sentences`.
+    fn evaluate(
+        &self,
+        model: &Tagger,
+        sentences: &[TaggedSentence],
+        device: &Device,
+    ) -> Result<(f64, f64), LessonError> {
+        let (mut loss_sum, mut right, mut total) = (0.0f64, 0u64, 0u64);
+        for chunk in sentences.chunks(256) {
+            let rows: Vec<&TaggedSentence> = chunk.iter().collect();
+            let batch = self.batch(&rows, device)?;
+            let scores = Self::scores_of(model, &batch)?;
+            let (hits, count) =
+                masked_accuracy_counts(scores.clone(), batch.targets.clone(), batch.mask.clone());
+            let loss: f32 = masked_cross_entropy(scores, batch.targets, batch.mask).into_scalar();
+            loss_sum += f64::from(loss) * count as f64;
+            right += hits;
+            total += count;
+        }
+        Ok((
+            loss_sum / total.max(1) as f64,
+            right as f64 / total.max(1) as f64,
+        ))
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        let mut named = NamedTensors::default();
+        self.model.save_pytorch("", &mut named);
+        let mut checkpoint = Checkpoint::new(POS_TAGGER_KIND);
+        checkpoint.insert(CONFIG_FILE, to_json(&self.shape));
+        checkpoint.insert(WORDS_FILE, to_json(&self.words));
+        checkpoint.insert(TAGS_FILE, to_json(&self.tags));
+        if let Some(chars) = &self.chars {
+            checkpoint.insert(CHARS_FILE, chars.to_json());
+        }
+        checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
+        checkpoint
+    }
+
+    /// Writes the tagger as a checkpoint in `dir` (atomically).
+    pub fn save(&self, dir: &Path) -> Result<(), LessonError> {
+        Ok(self.checkpoint().save(dir)?)
+    }
+
+    /// Reads a tagger written by [`PosTagger::save`] onto `device`, checking that its config,
+    /// vocabularies and weights agree.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, LessonError> {
+        let checkpoint = Checkpoint::load(dir, POS_TAGGER_KIND)?;
+        let parse = |name: &str| -> Result<serde_json::Value, LessonError> {
+            serde_json::from_slice(checkpoint.file(name)?)
+                .map_err(|e| checkpoint.contents_error(name, e).into())
+        };
+        let shape: TaggerShape = serde_json::from_value(parse(CONFIG_FILE)?)
+            .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
+        let words: Vocab = serde_json::from_value(parse(WORDS_FILE)?)
+            .map_err(|e| checkpoint.contents_error(WORDS_FILE, e))?;
+        let tags: Vocab = serde_json::from_value(parse(TAGS_FILE)?)
+            .map_err(|e| checkpoint.contents_error(TAGS_FILE, e))?;
+        let chars = if shape.char_embedding > 0 {
+            Some(CharVocab::from_json(
+                checkpoint.file(CHARS_FILE)?,
+                &checkpoint.path_of(CHARS_FILE),
+            )?)
+        } else {
+            None
+        };
+        let weights_error = |e: &dyn std::fmt::Display| checkpoint.contents_error(WEIGHTS_FILE, e);
+        let named = NamedTensors::from_safetensors_bytes(
+            checkpoint.file(WEIGHTS_FILE)?,
+            &checkpoint.path_of(WEIGHTS_FILE),
+        )
+        .map_err(|e| weights_error(&e))?;
+        let mut reader = WeightReader::new(&named);
+        let model = model_config(&shape, words.len(), tags.len(), chars.as_ref())
+            .init(device)
+            .load_pytorch("", &mut reader)
+            .map_err(|e| weights_error(&e))?;
+        reader.finish().map_err(|e| weights_error(&e))?;
+        Ok(Self {
+            shape,
+            words,
+            tags,
+            chars,
+            model,
+        })
+    }
+}
+
+/// A checkpoint's small file as pretty JSON.
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).expect("checkpoint metadata always serialises")
+}
+
+fn model_config(
+    shape: &TaggerShape,
+    words: usize,
+    tags: usize,
+    chars: Option<&CharVocab>,
+) -> TaggerConfig {
+    let config = TaggerConfig::new(words, tags, shape.embedding, shape.hidden)
+        .with_bidirectional(shape.bidirectional);
+    match chars {
+        Some(chars) if shape.char_embedding > 0 => config.with_chars(CharFeaturesConfig {
+            classes: chars.classes(),
+            embedding: shape.char_embedding,
+            hidden: shape.char_hidden,
+        }),
+        _ => config,
+    }
+}
+
+/// Builds vocabularies from `train` and an untrained tagger for them on `device`; `tag_order`
+/// fixes the tag ids (the tutorial's `{"V": 0, "NN": 1, "DET": 2}`), otherwise tags are
+/// ordered by frequency.
+pub fn new_tagger(
+    config: &TaggingConfig,
+    train: &[TaggedSentence],
+    tag_order: Option<&[&str]>,
+    device: &Device,
+) -> Result<PosTagger, LessonError> {
+    if config.embedding == 0
+        || config.hidden == 0
+        || (config.char_embedding > 0 && config.char_hidden == 0)
+    {
+        return Err(LessonError::Config(
+            "the embedding and hidden sizes must be at least 1".into(),
+        ));
+    }
+    let all_words: Vec<&str> = train
+        .iter()
+        .flat_map(|s| s.words.iter().map(String::as_str))
+        .collect();
+    let builder = Vocab::builder()
+        .order(VocabOrder::FirstSeen)
+        .min_freq(config.min_word_freq.max(1));
+    let words = if config.unknown_word {
+        builder
+            .specials([UNKNOWN_WORD])
+            .unknown(UNKNOWN_WORD)
+            .build(&all_words)
+    } else {
+        builder.build(&all_words)
+    };
+    let tags = match tag_order {
+        Some(order) => Vocab::from_tokens(order.iter().copied(), None),
+        None => {
+            let all_tags: Vec<&str> = train
+                .iter()
+                .flat_map(|s| s.tags.iter().map(String::as_str))
+                .collect();
+            Vocab::builder().build(&all_tags)
+        }
+    };
+    let chars = (config.char_embedding > 0).then(|| CharVocab::from_text(&all_words.concat()));
+    let shape = TaggerShape {
+        embedding: config.embedding,
+        hidden: config.hidden,
+        bidirectional: config.bidirectional,
+        char_embedding: config.char_embedding,
+        char_hidden: config.char_hidden,
+    };
+    let model = init_seeded(device, config.seed, || {
+        model_config(&shape, words.len(), tags.len(), chars.as_ref()).init(device)
+    });
+    Ok(PosTagger {
+        shape,
+        words,
+        tags,
+        chars,
+        model,
+    })
+}
+
+/// Trains `tagger` (from [`new_tagger`]) on `train`, scoring `valid` after each epoch.
+pub fn train_tagger(
+    tagger: PosTagger,
+    config: &TaggingConfig,
+    train: &[TaggedSentence],
+    valid: &[TaggedSentence],
+    device: &Device,
+    print_table: bool,
+    show_progress: bool,
+) -> Result<(PosTagger, TaggingReport), LessonError> {
+    if train.is_empty() || valid.is_empty() {
+        return Err(LessonError::Config(
+            "there are no sentences to train on".into(),
+        ));
+    }
+    if config.epochs == 0 || config.batch_size == 0 {
+        return Err(LessonError::Config(
+            "the epochs and batch size must be at least 1".into(),
+        ));
+    }
+    let optimizer = if config.sgd {
+        OptimizerConfig::Sgd(SgdConfig {
+            momentum: 0.0,
+            weight_decay: 0.0,
+        })
+    } else {
+        OptimizerConfig::Adam(AdamConfig::pytorch())
+    };
+    let mut trainer = Trainer::new(device, optimizer).with_progress(show_progress);
+    let hyper = StepHyper {
+        lr: config.lr,
+        momentum: None,
+    };
+    let parameters = tagger.model.num_params();
+    let baseline_accuracy = most_frequent_tag_accuracy(train, valid);
+    let mut model = tagger
+        .model
+        .clone()
+        .train()
+        .fork(&device.clone().autodiff());
+    let mut tagger = tagger;
+    let mut records = Vec::with_capacity(config.epochs);
+    if print_table {
+        println!("{}", format_table_header(&["accuracy"]));
+    }
+    for epoch in 0..config.epochs {
+        let start = Instant::now();
+        let order = batch_rows(
+            train.len(),
+            config.batch_size,
+            Some(config.seed.wrapping_add(epoch as u64)),
+        )?;
+        let bar = trainer.start_epoch(epoch, order.len());
+        let mut loss_sum = 0.0f64;
+        for rows in &order {
+            let sentences: Vec<&TaggedSentence> = rows.iter().map(|&r| &train[r]).collect();
+            let batch = tagger.batch(&sentences, trainer.device())?;
+            let scores = PosTagger::scores_of(&model, &batch)?;
+            let loss = masked_cross_entropy(scores, batch.targets, batch.mask);
+            let (updated, value) = trainer.step_with(model, loss, hyper)?;
+            model = updated;
+            loss_sum += f64::from(value);
+            bar.set_message(format!("loss {value:.4}"));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let inference = model.valid();
+        let (valid_loss, accuracy) = tagger.evaluate(&inference, valid, device)?;
+        let record = EpochRecord {
+            fit: 0,
+            epoch,
+            train_loss: loss_sum / order.len() as f64,
+            valid_loss,
+            metrics: vec![("accuracy".into(), accuracy)],
+            time_s: start.elapsed().as_secs_f64(),
+        };
+        if print_table {
+            println!("{}", format_table_row(&record));
+        }
+        records.push(record);
+    }
+    tagger.model = model.valid();
+    let accuracy = records
+        .last()
+        .map_or(0.0, |r| r.metric("accuracy").unwrap_or(0.0));
+    Ok((
+        tagger,
+        TaggingReport {
+            records,
+            accuracy,
+            baseline_accuracy,
+            train_sentences: train.len(),
+            valid_sentences: valid.len(),
+            parameters,
+        },
+    ))
+}
