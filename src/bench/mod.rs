@@ -18,7 +18,10 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor};
-use seqlab_models::{CellKind, DecoderKind, Nonlinearity, RecurrentError, Seq2SeqConfig};
+use seqlab_models::{
+    CellKind, DecoderKind, GenerateConfig, Nonlinearity, RecurrentError, RecurrentLmConfig,
+    Sampling, Seq2SeqConfig, generate_by_prefix, generate_stepwise,
+};
 use seqlab_train::{AdamConfig, OptimizerConfig, StepHyper, flat_cross_entropy};
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -339,6 +342,48 @@ pub enum BenchError {
     /// The device failed to finish its work.
     #[error("the device failed: {0}")]
     Device(String),
+}
+
+/// Characters per second of the reference's sampling benchmark.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplingResult {
+    /// One character per step with the state carried (1000 characters).
+    pub stepwise_chars_s: f64,
+    /// Re-reading the whole text for every character, as the RNN course does (300).
+    pub naive_chars_s: f64,
+}
+
+/// The reference's `sampling()`: config c's character model (vocabulary 100, embedding 64,
+/// 2 × 512 LSTM) in evaluation mode, batch 1, multinomial sampling; after a warm-up run,
+/// `stepwise` characters one step at a time, then `naive` characters by re-reading.
+pub fn run_sampling(
+    device: &Device,
+    stepwise: usize,
+    naive: usize,
+) -> Result<SamplingResult, BenchError> {
+    device.seed(0);
+    let model = RecurrentLmConfig::new(CellKind::Lstm, 100, 512, 2)
+        .with_embedding_size(64)
+        .init(device);
+    let config = |length| GenerateConfig {
+        length,
+        sampling: Sampling::temperature(1.0),
+        seed: 0,
+        banned: Vec::new(),
+    };
+    let failed = |e: seqlab_models::SamplingError| BenchError::Device(e.to_string());
+    let mut stepwise_chars_s = 0.0;
+    for _ in 0..2 {
+        let start = Instant::now();
+        generate_stepwise(&model, &[1], &config(stepwise), device).map_err(failed)?;
+        stepwise_chars_s = stepwise as f64 / start.elapsed().as_secs_f64();
+    }
+    let start = Instant::now();
+    generate_by_prefix(&model, &[1], &config(naive), device).map_err(failed)?;
+    Ok(SamplingResult {
+        stepwise_chars_s,
+        naive_chars_s: naive as f64 / start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Uniformly random ids in `0..high`, as the reference's `torch.randint`.

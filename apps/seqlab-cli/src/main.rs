@@ -2,6 +2,12 @@
 
 mod commands;
 
+/// mimalloc keeps freed memory for reuse: glibc maps buffers over 128 KiB fresh from the
+/// system and unmaps them on free, so every step of a model paid page faults for its
+/// temporaries.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

@@ -2,7 +2,9 @@
 //! for seqlab's layers and burn's own LSTM, on every CPU device built in (or the ones named).
 
 use clap::{Args as ClapArgs, ValueEnum};
-use seqlab::bench::{BenchConfig, BenchResult, CONFIGS, Core, Timing, run as run_bench};
+use seqlab::bench::{
+    BenchConfig, BenchResult, CONFIGS, Core, Timing, run as run_bench, run_sampling,
+};
 use seqlab::device::DeviceChoice;
 use seqlab::train::write_json_atomic;
 use serde_json::{Value, json};
@@ -14,7 +16,8 @@ use std::path::PathBuf;
 pub struct Args {
     /// Configurations: a (human-numbers LSTM), b (human-numbers RNN), c (char-LSTM), d (the
     /// RNN course's 5-layer LSTM encoder-decoder for addition), e (the notebook's RNN and LSTM
-    /// classifiers; e_rnn, e_lstm), or all.
+    /// classifiers; e_rnn, e_lstm), sample (step-wise character sampling with config c's
+    /// model), or all.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     config: Vec<String>,
     /// Devices, comma-separated (default: every CPU device built in).
@@ -62,17 +65,20 @@ fn configs(names: &[String]) -> Result<Vec<BenchConfig>, String> {
         return Ok(CONFIGS.to_vec());
     }
     let mut configs = Vec::new();
-    for name in names {
+    for name in names.iter().filter(|name| *name != SAMPLE) {
         let named = BenchConfig::named(name);
         if named.is_empty() {
             return Err(format!(
-                "unknown configuration {name:?}: expected a, b, c, d, e, e_rnn, e_lstm or all"
+                "unknown configuration {name:?}: expected a, b, c, d, e, e_rnn, e_lstm, sample or all"
             ));
         }
         configs.extend(named);
     }
     Ok(configs)
 }
+
+/// The `--config` name of the sampling benchmark.
+const SAMPLE: &str = "sample";
 
 fn devices(names: &[String]) -> Result<Vec<DeviceChoice>, Box<dyn Error>> {
     if names.is_empty() {
@@ -94,8 +100,14 @@ struct ReferenceRow {
     infer_tok_s: f64,
 }
 
-/// Tokens/s of the reference per configuration name.
-fn reference(path: &PathBuf) -> Result<Vec<ReferenceRow>, Box<dyn Error>> {
+/// The reference's run: tokens/s per configuration and its best step-wise sampling speed.
+struct Reference {
+    rows: Vec<ReferenceRow>,
+    stepwise_chars_s: Option<f64>,
+}
+
+/// Reads the reference's `--json` output.
+fn reference(path: &PathBuf) -> Result<Reference, Box<dyn Error>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read reference {}: {e}", path.display()))?;
     let document: Value = serde_json::from_str(&text)
@@ -103,7 +115,7 @@ fn reference(path: &PathBuf) -> Result<Vec<ReferenceRow>, Box<dyn Error>> {
     let rows = document["configs"]
         .as_array()
         .ok_or_else(|| format!("reference {} has no \"configs\" list", path.display()))?;
-    Ok(rows
+    let rows = rows
         .iter()
         .filter_map(|row| {
             Some(ReferenceRow {
@@ -112,12 +124,27 @@ fn reference(path: &PathBuf) -> Result<Vec<ReferenceRow>, Box<dyn Error>> {
                 infer_tok_s: row["infer_tok_s"].as_f64()?,
             })
         })
-        .collect())
+        .collect();
+    // PyTorch's best of its oneDNN and plain-ATen sampling runs.
+    let stepwise_chars_s = document["sampling"]
+        .as_object()
+        .into_iter()
+        .flat_map(|runs| runs.values())
+        .filter_map(|run| run["stepwise_chars_s"].as_f64())
+        .reduce(f64::max);
+    Ok(Reference {
+        rows,
+        stepwise_chars_s,
+    })
 }
 
 /// Measures every configuration × device × implementation and prints a table.
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let configs = configs(&args.config)?;
+    let sample = args
+        .config
+        .iter()
+        .any(|name| name == SAMPLE || name == "all");
     let choices = devices(&args.device)?;
     let reference = args.reference.as_ref().map(reference).transpose()?;
     if args.steps == 0 {
@@ -149,19 +176,45 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
                     continue;
                 }
                 let result = run_bench(config, core, &device, timing)?;
-                print_row(&result, choice, reference.as_deref());
+                print_row(&result, choice, reference.as_ref().map(|r| &r.rows[..]));
                 let mut row = result.to_json();
                 row["device"] = json!(choice.name());
                 rows.push(row);
             }
         }
     }
+    let mut sampling = Vec::new();
+    if sample {
+        for &choice in &choices {
+            let result = run_sampling(&choice.device()?, 1000, 300)?;
+            let ratio = reference
+                .as_ref()
+                .and_then(|r| r.stepwise_chars_s)
+                .map_or("-".to_string(), |best| {
+                    format!("{:.2}", result.stepwise_chars_s / best)
+                });
+            println!(
+                "sampling (char-LSTM c, batch 1) on {}: step-wise {:.0} chars/s (×PyTorch's best {ratio}); re-reading the prefix {:.1} chars/s",
+                choice.name(),
+                result.stepwise_chars_s,
+                result.naive_chars_s
+            );
+            sampling.push(json!({
+                "device": choice.name(),
+                "stepwise_chars_s": result.stepwise_chars_s,
+                "naive_chars_s": result.naive_chars_s,
+            }));
+        }
+    }
     if let Some(path) = &args.json {
         let names: Vec<&str> = choices.iter().map(|c| c.name()).collect();
-        write_json_atomic(
-            path,
-            &json!({ "device": names.join(","), "cpus": available_cpus(), "configs": rows }),
-        )?;
+        let mut document =
+            json!({ "device": names.join(","), "cpus": available_cpus(), "configs": rows });
+        if let Some(first) = sampling.first() {
+            document["sampling"] = first.clone();
+            document["sampling_by_device"] = json!(sampling);
+        }
+        write_json_atomic(path, &document)?;
     }
     Ok(())
 }

@@ -521,6 +521,11 @@ impl Recurrent {
         let [batch, time, features] = input.dims();
         let device = input.device();
         let gated = self.kind.gates() * self.hidden_size;
+        // One step without autodiff, as generation takes them: matrix-vector products read
+        // straight from the weights, the projection included.
+        if self.fused && time == 1 && fused::supports_step(&device) {
+            return self.run_step(weights, input.reshape([batch, features]), h0, c0);
+        }
         // The input projection of every step at once: one matrix product.
         let mut projected = input
             .reshape([batch * time, features])
@@ -536,7 +541,7 @@ impl Recurrent {
         };
         // One step has no time loop to fuse, and the fused operation's fixed cost (reading
         // the weights into buffers) is ten times a plain step's for a 512-wide LSTM: single
-        // steps, as generation takes them, run plain.
+        // training steps run plain.
         let (outputs, h, c) = if self.fused && time > 1 && fused::supports(&device) {
             self.run_fused(weights, projected, h0, c0, lengths)
         } else {
@@ -555,6 +560,37 @@ impl Recurrent {
             None => outputs,
         };
         (outputs, h, c)
+    }
+
+    /// One step of one layer and direction from `x` `[B, I]` without autodiff.
+    fn run_step(
+        &self,
+        weights: &DirectionWeights,
+        x: Tensor<2>,
+        h0: Tensor<2>,
+        c0: Option<Tensor<2>>,
+    ) -> (Tensor<3>, Tensor<2>, Option<Tensor<2>>) {
+        let [batch, _] = x.dims();
+        let hidden = self.hidden_size;
+        let device = x.device();
+        let gated = self.kind.gates() * hidden;
+        let bias = |bias: &Option<Param<Tensor<1>>>| match bias {
+            Some(bias) => bias.val(),
+            None => Tensor::zeros([gated], &device),
+        };
+        let out = fused::fused_step(
+            x,
+            weights.weight_ih.val(),
+            bias(&weights.bias_ih),
+            weights.weight_hh.val(),
+            bias(&weights.bias_hh),
+            h0,
+            c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device)),
+            self.kind,
+        );
+        let h = out.clone().narrow(1, 0, hidden);
+        let c = (self.kind == CellKind::Lstm).then(|| out.narrow(1, hidden, hidden));
+        (h.clone().unsqueeze_dim(1), h, c)
     }
 
     fn run_fused(

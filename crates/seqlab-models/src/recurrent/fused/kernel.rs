@@ -141,7 +141,7 @@ fn matmul(
 
 /// Whether this CPU runs the 8-wide FMA versions of the gate loops.
 #[cfg(target_arch = "x86_64")]
-fn has_avx2_fma() -> bool {
+pub(super) fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
@@ -243,6 +243,23 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
         }
     }
     (out, saved)
+}
+
+/// One step of the recurrence for one sequence without saving anything: the projected input
+/// `x` and state `r` `[G·H]` (bias `b_hh` not yet added) update `h` (and, for the LSTM, `c`).
+pub(super) fn cell(
+    kind: CellKind,
+    x: &[f32],
+    r: &[f32],
+    b_hh: &[f32],
+    h: &mut [f32],
+    c: &mut [f32],
+) {
+    match kind {
+        CellKind::Lstm => lstm_cell::<false>(x, r, b_hh, h, c, &mut []),
+        CellKind::Gru => gru_cell::<false>(x, r, b_hh, h, &mut []),
+        CellKind::Rnn(nonlinearity) => rnn_cell(nonlinearity, x, r, b_hh, h),
+    }
 }
 
 /// Splits a `[G·H]` row into its `G` gates of `H` values each.

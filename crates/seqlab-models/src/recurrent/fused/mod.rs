@@ -4,5 +4,8 @@
 mod activation;
 mod kernel;
 mod op;
+mod step;
 
-pub use op::{FusedRecurrenceBackend, RecurrenceSpec, fused_recurrence, supports};
+pub use op::{
+    FusedRecurrenceBackend, RecurrenceSpec, fused_recurrence, fused_step, supports, supports_step,
+};

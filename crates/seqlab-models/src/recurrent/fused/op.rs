@@ -8,6 +8,7 @@
 // burn-ndarray is deprecated in favour of flex; seqlab supports both while burn ships both.
 #![allow(deprecated)]
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use burn::backend::autodiff::Autodiff;
@@ -20,6 +21,7 @@ use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
 use burn::tensor::{Device, Tensor, TensorData, read_sync};
 
 use super::kernel::{self, Dims, Inputs};
+use super::step::{self, StepInputs};
 use crate::recurrent::CellKind;
 
 #[cfg(feature = "flex")]
@@ -57,6 +59,38 @@ pub trait FusedRecurrenceBackend: Backend {
     ) -> FloatTensor<Self> {
         Forward::run::<Self>(xp, w_hh, b_hh, h0, c0, spec, false).1
     }
+
+    /// One step for inference from the raw input `x` `[B, I]`, with `w_ih` `[G·H, I]`,
+    /// `b_ih` `[G·H]` and the rest as [`FusedRecurrenceBackend::fused_recurrence`]. Returns
+    /// `[B, S·H]`. Not tracked by autodiff: generation runs without it.
+    #[allow(clippy::too_many_arguments)]
+    fn fused_step(
+        x: FloatTensor<Self>,
+        w_ih: FloatTensor<Self>,
+        b_ih: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        kind: CellKind,
+    ) -> FloatTensor<Self> {
+        let device = x.device();
+        let [batch, hidden] = h0.shape().dims();
+        let out = step::step(&StepInputs {
+            kind,
+            batch,
+            hidden,
+            x: &read::<Self>(x),
+            w_ih: &read::<Self>(w_ih),
+            b_ih: &read::<Self>(b_ih),
+            w_hh: &read::<Self>(w_hh),
+            b_hh: &read::<Self>(b_hh),
+            h0: &read::<Self>(h0),
+            c0: &read::<Self>(c0),
+        });
+        let width = out.len() / batch;
+        write::<Self>(out, vec![batch, width], &device)
+    }
 }
 
 /// Whether `device` runs [`fused_recurrence`]: the CPU backends built in.
@@ -71,6 +105,42 @@ pub fn supports(device: &Device) -> bool {
         return true;
     }
     let _ = inner;
+    false
+}
+
+/// Runs one step of a layer for inference on tensors of a [`supports_step`] device (see
+/// [`FusedRecurrenceBackend::fused_step`] for the shapes).
+#[allow(clippy::too_many_arguments)]
+pub fn fused_step(
+    x: Tensor<2>,
+    w_ih: Tensor<2>,
+    b_ih: Tensor<1>,
+    w_hh: Tensor<2>,
+    b_hh: Tensor<1>,
+    h0: Tensor<2>,
+    c0: Tensor<2>,
+    kind: CellKind,
+) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FusedRecurrenceBackend>::fused_step(
+        x.into_dispatch(),
+        w_ih.into_dispatch(),
+        b_ih.into_dispatch(),
+        w_hh.into_dispatch(),
+        b_hh.into_dispatch(),
+        h0.into_dispatch(),
+        c0.into_dispatch(),
+        kind,
+    ))
+}
+
+/// Whether `device` runs [`fused_step`] without copying the weights: flex, whose tensors are
+/// read in place (elsewhere each step would copy every weight, slower than the plain path).
+pub fn supports_step(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    if device.clone().inner() == Device::flex() && !device.is_autodiff() {
+        return true;
+    }
+    let _ = device;
     false
 }
 
@@ -178,8 +248,45 @@ impl Forward {
     }
 }
 
+/// Flex's tensors are read in place: a step reads each weight once and copies none.
 #[cfg(feature = "flex")]
-impl FusedRecurrenceBackend for Flex {}
+impl FusedRecurrenceBackend for Flex {
+    fn fused_step(
+        x: FloatTensor<Self>,
+        w_ih: FloatTensor<Self>,
+        b_ih: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        kind: CellKind,
+    ) -> FloatTensor<Self> {
+        let device = x.device();
+        let [batch, hidden] = h0.shape().dims();
+        // A view that is not one contiguous f32 run (a transposed weight, say) is read
+        // through a copy.
+        fn contiguous(tensor: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
+            match tensor.as_slice::<f32>() {
+                Some(values) => Cow::Borrowed(values),
+                None => Cow::Owned(read::<Flex>(tensor.clone())),
+            }
+        }
+        let out = step::step(&StepInputs {
+            kind,
+            batch,
+            hidden,
+            x: &contiguous(&x),
+            w_ih: &contiguous(&w_ih),
+            b_ih: &contiguous(&b_ih),
+            w_hh: &contiguous(&w_hh),
+            b_hh: &contiguous(&b_hh),
+            h0: &contiguous(&h0),
+            c0: &contiguous(&c0),
+        });
+        let width = out.len() / batch;
+        write::<Self>(out, vec![batch, width], &device)
+    }
+}
 
 #[cfg(feature = "ndarray")]
 impl FusedRecurrenceBackend for NdArray {}
