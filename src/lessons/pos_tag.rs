@@ -449,12 +449,14 @@ fn model_config(
     }
 }
 
-/// Builds vocabularies from `train` and an untrained tagger for them on `device`; `tag_order`
-/// fixes the tag ids (the tutorial's `{"V": 0, "NN": 1, "DET": 2}`), otherwise tags are
-/// ordered by frequency.
+/// Builds vocabularies and an untrained tagger for them on `device`: words and characters
+/// from `train`, tags from `train` and `valid` (a tag seen only in held-out data is a tag the
+/// tagger cannot get right, not an error); `tag_order` fixes the tag ids (the tutorial's
+/// `{"V": 0, "NN": 1, "DET": 2}`), otherwise tags are ordered by frequency.
 pub fn new_tagger(
     config: &TaggingConfig,
     train: &[TaggedSentence],
+    valid: &[TaggedSentence],
     tag_order: Option<&[&str]>,
     device: &Device,
 ) -> Result<PosTagger, LessonError> {
@@ -486,6 +488,7 @@ pub fn new_tagger(
         None => {
             let all_tags: Vec<&str> = train
                 .iter()
+                .chain(valid)
                 .flat_map(|s| s.tags.iter().map(String::as_str))
                 .collect();
             Vocab::builder().build(&all_tags)

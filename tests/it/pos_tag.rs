@@ -14,7 +14,14 @@ fn the_tutorials_tagger_learns_its_two_sentences() {
     let device = Device::flex();
     let sentences = toy_tagged_sentences();
     let config = TaggingConfig::tutorial();
-    let tagger = new_tagger(&config, &sentences, Some(&["V", "NN", "DET"]), &device).unwrap();
+    let tagger = new_tagger(
+        &config,
+        &sentences,
+        &sentences,
+        Some(&["V", "NN", "DET"]),
+        &device,
+    )
+    .unwrap();
     assert_eq!(tagger.model.num_params(), 411); // LSTMTag(6, 6, 9 words, 3 tags)
     let (tagger, report) = train_tagger(
         tagger, &config, &sentences, &sentences, &device, false, false,
@@ -85,7 +92,7 @@ fn spelling_features_tag_unseen_words_and_beat_the_baseline() {
         lr: 1e-2,
         ..TaggingConfig::default()
     };
-    let tagger = new_tagger(&config, &train, None, &device).unwrap();
+    let tagger = new_tagger(&config, &train, &valid, None, &device).unwrap();
     let (tagger, report) =
         train_tagger(tagger, &config, &train, &valid, &device, false, false).unwrap();
     assert!(report.accuracy > 0.97, "{report:?}");

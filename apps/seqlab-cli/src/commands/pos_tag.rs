@@ -193,7 +193,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     let (train_set, valid_set) = split_sentences(&sentences, config.valid_fraction, config.seed)?;
     let (choice, device) = args.run.device()?;
     let tag_order: Option<&[&str]> = toy.then_some(&["V", "NN", "DET"][..]);
-    let tagger = new_tagger(&config, &train_set, tag_order, &device)?;
+    let tagger = new_tagger(&config, &train_set, &valid_set, tag_order, &device)?;
     println!(
         "pos-tag: {} sentences ({} held out), {} words, {} tags; embedding {}, hidden {}{}{}, on {choice}, seed {}",
         sentences.len(),
