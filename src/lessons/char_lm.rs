@@ -11,7 +11,7 @@ use crate::models::{
 };
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Schedule,
-    TrainError,
+    SmoothLoss, TrainError,
 };
 use burn::module::Module;
 use burn::tensor::Device;
@@ -25,6 +25,7 @@ const CONFIG_FILE: &str = "config.json";
 const VOCAB_FILE: &str = "vocab.json";
 const WEIGHTS_FILE: &str = "weights.safetensors";
 const TRAINING_FILE: &str = "training.json";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 
 /// The model's shape, as saved in a checkpoint's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,12 +186,82 @@ fn stream_batches(
     Ok(batched)
 }
 
-/// The checkpoint of `model` with its vocabulary, shape and training record so far.
+/// Where a training run stands, as saved in a checkpoint's `training.json`: enough to check
+/// that a resumed run is the same run and to continue its schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CharLmProgress {
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// Epochs of the whole run (the schedule's length).
+    pub epochs: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Characters per sequence.
+    pub seq_len: usize,
+    /// Sequences per batch.
+    pub batch_size: usize,
+    /// The limit on training characters, if any.
+    pub max_train_chars: Option<usize>,
+    /// The seed of the initialisation.
+    pub seed: u64,
+    /// The smoothed training loss, to report the same numbers after resuming.
+    pub smooth_loss: SmoothLoss,
+    /// Every finished epoch's numbers.
+    pub records: Vec<EpochRecord>,
+}
+
+impl CharLmProgress {
+    fn new(config: &CharLmConfig) -> Self {
+        Self {
+            epochs_done: 0,
+            epochs: config.epochs,
+            lr: config.lr,
+            seq_len: config.seq_len,
+            batch_size: config.batch_size,
+            max_train_chars: config.max_train_chars,
+            seed: config.seed,
+            smooth_loss: SmoothLoss::default(),
+            records: Vec::new(),
+        }
+    }
+
+    /// What differs between the run that wrote the checkpoint and `config`, if anything.
+    fn differences(&self, config: &CharLmConfig) -> Vec<String> {
+        let mut differences = Vec::new();
+        let mut check = |name: &str, saved: String, asked: String| {
+            if saved != asked {
+                differences.push(format!("{name} {saved} (asked {asked})"));
+            }
+        };
+        check("epochs", self.epochs.to_string(), config.epochs.to_string());
+        check("lr", self.lr.to_string(), config.lr.to_string());
+        check(
+            "seq-len",
+            self.seq_len.to_string(),
+            config.seq_len.to_string(),
+        );
+        check(
+            "batch-size",
+            self.batch_size.to_string(),
+            config.batch_size.to_string(),
+        );
+        check(
+            "max-chars",
+            format!("{:?}", self.max_train_chars),
+            format!("{:?}", config.max_train_chars),
+        );
+        check("seed", self.seed.to_string(), config.seed.to_string());
+        differences
+    }
+}
+
+/// The checkpoint of `model` with its vocabulary, shape, optimizer state and progress.
 fn checkpoint_of(
     model: &RecurrentLm,
+    optimizer: Option<NamedTensors>,
     shape: &CharLmShape,
     vocab: &CharVocab,
-    records: &[EpochRecord],
+    progress: &CharLmProgress,
 ) -> Checkpoint {
     let mut named = NamedTensors::default();
     model.save_pytorch("", &mut named);
@@ -201,23 +272,39 @@ fn checkpoint_of(
     );
     checkpoint.insert(VOCAB_FILE, vocab.to_json());
     checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
+    if let Some(optimizer) = optimizer {
+        checkpoint.insert(OPTIMIZER_FILE, optimizer.to_safetensors_bytes());
+    }
     checkpoint.insert(
         TRAINING_FILE,
-        serde_json::to_vec_pretty(&serde_json::json!({ "epochs": records }))
-            .expect("records always serialise"),
+        serde_json::to_vec_pretty(progress).expect("progress always serialises"),
     );
     checkpoint
 }
 
-/// Trains a character model on `corpus`, printing fastai's table; with `out`, writes a
-/// checkpoint there after every epoch.
+/// Where a training run writes and what it continues from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CharLmRun<'a> {
+    /// Write a checkpoint here after every epoch.
+    pub out: Option<&'a Path>,
+    /// Continue the run saved in this checkpoint (same corpus and settings).
+    pub resume: Option<&'a Path>,
+    /// Stop after this many epochs of the run (the schedule still spans all of them).
+    pub stop_after: Option<usize>,
+    /// Print fastai's table.
+    pub print_table: bool,
+    /// Show progress bars.
+    pub show_progress: bool,
+}
+
+/// Trains a character model on `corpus` as `run` says: from scratch or from a checkpoint, to
+/// the end or to `stop_after` epochs, writing a checkpoint after every epoch. A resumed run
+/// gives the same weights and losses as one that never stopped.
 pub fn train_char_lm(
     config: &CharLmConfig,
     corpus: &CharCorpus,
-    out: Option<&Path>,
+    run: &CharLmRun,
     device: &Device,
-    print_table: bool,
-    show_progress: bool,
 ) -> Result<(CharLm, CharLmReport), LessonError> {
     let shape = CharLmShape {
         cell: config.cell.name().into(),
@@ -250,24 +337,51 @@ pub fn train_char_lm(
     )?;
     let train_chars = train.iter().map(|b| b.target_tokens()).sum();
     let valid_chars = valid.iter().map(|b| b.target_tokens()).sum();
-    let model = init_seeded(device, config.seed, || model_config.init(device));
+    let (model, optimizer, mut progress) = match run.resume {
+        Some(dir) => resume_from(dir, config, &shape, &corpus.vocab, device)?,
+        None => (
+            init_seeded(device, config.seed, || model_config.init(device)),
+            None,
+            CharLmProgress::new(config),
+        ),
+    };
     let parameters = model.num_params();
     let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
         .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()))
-        .with_table(print_table)
-        .with_progress(show_progress);
-    if let Some(out) = out {
+        .with_table(run.print_table)
+        .with_progress(run.show_progress);
+    if let Some(optimizer) = &optimizer {
+        learner.restore(optimizer, progress.smooth_loss)?;
+    }
+    let previous = progress.records.clone();
+    if let Some(out) = run.out {
         let (out, shape, vocab) = (out.to_path_buf(), shape.clone(), corpus.vocab.clone());
-        let mut records = Vec::new();
-        learner = learner.with_epoch_end(move |model, record| {
-            records.push(record.clone());
-            checkpoint_of(&model.valid(), &shape, &vocab, &records)
-                .save(&out)
-                .map_err(TrainError::from)
+        let mut progress = progress.clone();
+        learner = learner.with_epoch_end(move |end| {
+            progress.epochs_done = end.record.epoch + 1;
+            progress.smooth_loss = end.smooth_loss;
+            progress.records.push(end.record.clone());
+            let optimizer = end.optimizer.state_of(end.model);
+            checkpoint_of(
+                &end.model.valid(),
+                Some(optimizer),
+                &shape,
+                &vocab,
+                &progress,
+            )
+            .save(&out)
+            .map_err(TrainError::from)
         });
     }
-    learner.fit_with(config.epochs, Schedule::OneCycle(OneCycle::new(config.lr)))?;
-    let records = learner.history().to_vec();
+    let last = run.stop_after.unwrap_or(config.epochs).min(config.epochs);
+    learner.fit_epochs(
+        progress.epochs_done..last.max(progress.epochs_done),
+        config.epochs,
+        Schedule::OneCycle(OneCycle::new(config.lr)),
+    )?;
+    progress.records = previous;
+    progress.records.extend(learner.history().iter().cloned());
+    let records = progress.records;
     let valid_loss = records.last().map_or(f64::NAN, |record| record.valid_loss);
     let model = learner.into_model().valid();
     Ok((
@@ -286,10 +400,63 @@ pub fn train_char_lm(
     ))
 }
 
+/// The model, optimizer state and progress of the run saved in `dir`, after checking that it
+/// is the run `config` describes on a corpus with the same characters.
+fn resume_from(
+    dir: &Path,
+    config: &CharLmConfig,
+    shape: &CharLmShape,
+    vocab: &CharVocab,
+    device: &Device,
+) -> Result<(RecurrentLm, Option<NamedTensors>, CharLmProgress), LessonError> {
+    let (saved, checkpoint) = CharLm::load_checkpoint(dir, device)?;
+    if &saved.shape != shape {
+        return Err(checkpoint
+            .contents_error(
+                CONFIG_FILE,
+                format!(
+                    "the checkpoint's model is {:?}, this run asks for {shape:?}",
+                    saved.shape
+                ),
+            )
+            .into());
+    }
+    if &saved.vocab != vocab {
+        return Err(checkpoint
+            .contents_error(
+                VOCAB_FILE,
+                "the text's characters are not the checkpoint's: resume on the same text",
+            )
+            .into());
+    }
+    let progress: CharLmProgress = serde_json::from_slice(checkpoint.file(TRAINING_FILE)?)
+        .map_err(|e| checkpoint.contents_error(TRAINING_FILE, e))?;
+    let differences = progress.differences(config);
+    if !differences.is_empty() {
+        return Err(checkpoint
+            .contents_error(
+                TRAINING_FILE,
+                format!("the saved run differs: {}", differences.join(", ")),
+            )
+            .into());
+    }
+    let optimizer = NamedTensors::from_safetensors_bytes(
+        checkpoint.file(OPTIMIZER_FILE)?,
+        &checkpoint.path_of(OPTIMIZER_FILE),
+    )
+    .map_err(|e| checkpoint.contents_error(OPTIMIZER_FILE, e))?;
+    Ok((saved.model, Some(optimizer), progress))
+}
+
 impl CharLm {
     /// Reads a checkpoint written by [`train_char_lm`] onto `device`, checking that it is a
     /// character model and that its config, vocabulary and weights agree.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, LessonError> {
+        Ok(Self::load_checkpoint(dir, device)?.0)
+    }
+
+    /// [`CharLm::load`], keeping the checkpoint's other files.
+    fn load_checkpoint(dir: &Path, device: &Device) -> Result<(Self, Checkpoint), LessonError> {
         let checkpoint = Checkpoint::load(dir, CHAR_LM_KIND)?;
         let shape: CharLmShape = serde_json::from_slice(checkpoint.file(CONFIG_FILE)?)
             .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
@@ -324,16 +491,21 @@ impl CharLm {
             .load_pytorch("", &mut reader)
             .map_err(|e| weights_error(&e))?;
         reader.finish().map_err(|e| weights_error(&e))?;
-        Ok(Self {
-            shape,
-            vocab,
-            model,
-        })
+        Ok((
+            Self {
+                shape,
+                vocab,
+                model,
+            },
+            checkpoint,
+        ))
     }
 
-    /// Writes the model as a checkpoint in `dir` (atomically).
+    /// Writes the model as a checkpoint in `dir` (atomically), for sampling (it holds no
+    /// optimizer state to resume training from).
     pub fn save(&self, dir: &Path) -> Result<(), LessonError> {
-        Ok(checkpoint_of(&self.model, &self.shape, &self.vocab, &[]).save(dir)?)
+        let progress = CharLmProgress::new(&CharLmConfig::default());
+        Ok(checkpoint_of(&self.model, None, &self.shape, &self.vocab, &progress).save(dir)?)
     }
 
     /// Generates `config.length` characters after `prime`, one step at a time; padding is

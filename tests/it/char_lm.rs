@@ -3,7 +3,7 @@
 
 use seqlab::Device;
 use seqlab::data::human_numbers;
-use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, train_char_lm};
+use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, CharLmRun, train_char_lm};
 use seqlab::lessons::markov::run_markov;
 use seqlab::models::{CellKind, GenerateConfig, Sampling, generate_by_prefix, generate_stepwise};
 use std::path::PathBuf;
@@ -40,8 +40,11 @@ fn a_small_char_lstm_learns_checkpoints_and_samples_exactly_as_the_prefix_way() 
     let device = Device::flex();
     let corpus = corpus();
     let out = scratch("train");
-    let (trained, report) =
-        train_char_lm(&small_config(), &corpus, Some(&out), &device, false, false).unwrap();
+    let run = CharLmRun {
+        out: Some(&out),
+        ..CharLmRun::default()
+    };
+    let (trained, report) = train_char_lm(&small_config(), &corpus, &run, &device).unwrap();
     assert_eq!(report.records.len(), 3);
     // Uniform over the text's characters would be log2(classes) ≈ 4.6 bits.
     assert!(
@@ -102,7 +105,11 @@ fn a_checkpoint_that_does_not_fit_its_config_is_refused() {
         ..small_config()
     };
     let out = scratch("mismatch");
-    train_char_lm(&config, &corpus, Some(&out), &device, false, false).unwrap();
+    let run = CharLmRun {
+        out: Some(&out),
+        ..CharLmRun::default()
+    };
+    train_char_lm(&config, &corpus, &run, &device).unwrap();
     // Claim a bigger model in the config: the manifest's checksum catches the edit first...
     let config_path = out.join("config.json");
     let original = std::fs::read_to_string(&config_path).unwrap();
@@ -111,7 +118,7 @@ fn a_checkpoint_that_does_not_fit_its_config_is_refused() {
     let error = CharLm::load(&out, &device).unwrap_err().to_string();
     assert!(error.contains("config.json is corrupt"), "{error}");
     // ...and a consistent checkpoint whose weights do not fit says which tensor.
-    let (model, _) = train_char_lm(&config, &corpus, None, &device, false, false).unwrap();
+    let (model, _) = train_char_lm(&config, &corpus, &CharLmRun::default(), &device).unwrap();
     let mut bigger = model;
     bigger.shape.hidden = 9;
     bigger.save(&out).unwrap();
@@ -133,4 +140,80 @@ fn the_markov_baseline_improves_with_order_on_structured_text() {
     assert_eq!(report.sample.chars().count(), 80 + report.best_order);
     let (high, low) = (5, 2);
     assert!(run_markov(&corpus, high..=low, 10, 0).is_err());
+}
+
+/// Issue 9's test: two epochs in one run, against one epoch, a stop, and a resumed second
+/// epoch from the checkpoint: the same weights bit for bit, the same losses.
+#[test]
+fn a_stopped_and_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
+    let device = Device::flex();
+    let corpus = corpus();
+    let config = CharLmConfig {
+        epochs: 2,
+        hidden: 24,
+        embedding: 8,
+        max_train_chars: Some(20_000),
+        ..small_config()
+    };
+    let whole = scratch("whole");
+    let (_, uninterrupted) = train_char_lm(
+        &config,
+        &corpus,
+        &CharLmRun {
+            out: Some(&whole),
+            ..CharLmRun::default()
+        },
+        &device,
+    )
+    .unwrap();
+    let parts = scratch("parts");
+    let first = CharLmRun {
+        out: Some(&parts),
+        stop_after: Some(1),
+        ..CharLmRun::default()
+    };
+    let (_, half) = train_char_lm(&config, &corpus, &first, &device).unwrap();
+    assert_eq!(half.records.len(), 1);
+    let second = CharLmRun {
+        out: Some(&parts),
+        resume: Some(&parts),
+        ..CharLmRun::default()
+    };
+    let (_, resumed) = train_char_lm(&config, &corpus, &second, &device).unwrap();
+    let weights = |dir: &PathBuf| std::fs::read(dir.join("weights.safetensors")).unwrap();
+    assert!(weights(&whole) == weights(&parts), "the weights differ");
+    let losses = |report: &seqlab::lessons::char_lm::CharLmReport| {
+        report
+            .records
+            .iter()
+            .map(|r| (r.epoch, r.train_loss, r.valid_loss))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses(&resumed), losses(&uninterrupted));
+
+    // Resuming another run's checkpoint, or with other settings, is refused.
+    let other = CharLmConfig {
+        lr: 3e-3,
+        ..config.clone()
+    };
+    let error = train_char_lm(&other, &corpus, &second, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("the saved run differs: lr 0.01 (asked 0.003)"),
+        "{error}"
+    );
+    let bigger = CharLmConfig {
+        hidden: 32,
+        ..config
+    };
+    let error = train_char_lm(&bigger, &corpus, &second, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("config.json: the checkpoint's model is"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&whole).unwrap();
+    std::fs::remove_dir_all(&parts).unwrap();
 }

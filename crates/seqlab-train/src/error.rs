@@ -38,6 +38,9 @@ pub enum TrainError {
         /// What went wrong.
         message: String,
     },
+    /// Saved optimizer state that does not fit the model.
+    #[error("the optimizer state does not fit the model: {0}")]
+    OptimizerState(String),
     /// A checkpoint could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] crate::CheckpointError),

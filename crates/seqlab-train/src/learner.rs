@@ -8,7 +8,7 @@ use crate::{Optimizer, OptimizerConfig, TrainError, clip_grad_norm};
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use seqlab_data::LmBatch;
-use seqlab_models::{LanguageModel, RnnState};
+use seqlab_models::{LanguageModel, NamedTensors, RnnState};
 use std::time::Instant;
 
 /// Training and validation batches, in the order they are fed (no shuffling: language models
@@ -42,9 +42,11 @@ impl DataLoaders {
     }
 }
 
-/// fastai's debiased exponential moving average of the batch losses (`AvgSmoothLoss`).
-#[derive(Debug, Clone, Default)]
-struct SmoothLoss {
+/// fastai's debiased exponential moving average of the batch losses (`AvgSmoothLoss`),
+/// restarted with each fit; part of what a checkpoint saves, so that a resumed fit reports
+/// the same training losses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SmoothLoss {
     average: f64,
     count: i32,
 }
@@ -73,11 +75,24 @@ pub struct Learner<M: LanguageModel> {
     fits: usize,
     print_table: bool,
     show_progress: bool,
-    epoch_end: Option<EpochEnd<M>>,
+    epoch_end: Option<EpochHook<M>>,
+    smooth: SmoothLoss,
 }
 
 /// What [`Learner::with_epoch_end`] calls after each epoch.
-type EpochEnd<M> = Box<dyn FnMut(&M, &EpochRecord) -> Result<(), TrainError>>;
+type EpochHook<M> = Box<dyn FnMut(EpochEnd<'_, M>) -> Result<(), TrainError>>;
+
+/// Where training stands after an epoch: what a checkpoint needs to resume from it.
+pub struct EpochEnd<'a, M> {
+    /// The model.
+    pub model: &'a M,
+    /// The optimizer, with its running averages.
+    pub optimizer: &'a Optimizer,
+    /// The epoch's numbers.
+    pub record: &'a EpochRecord,
+    /// The smoothed training loss so far in this fit.
+    pub smooth_loss: SmoothLoss,
+}
 
 impl<M: LanguageModel> Learner<M> {
     /// A learner for `model` on `device` (autodiff is switched on for training), with fastai's
@@ -99,14 +114,15 @@ impl<M: LanguageModel> Learner<M> {
             print_table: true,
             show_progress: true,
             epoch_end: None,
+            smooth: SmoothLoss::default(),
         }
     }
 
-    /// Calls `hook` with the model and the epoch's record after every epoch (to save a
-    /// checkpoint, say); an error from it stops training and is returned by the fit.
+    /// Calls `hook` with where training stands after every epoch (to save a checkpoint, say);
+    /// an error from it stops training and is returned by the fit.
     pub fn with_epoch_end(
         mut self,
-        hook: impl FnMut(&M, &EpochRecord) -> Result<(), TrainError> + 'static,
+        hook: impl FnMut(EpochEnd<'_, M>) -> Result<(), TrainError> + 'static,
     ) -> Self {
         self.epoch_end = Some(Box::new(hook));
         self
@@ -183,6 +199,29 @@ impl<M: LanguageModel> Learner<M> {
         self.fit_with(epochs, Schedule::FlatCos(FlatCos::new(lr)))
     }
 
+    /// The optimizer, with its running averages.
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    /// Gives the optimizer back the averages it had when a checkpoint was saved (see
+    /// [`Optimizer::state_of`]), and the smoothed loss; the model must hold that checkpoint's
+    /// weights. The next [`Learner::fit_epochs`] that does not start at epoch 0 continues
+    /// from there.
+    pub fn restore(
+        &mut self,
+        optimizer: &NamedTensors,
+        smooth_loss: SmoothLoss,
+    ) -> Result<(), TrainError> {
+        let model = self
+            .model
+            .as_ref()
+            .expect("the model is present between fits");
+        self.optimizer.load_state(model, optimizer, &self.device)?;
+        self.smooth = smooth_loss;
+        Ok(())
+    }
+
     /// Trains for `epochs` epochs under `schedule`, validating after each; returns this fit's
     /// epochs.
     pub fn fit_with(
@@ -190,6 +229,27 @@ impl<M: LanguageModel> Learner<M> {
         epochs: usize,
         schedule: Schedule,
     ) -> Result<&[EpochRecord], TrainError> {
+        self.fit_epochs(0..epochs, epochs, schedule)
+    }
+
+    /// Runs epochs `range` of a fit of `total` epochs under `schedule`: the learning rate at
+    /// each step is where an uninterrupted fit would have it, so that a fit stopped after
+    /// epoch `k` and continued with `k + 1..total` (the model and optimizer restored from a
+    /// checkpoint) trains exactly as one that never stopped.
+    pub fn fit_epochs(
+        &mut self,
+        range: std::ops::Range<usize>,
+        total: usize,
+        schedule: Schedule,
+    ) -> Result<&[EpochRecord], TrainError> {
+        let epochs = total;
+        if range.end > total {
+            return Err(TrainError::BadHyperparameter {
+                name: "the last epoch to run",
+                requirement: "within the fit's epochs",
+                value: range.end as f64,
+            });
+        }
         let lr = schedule.max_lr();
         if !(lr.is_finite() && lr > 0.0) {
             return Err(TrainError::BadHyperparameter {
@@ -200,19 +260,16 @@ impl<M: LanguageModel> Learner<M> {
         }
         let first = self.history.len();
         let total_steps = epochs * self.data.train.len();
-        let mut smooth = SmoothLoss::default();
-        if self.print_table && epochs > 0 {
+        if range.start == 0 {
+            self.smooth = SmoothLoss::default();
+        }
+        if self.print_table && !range.is_empty() {
             println!("{}", format_table_header(&["accuracy"]));
         }
-        for epoch in 0..epochs {
+        for epoch in range {
             let start = Instant::now();
-            let train_loss = self.train_epoch(
-                epoch,
-                epoch * self.data.train.len(),
-                total_steps,
-                schedule,
-                &mut smooth,
-            )?;
+            let train_loss =
+                self.train_epoch(epoch, epoch * self.data.train.len(), total_steps, schedule)?;
             let (valid_loss, accuracy) = self.validate();
             let record = EpochRecord {
                 fit: self.fits,
@@ -230,7 +287,12 @@ impl<M: LanguageModel> Learner<M> {
                     .model
                     .as_ref()
                     .expect("the model is present between epochs");
-                hook(model, &record)?;
+                hook(EpochEnd {
+                    model,
+                    optimizer: &self.optimizer,
+                    record: &record,
+                    smooth_loss: self.smooth,
+                })?;
             }
             self.history.push(record);
         }
@@ -244,7 +306,6 @@ impl<M: LanguageModel> Learner<M> {
         first_step: usize,
         total_steps: usize,
         schedule: Schedule,
-        smooth: &mut SmoothLoss,
     ) -> Result<f64, TrainError> {
         let bar = epoch_bar(self.data.train.len(), epoch, self.show_progress);
         let mut state: Option<RnnState> = None;
@@ -284,7 +345,7 @@ impl<M: LanguageModel> Learner<M> {
             self.model = Some(self.optimizer.step(hyper, model, grads));
             state = output.state.map(RnnState::detach);
             self.batch_losses.push(value);
-            smoothed = smooth.add(value as f64);
+            smoothed = self.smooth.add(value as f64);
             bar.set_message(format!("loss {smoothed:.4}"));
             bar.inc(1);
         }

@@ -1,9 +1,9 @@
 //! One epoch's numbers, and the fastai-style table they are printed in.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The numbers of one epoch, as a row of fastai's table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// Which `fit` call this epoch belongs to (0 for the first).
     pub fit: usize,

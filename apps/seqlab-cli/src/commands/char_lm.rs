@@ -3,7 +3,9 @@
 use super::common::RunArgs;
 use clap::{Args as ClapArgs, Subcommand};
 use seqlab::data::read_text_files;
-use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, text_files, train_char_lm};
+use seqlab::lessons::char_lm::{
+    CharCorpus, CharLm, CharLmConfig, CharLmRun, text_files, train_char_lm,
+};
 use seqlab::models::{CellKind, GenerateConfig, Sampling};
 use serde_json::json;
 use std::error::Error;
@@ -32,9 +34,16 @@ pub struct TrainArgs {
     /// UTF-8 text files, or folders whose .txt files are read in name order.
     #[arg(long, required = true, num_args = 1..)]
     text: Vec<PathBuf>,
-    /// Where to write the checkpoint.
-    #[arg(long, value_name = "DIR", default_value = "char-lm")]
-    out: PathBuf,
+    /// Where to write the checkpoint (default: the --resume folder, or char-lm).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Continue the run saved in this checkpoint, on the same text with the same settings;
+    /// it ends with the same weights as a run that never stopped.
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// Stop after this many epochs of the run (resume later with --resume).
+    #[arg(long)]
+    stop_after: Option<usize>,
     /// The recurrence: lstm, gru or rnn.
     #[arg(long, default_value = "lstm")]
     cell: CellKind,
@@ -137,21 +146,30 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         config.embedding,
         config.seed
     );
+    let out = args
+        .out
+        .clone()
+        .or_else(|| args.resume.clone())
+        .unwrap_or_else(|| PathBuf::from("char-lm"));
     let start = Instant::now();
     let (model, report) = train_char_lm(
         &config,
         &corpus,
-        Some(&args.out),
+        &CharLmRun {
+            out: Some(&out),
+            resume: args.resume.as_deref(),
+            stop_after: args.stop_after,
+            print_table: true,
+            show_progress: !args.run.no_progress,
+        },
         &device,
-        true,
-        !args.run.no_progress,
     )?;
     let minutes = start.elapsed().as_secs_f64() / 60.0;
     println!(
         "held out: {:.4} bits per character ({} characters); trained on {} characters in {minutes:.1} min; {} parameters",
         report.valid_bits_per_char, report.valid_chars, report.train_chars, report.parameters
     );
-    println!("wrote {}", args.out.display());
+    println!("wrote {}", out.display());
     if args.sample_length > 0 {
         for temperature in [0.5, 1.0] {
             let generate = GenerateConfig {

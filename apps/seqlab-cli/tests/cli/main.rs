@@ -603,3 +603,75 @@ fn pos_tag_trains_on_a_brown_file_and_tags_from_its_checkpoint() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn char_lm_stops_and_resumes_where_it_stopped() {
+    let dir = scratch_dir("char-lm-resume");
+    let play = write_play(&dir);
+    let checkpoint = dir.join("model");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "char-lm",
+            "train",
+            "--text",
+            play.to_str().unwrap(),
+            "--hidden",
+            "16",
+            "--embedding",
+            "4",
+            "--layers",
+            "1",
+            "--seq-len",
+            "40",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "2",
+            "--sample-length",
+            "0",
+            "--no-progress",
+        ];
+        args.extend_from_slice(extra);
+        seqlab(&args)
+    };
+    let ck = checkpoint.to_str().unwrap();
+    let first = train(&["--out", ck, "--stop-after", "1"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let rows = |output: &Output| {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|l| l.starts_with("0 ") || l.starts_with("1 "))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&first), ["0"]);
+    let second = train(&["--resume", ck]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(rows(&second), ["1"], "only the second epoch runs");
+    let manifest = std::fs::read_to_string(checkpoint.join("manifest.json")).unwrap();
+    assert!(manifest.contains("optimizer.safetensors"), "{manifest}");
+    assert_one_line_error(
+        &[
+            "char-lm",
+            "train",
+            "--text",
+            play.to_str().unwrap(),
+            "--resume",
+            ck,
+            "--hidden",
+            "16",
+            "--embedding",
+            "4",
+            "--layers",
+            "1",
+            "--seq-len",
+            "40",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "3",
+        ],
+        "the saved run differs: epochs 2 (asked 3)",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -11,10 +11,12 @@ pub use adam::AdamConfig;
 pub use clip::clip_grad_norm;
 pub use sgd::SgdConfig;
 
+use crate::TrainError;
 use crate::schedule::StepHyper;
-use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor, TensorData};
+use seqlab_models::NamedTensors;
 use std::collections::HashMap;
 
 /// Which optimizer to use, with its settings.
@@ -74,6 +76,70 @@ impl Optimizer {
         module.map(&mut mapper)
     }
 
+    /// The running averages of `module`'s parameters, named by the order in which the module
+    /// visits them (`3.first`, `3.second`, `3.steps` for its fourth parameter), so that they can
+    /// be saved beside the weights and given back to the same model rebuilt elsewhere.
+    pub fn state_of<M: Module>(&self, module: &M) -> NamedTensors {
+        let mut named = NamedTensors::default();
+        for (index, id) in param_ids(module).into_iter().enumerate() {
+            let Some(state) = self.states.get(&id) else {
+                continue;
+            };
+            named.insert_tensor(format!("{index}.first"), state.first.clone());
+            if let Some(second) = &state.second {
+                named.insert_tensor(format!("{index}.second"), second.clone());
+            }
+            named.insert(format!("{index}.steps"), vec![1], vec![state.steps as f32]);
+        }
+        named
+    }
+
+    /// Restores averages saved by [`Optimizer::state_of`] for `module`, a model of the same
+    /// structure, on `device`. A tensor whose size is not its parameter's is an error.
+    pub fn load_state<M: Module>(
+        &mut self,
+        module: &M,
+        saved: &NamedTensors,
+        device: &Device,
+    ) -> Result<(), TrainError> {
+        let device = device.clone().inner();
+        let sizes = param_sizes(module);
+        let tensor = |name: &str, size: usize| -> Result<Option<Tensor<1>>, TrainError> {
+            let Some((shape, values)) = saved.get(name) else {
+                return Ok(None);
+            };
+            if shape != [size] {
+                return Err(TrainError::OptimizerState(format!(
+                    "{name} has shape {shape:?}, its parameter has {size} values"
+                )));
+            }
+            Ok(Some(Tensor::from_data(
+                TensorData::new(values.to_vec(), [size]),
+                &device,
+            )))
+        };
+        self.states.clear();
+        for (index, (id, size)) in param_ids(module).into_iter().zip(sizes).enumerate() {
+            let Some(first) = tensor(&format!("{index}.first"), size)? else {
+                continue;
+            };
+            let steps = saved
+                .get(&format!("{index}.steps"))
+                .and_then(|(_, values)| values.first())
+                .map_or(0, |&steps| steps as i32);
+            let second = tensor(&format!("{index}.second"), size)?;
+            self.states.insert(
+                id,
+                ParamState {
+                    first,
+                    second,
+                    steps,
+                },
+            );
+        }
+        Ok(())
+    }
+
     fn update(
         &mut self,
         id: ParamId,
@@ -89,6 +155,28 @@ impl Optimizer {
         self.states.insert(id, state);
         param
     }
+}
+
+/// The ids of `module`'s parameters in visiting order.
+fn param_ids<M: Module>(module: &M) -> Vec<ParamId> {
+    params(module).into_iter().map(|(id, _)| id).collect()
+}
+
+/// The number of values of each of `module`'s parameters in visiting order.
+fn param_sizes<M: Module>(module: &M) -> Vec<usize> {
+    params(module).into_iter().map(|(_, size)| size).collect()
+}
+
+fn params<M: Module>(module: &M) -> Vec<(ParamId, usize)> {
+    struct Collect(Vec<(ParamId, usize)>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push((param.id, param.shape().num_elements()));
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    module.visit(&mut collect);
+    collect.0
 }
 
 struct UpdateMapper<'a> {

@@ -8,6 +8,7 @@
 // burn-ndarray is deprecated in favour of flex; seqlab supports both while burn ships both.
 #![allow(deprecated)]
 
+#[cfg(feature = "flex")]
 use std::borrow::Cow;
 use std::sync::Arc;
 
