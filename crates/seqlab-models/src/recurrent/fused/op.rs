@@ -8,7 +8,6 @@
 // burn-ndarray is deprecated in favour of flex; seqlab supports both while burn ships both.
 #![allow(deprecated)]
 
-#[cfg(feature = "flex")]
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -75,22 +74,7 @@ pub trait FusedRecurrenceBackend: Backend {
         c0: FloatTensor<Self>,
         kind: CellKind,
     ) -> FloatTensor<Self> {
-        let device = x.device();
-        let [batch, hidden] = h0.shape().dims();
-        let out = step::step(&StepInputs {
-            kind,
-            batch,
-            hidden,
-            x: &read::<Self>(x),
-            w_ih: &read::<Self>(w_ih),
-            b_ih: &read::<Self>(b_ih),
-            w_hh: &read::<Self>(w_hh),
-            b_hh: &read::<Self>(b_hh),
-            h0: &read::<Self>(h0),
-            c0: &read::<Self>(c0),
-        });
-        let width = out.len() / batch;
-        write::<Self>(out, vec![batch, width], &device)
+        run_step::<Self>([&x, &w_ih, &b_ih, &w_hh, &b_hh, &h0, &c0], kind, copied::<Self>)
     }
 }
 
@@ -172,6 +156,36 @@ fn read<B: Backend>(tensor: FloatTensor<B>) -> Vec<f32> {
         .convert::<f32>()
         .try_into_vec::<f32>()
         .expect("converted to f32")
+}
+
+/// A tensor's values, copied out.
+fn copied<B: Backend>(tensor: &FloatTensor<B>) -> Cow<'_, [f32]> {
+    Cow::Owned(read::<B>(tensor.clone()))
+}
+
+/// One inference step on `[x, w_ih, b_ih, w_hh, b_hh, h0, c0]`, each read by `values`.
+fn run_step<B: Backend>(
+    tensors: [&FloatTensor<B>; 7],
+    kind: CellKind,
+    values: for<'a> fn(&'a FloatTensor<B>) -> Cow<'a, [f32]>,
+) -> FloatTensor<B> {
+    let [x, w_ih, b_ih, w_hh, b_hh, h0, c0] = tensors;
+    let device = x.device();
+    let [batch, hidden] = h0.shape().dims();
+    let out = step::step(&StepInputs {
+        kind,
+        batch,
+        hidden,
+        x: &values(x),
+        w_ih: &values(w_ih),
+        b_ih: &values(b_ih),
+        w_hh: &values(w_hh),
+        b_hh: &values(b_hh),
+        h0: &values(h0),
+        c0: &values(c0),
+    });
+    let width = out.len() / batch;
+    write::<B>(out, vec![batch, width], &device)
 }
 
 fn write<B: Backend>(
@@ -262,30 +276,15 @@ impl FusedRecurrenceBackend for Flex {
         c0: FloatTensor<Self>,
         kind: CellKind,
     ) -> FloatTensor<Self> {
-        let device = x.device();
-        let [batch, hidden] = h0.shape().dims();
         // A view that is not one contiguous f32 run (a transposed weight, say) is read
         // through a copy.
-        fn contiguous(tensor: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
+        fn in_place(tensor: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
             match tensor.as_slice::<f32>() {
                 Some(values) => Cow::Borrowed(values),
-                None => Cow::Owned(read::<Flex>(tensor.clone())),
+                None => copied::<Flex>(tensor),
             }
         }
-        let out = step::step(&StepInputs {
-            kind,
-            batch,
-            hidden,
-            x: &contiguous(&x),
-            w_ih: &contiguous(&w_ih),
-            b_ih: &contiguous(&b_ih),
-            w_hh: &contiguous(&w_hh),
-            b_hh: &contiguous(&b_hh),
-            h0: &contiguous(&h0),
-            c0: &contiguous(&c0),
-        });
-        let width = out.len() / batch;
-        write::<Self>(out, vec![batch, width], &device)
+        run_step::<Self>([&x, &w_ih, &b_ih, &w_hh, &b_hh, &h0, &c0], kind, in_place)
     }
 }
 
