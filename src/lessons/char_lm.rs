@@ -7,16 +7,18 @@ use super::{LessonError, init_seeded};
 use crate::data::{CharVocab, batches, group_chunks, sequence_windows};
 use crate::models::{
     CellKind, GenerateConfig, NamedTensors, PytorchWeights, RecurrentLm, RecurrentLmConfig,
-    WeightReader, generate_stepwise,
+    RnnState, WeightReader, generate_stepwise,
 };
 use crate::train::{
-    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Schedule,
-    SmoothLoss, TrainError,
+    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Position,
+    Schedule, SmoothLoss, TrainError,
 };
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 /// The checkpoint kind of a character language model.
 pub const CHAR_LM_KIND: &str = "char-lm";
@@ -26,6 +28,7 @@ const VOCAB_FILE: &str = "vocab.json";
 const WEIGHTS_FILE: &str = "weights.safetensors";
 const TRAINING_FILE: &str = "training.json";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+const STATE_FILE: &str = "state.safetensors";
 
 /// The model's shape, as saved in a checkpoint's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,6 +209,9 @@ pub struct CharLmProgress {
     pub seed: u64,
     /// The smoothed training loss, to report the same numbers after resuming.
     pub smooth_loss: SmoothLoss,
+    /// The next batch of epoch `epochs_done`, when the run stopped inside it (the state it
+    /// carried is saved as `state.safetensors`).
+    pub next_batch: Option<usize>,
     /// Every finished epoch's numbers.
     pub records: Vec<EpochRecord>,
 }
@@ -221,6 +227,7 @@ impl CharLmProgress {
             max_train_chars: config.max_train_chars,
             seed: config.seed,
             smooth_loss: SmoothLoss::default(),
+            next_batch: None,
             records: Vec::new(),
         }
     }
@@ -255,13 +262,15 @@ impl CharLmProgress {
     }
 }
 
-/// The checkpoint of `model` with its vocabulary, shape, optimizer state and progress.
+/// The checkpoint of `model` with its vocabulary, shape, optimizer state, progress and, inside
+/// an epoch, the state carried into the next batch.
 fn checkpoint_of(
     model: &RecurrentLm,
     optimizer: Option<NamedTensors>,
     shape: &CharLmShape,
     vocab: &CharVocab,
     progress: &CharLmProgress,
+    carried: Option<&RnnState>,
 ) -> Checkpoint {
     let mut named = NamedTensors::default();
     model.save_pytorch("", &mut named);
@@ -274,6 +283,13 @@ fn checkpoint_of(
     checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
     if let Some(optimizer) = optimizer {
         checkpoint.insert(OPTIMIZER_FILE, optimizer.to_safetensors_bytes());
+    }
+    if let Some(carried) = carried {
+        let mut state = NamedTensors::default();
+        for (index, tensor) in carried.tensors.iter().enumerate() {
+            state.insert_tensor(index.to_string(), tensor.clone());
+        }
+        checkpoint.insert(STATE_FILE, state.to_safetensors_bytes());
     }
     checkpoint.insert(
         TRAINING_FILE,
@@ -291,6 +307,9 @@ pub struct CharLmRun<'a> {
     pub resume: Option<&'a Path>,
     /// Stop after this many epochs of the run (the schedule still spans all of them).
     pub stop_after: Option<usize>,
+    /// Stop at the next step boundary once this is set (a Ctrl-C handler sets it), writing a
+    /// checkpoint that continues the run from that step.
+    pub stop: Option<&'a Arc<AtomicBool>>,
     /// Print fastai's table.
     pub print_table: bool,
     /// Show progress bars.
@@ -337,10 +356,11 @@ pub fn train_char_lm(
     )?;
     let train_chars = train.iter().map(|b| b.target_tokens()).sum();
     let valid_chars = valid.iter().map(|b| b.target_tokens()).sum();
-    let (model, optimizer, mut progress) = match run.resume {
+    let (model, optimizer, carried, mut progress) = match run.resume {
         Some(dir) => resume_from(dir, config, &shape, &corpus.vocab, device)?,
         None => (
             init_seeded(device, config.seed, || model_config.init(device)),
+            None,
             None,
             CharLmProgress::new(config),
         ),
@@ -353,12 +373,23 @@ pub fn train_char_lm(
     if let Some(optimizer) = &optimizer {
         learner.restore(optimizer, progress.smooth_loss)?;
     }
+    if let Some(next_batch) = progress.next_batch {
+        learner.resume_at(Position {
+            epoch: progress.epochs_done,
+            next_batch,
+            state: carried,
+        });
+    }
+    if let Some(stop) = run.stop {
+        learner = learner.with_stop_flag(Arc::clone(stop));
+    }
     let previous = progress.records.clone();
     if let Some(out) = run.out {
         let (out, shape, vocab) = (out.to_path_buf(), shape.clone(), corpus.vocab.clone());
         let mut progress = progress.clone();
         learner = learner.with_epoch_end(move |end| {
             progress.epochs_done = end.record.epoch + 1;
+            progress.next_batch = None;
             progress.smooth_loss = end.smooth_loss;
             progress.records.push(end.record.clone());
             let optimizer = end.optimizer.state_of(end.model);
@@ -368,19 +399,50 @@ pub fn train_char_lm(
                 &shape,
                 &vocab,
                 &progress,
+                None,
             )
             .save(&out)
             .map_err(TrainError::from)
         });
     }
     let last = run.stop_after.unwrap_or(config.epochs).min(config.epochs);
-    learner.fit_epochs(
-        progress.epochs_done..last.max(progress.epochs_done),
-        config.epochs,
-        Schedule::OneCycle(OneCycle::new(config.lr)),
-    )?;
+    let fitted = learner
+        .fit_epochs(
+            progress.epochs_done..last.max(progress.epochs_done),
+            config.epochs,
+            Schedule::OneCycle(OneCycle::new(config.lr)),
+        )
+        .map(|_| ());
     progress.records = previous;
     progress.records.extend(learner.history().iter().cloned());
+    if let Err(TrainError::Interrupted { epoch, batch }) = fitted {
+        let checkpoint = match run.out {
+            Some(out) => {
+                let position = learner.position().cloned();
+                progress.epochs_done = epoch;
+                progress.next_batch = (batch > 0).then_some(batch);
+                progress.smooth_loss = learner.smooth_loss();
+                let model = learner.model();
+                checkpoint_of(
+                    &model.valid(),
+                    Some(learner.optimizer().state_of(model)),
+                    &shape,
+                    &corpus.vocab,
+                    &progress,
+                    position.as_ref().and_then(|p| p.state.as_ref()),
+                )
+                .save(out)?;
+                Some(out.display().to_string())
+            }
+            None => None,
+        };
+        return Err(LessonError::Interrupted {
+            epoch,
+            batch,
+            checkpoint,
+        });
+    }
+    fitted?;
     let records = progress.records;
     let valid_loss = records.last().map_or(f64::NAN, |record| record.valid_loss);
     let model = learner.into_model().valid();
@@ -400,15 +462,24 @@ pub fn train_char_lm(
     ))
 }
 
-/// The model, optimizer state and progress of the run saved in `dir`, after checking that it
-/// is the run `config` describes on a corpus with the same characters.
+/// What a resumed run starts from: the model, the optimizer state, the state carried into the
+/// next batch (when it stopped inside an epoch) and the progress.
+type Resumed = (
+    RecurrentLm,
+    Option<NamedTensors>,
+    Option<RnnState>,
+    CharLmProgress,
+);
+
+/// The run saved in `dir`, after checking that it is the run `config` describes on a corpus
+/// with the same characters.
 fn resume_from(
     dir: &Path,
     config: &CharLmConfig,
     shape: &CharLmShape,
     vocab: &CharVocab,
     device: &Device,
-) -> Result<(RecurrentLm, Option<NamedTensors>, CharLmProgress), LessonError> {
+) -> Result<Resumed, LessonError> {
     let (saved, checkpoint) = CharLm::load_checkpoint(dir, device)?;
     if &saved.shape != shape {
         return Err(checkpoint
@@ -445,7 +516,33 @@ fn resume_from(
         &checkpoint.path_of(OPTIMIZER_FILE),
     )
     .map_err(|e| checkpoint.contents_error(OPTIMIZER_FILE, e))?;
-    Ok((saved.model, Some(optimizer), progress))
+    let carried = match progress.next_batch {
+        Some(_) => {
+            let named = NamedTensors::from_safetensors_bytes(
+                checkpoint.file(STATE_FILE)?,
+                &checkpoint.path_of(STATE_FILE),
+            )
+            .map_err(|e| checkpoint.contents_error(STATE_FILE, e))?;
+            let autodiff = device.clone().autodiff();
+            let tensors = (0..named.len())
+                .map(|index| {
+                    let (shape, values) = named.get(&index.to_string()).ok_or_else(|| {
+                        checkpoint.contents_error(STATE_FILE, format!("no tensor {index}"))
+                    })?;
+                    let [rows, width] = <[usize; 2]>::try_from(shape).map_err(|_| {
+                        checkpoint.contents_error(STATE_FILE, format!("tensor {index} is not 2-D"))
+                    })?;
+                    Ok(Tensor::from_data(
+                        TensorData::new(values.to_vec(), [rows, width]),
+                        &autodiff,
+                    ))
+                })
+                .collect::<Result<Vec<Tensor<2>>, LessonError>>()?;
+            Some(RnnState::new(tensors))
+        }
+        None => None,
+    };
+    Ok((saved.model, Some(optimizer), carried, progress))
 }
 
 impl CharLm {
@@ -505,7 +602,10 @@ impl CharLm {
     /// optimizer state to resume training from).
     pub fn save(&self, dir: &Path) -> Result<(), LessonError> {
         let progress = CharLmProgress::new(&CharLmConfig::default());
-        Ok(checkpoint_of(&self.model, None, &self.shape, &self.vocab, &progress).save(dir)?)
+        Ok(
+            checkpoint_of(&self.model, None, &self.shape, &self.vocab, &progress, None)
+                .save(dir)?,
+        )
     }
 
     /// Generates `config.length` characters after `prime`, one step at a time; padding is

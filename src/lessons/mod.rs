@@ -51,6 +51,17 @@ pub enum LessonError {
     /// The Markov baseline was asked for something it cannot do.
     #[error(transparent)]
     Markov(#[from] MarkovError),
+    /// Training was stopped (Ctrl-C) at a step boundary; the checkpoint, if one was asked
+    /// for, continues it.
+    #[error("training stopped at epoch {epoch}, before batch {batch}{}", checkpoint.as_ref().map_or(String::new(), |dir| format!("; the checkpoint in {dir} continues it")))]
+    Interrupted {
+        /// The epoch.
+        epoch: usize,
+        /// The next batch.
+        batch: usize,
+        /// Where the checkpoint was written.
+        checkpoint: Option<String>,
+    },
     /// A plot could not be drawn or written.
     #[error("could not write the plot {path}: {message}")]
     Plot {

@@ -3,10 +3,13 @@
 
 use seqlab::Device;
 use seqlab::data::human_numbers;
+use seqlab::lessons::LessonError;
 use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, CharLmRun, train_char_lm};
 use seqlab::lessons::markov::run_markov;
 use seqlab::models::{CellKind, GenerateConfig, Sampling, generate_by_prefix, generate_stepwise};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("seqlab-it-char-{}-{name}", std::process::id()));
@@ -190,6 +193,39 @@ fn a_stopped_and_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
             .collect::<Vec<_>>()
     };
     assert_eq!(losses(&resumed), losses(&uninterrupted));
+
+    // Stopped inside the first epoch (as Ctrl-C stops it), after its first batch: the
+    // checkpoint holds the state carried into the second batch, and resuming from it ends
+    // in the same place too.
+    let inside = scratch("inside");
+    let stop = Arc::new(AtomicBool::new(true));
+    let stopped = CharLmRun {
+        out: Some(&inside),
+        stop: Some(&stop),
+        ..CharLmRun::default()
+    };
+    let error = train_char_lm(&config, &corpus, &stopped, &device).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            LessonError::Interrupted {
+                epoch: 0,
+                batch: 1,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(inside.join("state.safetensors").exists());
+    let go_on = CharLmRun {
+        out: Some(&inside),
+        resume: Some(&inside),
+        ..CharLmRun::default()
+    };
+    let (_, finished) = train_char_lm(&config, &corpus, &go_on, &device).unwrap();
+    assert!(weights(&whole) == weights(&inside), "the weights differ");
+    assert_eq!(losses(&finished), losses(&uninterrupted));
+    std::fs::remove_dir_all(&inside).unwrap();
 
     // Resuming another run's checkpoint, or with other settings, is refused.
     let other = CharLmConfig {

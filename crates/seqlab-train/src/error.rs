@@ -38,6 +38,14 @@ pub enum TrainError {
         /// What went wrong.
         message: String,
     },
+    /// Training was asked to stop (Ctrl-C) and stopped at a step boundary.
+    #[error("training interrupted at epoch {epoch}, before batch {batch}")]
+    Interrupted {
+        /// The epoch it stopped in.
+        epoch: usize,
+        /// The next batch it would have trained on.
+        batch: usize,
+    },
     /// Saved optimizer state that does not fit the model.
     #[error("the optimizer state does not fit the model: {0}")]
     OptimizerState(String),

@@ -9,6 +9,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use seqlab_data::LmBatch;
 use seqlab_models::{LanguageModel, NamedTensors, RnnState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Training and validation batches, in the order they are fed (no shuffling: language models
@@ -77,6 +79,19 @@ pub struct Learner<M: LanguageModel> {
     show_progress: bool,
     epoch_end: Option<EpochHook<M>>,
     smooth: SmoothLoss,
+    stop: Option<Arc<AtomicBool>>,
+    position: Option<Position>,
+}
+
+/// A place inside an epoch: the next training batch, and the state carried into it.
+#[derive(Debug, Clone)]
+pub struct Position {
+    /// The epoch.
+    pub epoch: usize,
+    /// The next batch to train on.
+    pub next_batch: usize,
+    /// The (detached) state the previous batch left, for stateful models.
+    pub state: Option<RnnState>,
 }
 
 /// What [`Learner::with_epoch_end`] calls after each epoch.
@@ -115,6 +130,8 @@ impl<M: LanguageModel> Learner<M> {
             show_progress: true,
             epoch_end: None,
             smooth: SmoothLoss::default(),
+            stop: None,
+            position: None,
         }
     }
 
@@ -199,6 +216,36 @@ impl<M: LanguageModel> Learner<M> {
         self.fit_with(epochs, Schedule::FlatCos(FlatCos::new(lr)))
     }
 
+    /// Stops training at the next step boundary once `flag` is set (by a Ctrl-C handler, say):
+    /// the fit returns [`TrainError::Interrupted`] and [`Learner::position`] says where, so
+    /// that a checkpoint written then resumes exactly there.
+    pub fn with_stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// fastai's smoothed training loss so far in the current fit.
+    pub fn smooth_loss(&self) -> SmoothLoss {
+        self.smooth
+    }
+
+    /// Where an interrupted fit stopped (set when a fit returns [`TrainError::Interrupted`]).
+    pub fn position(&self) -> Option<&Position> {
+        self.position.as_ref()
+    }
+
+    /// Makes the next [`Learner::fit_epochs`] start inside `position.epoch`, at its next batch
+    /// with its carried state, as an interrupted fit left it.
+    pub fn resume_at(&mut self, position: Position) {
+        self.position = Some(position);
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::SeqCst))
+    }
+
     /// The optimizer, with its running averages.
     pub fn optimizer(&self) -> &Optimizer {
         &self.optimizer
@@ -260,16 +307,36 @@ impl<M: LanguageModel> Learner<M> {
         }
         let first = self.history.len();
         let total_steps = epochs * self.data.train.len();
-        if range.start == 0 {
+        let resumed_inside = self
+            .position
+            .take()
+            .filter(|position| position.epoch == range.start);
+        if range.start == 0 && resumed_inside.is_none() {
             self.smooth = SmoothLoss::default();
         }
         if self.print_table && !range.is_empty() {
             println!("{}", format_table_header(&["accuracy"]));
         }
+        let first_epoch = range.start;
         for epoch in range {
+            // A stop asked for before the fit begins still trains one step.
+            if epoch > first_epoch && self.stop_requested() {
+                self.position = Some(Position {
+                    epoch,
+                    next_batch: 0,
+                    state: None,
+                });
+                return Err(TrainError::Interrupted { epoch, batch: 0 });
+            }
             let start = Instant::now();
-            let train_loss =
-                self.train_epoch(epoch, epoch * self.data.train.len(), total_steps, schedule)?;
+            let inside = resumed_inside.clone().filter(|p| p.epoch == epoch);
+            let train_loss = self.train_epoch(
+                epoch,
+                epoch * self.data.train.len(),
+                total_steps,
+                schedule,
+                inside,
+            )?;
             let (valid_loss, accuracy) = self.validate();
             let record = EpochRecord {
                 fit: self.fits,
@@ -306,11 +373,14 @@ impl<M: LanguageModel> Learner<M> {
         first_step: usize,
         total_steps: usize,
         schedule: Schedule,
+        resume: Option<Position>,
     ) -> Result<f64, TrainError> {
         let bar = epoch_bar(self.data.train.len(), epoch, self.show_progress);
-        let mut state: Option<RnnState> = None;
+        let (first, mut state) = resume.map_or((0, None), |p| (p.next_batch, p.state));
+        bar.inc(first as u64);
         let mut smoothed = f64::NAN;
-        for (index, batch) in self.data.train.iter().enumerate() {
+        let batches = self.data.train.len();
+        for (index, batch) in self.data.train.iter().enumerate().skip(first) {
             let hyper = schedule.at((first_step + index) as f64 / total_steps as f64);
             let (inputs, targets) = batch.to_tensors(&self.device);
             let model = self
@@ -348,6 +418,19 @@ impl<M: LanguageModel> Learner<M> {
             smoothed = self.smooth.add(value as f64);
             bar.set_message(format!("loss {smoothed:.4}"));
             bar.inc(1);
+            // The epoch's last batch finishes the epoch (validation, its hook) first.
+            if index + 1 < batches && self.stop_requested() {
+                bar.finish_and_clear();
+                self.position = Some(Position {
+                    epoch,
+                    next_batch: index + 1,
+                    state,
+                });
+                return Err(TrainError::Interrupted {
+                    epoch,
+                    batch: index + 1,
+                });
+            }
         }
         bar.finish_and_clear();
         Ok(smoothed)

@@ -3,6 +3,7 @@
 use super::common::RunArgs;
 use clap::{Args as ClapArgs, Subcommand};
 use seqlab::data::read_text_files;
+use seqlab::lessons::LessonError;
 use seqlab::lessons::char_lm::{
     CharCorpus, CharLm, CharLmConfig, CharLmRun, text_files, train_char_lm,
 };
@@ -10,6 +11,8 @@ use seqlab::models::{CellKind, GenerateConfig, Sampling};
 use serde_json::json;
 use std::error::Error;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Options of `seqlab char-lm`.
@@ -151,19 +154,31 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         .clone()
         .or_else(|| args.resume.clone())
         .unwrap_or_else(|| PathBuf::from("char-lm"));
+    let stop = stop_on_ctrl_c()?;
     let start = Instant::now();
-    let (model, report) = train_char_lm(
+    let trained = train_char_lm(
         &config,
         &corpus,
         &CharLmRun {
             out: Some(&out),
             resume: args.resume.as_deref(),
             stop_after: args.stop_after,
+            stop: Some(&stop),
             print_table: true,
             show_progress: !args.run.no_progress,
         },
         &device,
-    )?;
+    );
+    let (model, report) = match trained {
+        Err(error @ LessonError::Interrupted { .. }) => {
+            return Err(format!(
+                "{error}: run the same command with --resume {} to go on",
+                out.display()
+            )
+            .into());
+        }
+        other => other?,
+    };
     let minutes = start.elapsed().as_secs_f64() / 60.0;
     println!(
         "held out: {:.4} bits per character ({} characters); trained on {} characters in {minutes:.1} min; {} parameters",
@@ -194,6 +209,22 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         "minutes": minutes,
     });
     args.run.write_metrics(run, &report.records)
+}
+
+/// A flag that the first Ctrl-C sets (training stops at the next step and checkpoints); a
+/// second one quits at once.
+fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>, Box<dyn Error>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!(
+            "seqlab: stopping after this step to write a checkpoint (Ctrl-C again quits at once)"
+        );
+    })?;
+    Ok(stop)
 }
 
 fn sample(args: SampleArgs) -> Result<(), Box<dyn Error>> {

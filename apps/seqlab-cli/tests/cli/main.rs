@@ -675,3 +675,76 @@ fn char_lm_stops_and_resumes_where_it_stopped() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Ctrl-C (SIGINT) during training: the run stops at the next step, writes a checkpoint, exits
+/// non-zero with one line saying how to go on, and the resumed run finishes.
+#[test]
+fn ctrl_c_stops_training_with_a_checkpoint_that_resumes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = scratch_dir("char-lm-ctrl-c");
+    let play = write_play(&dir);
+    let checkpoint = dir.join("model");
+    let args = [
+        "char-lm",
+        "train",
+        "--text",
+        play.to_str().unwrap(),
+        "--out",
+        checkpoint.to_str().unwrap(),
+        "--hidden",
+        "16",
+        "--embedding",
+        "4",
+        "--layers",
+        "1",
+        "--seq-len",
+        "10",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "40",
+        "--sample-length",
+        "0",
+        "--no-progress",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seqlab"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first epoch's row, then interrupt.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 && !line.starts_with("0 ") {
+        line.clear();
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert!(!output.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("seqlab: stopping after this step"), "{err}");
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("seqlab: training stopped at epoch")
+            && last.ends_with(&format!(
+                "run the same command with --resume {} to go on",
+                checkpoint.display()
+            )),
+        "{err}"
+    );
+    let resumed = seqlab(&[&args[..], &["--resume", checkpoint.to_str().unwrap()]].concat());
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let rows = String::from_utf8_lossy(&resumed.stdout)
+        .lines()
+        .filter(|l| l.starts_with("39 "))
+        .count();
+    assert_eq!(rows, 1, "the resumed run reaches the last epoch");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
