@@ -117,7 +117,74 @@ pub fn copy_plots(dir: &Path, report: &CopyReport) -> Result<Vec<PathBuf>, Lesso
         &[line],
     )?;
     written.push(path);
+    let path = dir.join("copy_agreement.png");
+    agreement_plot(&path, &report.test.predictions, &report.test_targets)?;
+    written.push(path);
     Ok(written)
+}
+
+/// The notebook's `imshow(train_output == sequences)`: one row per held-out sequence (the
+/// first 100), one cell per position: green where the prediction has the target's symbol, red
+/// where it has another, orange where it stopped short, blue where it went on past the target,
+/// white past both.
+fn agreement_plot(
+    path: &Path,
+    predictions: &[Vec<u32>],
+    targets: &[Vec<u32>],
+) -> Result<(), LessonError> {
+    register()?;
+    let fail = |message: String| LessonError::Plot {
+        path: path.display().to_string(),
+        message,
+    };
+    let rows = predictions.len().min(targets.len()).min(100);
+    let columns = (0..rows)
+        .map(|row| predictions[row].len().max(targets[row].len()))
+        .max()
+        .unwrap_or(1)
+        .clamp(1, 40);
+    let temporary = temporary_path(path, "tmp.png").map_err(|e| fail(e.to_string()))?;
+    {
+        let root = BitMapBackend::new(&temporary, (WIDTH, WIDTH)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "held-out predictions: right (green), wrong (red), short (orange), long (blue)",
+                ("sans-serif", 16),
+            )
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0..columns, 0..rows.max(1))
+            .map_err(|e| fail(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("position")
+            .y_desc("sequence")
+            .draw()
+            .map_err(|e| fail(e.to_string()))?;
+        let cells = (0..rows).flat_map(|row| (0..columns).map(move |column| (row, column)));
+        let color = |row: usize, column: usize| -> RGBColor {
+            match (predictions[row].get(column), targets[row].get(column)) {
+                (Some(p), Some(t)) if p == t => RGBColor(60, 170, 80),
+                (Some(_), Some(_)) => RGBColor(210, 50, 50),
+                (None, Some(_)) => RGBColor(240, 160, 40),
+                (Some(_), None) => RGBColor(80, 130, 220),
+                (None, None) => WHITE,
+            }
+        };
+        chart
+            .draw_series(cells.map(|(row, column)| {
+                Rectangle::new(
+                    [(column, rows - 1 - row), (column + 1, rows - row)],
+                    color(row, column).filled(),
+                )
+            }))
+            .map_err(|e| fail(e.to_string()))?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    commit_atomic(&temporary, path).map_err(|e| fail(e.to_string()))
 }
 
 fn series(values: &[f32], first_step: usize) -> Vec<(f64, f64)> {
@@ -231,6 +298,21 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["test_loss.png"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_agreement_map_is_a_square_png() {
+        let dir = std::env::temp_dir().join(format!("seqlab-plot-agree-{}", std::process::id()));
+        check_dir(&dir).unwrap();
+        let path = dir.join("agreement.png");
+        let targets = vec![vec![1, 2, 3], vec![2, 2], vec![3]];
+        let predictions = vec![vec![1, 2, 3], vec![2, 1, 3], vec![]];
+        agreement_plot(&path, &predictions, &targets).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        // Width and height in the IHDR chunk: 900 × 900.
+        assert_eq!(&bytes[16..24], &[0, 0, 3, 132, 0, 0, 3, 132]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

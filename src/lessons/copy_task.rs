@@ -191,6 +191,8 @@ pub struct CopyReport {
     pub by_length: Vec<(usize, f64)>,
     /// A few held-out sequences as text: input, target, prediction.
     pub examples: Vec<(String, String, String)>,
+    /// The held-out targets, in the order of `test.predictions`.
+    pub test_targets: Vec<Vec<u32>>,
 }
 
 /// The lengths of the generalisation table.
@@ -272,5 +274,6 @@ fn finish<M: PairModel>(
         test: evaluation,
         by_length,
         examples,
+        test_targets: test.targets.clone(),
     })
 }
