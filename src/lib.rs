@@ -39,6 +39,16 @@ pub struct RecurrentLayersGuideDoctests;
 #[cfg(doctest)]
 pub struct RnnCourseGuideDoctests;
 
+/// The character-level generation guide's code, compiled and run as a doctest.
+#[doc = include_str!("../docs/char-lm.md")]
+#[cfg(doctest)]
+pub struct CharLmGuideDoctests;
+
+/// The part-of-speech tagging guide's code, compiled and run as a doctest.
+#[doc = include_str!("../docs/pos-tagging.md")]
+#[cfg(doctest)]
+pub struct PosTaggingGuideDoctests;
+
 /// The human-numbers guide's code, compiled and run as a doctest.
 #[doc = include_str!("../docs/human-numbers.md")]
 #[cfg(doctest)]
