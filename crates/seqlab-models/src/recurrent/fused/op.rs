@@ -74,7 +74,11 @@ pub trait FusedRecurrenceBackend: Backend {
         c0: FloatTensor<Self>,
         kind: CellKind,
     ) -> FloatTensor<Self> {
-        run_step::<Self>([&x, &w_ih, &b_ih, &w_hh, &b_hh, &h0, &c0], kind, copied::<Self>)
+        run_step::<Self>(
+            [&x, &w_ih, &b_ih, &w_hh, &b_hh, &h0, &c0],
+            kind,
+            copied::<Self>,
+        )
     }
 }
 
