@@ -18,8 +18,10 @@ use std::sync::Mutex;
 use thiserror::Error;
 
 /// Seeds `device`'s generator and builds a model with it, holding a process-wide lock so that
-/// lessons run side by side (tests run in parallel) each draw their own initial weights: the
-/// backend's generator is shared by everything on the device.
+/// two lessons running side by side do not interleave their draws. The backend's generator is
+/// shared by everything on the device: other code drawing from it at the same moment still
+/// changes the initial weights, so a test that needs one exact initialisation runs the binary,
+/// a process of its own.
 pub(crate) fn init_seeded<T>(device: &Device, seed: u64, init: impl FnOnce() -> T) -> T {
     static INIT: Mutex<()> = Mutex::new(());
     let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
