@@ -166,15 +166,18 @@ pub struct CharLm {
     pub model: RecurrentLm,
 }
 
-fn stream_batches(
+/// Stateful LM batches of `batch_size` streams × `seq_len` tokens from `ids` (`what` names
+/// the text, `unit` its tokens, in the error when it is too short for one batch).
+pub(crate) fn stream_batches(
     ids: &[u32],
     seq_len: usize,
     batch_size: usize,
     what: &'static str,
+    unit: &'static str,
 ) -> Result<Vec<crate::data::LmBatch>, LessonError> {
     let too_short = || {
         LessonError::Config(format!(
-            "{what} ({} characters) is too short for one batch of {batch_size} × {seq_len}",
+            "{what} ({} {unit}) is too short for one batch of {batch_size} × {seq_len}",
             ids.len()
         ))
     };
@@ -347,12 +350,14 @@ pub fn train_char_lm(
         config.seq_len,
         config.batch_size,
         "the training text",
+        "characters",
     )?;
     let valid = stream_batches(
         &corpus.valid,
         config.seq_len,
         config.batch_size,
         "the held-out text",
+        "characters",
     )?;
     let train_chars = train.iter().map(|b| b.target_tokens()).sum();
     let valid_chars = valid.iter().map(|b| b.target_tokens()).sum();

@@ -3,15 +3,17 @@
 
 pub mod addition;
 pub mod char_lm;
+pub mod classify;
 pub mod copy_task;
 pub mod human_numbers;
 pub mod markov;
 pub mod pos_tag;
 pub mod seq2seq_task;
 pub mod sinusoid;
+pub mod text_lm;
 
 use crate::data::DataError;
-use crate::models::{MarkovError, RecurrentError, SamplingError};
+use crate::models::{ClassifierError, MarkovError, RecurrentError, SamplingError};
 use crate::train::{CheckpointError, TrainError};
 use burn::tensor::Device;
 use std::sync::Mutex;
@@ -41,6 +43,9 @@ pub enum LessonError {
     /// A model was given input it cannot take.
     #[error(transparent)]
     Model(#[from] RecurrentError),
+    /// A classifier was given input it cannot take.
+    #[error(transparent)]
+    Classifier(#[from] ClassifierError),
     /// Training failed.
     #[error(transparent)]
     Train(#[from] TrainError),

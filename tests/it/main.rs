@@ -2,6 +2,7 @@
 //! topic, so that burn and wgpu are linked once.
 
 mod char_lm;
+mod classify;
 mod devices;
 mod human_numbers_data;
 mod human_numbers_training;

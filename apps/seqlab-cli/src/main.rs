@@ -35,6 +35,13 @@ enum Command {
     Markov(commands::markov::Args),
     /// Part-of-speech tagging: the tutorial's LSTMTag, then a real tagger on the Brown corpus.
     PosTag(commands::pos_tag::Args),
+    /// Token ids of a text, one per line with what each decodes to (bert-base-uncased by
+    /// default).
+    Tokenize(commands::tokenize::Args),
+    /// Text classification: MLP, RNN, LSTM or GRU, from scratch or from a language model.
+    Classify(commands::classify::Args),
+    /// Language models on a corpus of texts, for classifiers to start from.
+    Lm(commands::lm::Args),
     /// Training and inference speed in the PyTorch reference benchmark's configurations.
     Bench(commands::bench::Args),
 }
@@ -60,6 +67,9 @@ fn main() -> ExitCode {
         Command::CharLm(args) => commands::char_lm::run(args),
         Command::Markov(args) => commands::markov::run(args),
         Command::PosTag(args) => commands::pos_tag::run(args),
+        Command::Tokenize(args) => commands::tokenize::run(args),
+        Command::Classify(args) => commands::classify::run(args),
+        Command::Lm(args) => commands::lm::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

@@ -78,6 +78,9 @@ pub enum DataError {
         /// What is wrong with it.
         message: String,
     },
+    /// A tokenizer could not be read, trained or used.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
     /// A saved vocabulary could not be read or written.
     #[error("vocabulary file {path}: {message}")]
     VocabFile {

@@ -15,6 +15,7 @@
 //! assert_eq!(vocab.decode(&ids[..3]).unwrap(), ["one", ".", "two"]);
 //! ```
 
+mod abc;
 mod addition;
 mod atomic;
 mod batch;
@@ -22,6 +23,7 @@ mod chars;
 mod error;
 mod group;
 mod human_numbers;
+mod labelled;
 mod lm;
 mod padding;
 mod sinusoid;
@@ -29,8 +31,10 @@ mod symbols;
 mod tagged;
 mod text;
 mod tokenize;
+mod tokenizer;
 mod vocab;
 
+pub use abc::{AbcTune, key_mode, label_tunes, parse_abc, read_abc};
 pub use addition::{
     ADDITION_ANSWER_SYMBOLS, ADDITION_QUESTION_SYMBOLS, Addition, generate_additions,
 };
@@ -40,6 +44,7 @@ pub use chars::CharVocab;
 pub use error::DataError;
 pub use group::group_chunks;
 pub use human_numbers::{HumanNumbers, human_numbers, number_to_words};
+pub use labelled::{LabelledColumns, LabelledText, stratified_split};
 pub use lm::{LmSample, LmSplit, LmTask, fixed_windows, sequence_windows, split_train_valid};
 pub use padding::{Padded, batch_rows, pad_with_stop};
 pub use sinusoid::{SinusoidConfig, Sinusoids, generate_sinusoids};
@@ -49,4 +54,7 @@ pub use tagged::{
 };
 pub use text::{MAX_TEXT_BYTES, read_text_files};
 pub use tokenize::split_words;
+pub use tokenizer::{
+    PAD_TOKEN, Tokenizer, TokenizerKind, UNKNOWN_TOKEN, split_words_and_punctuation,
+};
 pub use vocab::{Vocab, VocabBuilder, VocabOrder};

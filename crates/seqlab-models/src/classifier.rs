@@ -34,6 +34,16 @@ pub enum ClassifierError {
     /// The recurrent layers rejected the input or the lengths.
     #[error(transparent)]
     Recurrent(#[from] RecurrentError),
+    /// An encoder of another shape than the classifier's.
+    #[error(
+        "the encoder (vocabulary, embedding, cell, hidden, layers, bidirectional) is {got}, the classifier was built for {expected}"
+    )]
+    EncoderShape {
+        /// The classifier's shape.
+        expected: String,
+        /// The encoder's.
+        got: String,
+    },
     /// The MLP classifier was built for another sequence length.
     #[error("sequences have {got} tokens, the MLP classifier was built for {expected}")]
     SequenceLength {
@@ -136,6 +146,48 @@ pub struct RecurrentClassifier {
 }
 
 impl RecurrentClassifier {
+    /// The classifier with `embedding` and `recurrent` (a language model's encoder, see
+    /// [`RecurrentLm::encoder`](crate::RecurrentLm::encoder)) in place of its own, keeping its
+    /// head. Their shapes must be the ones the classifier was built with.
+    pub fn with_encoder(
+        mut self,
+        embedding: Embedding,
+        recurrent: Recurrent,
+    ) -> Result<Self, ClassifierError> {
+        let shape = |e: &Embedding, r: &Recurrent| {
+            let [vocab, width] = e.weight.dims();
+            (
+                vocab,
+                width,
+                r.kind(),
+                r.hidden_size(),
+                r.num_layers(),
+                r.is_bidirectional(),
+            )
+        };
+        let (expected, got) = (
+            shape(&self.embedding, &self.recurrent),
+            shape(&embedding, &recurrent),
+        );
+        if expected != got {
+            return Err(ClassifierError::EncoderShape {
+                expected: format!("{expected:?}"),
+                got: format!("{got:?}"),
+            });
+        }
+        self.embedding = embedding;
+        self.recurrent = recurrent;
+        Ok(self)
+    }
+
+    /// Freezes (`true`) or unfreezes the embedding and recurrent layers: frozen, they get no
+    /// gradients and only the head trains (ULMFiT's first stage of fine-tuning).
+    pub fn freeze_encoder(mut self, frozen: bool) -> Self {
+        self.embedding = self.embedding.set_require_grad(!frozen);
+        self.recurrent = self.recurrent.set_require_grad(!frozen);
+        self
+    }
+
     /// Class logits `[B, classes]` for `tokens` `[B, T]`; with `lengths`, sequence `b` is
     /// `tokens[b, ..lengths[b]]` and the rest is padding that changes nothing.
     pub fn forward(

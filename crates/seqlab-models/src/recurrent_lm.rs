@@ -131,6 +131,13 @@ pub struct RecurrentLm {
 }
 
 impl RecurrentLm {
+    /// The input embedding and the recurrent layers: ULMFiT's encoder, which a
+    /// [`RecurrentClassifier`](crate::RecurrentClassifier) can start from
+    /// ([`RecurrentClassifier::with_encoder`](crate::RecurrentClassifier::with_encoder)).
+    pub fn encoder(&self) -> (Embedding, Recurrent) {
+        (self.input_to_hidden.clone(), self.rnn.clone())
+    }
+
     /// The recurrent layers' state as one `[batch, hidden]` tensor per layer (hidden states,
     /// then cell states for an LSTM).
     fn flatten(&self, state: RecurrentState) -> RnnState {

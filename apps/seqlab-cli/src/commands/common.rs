@@ -58,3 +58,22 @@ pub fn parse_range(text: &str) -> Result<std::ops::RangeInclusive<usize>, String
         }
     }
 }
+
+/// The folder `datasets/fetch NAME` fills (under `$SEQLAB_DATA`, or
+/// `~/.cache/seqlab/datasets`); an error saying how to fetch it when it is not there.
+pub fn fetched_dataset(name: &str) -> Result<PathBuf, String> {
+    let root = match std::env::var_os("SEQLAB_DATA") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/seqlab/datasets"),
+    };
+    let dir = root.join(name);
+    if dir.join(".complete").is_file() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "the {name} dataset is not in {}: run datasets/fetch {name} first",
+            dir.display()
+        ))
+    }
+}

@@ -3,9 +3,13 @@
 pub mod addition;
 pub mod bench;
 pub mod char_lm;
+pub mod classify;
 pub mod common;
 pub mod copy;
 pub mod human_numbers;
+pub mod lm;
 pub mod markov;
 pub mod pos_tag;
 pub mod sinusoid;
+pub mod text;
+pub mod tokenize;

@@ -1,7 +1,7 @@
 //! `seqlab pos-tag train | tag`: part-of-speech tagging, from the tutorial's two sentences to
 //! the Brown corpus.
 
-use super::common::RunArgs;
+use super::common::{RunArgs, fetched_dataset};
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use seqlab::data::{
     TaggedSentence, parse_brown, parse_conllu, read_brown_dir, read_text_files,
@@ -110,30 +110,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     }
 }
 
-/// The fetched datasets' folder (`$SEQLAB_DATA` or `~/.cache/seqlab/datasets`).
-fn data_root() -> PathBuf {
-    match std::env::var_os("SEQLAB_DATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache/seqlab/datasets"),
-    }
-}
-
 fn load(args: &TrainArgs) -> Result<Vec<TaggedSentence>, Box<dyn Error>> {
     let base_tags = !args.full_tags;
     let sentences = match args.corpus.as_str() {
         "toy" => toy_tagged_sentences(),
-        "brown" => {
-            let dir = data_root().join("brown");
-            if !dir.is_dir() {
-                return Err(format!(
-                    "the Brown corpus is not in {}: run datasets/fetch brown first",
-                    dir.display()
-                )
-                .into());
-            }
-            read_brown_dir(&dir, base_tags)?
-        }
+        "brown" => read_brown_dir(&fetched_dataset("brown")?, base_tags)?,
         path => {
             let path = Path::new(path);
             if path.is_dir() {

@@ -773,3 +773,309 @@ fn addition_learns_to_add_with_the_attention_decoder() {
     assert!(exact >= 0.95, "{}", String::from_utf8_lossy(&output.stdout));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn tokenize_prints_the_ids_and_pieces_the_seed_prints() {
+    let bert = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/tokenizers/bert-base-uncased.json"
+    );
+    let output = seqlab(&["tokenize", "--tokenizer", bert, "What a nice flooble!"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "ids: [101, 2054, 1037, 3835, 13109, 9541, 3468, 999, 102]"
+    );
+    assert_eq!(
+        lines[1..10],
+        [
+            "101:",
+            "2054:what",
+            "1037:a",
+            "3835:nice",
+            "13109:fl",
+            "9541:##oo",
+            "3468:##ble",
+            "999:!",
+            "102:"
+        ]
+    );
+    assert!(lines[10].contains("30522 tokens"), "{stdout}");
+}
+
+/// Labelled reviews in a CSV: the class shows in one word among neutral ones.
+fn write_reviews(dir: &std::path::Path) -> PathBuf {
+    let mut csv = String::from("text,label,source\n");
+    let neutral = [
+        "the film",
+        "a plot",
+        "the actor",
+        "music and story",
+        "it was",
+    ];
+    for i in 0..240 {
+        let (word, label) = if i % 2 == 0 {
+            ("superb", 1)
+        } else {
+            ("dreadful", 0)
+        };
+        let filler = neutral[i % neutral.len()];
+        let other = neutral[(i / 2) % neutral.len()];
+        csv.push_str(&format!(
+            "\"{filler}, {word}; {other}.\",{label},{}\n",
+            if i % 3 == 0 { "rt" } else { "imdb" }
+        ));
+    }
+    let path = dir.join("reviews.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+/// ABC tunes of two types: reels in 4/4 runs of eighths, jigs in 6/8 triplets.
+fn write_tunes(dir: &std::path::Path) -> PathBuf {
+    let mut abc = String::new();
+    for i in 0..60 {
+        let (rhythm, body) = if i % 2 == 0 {
+            ("reel", "GABc dBAG | FGAB cAFD |")
+        } else {
+            ("jig", "GAB cBA | dBG AFD |")
+        };
+        let key = if i % 4 < 2 { "G" } else { "Em" };
+        abc.push_str(&format!(
+            "X: {i}\nT: Tune {i}\nR: {rhythm}\nK:{key}\n{body}\n{body}\n\n"
+        ));
+    }
+    let path = dir.join("tunes.abc");
+    std::fs::write(&path, abc).unwrap();
+    path
+}
+
+#[test]
+fn classify_trains_on_a_csv_and_prints_the_table_and_confusion_matrix() {
+    let dir = scratch_dir("classify");
+    let reviews = write_reviews(&dir);
+    let metrics = dir.join("metrics.json");
+    let output = seqlab(&[
+        "classify",
+        "--data",
+        reviews.to_str().unwrap(),
+        "--where",
+        "source=imdb",
+        "--model",
+        "lstm",
+        "--embedding",
+        "16",
+        "--hidden",
+        "16",
+        "--epochs",
+        "3",
+        "--lr",
+        "1e-2",
+        "--valid-fraction",
+        "0.25",
+        "--device",
+        "flex",
+        "--metrics-json",
+        metrics.to_str().unwrap(),
+        "--no-progress",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("160 texts, 2 classes: 0 80, 1 80"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("epoch") && stdout.contains("accuracy"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("majority-class baseline 0.5000"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("predicted"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+    assert!(json["run"]["accuracy"].as_f64().unwrap() >= 0.9, "{json}");
+    assert_eq!(json["epochs"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_language_model_trained_on_tunes_starts_a_tune_classifier() {
+    let dir = scratch_dir("tunes");
+    let tunes = write_tunes(&dir);
+    let lm = dir.join("lm");
+    let output = seqlab(&[
+        "lm",
+        "train",
+        "--data",
+        tunes.to_str().unwrap(),
+        "--tokenizer",
+        "char",
+        "--embedding",
+        "8",
+        "--hidden",
+        "16",
+        "--seq-len",
+        "16",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "1",
+        "--out",
+        lm.to_str().unwrap(),
+        "--device",
+        "flex",
+        "--no-progress",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("60 texts; tokenizer: char"), "{stdout}");
+    assert!(stdout.contains("held-out perplexity"), "{stdout}");
+    let output = seqlab(&[
+        "classify",
+        "--data",
+        tunes.to_str().unwrap(),
+        "--label-col",
+        "type",
+        "--pretrained-lm",
+        lm.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--lr",
+        "1e-2",
+        "--batch-size",
+        "8",
+        "--valid-fraction",
+        "0.2",
+        "--device",
+        "flex",
+        "--no-progress",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("60 texts, 2 classes: jig 30, reel 30"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("pretrained: lstm 1 layer(s) of 16"),
+        "{stdout}"
+    );
+    // One head-only epoch, then two more.
+    assert_eq!(
+        stdout.lines().filter(|l| l.ends_with("00:00")).count(),
+        3,
+        "{stdout}"
+    );
+    let output = seqlab(&[
+        "classify",
+        "--data",
+        tunes.to_str().unwrap(),
+        "--label-col",
+        "mode",
+        "--model",
+        "gru",
+        "--tokenizer",
+        "char",
+        "--epochs",
+        "1",
+        "--min-class-count",
+        "5",
+        "--device",
+        "flex",
+        "--no-progress",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("major 30, minor 30"));
+}
+
+#[test]
+fn text_commands_refuse_bad_input_in_one_line() {
+    let dir = scratch_dir("text-bad");
+    let reviews = write_reviews(&dir);
+    let reviews = reviews.to_str().unwrap();
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    let garbage = dir.join("garbage.json");
+    std::fs::write(&garbage, "{\"not\": \"a tokenizer\"}").unwrap();
+    assert_one_line_error(
+        &["classify", "--data", reviews, "--text-col", "review"],
+        "no column \"review\"",
+    );
+    assert_one_line_error(
+        &["classify", "--data", reviews, "--where", "source"],
+        "--where takes COLUMN=VALUE",
+    );
+    assert_one_line_error(
+        &["classify", "--data", reviews, "--where", "source=x"],
+        "no rows have source = \"x\"",
+    );
+    assert_one_line_error(
+        &["classify", "--data", reviews, "--model", "cnn"],
+        "unknown model \"cnn\"",
+    );
+    assert_one_line_error(
+        &["classify", "--data", reviews, "--max-len", "0"],
+        "must be at least 1",
+    );
+    assert_one_line_error(
+        &["classify", "--data", reviews, "--min-class-count", "1000"],
+        "two classes",
+    );
+    assert_one_line_error(
+        &["classify", "--data", empty.to_str().unwrap()],
+        "empty.csv",
+    );
+    assert_one_line_error(&["classify", "--data", "/nonexistent.csv"], "cannot read");
+    assert_one_line_error(
+        &[
+            "classify",
+            "--data",
+            reviews,
+            "--pretrained-lm",
+            dir.to_str().unwrap(),
+        ],
+        "manifest",
+    );
+    assert_one_line_error(
+        &[
+            "classify",
+            "--data",
+            reviews,
+            "--tokenizer",
+            garbage.to_str().unwrap(),
+        ],
+        "tokenizer",
+    );
+    assert_one_line_error(
+        &["tokenize", "--tokenizer", "/nonexistent.json", "hi"],
+        "/nonexistent.json",
+    );
+    assert_one_line_error(
+        &[
+            "lm",
+            "train",
+            "--data",
+            reviews,
+            "--out",
+            dir.join("lm").to_str().unwrap(),
+            "--seq-len",
+            "100000",
+        ],
+        "too short",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_seqlab"))
+        .args(["classify", "--data", "imdb", "--device", "flex"])
+        .env("SEQLAB_DATA", &dir)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("run datasets/fetch movie-reviews first"),
+        "{err}"
+    );
+}

@@ -335,6 +335,26 @@ impl Recurrent {
         self.kind
     }
 
+    /// Features each step reads.
+    pub fn input_size(&self) -> usize {
+        self.input_size
+    }
+
+    /// Hidden width per direction.
+    pub fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    /// Stacked layers.
+    pub fn num_layers(&self) -> usize {
+        self.num_layers
+    }
+
+    /// Whether the layers also run backwards in time.
+    pub fn is_bidirectional(&self) -> bool {
+        self.directions == 2
+    }
+
     /// Runs the layers over `input` `[batch, time, input_size]` from `state` (zeros when
     /// `None`). Returns the last layer's outputs `[batch, time, directions * hidden]` and the
     /// final state of every layer and direction.

@@ -1,0 +1,170 @@
+//! `seqlab classify`: text classification with an MLP, RNN, LSTM or GRU, from scratch or
+//! from a language model that `seqlab lm train` saved.
+
+use super::common::RunArgs;
+use super::text::{DataArgs, TokenizerArgs, describe};
+use clap::{Args as ClapArgs, ValueEnum};
+use seqlab::lessons::classify::{
+    ClassifierArch, ClassifyConfig, Start, TextDataset, train_classifier, training_texts,
+};
+use seqlab::lessons::text_lm::TextLm;
+use seqlab::models::Pooling;
+use serde_json::json;
+use std::error::Error;
+use std::path::PathBuf;
+
+/// Pooling over time.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum PoolingArg {
+    /// The mean over the real (unpadded) steps.
+    Mean,
+    /// The output at the last real step.
+    Last,
+}
+
+/// Options of `seqlab classify`.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    tokenizer: TokenizerArgs,
+    /// mlp, rnn, lstm or gru.
+    #[arg(long, default_value = "lstm")]
+    model: String,
+    /// Start from this language model's encoder and tokenizer (`seqlab lm train --out`).
+    #[arg(long, value_name = "DIR")]
+    pretrained_lm: Option<PathBuf>,
+    /// Tokens kept per text (the first ones); the MLP reads exactly this many.
+    #[arg(long, default_value_t = 256)]
+    max_len: usize,
+    /// Embedding width.
+    #[arg(long, default_value_t = 64)]
+    embedding: usize,
+    /// Hidden width.
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    /// Recurrent layers.
+    #[arg(long, default_value_t = 1)]
+    layers: usize,
+    /// Run the recurrent layers both ways.
+    #[arg(long)]
+    bidirectional: bool,
+    /// Pooling over time.
+    #[arg(long, value_enum, default_value = "mean")]
+    pooling: PoolingArg,
+    /// Epochs (after the head-only epochs when fine-tuning).
+    #[arg(long, default_value_t = 4)]
+    epochs: usize,
+    /// Epochs that train only the head of a pretrained classifier.
+    #[arg(long, default_value_t = 1)]
+    head_epochs: usize,
+    /// Peak learning rate (Adam, one cycle per phase).
+    #[arg(long, default_value_t = 3e-3, allow_negative_numbers = true)]
+    lr: f64,
+    /// Texts per batch.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Share of every class held out.
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    valid_fraction: f64,
+    /// Leave out classes with fewer texts than this.
+    #[arg(long, default_value_t = 10)]
+    min_class_count: usize,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Reads, splits, tokenizes, trains and reports.
+pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    let config = ClassifyConfig {
+        arch: args.model.parse::<ClassifierArch>()?,
+        embedding: args.embedding,
+        hidden: args.hidden,
+        layers: args.layers,
+        bidirectional: args.bidirectional,
+        pooling: match args.pooling {
+            PoolingArg::Mean => Pooling::Mean,
+            PoolingArg::Last => Pooling::Last,
+        },
+        max_len: args.max_len,
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        head_epochs: args.head_epochs,
+        lr: args.lr,
+        valid_fraction: args.valid_fraction,
+        min_class_count: args.min_class_count,
+        seed: args.run.seed,
+    };
+    let (_, device) = args.run.device()?;
+    let data = TextDataset::new(args.data.read(false)?, config.min_class_count)?;
+    let counts = data.class_counts();
+    println!(
+        "{} texts, {} classes: {}",
+        data.texts.len(),
+        data.classes.len(),
+        data.classes
+            .iter()
+            .zip(&counts)
+            .map(|(class, count)| format!("{class} {count}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !data.dropped.is_empty() {
+        println!(
+            "left out (fewer than {} texts): {}",
+            config.min_class_count,
+            data.dropped
+                .iter()
+                .map(|(class, count)| format!("{class} {count}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let start = match &args.pretrained_lm {
+        Some(dir) => {
+            let lm = TextLm::load(dir, &device)?;
+            println!(
+                "pretrained: {} {} layer(s) of {} from {}",
+                lm.shape.cell,
+                lm.shape.layers,
+                lm.shape.hidden,
+                dir.display()
+            );
+            Start::Pretrained(Box::new(lm))
+        }
+        None => Start::Scratch(args.tokenizer.tokenizer(&training_texts(&config, &data)?)?),
+    };
+    let tokenizer = match &start {
+        Start::Scratch(tokenizer) => tokenizer,
+        Start::Pretrained(lm) => &lm.tokenizer,
+    };
+    println!("{}", describe(tokenizer));
+    let report = train_classifier(&config, &data, start, &device, true, !args.run.no_progress)?;
+    println!(
+        "{} training / {} held-out texts, {} parameters, {:.1} s",
+        report.sizes.0, report.sizes.1, report.parameters, report.seconds
+    );
+    println!(
+        "held-out accuracy {:.4}, balanced accuracy {:.4}, majority-class baseline {:.4}",
+        report.accuracy, report.balanced_accuracy, report.majority_accuracy
+    );
+    println!("{}", report.confusion_table());
+    args.run.write_metrics(
+        json!({
+            "command": "classify",
+            "data": args.data.data,
+            "model": args.model,
+            "tokenizer": args.tokenizer.tokenizer,
+            "pretrained_lm": args.pretrained_lm,
+            "accuracy": report.accuracy,
+            "balanced_accuracy": report.balanced_accuracy,
+            "majority_accuracy": report.majority_accuracy,
+            "classes": report.classes,
+            "confusion": report.confusion,
+            "seed": config.seed,
+        }),
+        &report.records,
+    )?;
+    Ok(())
+}

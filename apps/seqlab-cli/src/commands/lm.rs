@@ -1,0 +1,121 @@
+//! `seqlab lm train`: a recurrent language model on a corpus of texts, saved with its
+//! tokenizer for `seqlab classify --pretrained-lm`.
+
+use super::common::RunArgs;
+use super::text::{DataArgs, TokenizerArgs, describe};
+use clap::{Args as ClapArgs, Subcommand};
+use seqlab::lessons::text_lm::{TextLmConfig, train_text_lm};
+use serde_json::json;
+use std::error::Error;
+use std::path::PathBuf;
+
+/// Options of `seqlab lm`.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Subcommand, Debug)]
+enum Action {
+    /// Trains a language model on every text of the data (labels are not used; every tune
+    /// of an ABC collection counts, labelled or not).
+    Train(TrainArgs),
+}
+
+/// Options of `seqlab lm train`.
+#[derive(ClapArgs, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    tokenizer: TokenizerArgs,
+    /// Where to write the model, its config and its tokenizer.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// rnn, lstm or gru.
+    #[arg(long, default_value = "lstm")]
+    cell: String,
+    /// Embedding width.
+    #[arg(long, default_value_t = 64)]
+    embedding: usize,
+    /// Hidden width.
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    /// Layers.
+    #[arg(long, default_value_t = 1)]
+    layers: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 64)]
+    seq_len: usize,
+    /// Streams per batch.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Peak learning rate (Adam, one cycle).
+    #[arg(long, default_value_t = 3e-3, allow_negative_numbers = true)]
+    lr: f64,
+    /// Share of the shuffled corpus, from the end, held out.
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    valid_fraction: f64,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Runs `train`.
+pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    match args.action {
+        Action::Train(args) => train(args),
+    }
+}
+
+fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
+    let config = TextLmConfig {
+        cell: args.cell.parse()?,
+        embedding: args.embedding,
+        hidden: args.hidden,
+        layers: args.layers,
+        seq_len: args.seq_len,
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        lr: args.lr,
+        valid_fraction: args.valid_fraction,
+        seed: args.run.seed,
+    };
+    let (_, device) = args.run.device()?;
+    let texts: Vec<String> = args
+        .data
+        .read(true)?
+        .into_iter()
+        .map(|row| row.text)
+        .collect();
+    let tokenizer = args.tokenizer.tokenizer(&texts)?;
+    println!("{} texts; {}", texts.len(), describe(&tokenizer));
+    let (lm, report) = train_text_lm(
+        &config,
+        &texts,
+        tokenizer,
+        &device,
+        true,
+        !args.run.no_progress,
+    )?;
+    lm.save(&args.out)?;
+    println!(
+        "{} training / {} held-out tokens, {} parameters, {:.1} s; held-out perplexity {:.2}",
+        report.tokens.0, report.tokens.1, report.parameters, report.seconds, report.perplexity
+    );
+    println!("saved to {}", args.out.display());
+    args.run.write_metrics(
+        json!({
+            "command": "lm train",
+            "data": args.data.data,
+            "tokenizer": args.tokenizer.tokenizer,
+            "perplexity": report.perplexity,
+            "seed": config.seed,
+        }),
+        &report.records,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,650 @@
+//! Text classification (the tglcourse lesson's MLP, RNN and LSTM classifiers, on real data):
+//! labelled texts → tokenizer → padded, length-sorted batches → classifier, trained with Adam
+//! under one cycle; from scratch, or from a language model's encoder (ULMFiT: the head first
+//! with the encoder frozen, then everything).
+
+use super::text_lm::TextLm;
+use super::{LessonError, init_seeded};
+use crate::data::{LabelledText, Tokenizer, stratified_split};
+use crate::models::{
+    CellKind, ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, RecurrentClassifier,
+    RecurrentClassifierConfig,
+};
+use crate::train::{
+    AdamConfig, EpochRecord, OneCycle, OptimizerConfig, Trainer, flat_cross_entropy,
+    format_table_header, format_table_row,
+};
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Instant;
+
+/// Which classifier to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassifierArch {
+    /// Embedding → flatten → linear → ReLU → linear over exactly `max_len` tokens.
+    Mlp,
+    /// Embedding → recurrent layers → pooling → linear.
+    Recurrent(CellKind),
+}
+
+impl FromStr for ClassifierArch {
+    type Err = String;
+
+    /// `mlp`, `rnn`, `lstm` or `gru`.
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "mlp" => Ok(Self::Mlp),
+            other => other
+                .parse()
+                .map(Self::Recurrent)
+                .map_err(|_| format!("unknown model {other:?} (known: mlp, rnn, lstm, gru)")),
+        }
+    }
+}
+
+/// Settings of [`train_classifier`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassifyConfig {
+    /// The classifier.
+    pub arch: ClassifierArch,
+    /// Embedding width (a pretrained encoder brings its own).
+    pub embedding: usize,
+    /// Hidden width of the recurrent layers or the MLP (likewise).
+    pub hidden: usize,
+    /// Stacked recurrent layers (likewise).
+    pub layers: usize,
+    /// Whether the recurrent layers also run backwards (not with a pretrained encoder).
+    pub bidirectional: bool,
+    /// Pooling over time.
+    pub pooling: Pooling,
+    /// Tokens kept per text (the first ones); the MLP pads every text to this length.
+    pub max_len: usize,
+    /// Texts per batch.
+    pub batch_size: usize,
+    /// Epochs (with a pretrained encoder: after the head-only epochs).
+    pub epochs: usize,
+    /// Epochs with the pretrained encoder frozen, before the others.
+    pub head_epochs: usize,
+    /// Peak learning rate of each one-cycle phase.
+    pub lr: f64,
+    /// Share of every class held out for validation.
+    pub valid_fraction: f64,
+    /// Classes with fewer texts than this are left out (and reported).
+    pub min_class_count: usize,
+    /// Seed of the split, the shuffles and the initialisation.
+    pub seed: u64,
+}
+
+impl Default for ClassifyConfig {
+    /// An LSTM 64 → 128, one layer, mean pooling, 256 tokens, batches of 32, 4 epochs at
+    /// 3e-3 (one head-only epoch first with a pretrained encoder), 10% held out.
+    fn default() -> Self {
+        Self {
+            arch: ClassifierArch::Recurrent(CellKind::Lstm),
+            embedding: 64,
+            hidden: 128,
+            layers: 1,
+            bidirectional: false,
+            pooling: Pooling::Mean,
+            max_len: 256,
+            batch_size: 32,
+            epochs: 4,
+            head_epochs: 1,
+            lr: 3e-3,
+            valid_fraction: 0.1,
+            min_class_count: 10,
+            seed: 0,
+        }
+    }
+}
+
+/// Labelled texts with their classes numbered (alphabetically).
+#[derive(Debug, Clone)]
+pub struct TextDataset {
+    /// The texts.
+    pub texts: Vec<String>,
+    /// Each text's class index.
+    pub labels: Vec<usize>,
+    /// Class names, by index.
+    pub classes: Vec<String>,
+    /// Classes left out for having fewer than the minimum count, with their counts.
+    pub dropped: Vec<(String, usize)>,
+}
+
+impl TextDataset {
+    /// Numbers the labels of `rows`, leaving out classes with fewer than `min_class_count`
+    /// texts; fewer than two classes left is an error.
+    pub fn new(rows: Vec<LabelledText>, min_class_count: usize) -> Result<Self, LessonError> {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for row in &rows {
+            *counts.entry(row.label.clone()).or_default() += 1;
+        }
+        let (kept, dropped): (Vec<_>, Vec<_>) = counts
+            .into_iter()
+            .partition(|(_, count)| *count >= min_class_count.max(1));
+        if kept.len() < 2 {
+            return Err(LessonError::Config(format!(
+                "classification needs two classes with at least {min_class_count} texts each; the data has {}",
+                kept.iter()
+                    .chain(&dropped)
+                    .map(|(label, count)| format!("{label:?} × {count}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let classes: Vec<String> = kept.into_iter().map(|(label, _)| label).collect();
+        let (mut texts, mut labels) = (Vec::new(), Vec::new());
+        for row in rows {
+            if let Ok(index) = classes.binary_search(&row.label) {
+                texts.push(row.text);
+                labels.push(index);
+            }
+        }
+        Ok(Self {
+            texts,
+            labels,
+            classes,
+            dropped,
+        })
+    }
+
+    /// Texts per class, by class index.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes.len()];
+        for &label in &self.labels {
+            counts[label] += 1;
+        }
+        counts
+    }
+}
+
+/// Where the classifier's tokenizer and encoder come from.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// A fresh classifier over this tokenizer.
+    Scratch(Tokenizer),
+    /// A classifier on a language model's encoder (and its tokenizer).
+    Pretrained(Box<TextLm>),
+}
+
+/// What [`train_classifier`] measured.
+#[derive(Debug, Clone)]
+pub struct ClassifyReport {
+    /// One row per epoch.
+    pub records: Vec<EpochRecord>,
+    /// Held-out accuracy after the last epoch.
+    pub accuracy: f64,
+    /// The mean over classes of each class's held-out recall.
+    pub balanced_accuracy: f64,
+    /// Accuracy of always answering the most frequent training class.
+    pub majority_accuracy: f64,
+    /// `confusion[actual][predicted]` counts on the held-out texts.
+    pub confusion: Vec<Vec<usize>>,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Training and held-out texts.
+    pub sizes: (usize, usize),
+    /// Tokens in the vocabulary.
+    pub vocab_size: usize,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Wall time of training, seconds.
+    pub seconds: f64,
+}
+
+impl ClassifyReport {
+    /// The confusion matrix as text: one row per actual class, one column per prediction.
+    pub fn confusion_table(&self) -> String {
+        let width = self
+            .classes
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        let mut out = format!("{:>width$}  predicted →\n{:>width$}", "actual ↓", "");
+        for class in &self.classes {
+            out.push_str(&format!(" {class:>width$}"));
+        }
+        for (class, row) in self.classes.iter().zip(&self.confusion) {
+            out.push_str(&format!("\n{class:>width$}"));
+            for count in row {
+                out.push_str(&format!(" {count:>width$}"));
+            }
+        }
+        out
+    }
+}
+
+/// The two classifier families behind one interface.
+trait Classify: Module + Clone {
+    fn logits(&self, batch: &Batch) -> Result<Tensor<2>, ClassifierError>;
+}
+
+impl Classify for RecurrentClassifier {
+    fn logits(&self, batch: &Batch) -> Result<Tensor<2>, ClassifierError> {
+        self.forward(batch.tokens.clone(), Some(&batch.lengths))
+    }
+}
+
+impl Classify for MlpClassifier {
+    fn logits(&self, batch: &Batch) -> Result<Tensor<2>, ClassifierError> {
+        self.forward(batch.tokens.clone())
+    }
+}
+
+struct Batch {
+    tokens: Tensor<2, Int>,
+    lengths: Vec<usize>,
+    targets: Tensor<1, Int>,
+    labels: Vec<usize>,
+}
+
+/// Encoded texts (truncated to `max_len`, never empty) and their labels.
+struct Encoded {
+    ids: Vec<Vec<u32>>,
+    labels: Vec<usize>,
+    pad: u32,
+    fixed_len: Option<usize>,
+}
+
+impl Encoded {
+    fn batch(&self, rows: &[usize], device: &Device) -> Batch {
+        let lengths: Vec<usize> = rows.iter().map(|&r| self.ids[r].len()).collect();
+        let time = self
+            .fixed_len
+            .unwrap_or_else(|| lengths.iter().copied().max().unwrap_or(1));
+        let mut flat = Vec::with_capacity(rows.len() * time);
+        for &row in rows {
+            let ids = &self.ids[row];
+            flat.extend(ids.iter().map(|&id| id as i64));
+            flat.extend(std::iter::repeat_n(self.pad as i64, time - ids.len()));
+        }
+        let labels: Vec<usize> = rows.iter().map(|&r| self.labels[r]).collect();
+        Batch {
+            tokens: Tensor::from_data(TensorData::new(flat, [rows.len(), time]), device),
+            lengths,
+            targets: Tensor::from_data(
+                TensorData::new(
+                    labels.iter().map(|&l| l as i64).collect::<Vec<_>>(),
+                    [rows.len()],
+                ),
+                device,
+            ),
+            labels,
+        }
+    }
+
+    /// Batches of similar lengths (fastai's sortish order): shuffled, sorted by length within
+    /// chunks of 50 batches, the batches shuffled again. Without a seed, sorted by length.
+    fn batches(&self, batch_size: usize, seed: Option<u64>) -> Vec<Vec<usize>> {
+        let mut rows: Vec<usize> = (0..self.ids.len()).collect();
+        let by_length =
+            |rows: &mut [usize]| rows.sort_by_key(|&r| std::cmp::Reverse(self.ids[r].len()));
+        let Some(seed) = seed else {
+            by_length(&mut rows);
+            return rows.chunks(batch_size).map(<[usize]>::to_vec).collect();
+        };
+        let mut rng = StdRng::seed_from_u64(seed);
+        rows.shuffle(&mut rng);
+        for chunk in rows.chunks_mut(batch_size * 50) {
+            by_length(chunk);
+        }
+        let mut batches: Vec<Vec<usize>> = rows.chunks(batch_size).map(<[usize]>::to_vec).collect();
+        batches.shuffle(&mut rng);
+        batches
+    }
+}
+
+fn encode(
+    tokenizer: &Tokenizer,
+    data: &TextDataset,
+    rows: &[usize],
+    config: &ClassifyConfig,
+) -> Result<Encoded, LessonError> {
+    let pad = tokenizer.pad_id();
+    let ids = rows
+        .iter()
+        .map(|&r| {
+            let mut ids = tokenizer.encode(&data.texts[r])?;
+            ids.truncate(config.max_len);
+            if ids.is_empty() {
+                ids.push(pad);
+            }
+            Ok(ids)
+        })
+        .collect::<Result<Vec<_>, LessonError>>()?;
+    Ok(Encoded {
+        ids,
+        labels: rows.iter().map(|&r| data.labels[r]).collect(),
+        pad,
+        fixed_len: (config.arch == ClassifierArch::Mlp).then_some(config.max_len),
+    })
+}
+
+fn check(config: &ClassifyConfig) -> Result<(), LessonError> {
+    let sizes = [
+        config.embedding,
+        config.hidden,
+        config.layers,
+        config.max_len,
+        config.batch_size,
+        config.epochs,
+    ];
+    if sizes.contains(&0) {
+        return Err(LessonError::Config(
+            "the embedding, hidden width, layers, maximum length, batch size and epochs must be at least 1".into(),
+        ));
+    }
+    if !(config.lr.is_finite() && config.lr > 0.0) {
+        return Err(LessonError::Config(format!(
+            "the learning rate must be positive, got {}",
+            config.lr
+        )));
+    }
+    Ok(())
+}
+
+/// Splits `data` (stratified, seeded), tokenizes it, and trains the classifier `start` says,
+/// printing fastai's epoch table when asked. A word or character tokenizer passed in
+/// `Start::Scratch` should be built from the training texts only ([`training_texts`]).
+pub fn train_classifier(
+    config: &ClassifyConfig,
+    data: &TextDataset,
+    start: Start,
+    device: &Device,
+    print_table: bool,
+    show_progress: bool,
+) -> Result<ClassifyReport, LessonError> {
+    check(config)?;
+    let (train_rows, valid_rows) =
+        stratified_split(&data.labels, config.valid_fraction, config.seed)?;
+    let tokenizer = match &start {
+        Start::Scratch(tokenizer) => tokenizer,
+        Start::Pretrained(lm) => &lm.tokenizer,
+    };
+    let train = encode(tokenizer, data, &train_rows, config)?;
+    let valid = encode(tokenizer, data, &valid_rows, config)?;
+    let vocab_size = tokenizer.vocab_size();
+    let classes = data.classes.len();
+    let majority = {
+        let mut counts = vec![0usize; classes];
+        train.labels.iter().for_each(|&l| counts[l] += 1);
+        let top = (0..classes)
+            .max_by_key(|&c| (counts[c], std::cmp::Reverse(c)))
+            .unwrap_or(0);
+        valid.labels.iter().filter(|&&l| l == top).count() as f64 / valid.labels.len() as f64
+    };
+    let run = Run {
+        config,
+        train: &train,
+        valid: &valid,
+        classes,
+        device,
+        print_table,
+        show_progress,
+    };
+    let start_time = Instant::now();
+    let (records, confusion, parameters) = match (config.arch, start) {
+        (ClassifierArch::Mlp, Start::Pretrained(_)) => {
+            return Err(LessonError::Config(
+                "a pretrained language model starts a recurrent classifier (rnn, lstm, gru), not the MLP".into(),
+            ));
+        }
+        (ClassifierArch::Mlp, Start::Scratch(_)) => {
+            let model = init_seeded(device, config.seed, || {
+                MlpClassifierConfig {
+                    vocab_size,
+                    embedding_size: config.embedding,
+                    seq_len: config.max_len,
+                    hidden_size: config.hidden,
+                    classes,
+                }
+                .init(device)
+            });
+            run.fit(model, &[(config.epochs, false)])?
+        }
+        (ClassifierArch::Recurrent(kind), Start::Scratch(_)) => {
+            let model = init_seeded(device, config.seed, || {
+                RecurrentClassifierConfig::new(
+                    kind,
+                    vocab_size,
+                    config.embedding,
+                    config.hidden,
+                    config.layers,
+                    classes,
+                )
+                .with_bidirectional(config.bidirectional)
+                .with_pooling(config.pooling)
+                .init(device)
+            });
+            run.fit(model, &[(config.epochs, false)])?
+        }
+        (ClassifierArch::Recurrent(_), Start::Pretrained(lm)) => {
+            if config.bidirectional {
+                return Err(LessonError::Config(
+                    "a language model's encoder runs forwards only: leave out --bidirectional"
+                        .into(),
+                ));
+            }
+            let shape = &lm.shape;
+            let kind = shape.cell_kind().map_err(LessonError::Config)?;
+            let (embedding, recurrent) = lm.model.encoder();
+            let model = init_seeded(device, config.seed, || {
+                RecurrentClassifierConfig::new(
+                    kind,
+                    shape.vocab_size,
+                    shape.embedding,
+                    shape.hidden,
+                    shape.layers,
+                    classes,
+                )
+                .with_pooling(config.pooling)
+                .init(device)
+            })
+            .with_encoder(embedding, recurrent)?;
+            run.fit(model, &[(config.head_epochs, true), (config.epochs, false)])?
+        }
+    };
+    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
+    let total: usize = confusion.iter().flatten().sum();
+    let recalls: Vec<f64> = confusion
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| row.iter().sum::<usize>() > 0)
+        .map(|(c, row)| row[c] as f64 / row.iter().sum::<usize>() as f64)
+        .collect();
+    Ok(ClassifyReport {
+        records,
+        accuracy: correct as f64 / total.max(1) as f64,
+        balanced_accuracy: recalls.iter().sum::<f64>() / recalls.len().max(1) as f64,
+        majority_accuracy: majority,
+        confusion,
+        classes: data.classes.clone(),
+        sizes: (train_rows.len(), valid_rows.len()),
+        vocab_size,
+        parameters,
+        seconds: start_time.elapsed().as_secs_f64(),
+    })
+}
+
+/// The texts of the training split [`train_classifier`] will make with this config, to build
+/// a word or character tokenizer from.
+pub fn training_texts<'a>(
+    config: &ClassifyConfig,
+    data: &'a TextDataset,
+) -> Result<Vec<&'a str>, LessonError> {
+    let (train, _) = stratified_split(&data.labels, config.valid_fraction, config.seed)?;
+    Ok(train.into_iter().map(|r| data.texts[r].as_str()).collect())
+}
+
+struct Run<'a> {
+    config: &'a ClassifyConfig,
+    train: &'a Encoded,
+    valid: &'a Encoded,
+    classes: usize,
+    device: &'a Device,
+    print_table: bool,
+    show_progress: bool,
+}
+
+type Fitted = (Vec<EpochRecord>, Vec<Vec<usize>>, usize);
+
+impl Run<'_> {
+    /// Trains `model` in phases of `(epochs, encoder frozen)`, one cycle each.
+    fn fit<M>(&self, model: M, phases: &[(usize, bool)]) -> Result<Fitted, LessonError>
+    where
+        M: Classify + FreezeEncoder,
+    {
+        let parameters = model.num_params();
+        let mut trainer = Trainer::new(self.device, OptimizerConfig::Adam(AdamConfig::pytorch()))
+            .with_progress(self.show_progress);
+        let mut model = model.train().fork(trainer.device());
+        let mut records = Vec::new();
+        let mut confusion = vec![vec![0; self.classes]; self.classes];
+        if self.print_table {
+            println!("{}", format_table_header(&["accuracy"]));
+        }
+        let mut epoch = 0;
+        for (fit, &(epochs, frozen)) in phases.iter().enumerate() {
+            model = model.with_encoder_frozen(frozen);
+            let schedule = OneCycle::new(self.config.lr);
+            for phase_epoch in 0..epochs {
+                let start = Instant::now();
+                let order = self.train.batches(
+                    self.config.batch_size,
+                    Some(self.config.seed.wrapping_add(epoch as u64 + 1)),
+                );
+                let bar = trainer.start_epoch(epoch, order.len());
+                let mut loss_sum = 0.0;
+                for (index, rows) in order.iter().enumerate() {
+                    let batch = self.train.batch(rows, trainer.device());
+                    let logits = model.logits(&batch)?;
+                    let [rows, classes] = logits.dims();
+                    let loss = flat_cross_entropy(
+                        logits.reshape([rows, 1, classes]),
+                        batch.targets.reshape([rows, 1]),
+                    );
+                    let progress =
+                        (phase_epoch * order.len() + index) as f64 / (epochs * order.len()) as f64;
+                    let (updated, value) = trainer.step_with(model, loss, schedule.at(progress))?;
+                    model = updated;
+                    loss_sum += f64::from(value);
+                    bar.set_message(format!("loss {value:.4}"));
+                    bar.inc(1);
+                }
+                bar.finish_and_clear();
+                let (valid_loss, matrix) = self.evaluate(&model.valid())?;
+                let correct: usize = (0..self.classes).map(|c| matrix[c][c]).sum();
+                let record = EpochRecord {
+                    fit,
+                    epoch,
+                    train_loss: loss_sum / order.len() as f64,
+                    valid_loss,
+                    metrics: vec![(
+                        "accuracy".into(),
+                        correct as f64 / self.valid.ids.len() as f64,
+                    )],
+                    time_s: start.elapsed().as_secs_f64(),
+                };
+                if self.print_table {
+                    println!("{}", format_table_row(&record));
+                }
+                records.push(record);
+                confusion = matrix;
+                epoch += 1;
+            }
+        }
+        Ok((records, confusion, parameters))
+    }
+
+    fn evaluate<M: Classify>(&self, model: &M) -> Result<(f64, Vec<Vec<usize>>), LessonError> {
+        let mut matrix = vec![vec![0; self.classes]; self.classes];
+        let mut loss_sum = 0.0;
+        for rows in self.valid.batches(self.config.batch_size.max(64), None) {
+            let batch = self.valid.batch(&rows, self.device);
+            let logits = model.logits(&batch)?;
+            let [n, classes] = logits.dims();
+            let loss: f32 = flat_cross_entropy(
+                logits.clone().reshape([n, 1, classes]),
+                batch.targets.reshape([n, 1]),
+            )
+            .into_scalar();
+            loss_sum += f64::from(loss) * n as f64;
+            let predicted: Vec<i64> = logits.argmax(1).into_data().iter::<i64>().collect();
+            for (&actual, &guess) in batch.labels.iter().zip(&predicted) {
+                matrix[actual][guess as usize] += 1;
+            }
+        }
+        Ok((loss_sum / self.valid.ids.len() as f64, matrix))
+    }
+}
+
+/// Freezing the encoder: a no-op for the MLP, which never has a pretrained one.
+trait FreezeEncoder: Sized {
+    fn with_encoder_frozen(self, frozen: bool) -> Self;
+}
+
+impl FreezeEncoder for RecurrentClassifier {
+    fn with_encoder_frozen(self, frozen: bool) -> Self {
+        self.freeze_encoder(frozen)
+    }
+}
+
+impl FreezeEncoder for MlpClassifier {
+    fn with_encoder_frozen(self, _frozen: bool) -> Self {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::LabelledText;
+
+    fn rows(pairs: &[(&str, &str)]) -> Vec<LabelledText> {
+        pairs
+            .iter()
+            .map(|(text, label)| LabelledText {
+                text: text.to_string(),
+                label: label.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rare_classes_are_left_out_and_reported() {
+        let data = TextDataset::new(
+            rows(&[("a", "x"), ("b", "x"), ("c", "y"), ("d", "y"), ("e", "z")]),
+            2,
+        )
+        .unwrap();
+        assert_eq!(data.classes, ["x", "y"]);
+        assert_eq!(data.dropped, [("z".to_string(), 1)]);
+        assert_eq!(data.class_counts(), [2, 2]);
+        let err = TextDataset::new(rows(&[("a", "x"), ("b", "y")]), 2).unwrap_err();
+        assert!(err.to_string().contains("two classes"), "{err}");
+    }
+
+    #[test]
+    fn sortish_batches_cover_every_row_once() {
+        let encoded = Encoded {
+            ids: (0..97).map(|i| vec![1; 1 + i % 13]).collect(),
+            labels: vec![0; 97],
+            pad: 0,
+            fixed_len: None,
+        };
+        for seed in [None, Some(3)] {
+            let mut all: Vec<usize> = encoded.batches(8, seed).concat();
+            all.sort_unstable();
+            assert_eq!(all, (0..97).collect::<Vec<_>>());
+        }
+        let sorted = encoded.batches(8, None);
+        assert!(sorted[0].iter().all(|&r| encoded.ids[r].len() >= 12));
+    }
+}

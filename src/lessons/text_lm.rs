@@ -1,0 +1,265 @@
+//! ULMFiT's first stage, simplified: a recurrent language model trained on a corpus of texts
+//! with any [`Tokenizer`], saved with its tokenizer so that a classifier can start from its
+//! encoder ([`crate::lessons::classify`]).
+
+use super::char_lm::stream_batches;
+use super::{LessonError, init_seeded};
+use crate::data::Tokenizer;
+use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
+use crate::models::{NamedTensors, PytorchWeights, WeightReader};
+use crate::train::{AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OptimizerConfig};
+use burn::module::Module;
+use burn::tensor::Device;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// The checkpoint kind of a text language model.
+pub const TEXT_LM_KIND: &str = "text-lm";
+const CONFIG_FILE: &str = "config.json";
+const TOKENIZER_FILE: &str = "tokenizer.json";
+const WEIGHTS_FILE: &str = "weights.safetensors";
+
+/// Settings of [`train_text_lm`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextLmConfig {
+    /// The recurrence (LSTM, as ULMFiT's AWD-LSTM).
+    pub cell: CellKind,
+    /// Embedding width.
+    pub embedding: usize,
+    /// Hidden width.
+    pub hidden: usize,
+    /// Stacked layers.
+    pub layers: usize,
+    /// Tokens per sequence (back-propagation through time).
+    pub seq_len: usize,
+    /// Streams per batch.
+    pub batch_size: usize,
+    /// Epochs (one cycle over all of them).
+    pub epochs: usize,
+    /// Peak learning rate (Adam).
+    pub lr: f64,
+    /// The tail of the shuffled corpus held out for validation.
+    pub valid_fraction: f64,
+    /// Seed of the shuffle and the initialisation.
+    pub seed: u64,
+}
+
+impl Default for TextLmConfig {
+    /// An LSTM 64 → 128, one layer, 64-token sequences, batches of 32, 3 epochs at 3e-3.
+    fn default() -> Self {
+        Self {
+            cell: CellKind::Lstm,
+            embedding: 64,
+            hidden: 128,
+            layers: 1,
+            seq_len: 64,
+            batch_size: 32,
+            epochs: 3,
+            lr: 3e-3,
+            valid_fraction: 0.1,
+            seed: 0,
+        }
+    }
+}
+
+/// The shape of a saved text language model (its `config.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextLmShape {
+    /// `rnn`, `lstm` or `gru`.
+    pub cell: String,
+    /// Tokens in the vocabulary.
+    pub vocab_size: usize,
+    /// Embedding width.
+    pub embedding: usize,
+    /// Hidden width.
+    pub hidden: usize,
+    /// Stacked layers.
+    pub layers: usize,
+}
+
+impl TextLmShape {
+    fn model_config(&self) -> Result<RecurrentLmConfig, String> {
+        let cell: CellKind = self.cell.parse()?;
+        if self.vocab_size == 0 || self.embedding == 0 || self.hidden == 0 || self.layers == 0 {
+            return Err(
+                "the vocabulary, embedding, hidden width and layers must be at least 1".into(),
+            );
+        }
+        Ok(
+            RecurrentLmConfig::new(cell, self.vocab_size, self.hidden, self.layers)
+                .with_embedding_size(self.embedding),
+        )
+    }
+
+    /// The recurrence.
+    pub fn cell_kind(&self) -> Result<CellKind, String> {
+        self.cell.parse()
+    }
+}
+
+/// A trained text language model with the tokenizer it reads.
+#[derive(Debug, Clone)]
+pub struct TextLm {
+    /// The model's shape.
+    pub shape: TextLmShape,
+    /// Its tokenizer.
+    pub tokenizer: Tokenizer,
+    /// The model.
+    pub model: RecurrentLm,
+}
+
+/// What [`train_text_lm`] measured.
+#[derive(Debug, Clone)]
+pub struct TextLmReport {
+    /// One row per epoch (`accuracy` is next-token accuracy).
+    pub records: Vec<EpochRecord>,
+    /// Held-out cross-entropy after the last epoch, nats per token.
+    pub valid_loss: f64,
+    /// `exp(valid_loss)`.
+    pub perplexity: f64,
+    /// Training and held-out tokens.
+    pub tokens: (usize, usize),
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Wall time of training, seconds.
+    pub seconds: f64,
+}
+
+/// Trains a language model on `texts` (shuffled with the seed, concatenated, the tail held
+/// out) read with `tokenizer`.
+pub fn train_text_lm(
+    config: &TextLmConfig,
+    texts: &[String],
+    tokenizer: Tokenizer,
+    device: &Device,
+    print_table: bool,
+    show_progress: bool,
+) -> Result<(TextLm, TextLmReport), LessonError> {
+    if config.seq_len == 0 || config.batch_size == 0 || config.epochs == 0 {
+        return Err(LessonError::Config(
+            "the sequence length, batch size and epochs must be at least 1".into(),
+        ));
+    }
+    if !(config.valid_fraction > 0.0 && config.valid_fraction < 1.0) {
+        return Err(LessonError::Config(format!(
+            "the validation fraction must be strictly between 0 and 1, got {}",
+            config.valid_fraction
+        )));
+    }
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(config.seed));
+    let mut ids = Vec::new();
+    for &index in &order {
+        ids.extend(tokenizer.encode(&texts[index])?);
+    }
+    let cut = ((ids.len() as f64) * (1.0 - config.valid_fraction)) as usize;
+    let train = stream_batches(
+        &ids[..cut],
+        config.seq_len,
+        config.batch_size,
+        "the training texts",
+        "tokens",
+    )?;
+    let valid = stream_batches(
+        &ids[cut..],
+        config.seq_len,
+        config.batch_size,
+        "the held-out texts",
+        "tokens",
+    )?;
+    let shape = TextLmShape {
+        cell: config.cell.name().into(),
+        vocab_size: tokenizer.vocab_size(),
+        embedding: config.embedding,
+        hidden: config.hidden,
+        layers: config.layers,
+    };
+    let model_config = shape.model_config().map_err(LessonError::Config)?;
+    let model = init_seeded(device, config.seed, || model_config.init(device));
+    let parameters = model.num_params();
+    let tokens = (cut, ids.len() - cut);
+    let start = Instant::now();
+    let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
+        .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()))
+        .with_table(print_table)
+        .with_progress(show_progress);
+    learner.fit_one_cycle(config.epochs, config.lr)?;
+    let records = learner.history().to_vec();
+    let valid_loss = records.last().map_or(f64::NAN, |r| r.valid_loss);
+    let report = TextLmReport {
+        perplexity: valid_loss.exp(),
+        valid_loss,
+        records,
+        tokens,
+        parameters,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let lm = TextLm {
+        shape,
+        tokenizer,
+        model: learner.into_model(),
+    };
+    Ok((lm, report))
+}
+
+impl TextLm {
+    /// Writes the model, its config and its tokenizer as a checkpoint in `dir`, atomically.
+    pub fn save(&self, dir: &Path) -> Result<(), LessonError> {
+        let mut named = NamedTensors::default();
+        self.model.save_pytorch("", &mut named);
+        let mut checkpoint = Checkpoint::new(TEXT_LM_KIND);
+        checkpoint.insert(
+            CONFIG_FILE,
+            serde_json::to_vec_pretty(&self.shape).expect("a shape always serialises"),
+        );
+        checkpoint.insert(TOKENIZER_FILE, self.tokenizer.to_json()?.into_bytes());
+        checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
+        Ok(checkpoint.save(dir)?)
+    }
+
+    /// Reads a checkpoint written by [`TextLm::save`] onto `device`, checking its kind and
+    /// that its config, tokenizer and weights agree.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, LessonError> {
+        let checkpoint = Checkpoint::load(dir, TEXT_LM_KIND)?;
+        let shape: TextLmShape = serde_json::from_slice(checkpoint.file(CONFIG_FILE)?)
+            .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
+        let model_config = shape
+            .model_config()
+            .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
+        let tokenizer = Tokenizer::from_json(checkpoint.file(TOKENIZER_FILE)?)
+            .map_err(|e| checkpoint.contents_error(TOKENIZER_FILE, e))?;
+        if tokenizer.vocab_size() != shape.vocab_size {
+            return Err(checkpoint
+                .contents_error(
+                    TOKENIZER_FILE,
+                    format!(
+                        "{} tokens, the config says {}",
+                        tokenizer.vocab_size(),
+                        shape.vocab_size
+                    ),
+                )
+                .into());
+        }
+        let weights_error = |e: &dyn std::fmt::Display| checkpoint.contents_error(WEIGHTS_FILE, e);
+        let named = NamedTensors::from_safetensors_bytes(
+            checkpoint.file(WEIGHTS_FILE)?,
+            &checkpoint.path_of(WEIGHTS_FILE),
+        )
+        .map_err(|e| weights_error(&e))?;
+        let mut reader = WeightReader::new(&named);
+        let model = model_config
+            .init(device)
+            .load_pytorch("", &mut reader)
+            .map_err(|e| weights_error(&e))?;
+        reader.finish().map_err(|e| weights_error(&e))?;
+        Ok(Self {
+            shape,
+            tokenizer,
+            model,
+        })
+    }
+}
