@@ -53,3 +53,8 @@ pub struct PosTaggingGuideDoctests;
 #[doc = include_str!("../docs/human-numbers.md")]
 #[cfg(doctest)]
 pub struct HumanNumbersGuideDoctests;
+
+/// The text classification guide's code, compiled and run as a doctest.
+#[doc = include_str!("../docs/text-classification.md")]
+#[cfg(doctest)]
+pub struct TextClassificationGuideDoctests;

@@ -72,6 +72,10 @@ pub struct ClassifyConfig {
     pub head_epochs: usize,
     /// Peak learning rate of each one-cycle phase.
     pub lr: f64,
+    /// Fine-tuning a pretrained encoder, each layer group below the head trains at the
+    /// learning rate divided by this once more (ULMFiT's discriminative rates, 2.6: the
+    /// recurrent layers at lr / 2.6, the embedding at lr / 2.6²); 1 trains all alike.
+    pub lr_decay: f64,
     /// Share of every class held out for validation.
     pub valid_fraction: f64,
     /// Classes with fewer texts than this are left out (and reported).
@@ -96,6 +100,7 @@ impl Default for ClassifyConfig {
             epochs: 4,
             head_epochs: 1,
             lr: 3e-3,
+            lr_decay: 2.6,
             valid_fraction: 0.1,
             min_class_count: 10,
             seed: 0,
@@ -341,6 +346,12 @@ fn check(config: &ClassifyConfig) -> Result<(), LessonError> {
             "the embedding, hidden width, layers, maximum length, batch size and epochs must be at least 1".into(),
         ));
     }
+    if !(config.lr_decay.is_finite() && config.lr_decay >= 1.0) {
+        return Err(LessonError::Config(format!(
+            "the learning-rate decay per layer group must be at least 1, got {}",
+            config.lr_decay
+        )));
+    }
     if !(config.lr.is_finite() && config.lr > 0.0) {
         return Err(LessonError::Config(format!(
             "the learning rate must be positive, got {}",
@@ -505,6 +516,9 @@ impl Run<'_> {
         let mut trainer = Trainer::new(self.device, OptimizerConfig::Adam(AdamConfig::pytorch()))
             .with_progress(self.show_progress);
         let mut model = model.train().fork(trainer.device());
+        if phases.len() > 1 {
+            model.scale_encoder_lr(&mut trainer, 1.0 / self.config.lr_decay);
+        }
         let mut records = Vec::new();
         let mut confusion = vec![vec![0; self.classes]; self.classes];
         if self.print_table {
@@ -585,14 +599,24 @@ impl Run<'_> {
     }
 }
 
-/// Freezing the encoder: a no-op for the MLP, which never has a pretrained one.
+/// Freezing the encoder and its learning rates: no-ops for the MLP, which never has a
+/// pretrained one.
 trait FreezeEncoder: Sized {
     fn with_encoder_frozen(self, frozen: bool) -> Self;
+
+    /// Trains the top encoder layer group at `factor` times the learning rate, the next
+    /// below at `factor²`.
+    fn scale_encoder_lr(&self, trainer: &mut Trainer, factor: f64);
 }
 
 impl FreezeEncoder for RecurrentClassifier {
     fn with_encoder_frozen(self, frozen: bool) -> Self {
         self.freeze_encoder(frozen)
+    }
+
+    fn scale_encoder_lr(&self, trainer: &mut Trainer, factor: f64) {
+        trainer.scale_lr(&self.recurrent, factor);
+        trainer.scale_lr(&self.embedding, factor * factor);
     }
 }
 
@@ -600,6 +624,8 @@ impl FreezeEncoder for MlpClassifier {
     fn with_encoder_frozen(self, _frozen: bool) -> Self {
         self
     }
+
+    fn scale_encoder_lr(&self, _trainer: &mut Trainer, _factor: f64) {}
 }
 
 #[cfg(test)]

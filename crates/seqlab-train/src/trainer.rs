@@ -67,6 +67,12 @@ impl Trainer {
         self
     }
 
+    /// Trains the parameters of `part` at `factor` times the learning rate (see
+    /// [`Optimizer::scale_lr`](crate::Optimizer::scale_lr)).
+    pub fn scale_lr<M: Module>(&mut self, part: &M, factor: f64) {
+        self.optimizer.scale_lr(part, factor);
+    }
+
     /// The autodiff device to build models and batches on.
     pub fn device(&self) -> &Device {
         &self.device
@@ -169,5 +175,37 @@ mod tests {
             trainer.step(model, loss, 0.0),
             Err(TrainError::BadHyperparameter { .. })
         ));
+    }
+
+    #[test]
+    fn a_scaled_part_steps_at_its_share_of_the_learning_rate() {
+        let device = Device::flex();
+        let sgd = OptimizerConfig::Sgd(SgdConfig {
+            momentum: 0.0,
+            weight_decay: 0.0,
+        });
+        let mut trainer = Trainer::new(&device, sgd).with_progress(false);
+        let first = LinearConfig::new(1, 1)
+            .with_bias(false)
+            .init(trainer.device());
+        let second = LinearConfig::new(1, 1)
+            .with_bias(false)
+            .init(trainer.device());
+        trainer.scale_lr(&second, 0.25);
+        let x = Tensor::<2>::from_floats([[1.0]], trainer.device());
+        let before = [first.weight.val(), second.weight.val()].map(|w| w.into_scalar::<f32>());
+        // Both weights get the same gradient, d(w1 + w2)/dw = 1; SGD steps by lr · grad.
+        let pair = (first, second);
+        let loss = (pair.0.forward(x.clone()) + pair.1.forward(x)).sum();
+        let (pair, _) = trainer.step(pair, loss, 0.1).unwrap();
+        let after = [pair.0.weight.val(), pair.1.weight.val()].map(|w| w.into_scalar::<f32>());
+        assert!(
+            (before[0] - after[0] - 0.1).abs() < 1e-6,
+            "{before:?} {after:?}"
+        );
+        assert!(
+            (before[1] - after[1] - 0.025).abs() < 1e-6,
+            "{before:?} {after:?}"
+        );
     }
 }

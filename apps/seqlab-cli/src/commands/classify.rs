@@ -62,6 +62,10 @@ pub struct Args {
     /// Peak learning rate (Adam, one cycle per phase).
     #[arg(long, default_value_t = 3e-3, allow_negative_numbers = true)]
     lr: f64,
+    /// Fine-tuning a pretrained encoder, divide the learning rate by this per layer group
+    /// below the head (ULMFiT: 2.6); 1 trains all alike.
+    #[arg(long, default_value_t = 2.6, allow_negative_numbers = true)]
+    lr_decay: f64,
     /// Texts per batch.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
@@ -92,6 +96,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         epochs: args.epochs,
         head_epochs: args.head_epochs,
         lr: args.lr,
+        lr_decay: args.lr_decay,
         valid_fraction: args.valid_fraction,
         min_class_count: args.min_class_count,
         seed: args.run.seed,

@@ -41,6 +41,7 @@ impl OptimizerConfig {
         Optimizer {
             config: *self,
             states: HashMap::new(),
+            lr_scales: HashMap::new(),
         }
     }
 }
@@ -58,6 +59,7 @@ struct ParamState {
 pub struct Optimizer {
     config: OptimizerConfig,
     states: HashMap<ParamId, ParamState>,
+    lr_scales: HashMap<ParamId, f64>,
 }
 
 impl Optimizer {
@@ -140,13 +142,25 @@ impl Optimizer {
         Ok(())
     }
 
+    /// Steps every parameter of `part` (a sub-module of the model being trained) at `factor`
+    /// times the learning rate from now on: discriminative learning rates, as ULMFiT
+    /// fine-tunes a pretrained encoder more gently than its new head.
+    pub fn scale_lr<M: Module>(&mut self, part: &M, factor: f64) {
+        for id in param_ids(part) {
+            self.lr_scales.insert(id, factor);
+        }
+    }
+
     fn update(
         &mut self,
         id: ParamId,
-        hyper: StepHyper,
+        mut hyper: StepHyper,
         param: Tensor<1>,
         grad: Tensor<1>,
     ) -> Tensor<1> {
+        if let Some(factor) = self.lr_scales.get(&id) {
+            hyper.lr *= factor;
+        }
         let state = self.states.remove(&id);
         let (param, state) = match &self.config {
             OptimizerConfig::Adam(adam) => adam.update(hyper, param, grad, state),
