@@ -3,11 +3,11 @@
 //! carried from batch to batch), checkpointed with its vocabulary and config, and sampled one
 //! character at a time.
 
-use super::{LessonError, init_seeded};
+use super::{LessonError, init_seeded, read_weights};
 use crate::data::{CharVocab, batches, group_chunks, sequence_windows};
 use crate::models::{
     CellKind, GenerateConfig, NamedTensors, PytorchWeights, RecurrentLm, RecurrentLmConfig,
-    RnnState, WeightReader, generate_stepwise,
+    RnnState, generate_stepwise,
 };
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Position,
@@ -581,18 +581,7 @@ impl CharLm {
                 )
                 .into());
         }
-        let weights_error = |e: &dyn std::fmt::Display| checkpoint.contents_error(WEIGHTS_FILE, e);
-        let named = NamedTensors::from_safetensors_bytes(
-            checkpoint.file(WEIGHTS_FILE)?,
-            &checkpoint.path_of(WEIGHTS_FILE),
-        )
-        .map_err(|e| weights_error(&e))?;
-        let mut reader = WeightReader::new(&named);
-        let model = model_config
-            .init(device)
-            .load_pytorch("", &mut reader)
-            .map_err(|e| weights_error(&e))?;
-        reader.finish().map_err(|e| weights_error(&e))?;
+        let model = read_weights(&checkpoint, WEIGHTS_FILE, model_config.init(device))?;
         Ok((
             Self {
                 shape,

@@ -14,7 +14,8 @@ pub mod text_lm;
 
 use crate::data::DataError;
 use crate::models::{ClassifierError, MarkovError, RecurrentError, SamplingError};
-use crate::train::{CheckpointError, TrainError};
+use crate::models::{NamedTensors, PytorchWeights, WeightReader};
+use crate::train::{Checkpoint, CheckpointError, TrainError};
 use burn::tensor::Device;
 use std::sync::Mutex;
 use thiserror::Error;
@@ -29,6 +30,23 @@ pub(crate) fn init_seeded<T>(device: &Device, seed: u64, init: impl FnOnce() -> 
     let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     device.seed(seed);
     init()
+}
+
+/// Loads the weights in `file` of `checkpoint` (PyTorch's names, safetensors) into `model`,
+/// every tensor used and every shape checked; a problem is an error naming the file.
+pub(crate) fn read_weights<M: PytorchWeights>(
+    checkpoint: &Checkpoint,
+    file: &str,
+    model: M,
+) -> Result<M, LessonError> {
+    let error = |e: &dyn std::fmt::Display| checkpoint.contents_error(file, e);
+    let named =
+        NamedTensors::from_safetensors_bytes(checkpoint.file(file)?, &checkpoint.path_of(file))
+            .map_err(|e| error(&e))?;
+    let mut reader = WeightReader::new(&named);
+    let model = model.load_pytorch("", &mut reader).map_err(|e| error(&e))?;
+    reader.finish().map_err(|e| error(&e))?;
+    Ok(model)
 }
 
 /// What can go wrong in a lesson.

@@ -2,10 +2,10 @@
 //! real tagger (bidirectional LSTM over word embeddings and each word's spelling) on the Brown
 //! corpus or CoNLL-U files, against the most-frequent-tag baseline.
 
-use super::{LessonError, init_seeded};
+use super::{LessonError, init_seeded, read_weights};
 use crate::data::{CharVocab, TaggedSentence, Vocab, VocabOrder, batch_rows};
 use crate::models::{
-    CharFeaturesConfig, NamedTensors, PytorchWeights, Tagger, TaggerConfig, WeightReader, WordChars,
+    CharFeaturesConfig, NamedTensors, PytorchWeights, Tagger, TaggerConfig, WordChars,
 };
 use crate::train::{
     AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, SgdConfig, StepHyper, Trainer,
@@ -404,18 +404,11 @@ impl PosTagger {
         } else {
             None
         };
-        let weights_error = |e: &dyn std::fmt::Display| checkpoint.contents_error(WEIGHTS_FILE, e);
-        let named = NamedTensors::from_safetensors_bytes(
-            checkpoint.file(WEIGHTS_FILE)?,
-            &checkpoint.path_of(WEIGHTS_FILE),
-        )
-        .map_err(|e| weights_error(&e))?;
-        let mut reader = WeightReader::new(&named);
-        let model = model_config(&shape, words.len(), tags.len(), chars.as_ref())
-            .init(device)
-            .load_pytorch("", &mut reader)
-            .map_err(|e| weights_error(&e))?;
-        reader.finish().map_err(|e| weights_error(&e))?;
+        let model = read_weights(
+            &checkpoint,
+            WEIGHTS_FILE,
+            model_config(&shape, words.len(), tags.len(), chars.as_ref()).init(device),
+        )?;
         Ok(Self {
             shape,
             words,

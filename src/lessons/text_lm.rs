@@ -3,10 +3,10 @@
 //! encoder ([`crate::lessons::classify`]).
 
 use super::char_lm::stream_batches;
-use super::{LessonError, init_seeded};
+use super::{LessonError, init_seeded, read_weights};
 use crate::data::Tokenizer;
 use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
-use crate::models::{NamedTensors, PytorchWeights, WeightReader};
+use crate::models::{NamedTensors, PytorchWeights};
 use crate::train::{AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OptimizerConfig};
 use burn::module::Module;
 use burn::tensor::Device;
@@ -244,18 +244,7 @@ impl TextLm {
                 )
                 .into());
         }
-        let weights_error = |e: &dyn std::fmt::Display| checkpoint.contents_error(WEIGHTS_FILE, e);
-        let named = NamedTensors::from_safetensors_bytes(
-            checkpoint.file(WEIGHTS_FILE)?,
-            &checkpoint.path_of(WEIGHTS_FILE),
-        )
-        .map_err(|e| weights_error(&e))?;
-        let mut reader = WeightReader::new(&named);
-        let model = model_config
-            .init(device)
-            .load_pytorch("", &mut reader)
-            .map_err(|e| weights_error(&e))?;
-        reader.finish().map_err(|e| weights_error(&e))?;
+        let model = read_weights(&checkpoint, WEIGHTS_FILE, model_config.init(device))?;
         Ok(Self {
             shape,
             tokenizer,
