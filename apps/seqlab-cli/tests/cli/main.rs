@@ -1079,3 +1079,59 @@ fn text_commands_refuse_bad_input_in_one_line() {
         "{err}"
     );
 }
+
+#[test]
+fn the_seeds_classifiers_on_the_bert_tokenizer_have_its_parameter_counts() {
+    let dir = scratch_dir("seed-classifiers");
+    let reviews = write_reviews(&dir);
+    let bert = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/tokenizers/bert-base-uncased.json"
+    );
+    // MyRNNClassifier and MyLSTMClassifier: Embedding(30522, 10), two layers of 20, Linear(20, 2);
+    // the MLP: Embedding(30522, 256), Flatten, Linear(256 * 64, 64), ReLU, Linear(64, 2).
+    for (model, embedding, hidden, layers, parameters) in [
+        ("rnn", "10", "20", "2", 306742),
+        ("lstm", "10", "20", "2", 311182),
+        (
+            "mlp",
+            "256",
+            "64",
+            "1",
+            30522 * 256 + 256 * 64 * 64 + 64 + 64 * 2 + 2,
+        ),
+    ] {
+        let output = seqlab(&[
+            "classify",
+            "--data",
+            reviews.to_str().unwrap(),
+            "--tokenizer",
+            bert,
+            "--model",
+            model,
+            "--embedding",
+            embedding,
+            "--hidden",
+            hidden,
+            "--layers",
+            layers,
+            "--max-len",
+            "64",
+            "--epochs",
+            "1",
+            "--device",
+            "flex",
+            "--no-progress",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains("tokenizer: huggingface, 30522 tokens"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!(" {parameters} parameters")),
+            "{model}: {stdout}"
+        );
+    }
+}
