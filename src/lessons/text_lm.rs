@@ -44,6 +44,10 @@ pub struct TextLmConfig {
     pub lr: f64,
     /// The tail of the shuffled corpus held out for validation.
     pub valid_fraction: f64,
+    /// Train on at most this many tokens of the training part (the held-out tail stays
+    /// whole): a large corpus with a large vocabulary costs a softmax over the vocabulary
+    /// per token.
+    pub max_train_tokens: Option<usize>,
     /// Seed of the shuffle and the initialisation.
     pub seed: u64,
 }
@@ -61,6 +65,7 @@ impl Default for TextLmConfig {
             epochs: 3,
             lr: 3e-3,
             valid_fraction: 0.1,
+            max_train_tokens: None,
             seed: 0,
         }
     }
@@ -157,8 +162,9 @@ pub fn train_text_lm(
         ids.extend(tokenizer.encode(&texts[index])?);
     }
     let cut = ((ids.len() as f64) * (1.0 - config.valid_fraction)) as usize;
+    let train_end = config.max_train_tokens.map_or(cut, |limit| limit.min(cut));
     let train = stream_batches(
-        &ids[..cut],
+        &ids[..train_end],
         config.seq_len,
         config.batch_size,
         "the training texts",
@@ -181,7 +187,7 @@ pub fn train_text_lm(
     let model_config = shape.model_config().map_err(LessonError::Config)?;
     let model = init_seeded(device, config.seed, || model_config.init(device));
     let parameters = model.num_params();
-    let tokens = (cut, ids.len() - cut);
+    let tokens = (train_end, ids.len() - cut);
     let start = Instant::now();
     let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
         .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()))

@@ -60,6 +60,9 @@ pub struct TrainArgs {
     /// Share of the shuffled corpus, from the end, held out.
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     valid_fraction: f64,
+    /// Train on at most this many tokens (the held-out tail stays whole).
+    #[arg(long, value_name = "N")]
+    max_train_tokens: Option<usize>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -82,6 +85,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         epochs: args.epochs,
         lr: args.lr,
         valid_fraction: args.valid_fraction,
+        max_train_tokens: args.max_train_tokens,
         seed: args.run.seed,
     };
     let (_, device) = args.run.device()?;

@@ -924,6 +924,8 @@ fn a_language_model_trained_on_tunes_starts_a_tune_classifier() {
         "4",
         "--epochs",
         "1",
+        "--max-train-tokens",
+        "2000",
         "--out",
         lm.to_str().unwrap(),
         "--device",
@@ -933,6 +935,7 @@ fn a_language_model_trained_on_tunes_starts_a_tune_classifier() {
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("60 texts; tokenizer: char"), "{stdout}");
+    assert!(stdout.contains("2000 training / "), "{stdout}");
     assert!(stdout.contains("held-out perplexity"), "{stdout}");
     let output = seqlab(&[
         "classify",
