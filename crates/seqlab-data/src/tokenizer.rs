@@ -1,18 +1,6 @@
 //! One tokenizer over four kinds: a Hugging Face `tokenizer.json` (pretrained, e.g.
 //! bert-base-uncased), a WordPiece or byte-level BPE tokenizer trained on the user's corpus
 //! with the `tokenizers` trainers, words with a [`Vocab`], and characters.
-//!
-//! ```
-//! use seqlab_data::Tokenizer;
-//!
-//! let texts = ["A fine film.", "A dull film!"];
-//! let words = Tokenizer::word(&texts, 100, 1);
-//! let pieces = words.pieces("A fine film!").unwrap();
-//! assert_eq!(pieces.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(), ["a", "fine", "film", "!"]);
-//! assert_eq!(words.pad_id(), 0);
-//! // A comma never appeared in the texts: it is the unknown token.
-//! assert_eq!(words.encode("fine,").unwrap(), [words.id("fine").unwrap(), words.special_id("<unk>").unwrap()]);
-//! ```
 
 use crate::{DataError, Vocab, write_atomic};
 use serde::{Deserialize, Serialize};
@@ -45,7 +33,20 @@ pub enum TokenizerKind {
     Char,
 }
 
-/// Text → token ids → text. See the [module documentation](self).
+/// Text → token ids → text: a Hugging Face `tokenizer.json` (pretrained or trained here as
+/// WordPiece or BPE), words, or characters.
+///
+/// ```
+/// use seqlab_data::Tokenizer;
+///
+/// let texts = ["A fine film.", "A dull film!"];
+/// let words = Tokenizer::word(&texts, 100, 1);
+/// let pieces = words.pieces("A fine film!").unwrap();
+/// assert_eq!(pieces.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(), ["a", "fine", "film", "!"]);
+/// assert_eq!(words.pad_id(), 0);
+/// // A comma never appeared in the texts: it is the unknown token.
+/// assert_eq!(words.encode("fine,").unwrap(), [words.id("fine").unwrap(), words.special_id("<unk>").unwrap()]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
     inner: Inner,
