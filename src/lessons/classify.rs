@@ -538,12 +538,7 @@ impl Run<'_> {
                 let mut loss_sum = 0.0;
                 for (index, rows) in order.iter().enumerate() {
                     let batch = self.train.batch(rows, trainer.device());
-                    let logits = model.logits(&batch)?;
-                    let [rows, classes] = logits.dims();
-                    let loss = flat_cross_entropy(
-                        logits.reshape([rows, 1, classes]),
-                        batch.targets.reshape([rows, 1]),
-                    );
+                    let loss = class_loss(model.logits(&batch)?, batch.targets.clone());
                     let progress =
                         (phase_epoch * order.len() + index) as f64 / (epochs * order.len()) as f64;
                     let (updated, value) = trainer.step_with(model, loss, schedule.at(progress))?;
@@ -583,12 +578,8 @@ impl Run<'_> {
         for rows in self.valid.batches(self.config.batch_size.max(64), None) {
             let batch = self.valid.batch(&rows, self.device);
             let logits = model.logits(&batch)?;
-            let [n, classes] = logits.dims();
-            let loss: f32 = flat_cross_entropy(
-                logits.clone().reshape([n, 1, classes]),
-                batch.targets.reshape([n, 1]),
-            )
-            .into_scalar();
+            let n = batch.labels.len();
+            let loss: f32 = class_loss(logits.clone(), batch.targets.clone()).into_scalar();
             loss_sum += f64::from(loss) * n as f64;
             let predicted: Vec<i64> = logits.argmax(1).into_data().iter::<i64>().collect();
             for (&actual, &guess) in batch.labels.iter().zip(&predicted) {
@@ -597,6 +588,15 @@ impl Run<'_> {
         }
         Ok((loss_sum / self.valid.ids.len() as f64, matrix))
     }
+}
+
+/// Mean cross-entropy of class `logits` `[B, C]` against `targets` `[B]`.
+fn class_loss(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [rows, classes] = logits.dims();
+    flat_cross_entropy(
+        logits.reshape([rows, 1, classes]),
+        targets.reshape([rows, 1]),
+    )
 }
 
 /// Freezing the encoder and its learning rates: no-ops for the MLP, which never has a
