@@ -17,7 +17,10 @@
 //! assert_eq!(out.logits.dims(), [2, 16, 30]);
 //! ```
 
+#![warn(missing_docs)]
+
 mod classifier;
+mod cross_entropy;
 mod language_model;
 mod markov;
 mod recurrent;
@@ -33,6 +36,7 @@ pub use classifier::{
     ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, RecurrentClassifier,
     RecurrentClassifierConfig,
 };
+pub use cross_entropy::{CrossEntropyBackend, cross_entropy_rows};
 pub use language_model::{LanguageModel, LmOutput};
 pub use markov::{MarkovError, MarkovModel};
 pub use recurrent::{

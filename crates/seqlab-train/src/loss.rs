@@ -1,17 +1,19 @@
 //! Cross-entropy over every predicted position or over a mask of them, accuracy, and mean
 //! squared error.
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bool, Int, Tensor};
+use seqlab_models::cross_entropy_rows;
 
 /// Mean cross-entropy of `logits` `[batch, steps, vocab]` against `targets` `[batch, steps]`,
 /// flattened over batch and steps: the lesson's
 /// `F.cross_entropy(inp.view(-1, vocab), targ.view(-1))`.
 pub fn flat_cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
     let [batch, steps, vocab] = logits.dims();
-    let log_probs = log_softmax(logits.reshape([batch * steps, vocab]), 1);
-    let picked = log_probs.gather(1, targets.reshape([batch * steps, 1]));
-    picked.mean().neg()
+    cross_entropy_rows(
+        logits.reshape([batch * steps, vocab]),
+        targets.reshape([batch * steps]),
+    )
+    .mean()
 }
 
 /// The number of positions where the highest score is the target, and the number of positions.
@@ -32,13 +34,13 @@ pub fn masked_cross_entropy(
     mask: Tensor<2, Bool>,
 ) -> Tensor<1> {
     let [batch, steps, vocab] = logits.dims();
-    let log_probs = log_softmax(logits.reshape([batch * steps, vocab]), 1);
-    let picked = log_probs
-        .gather(1, targets.reshape([batch * steps, 1]))
-        .reshape([batch * steps]);
+    let losses = cross_entropy_rows(
+        logits.reshape([batch * steps, vocab]),
+        targets.reshape([batch * steps]),
+    );
     let weights = mask.reshape([batch * steps]).float();
     let count = weights.clone().sum().clamp_min(1.0);
-    (picked * weights).sum().neg() / count
+    (losses * weights).sum() / count
 }
 
 /// The number of positions where `mask` is true and the highest score is the target, and the

@@ -1,9 +1,9 @@
 //! The fast path of the recurrent layers: the whole time loop of one layer and direction as
 //! one operation with a hand-written backward, on the CPU backends.
 
-mod activation;
+pub(crate) mod activation;
 mod kernel;
-mod op;
+pub(crate) mod op;
 mod step;
 
 pub use op::{

@@ -153,7 +153,8 @@ pub fn fused_recurrence(
     ))
 }
 
-fn read<B: Backend>(tensor: FloatTensor<B>) -> Vec<f32> {
+/// A CPU tensor's values as `f32`, copied out.
+pub(crate) fn read<B: Backend>(tensor: FloatTensor<B>) -> Vec<f32> {
     // The CPU backends complete reads at once; their data is already in memory.
     read_sync(B::float_into_data(tensor))
         .expect("a CPU backend reads its own tensors")
@@ -192,7 +193,8 @@ fn run_step<B: Backend>(
     write::<B>(out, vec![batch, width], &device)
 }
 
-fn write<B: Backend>(
+/// A tensor of `shape` on `device` holding `values`.
+pub(crate) fn write<B: Backend>(
     values: Vec<f32>,
     shape: Vec<usize>,
     device: &BackendDevice<B>,
