@@ -50,6 +50,10 @@ pub struct Args {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f64,
+    /// Clip the global gradient norm to this (default: 1 with --variable-length, none
+    /// otherwise; 0 turns it off).
+    #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
+    grad_clip: Option<f64>,
     /// Write PNG plots (loss curve, accuracy by length) into this directory.
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
@@ -129,6 +133,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     config.hidden = args.hidden.unwrap_or(config.hidden);
     config.epochs = args.epochs.unwrap_or(config.epochs);
     config.lr = args.lr;
+    if let Some(norm) = args.grad_clip {
+        if !(norm.is_finite() && norm >= 0.0) {
+            return Err(format!("--grad-clip must be positive (or 0 for none), got {norm}").into());
+        }
+        config.grad_clip = (norm != 0.0).then_some(norm);
+    }
     config.seed = args.run.seed;
     if let Some(dir) = &args.plot {
         seqlab::plot::check_dir(dir)?;
