@@ -52,4 +52,27 @@ pub enum TrainError {
     /// A checkpoint could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] crate::CheckpointError),
+    /// The device could not run or read back a step (on a GPU, most often a batch whose
+    /// tensors exceed the adapter's buffer limits).
+    #[error(
+        "the device failed during training: {0}; a smaller batch size or sequence length may fit"
+    )]
+    Device(String),
+}
+
+/// Reads a one-element tensor, turning a device failure into [`TrainError::Device`].
+pub(crate) fn read_scalar(tensor: burn::tensor::Tensor<1>) -> Result<f32, TrainError> {
+    tensor
+        .try_into_scalar::<f32>()
+        .map_err(|e| TrainError::Device(first_line(&e.to_string())))
+}
+
+/// The first non-empty line of a backend's (often multi-line) error.
+fn first_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("no details")
+        .to_string()
 }

@@ -1,5 +1,6 @@
 //! The training loop: fastai's `Learner` for language models.
 
+use crate::error::read_scalar;
 use crate::loss::{accuracy_counts, flat_cross_entropy};
 use crate::progress::epoch_bar;
 use crate::record::{EpochRecord, format_table_header, format_table_row};
@@ -393,10 +394,10 @@ impl<M: LanguageModel> Learner<M> {
                 .filter(|s| s.batch_size() == Some(batch.rows()));
             let output = model.forward_lm(inputs, carried);
             let loss = flat_cross_entropy(output.logits, targets);
-            let value: f32 = loss.clone().into_scalar();
+            let value = read_scalar(loss.clone())?;
             // Like fastai's RNNRegularizer: the penalty is back-propagated, not recorded.
             let (loss, penalty) = match output.penalty {
-                Some(penalty) => (loss + penalty.clone(), penalty.into_scalar()),
+                Some(penalty) => (loss + penalty.clone(), read_scalar(penalty)?),
                 None => (loss, 0.0f32),
             };
             if !(value + penalty).is_finite() {
@@ -410,7 +411,7 @@ impl<M: LanguageModel> Learner<M> {
             }
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
             if let Some(max_norm) = self.grad_clip {
-                clip_grad_norm(&model, &mut grads, max_norm);
+                clip_grad_norm(&model, &mut grads, max_norm)?;
             }
             self.model = Some(self.optimizer.step(hyper, model, grads));
             state = output.state.map(RnnState::detach);

@@ -1,6 +1,7 @@
 //! One optimisation step at a time, for training loops written by hand (the RNN course's
 //! `train_epoch`): check the loss, back-propagate, clip, update.
 
+use crate::error::read_scalar;
 use crate::progress::epoch_bar;
 use crate::schedule::StepHyper;
 use crate::{Optimizer, OptimizerConfig, TrainError, clip_grad_norm};
@@ -117,7 +118,7 @@ impl Trainer {
                 value: hyper.lr,
             });
         }
-        let value: f32 = loss.clone().into_scalar();
+        let value = read_scalar(loss.clone())?;
         if !value.is_finite() {
             return Err(TrainError::NonFiniteLoss {
                 epoch: self.epoch,
@@ -127,7 +128,7 @@ impl Trainer {
         }
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         if let Some(max_norm) = self.grad_clip {
-            clip_grad_norm(&model, &mut grads, max_norm);
+            clip_grad_norm(&model, &mut grads, max_norm)?;
         }
         let model = self.optimizer.step(hyper, model, grads);
         self.batch += 1;

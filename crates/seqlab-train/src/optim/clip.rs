@@ -5,20 +5,28 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
+use crate::TrainError;
+use crate::error::read_scalar;
+
 /// Scales every gradient of `module` in `grads` by `max_norm / (norm + 1e-6)` when the L2 norm
 /// over all of them together exceeds `max_norm`, and returns that norm (before clipping).
-pub fn clip_grad_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+/// Fails only if the device cannot compute the gradients (see [`TrainError::Device`]).
+pub fn clip_grad_norm<M: Module>(
+    module: &M,
+    grads: &mut GradientsParams,
+    max_norm: f64,
+) -> Result<f64, TrainError> {
     let mut squares = SquaredNorm { grads, total: None };
     module.visit(&mut squares);
-    let norm = squares
-        .total
-        .map_or(0.0, |total| total.into_scalar::<f32>() as f64)
-        .sqrt();
+    let norm = match squares.total {
+        Some(total) => (read_scalar(total)? as f64).sqrt(),
+        None => 0.0,
+    };
     let scale = max_norm / (norm + 1e-6);
     if scale < 1.0 {
         module.visit(&mut Scale { grads, scale });
     }
-    norm
+    Ok(norm)
 }
 
 /// Sums the squares of every gradient, on the device, read once at the end.
@@ -67,7 +75,7 @@ mod tests {
         let x = Tensor::<2>::from_data(TensorData::from([[3.0f32, 4.0]]), &device);
         let loss = layer.forward(x).sum();
         let mut grads = GradientsParams::from_grads(loss.backward(), &layer);
-        let norm = clip_grad_norm(&layer, &mut grads, 1.0);
+        let norm = clip_grad_norm(&layer, &mut grads, 1.0).unwrap();
         assert!((norm - 26f64.sqrt()).abs() < 1e-5, "{norm}");
         let scale = (1.0 / (26f64.sqrt() + 1e-6)) as f32;
         let weight = grads.get::<2>(layer.weight.id).unwrap();
@@ -79,7 +87,7 @@ mod tests {
         bias.into_data()
             .assert_approx_eq::<f32>(&TensorData::from([scale]), Default::default());
         // Under the limit nothing changes.
-        let norm = clip_grad_norm(&layer, &mut grads, 10.0);
+        let norm = clip_grad_norm(&layer, &mut grads, 10.0).unwrap();
         assert!((norm - 1.0).abs() < 1e-4, "{norm}");
         let bias = grads.get::<1>(layer.bias.as_ref().unwrap().id).unwrap();
         bias.into_data()
