@@ -12,6 +12,8 @@
 //! - [`bench`](mod@bench): training and inference speed in the PyTorch reference benchmark's
 //!   configurations.
 
+#![warn(missing_docs)]
+
 pub use seqlab_data as data;
 pub use seqlab_models as models;
 pub use seqlab_train as train;
@@ -58,3 +60,13 @@ pub struct HumanNumbersGuideDoctests;
 #[doc = include_str!("../docs/text-classification.md")]
 #[cfg(doctest)]
 pub struct TextClassificationGuideDoctests;
+
+/// The performance guide's code, compiled as a doctest.
+#[doc = include_str!("../docs/performance.md")]
+#[cfg(doctest)]
+pub struct PerformanceGuideDoctests;
+
+/// The library guide's code, compiled and run as a doctest.
+#[doc = include_str!("../docs/library.md")]
+#[cfg(doctest)]
+pub struct LibraryGuideDoctests;

@@ -15,6 +15,8 @@
 //! assert_eq!(vocab.decode(&ids[..3]).unwrap(), ["one", ".", "two"]);
 //! ```
 
+#![warn(missing_docs)]
+
 mod abc;
 mod addition;
 mod atomic;

@@ -1,6 +1,8 @@
 //! The `seqlab` binary run as a user runs it: real arguments, exit codes, stdout, stderr and
 //! files.
 
+mod docs;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -178,6 +180,10 @@ fn rnn_course_commands_refuse_bad_input_in_one_line() {
     );
     assert_one_line_error(&["copy", "--lengths", "ten"], "is not a range like 3..14");
     assert_one_line_error(&["copy", "--sequences", "0"], "at least 1");
+    assert_one_line_error(
+        &["copy", "--grad-clip", "-1"],
+        "--grad-clip must be positive (or 0 for none), got -1",
+    );
     assert_one_line_error(&["copy", "--decoder", "magic"], "invalid value 'magic'");
     assert_one_line_error(&["addition", "--examples", "0"], "at least 1");
     assert_one_line_error(
