@@ -26,11 +26,6 @@ pub enum CopyModel {
     },
 }
 
-/// The variable-length recipe's gradient clipping: the tanh RNN encoder's gradients spike
-/// now and then, and at Adam's 1e-3 one unclipped spike can throw a run off for good (seed 1
-/// once went from 69% to 49% of the symbols after its first epoch).
-pub const VARIABLE_LENGTH_GRAD_CLIP: f64 = 1.0;
-
 /// A run of the copy task. [`CopyConfig::fixed_length`] and [`CopyConfig::variable_length`]
 /// give the notebook's two settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +97,6 @@ impl CopyConfig {
             },
             hidden: 200,
             epochs: 5,
-            grad_clip: Some(VARIABLE_LENGTH_GRAD_CLIP),
             ..Self::fixed_length()
         }
     }

@@ -39,7 +39,7 @@ const LANES: usize = 8;
 /// The negative log-likelihood of each row's target under the softmax of its logits:
 /// `logits` `[N, V]`, `targets` `[N]` (class ids below `V`), result `[N]` (nats). Equal to
 /// `-log_softmax(logits, 1).gather(1, targets)`, and differentiable the same way; on the CPU
-/// backends one fused operation.
+/// backends one fused operation for [`FUSED_MIN_CLASSES`] classes or more.
 ///
 /// # Panics
 /// If a target is negative or not below `V` (the data and the model disagree on the
@@ -57,13 +57,30 @@ const LANES: usize = 8;
 /// assert!((losses[1] - (1.0 + (-2f32).exp()).ln()).abs() < 1e-6);
 /// ```
 pub fn cross_entropy_rows(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    let [rows, classes] = logits.dims();
-    if !supports(&logits.device()) {
-        return log_softmax(logits, 1)
-            .gather(1, targets.reshape([rows, 1]))
-            .reshape([rows])
-            .neg();
+    let [_, classes] = logits.dims();
+    if classes >= FUSED_MIN_CLASSES && supports(&logits.device()) {
+        fused_rows(logits, targets)
+    } else {
+        plain_rows(logits, targets)
     }
+}
+
+/// The fewest classes the fused operation is used for. Below it the `[N, V]` temporaries are
+/// small beside the model's own work, and Burn's `log_softmax` keeps every lesson's recorded
+/// numbers bit for bit: training runs such as the RNN course's addition sit on a plateau for
+/// many epochs, and which epoch they leave it at depends on the last bits of the loss.
+pub const FUSED_MIN_CLASSES: usize = 1024;
+
+fn plain_rows(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [rows, _] = logits.dims();
+    log_softmax(logits, 1)
+        .gather(1, targets.reshape([rows, 1]))
+        .reshape([rows])
+        .neg()
+}
+
+fn fused_rows(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [_, classes] = logits.dims();
     let ids: Vec<i64> = targets
         .into_data()
         .convert::<i64>()
@@ -292,12 +309,9 @@ mod tests {
         let run = |fused: bool| {
             let x = logits.clone().detach().require_grad();
             let losses = if fused {
-                cross_entropy_rows(x.clone(), targets.clone())
+                fused_rows(x.clone(), targets.clone())
             } else {
-                log_softmax(x.clone(), 1)
-                    .gather(1, targets.clone().reshape([rows, 1]))
-                    .reshape([rows])
-                    .neg()
+                plain_rows(x.clone(), targets.clone())
             };
             let grads = (losses.clone() * weights.clone()).sum().backward();
             let gradient = x.grad(&grads).expect("the logits have a gradient");

@@ -36,7 +36,7 @@ pub use classifier::{
     ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, RecurrentClassifier,
     RecurrentClassifierConfig,
 };
-pub use cross_entropy::{CrossEntropyBackend, cross_entropy_rows};
+pub use cross_entropy::{CrossEntropyBackend, FUSED_MIN_CLASSES, cross_entropy_rows};
 pub use language_model::{LanguageModel, LmOutput};
 pub use markov::{MarkovError, MarkovModel};
 pub use recurrent::{
