@@ -50,8 +50,8 @@ pub struct Args {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f64,
-    /// Clip the global gradient norm to this (default: no clipping, as the notebook trains;
-    /// 0 is none too).
+    /// Clip the global gradient norm to this (default: 1 with --variable-length, none
+    /// otherwise; 0 turns it off).
     #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
     grad_clip: Option<f64>,
     /// Write PNG plots (loss curve, accuracy by length) into this directory.
