@@ -185,28 +185,26 @@ fn row_max(row: &[f32]) -> f32 {
 
 /// The sum of a row in `LANES` partial sums.
 fn row_sum(row: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += x;
-        }
-    }
-    lanes.iter().sum::<f32>() + tail.iter().sum::<f32>()
+    lane_sum(row, |x| x)
 }
 
 /// `Σ e^(x − max)` over a row, without storing the exponentials.
 fn row_sum_exp(row: &[f32], max: f32) -> f32 {
+    lane_sum(row, |x| exp(x - max))
+}
+
+/// `Σ f(x)` over a row in `LANES` partial sums (so that the loop vectorises), then the tail.
+#[inline(always)]
+fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut lanes = [0.0f32; LANES];
     let chunks = row.chunks_exact(LANES);
     let tail = chunks.remainder();
     for chunk in chunks {
         for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += exp(x - max);
+            *lane += f(x);
         }
     }
-    lanes.iter().sum::<f32>() + tail.iter().map(|&x| exp(x - max)).sum::<f32>()
+    lanes.iter().sum::<f32>() + tail.iter().map(|&x| f(x)).sum::<f32>()
 }
 
 /// Turns the softmax into the gradient of the losses in place: row `n` becomes
