@@ -192,6 +192,20 @@ pub(crate) fn stream_batches(
     Ok(batched)
 }
 
+/// Held-out batches: as [`stream_batches`], with fewer streams when the held-out text is too
+/// short to fill `batch_size` of them, so that a small corpus still gets a held-out score
+/// (the loss is a mean per token either way).
+pub(crate) fn held_out_batches(
+    ids: &[u32],
+    seq_len: usize,
+    batch_size: usize,
+    what: &'static str,
+    unit: &'static str,
+) -> Result<Vec<crate::data::LmBatch>, LessonError> {
+    let streams = (ids.len().saturating_sub(1) / seq_len.max(1)).clamp(1, batch_size.max(1));
+    stream_batches(ids, seq_len, streams, what, unit)
+}
+
 /// Where a training run stands, as saved in a checkpoint's `training.json`: enough to check
 /// that a resumed run is the same run and to continue its schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -352,7 +366,7 @@ pub fn train_char_lm(
         "the training text",
         "characters",
     )?;
-    let valid = stream_batches(
+    let valid = held_out_batches(
         &corpus.valid,
         config.seq_len,
         config.batch_size,

@@ -2,7 +2,7 @@
 //! with any [`Tokenizer`], saved with its tokenizer so that a classifier can start from its
 //! encoder ([`crate::lessons::classify`]).
 
-use super::char_lm::stream_batches;
+use super::char_lm::{held_out_batches, stream_batches};
 use super::{LessonError, init_seeded, read_weights};
 use crate::data::Tokenizer;
 use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
@@ -170,7 +170,7 @@ pub fn train_text_lm(
         "the training texts",
         "tokens",
     )?;
-    let valid = stream_batches(
+    let valid = held_out_batches(
         &ids[cut..],
         config.seq_len,
         config.batch_size,

@@ -39,6 +39,21 @@ fn small_config() -> CharLmConfig {
 }
 
 #[test]
+fn a_held_out_text_shorter_than_a_batch_is_scored_with_fewer_streams() {
+    // 6,000 characters: 600 held out, room for 11 streams of 50, not the 16 of a batch.
+    let text: String = human_numbers().text().chars().take(6_000).collect();
+    let corpus = CharCorpus::split(&text, 0.1).unwrap();
+    let config = CharLmConfig {
+        epochs: 1,
+        ..small_config()
+    };
+    let (_, report) =
+        train_char_lm(&config, &corpus, &CharLmRun::default(), &Device::flex()).unwrap();
+    assert_eq!(report.valid_chars, 11 * 50);
+    assert!(report.valid_bits_per_char.is_finite() && report.valid_bits_per_char > 0.0);
+}
+
+#[test]
 fn a_small_char_lstm_learns_checkpoints_and_samples_exactly_as_the_prefix_way() {
     let device = Device::flex();
     let corpus = corpus();

@@ -1,7 +1,7 @@
 //! `seqlab addition`: the RNN course's addition task.
 
-use super::common::RunArgs;
 use super::common::parse_range;
+use super::common::{RunArgs, fast_dev_run};
 use super::copy::{CellArg, DecoderArg};
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::addition::{AdditionConfig, run_addition};
@@ -93,6 +93,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     config.epochs = args.epochs.unwrap_or(config.epochs);
     config.train_examples = args.examples.unwrap_or(config.train_examples);
     config.test_examples = args.test_examples;
+    if args.run.fast_dev_run {
+        config.epochs = fast_dev_run::EPOCHS;
+        config.train_examples = config.train_examples.min(fast_dev_run::EXAMPLES);
+        config.test_examples = config.test_examples.min(fast_dev_run::EXAMPLES);
+    }
     config.lr = args.lr.unwrap_or(config.lr);
     config.batch_size = args.batch_size.unwrap_or(config.batch_size);
     config.schedule = args.schedule.map_or(config.schedule, SchedulePolicy::from);

@@ -1,6 +1,7 @@
 //! `seqlab bench`: training and inference tokens/s in the PyTorch reference's configurations,
 //! for seqlab's layers and burn's own LSTM, on every CPU device built in (or the ones named).
 
+use super::common::fast_dev_run;
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::bench::{
     BenchConfig, BenchResult, CONFIGS, Core, Timing, run as run_bench, run_sampling,
@@ -38,6 +39,10 @@ pub struct Args {
     /// The PyTorch reference's `--json` output, to print seqlab/PyTorch ratios.
     #[arg(long, value_name = "PATH")]
     reference: Option<PathBuf>,
+    /// Check the command in seconds: one step per measurement, no warm-up, and short
+    /// sampling runs. The speeds it prints are not measurements.
+    #[arg(long)]
+    fast_dev_run: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,10 +155,23 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     if args.steps == 0 {
         return Err("--steps must be at least 1".into());
     }
-    let timing = Timing {
-        steps: args.steps,
-        min_time: args.min_time,
-        ..Timing::default()
+    let timing = if args.fast_dev_run {
+        Timing {
+            warmup: 0,
+            steps: 1,
+            min_time: 0.0,
+        }
+    } else {
+        Timing {
+            steps: args.steps,
+            min_time: args.min_time,
+            ..Timing::default()
+        }
+    };
+    let (stepwise, naive) = if args.fast_dev_run {
+        (fast_dev_run::SAMPLE_LENGTH, 10)
+    } else {
+        (1000, 300)
     };
     println!(
         "{:<8} {:<14} {:<8} {:>12} {:>12} {:>10} {:>9} {:>9}",
@@ -186,7 +204,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let mut sampling = Vec::new();
     if sample {
         for &choice in &choices {
-            let result = run_sampling(&choice.device()?, 1000, 300)?;
+            let result = run_sampling(&choice.device()?, stepwise, naive)?;
             let ratio = reference
                 .as_ref()
                 .and_then(|r| r.stepwise_chars_s)

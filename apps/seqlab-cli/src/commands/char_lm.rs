@@ -1,6 +1,6 @@
 //! `seqlab char-lm train | sample`: the RNN course's character-level LSTM on any text.
 
-use super::common::RunArgs;
+use super::common::{RunArgs, fast_dev_run, head_chars};
 use clap::{Args as ClapArgs, Subcommand};
 use seqlab::data::read_text_files;
 use seqlab::lessons::LessonError;
@@ -122,7 +122,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
 
 fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     let files = text_files(&args.text)?;
-    let text = read_text_files(&files)?;
+    let mut text = read_text_files(&files)?;
+    if args.run.fast_dev_run {
+        text = head_chars(&text, fast_dev_run::CHARS);
+    }
     let corpus = CharCorpus::split(&text, args.valid_fraction)?;
     let config = CharLmConfig {
         cell: args.cell,
@@ -131,7 +134,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         layers: args.layers,
         seq_len: args.seq_len,
         batch_size: args.batch_size,
-        epochs: args.epochs,
+        epochs: args.run.or_fast(args.epochs, fast_dev_run::EPOCHS),
         lr: args.lr,
         max_train_chars: args.max_chars,
         seed: args.run.seed,
@@ -185,10 +188,14 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         report.valid_bits_per_char, report.valid_chars, report.train_chars, report.parameters
     );
     println!("wrote {}", out.display());
-    if args.sample_length > 0 {
+    let sample_length = args.run.or_fast(
+        args.sample_length,
+        args.sample_length.min(fast_dev_run::SAMPLE_LENGTH),
+    );
+    if sample_length > 0 {
         for temperature in [0.5, 1.0] {
             let generate = GenerateConfig {
-                length: args.sample_length,
+                length: sample_length,
                 sampling: Sampling::temperature(temperature),
                 seed: config.seed,
                 banned: Vec::new(),
@@ -240,8 +247,11 @@ fn sample(args: SampleArgs) -> Result<(), Box<dyn Error>> {
     sampling.check()?;
     let (_, device) = args.run.device()?;
     let model = CharLm::load(&args.checkpoint, &device)?;
+    let length = args
+        .run
+        .or_fast(args.length, args.length.min(fast_dev_run::SAMPLE_LENGTH));
     let generate = GenerateConfig {
-        length: args.length,
+        length,
         sampling,
         seed: args.run.seed,
         banned: Vec::new(),
@@ -251,9 +261,8 @@ fn sample(args: SampleArgs) -> Result<(), Box<dyn Error>> {
     let seconds = start.elapsed().as_secs_f64();
     println!("{}{text}", args.prime);
     eprintln!(
-        "{} characters in {seconds:.2} s ({:.0} characters/s)",
-        args.length,
-        args.length as f64 / seconds.max(1e-9)
+        "{length} characters in {seconds:.2} s ({:.0} characters/s)",
+        length as f64 / seconds.max(1e-9)
     );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `seqlab classify`: text classification with an MLP, RNN, LSTM or GRU, from scratch or
 //! from a language model that `seqlab lm train` saved.
 
-use super::common::RunArgs;
+use super::common::{RunArgs, fast_dev_run, spread};
 use super::text::{DataArgs, TokenizerArgs, describe};
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::classify::{
@@ -93,8 +93,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         },
         max_len: args.max_len,
         batch_size: args.batch_size,
-        epochs: args.epochs,
-        head_epochs: args.head_epochs,
+        epochs: args.run.or_fast(args.epochs, fast_dev_run::EPOCHS),
+        head_epochs: args
+            .run
+            .or_fast(args.head_epochs, args.head_epochs.min(fast_dev_run::EPOCHS)),
         lr: args.lr,
         lr_decay: args.lr_decay,
         valid_fraction: args.valid_fraction,
@@ -102,7 +104,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         seed: args.run.seed,
     };
     let (_, device) = args.run.device()?;
-    let data = TextDataset::new(args.data.read(false)?, config.min_class_count)?;
+    let mut rows = args.data.read(false)?;
+    if args.run.fast_dev_run {
+        rows = spread(rows, fast_dev_run::TEXTS);
+    }
+    let data = TextDataset::new(rows, config.min_class_count)?;
     let counts = data.class_counts();
     println!(
         "{} texts, {} classes: {}",

@@ -1,4 +1,5 @@
-//! Options every training subcommand takes: the device, the seed and the metrics file.
+//! Options every training subcommand takes: the device, the seed, the metrics file and the
+//! quick check of `--fast-dev-run`.
 
 use clap::Args as ClapArgs;
 use seqlab::device::DeviceChoice;
@@ -21,13 +22,45 @@ pub struct RunArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Check the whole command in seconds before a long run: one epoch on a small slice of
+    /// the data, then everything the command prints and writes (PyTorch Lightning's
+    /// `fast_dev_run`). Its numbers show that the pipeline works, not how well it learns.
+    #[arg(long)]
+    pub fast_dev_run: bool,
+}
+
+/// How much of a run `--fast-dev-run` keeps.
+pub mod fast_dev_run {
+    /// Epochs.
+    pub const EPOCHS: usize = 1;
+    /// Texts of a labelled or unlabelled corpus, spread over the whole file.
+    pub const TEXTS: usize = 200;
+    /// Characters of a character corpus, from its start.
+    pub const CHARS: usize = 40_000;
+    /// Tagged sentences.
+    pub const SENTENCES: usize = 200;
+    /// Generated training examples (sequences, sums, series).
+    pub const EXAMPLES: usize = 256;
+    /// Characters sampled from a language model.
+    pub const SAMPLE_LENGTH: usize = 100;
 }
 
 impl RunArgs {
-    /// The chosen device, started and checked.
+    /// The chosen device, started and checked; under `--fast-dev-run`, first a note on stderr
+    /// that what follows is a check.
     pub fn device(&self) -> Result<(DeviceChoice, seqlab::Device), Box<dyn Error>> {
         let choice: DeviceChoice = self.device.parse()?;
+        if self.fast_dev_run {
+            eprintln!(
+                "seqlab: --fast-dev-run: one epoch on a slice of the data, to check the command"
+            );
+        }
         Ok((choice, choice.device()?))
+    }
+
+    /// `full`, or `quick` under `--fast-dev-run`.
+    pub fn or_fast<T>(&self, full: T, quick: T) -> T {
+        if self.fast_dev_run { quick } else { full }
     }
 
     /// Writes the metrics file if one was asked for.
@@ -41,6 +74,18 @@ impl RunArgs {
         }
         Ok(())
     }
+}
+
+/// At most `keep` of `items`, taken at even steps through the list, so that a file sorted by
+/// label keeps every label.
+pub fn spread<T>(items: Vec<T>, keep: usize) -> Vec<T> {
+    let step = items.len().div_ceil(keep.max(1)).max(1);
+    items.into_iter().step_by(step).collect()
+}
+
+/// The first `keep` characters of `text`.
+pub fn head_chars(text: &str, keep: usize) -> String {
+    text.chars().take(keep).collect()
 }
 
 /// Parses `MIN..MAX` (or one number) into a range.
@@ -75,5 +120,25 @@ pub fn fetched_dataset(name: &str) -> Result<PathBuf, String> {
             "the {name} dataset is not in {}: run datasets/fetch {name} first",
             dir.display()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_keeps_at_most_the_number_asked_from_the_whole_list() {
+        let kept = spread((0..1000).collect::<Vec<_>>(), 200);
+        assert_eq!(kept.len(), 200);
+        assert_eq!((kept[0], kept[1], kept[199]), (0, 5, 995));
+        assert_eq!(spread(vec![1, 2, 3], 200), vec![1, 2, 3]);
+        assert_eq!(spread((0..10).collect::<Vec<_>>(), 3), vec![0, 4, 8]);
+    }
+
+    #[test]
+    fn head_chars_counts_characters_not_bytes() {
+        assert_eq!(head_chars("héllo", 2), "hé");
+        assert_eq!(head_chars("ab", 5), "ab");
     }
 }

@@ -1,6 +1,6 @@
 //! `seqlab copy`: the RNN course's copy task.
 
-use super::common::{RunArgs, parse_range};
+use super::common::{RunArgs, fast_dev_run, parse_range};
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::copy_task::{CopyConfig, CopyModel, run_copy};
 use seqlab::models::{CellKind, DecoderKind, Nonlinearity};
@@ -132,6 +132,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     config.train_sequences = args.sequences.unwrap_or(config.train_sequences);
     config.hidden = args.hidden.unwrap_or(config.hidden);
     config.epochs = args.epochs.unwrap_or(config.epochs);
+    if args.run.fast_dev_run {
+        config.epochs = fast_dev_run::EPOCHS;
+        config.train_sequences = config.train_sequences.min(fast_dev_run::EXAMPLES);
+        config.test_sequences = config.test_sequences.min(fast_dev_run::EXAMPLES);
+    }
     config.lr = args.lr;
     if let Some(norm) = args.grad_clip {
         if !(norm.is_finite() && norm >= 0.0) {

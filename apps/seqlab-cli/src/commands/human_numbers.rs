@@ -1,6 +1,6 @@
 //! `seqlab human-numbers`: fastai's LMModel1–7.
 
-use super::common::RunArgs;
+use super::common::{RunArgs, fast_dev_run};
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::human_numbers::{HumanNumbersConfig, HumanNumbersModel, HumanNumbersSchedule};
 use seqlab::train::{AdamConfig, OptimizerConfig, SgdConfig};
@@ -62,7 +62,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
             ScheduleArg::Fit => HumanNumbersSchedule::Fit,
             ScheduleArg::OneCycle => HumanNumbersSchedule::OneCycle,
         },
-        epochs: args.epochs,
+        epochs: args.run.or_fast(args.epochs, Some(fast_dev_run::EPOCHS)),
         lr: args.lr,
         batch_size: args.batch_size,
         seq_len: args.seq_len,

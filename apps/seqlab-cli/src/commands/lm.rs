@@ -1,7 +1,7 @@
 //! `seqlab lm train`: a recurrent language model on a corpus of texts, saved with its
 //! tokenizer for `seqlab classify --pretrained-lm`.
 
-use super::common::RunArgs;
+use super::common::{RunArgs, fast_dev_run, spread};
 use super::text::{DataArgs, TokenizerArgs, describe};
 use clap::{Args as ClapArgs, Subcommand};
 use seqlab::lessons::text_lm::{TextLmConfig, train_text_lm};
@@ -82,19 +82,22 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         layers: args.layers,
         seq_len: args.seq_len,
         batch_size: args.batch_size,
-        epochs: args.epochs,
+        epochs: args.run.or_fast(args.epochs, fast_dev_run::EPOCHS),
         lr: args.lr,
         valid_fraction: args.valid_fraction,
         max_train_tokens: args.max_train_tokens,
         seed: args.run.seed,
     };
     let (_, device) = args.run.device()?;
-    let texts: Vec<String> = args
+    let mut texts: Vec<String> = args
         .data
         .read(true)?
         .into_iter()
         .map(|row| row.text)
         .collect();
+    if args.run.fast_dev_run {
+        texts = spread(texts, fast_dev_run::TEXTS);
+    }
     let tokenizer = args.tokenizer.tokenizer(&texts)?;
     println!("{} texts; {}", texts.len(), describe(&tokenizer));
     let (lm, report) = train_text_lm(

@@ -1,7 +1,7 @@
 //! `seqlab markov`: the character n-gram baseline, scored on the same held-out tail as
 //! `seqlab char-lm train`.
 
-use super::common::parse_range;
+use super::common::{fast_dev_run, head_chars, parse_range};
 use clap::Args as ClapArgs;
 use seqlab::data::read_text_files;
 use seqlab::lessons::char_lm::{CharCorpus, text_files};
@@ -27,12 +27,18 @@ pub struct Args {
     /// Seed of the generation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Check the command in seconds: only the first 40,000 characters of the text.
+    #[arg(long)]
+    fast_dev_run: bool,
 }
 
 /// Fits, prints held-out bits per character for each order, and a sample.
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let orders = parse_range(&args.order)?;
-    let text = read_text_files(&text_files(&args.text)?)?;
+    let mut text = read_text_files(&text_files(&args.text)?)?;
+    if args.fast_dev_run {
+        text = head_chars(&text, fast_dev_run::CHARS);
+    }
     let corpus = CharCorpus::split(&text, args.valid_fraction)?;
     let report = run_markov(&corpus, orders, args.length, args.seed)?;
     println!("order  contexts  held-out bits/char");

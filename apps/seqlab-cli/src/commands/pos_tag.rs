@@ -1,7 +1,7 @@
 //! `seqlab pos-tag train | tag`: part-of-speech tagging, from the tutorial's two sentences to
 //! the Brown corpus.
 
-use super::common::{RunArgs, fetched_dataset};
+use super::common::{RunArgs, fast_dev_run, fetched_dataset, spread};
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use seqlab::data::{
     TaggedSentence, parse_brown, parse_conllu, read_brown_dir, read_text_files,
@@ -135,9 +135,14 @@ fn load(args: &TrainArgs) -> Result<Vec<TaggedSentence>, Box<dyn Error>> {
     if sentences.is_empty() {
         return Err(format!("{} has no tagged sentences", args.corpus).into());
     }
-    Ok(match args.max_sentences {
+    let sentences = match args.max_sentences {
         Some(limit) => sentences.into_iter().take(limit).collect(),
         None => sentences,
+    };
+    Ok(if args.run.fast_dev_run {
+        spread(sentences, fast_dev_run::SENTENCES)
+    } else {
+        sentences
     })
 }
 
@@ -162,7 +167,9 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         bidirectional: args.bidirectional.unwrap_or(defaults.bidirectional),
         char_embedding: args.char_embedding.unwrap_or(defaults.char_embedding),
         char_hidden: args.char_hidden.unwrap_or(defaults.char_hidden),
-        epochs: args.epochs.unwrap_or(defaults.epochs),
+        epochs: args
+            .run
+            .or_fast(args.epochs.unwrap_or(defaults.epochs), fast_dev_run::EPOCHS),
         batch_size: args.batch_size.unwrap_or(defaults.batch_size),
         lr: args.lr.unwrap_or(defaults.lr),
         valid_fraction: args.valid_fraction.unwrap_or(defaults.valid_fraction),

@@ -1,6 +1,6 @@
 //! `seqlab sinusoid`: the RNN course's linear RNN on sinusoids.
 
-use super::common::RunArgs;
+use super::common::{RunArgs, fast_dev_run};
 use clap::Args as ClapArgs;
 use seqlab::lessons::sinusoid::{SinusoidLessonConfig, run_sinusoid};
 use serde_json::json;
@@ -39,12 +39,15 @@ pub struct Args {
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let mut config = SinusoidLessonConfig {
         hidden: args.hidden,
-        epochs: args.epochs,
+        epochs: args.run.or_fast(args.epochs, fast_dev_run::EPOCHS),
         batch_size: args.batch_size,
         lr: args.lr,
         seed: args.run.seed,
         ..SinusoidLessonConfig::default()
     };
+    if args.run.fast_dev_run {
+        config.train_series = config.train_series.min(fast_dev_run::EXAMPLES);
+    }
     config.data.frequencies = args.frequencies.clone();
     config.data.noise = args.noise;
     if let Some(dir) = &args.plot {

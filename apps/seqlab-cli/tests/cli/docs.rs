@@ -1,10 +1,15 @@
-//! The commands of README.md and docs/ stay true: every `seqlab` command parses with the
-//! binary's own options (run with `--help` appended, so that a renamed subcommand or option,
-//! or a value of the wrong type, fails here), every dataset named to `datasets/fetch` is one it
+//! The commands of README.md and docs/ stay true. Every `seqlab` command is run as written,
+//! in the order the pages give them and in one working folder (so that a checkpoint one
+//! command writes is there for the next), with `--fast-dev-run` added where the command takes
+//! it: one epoch on a slice of the data, then everything it prints and writes. A command on a
+//! fetched dataset that is not on this machine is only parsed (with `--help`) unless `CI` is
+//! set, where `.ci/run` has fetched them all. Every dataset named to `datasets/fetch` is one it
 //! fetches, every script exists, and the examples run and print what the guide says.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -89,6 +94,7 @@ const RUN_SEQLAB: [&str; 5] = ["cargo", "run", "-p", "seqlab-cli", "--"];
 fn every_documented_command_is_one_the_project_runs() {
     let fetchable = std::fs::read_to_string(workspace().join("datasets/fetch")).unwrap();
     let (mut seqlab, mut examples) = (0, Vec::new());
+    let mut documented = DocumentedRuns::new();
     for (place, command) in documented_commands() {
         let words: Vec<&str> = command.iter().map(String::as_str).collect();
         // A loop (`for s in 0 1 2; do cargo run … --seed $s | tail -1; done`): its command,
@@ -104,18 +110,7 @@ fn every_documented_command_is_one_the_project_runs() {
         };
         match words.as_slice() {
             ["cargo", "run", "-p", "seqlab-cli", "--", args @ ..] => {
-                let output = Command::new(env!("CARGO_BIN_EXE_seqlab"))
-                    .args(args)
-                    .arg("--help")
-                    .output()
-                    .expect("the binary runs");
-                assert!(
-                    output.status.success()
-                        && String::from_utf8_lossy(&output.stdout).contains("Usage: seqlab"),
-                    "{place}: `seqlab {}` does not parse: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&output.stderr)
-                );
+                documented.run(&place, args);
                 seqlab += 1;
             }
             ["cargo", "run", "--example", name, rest @ ..] => {
@@ -141,6 +136,7 @@ fn every_documented_command_is_one_the_project_runs() {
         }
     }
     assert!(seqlab >= 50, "only {seqlab} seqlab commands found");
+    documented.finish();
     let names: Vec<&str> = examples.iter().map(|(_, name, _)| name.as_str()).collect();
     for example in ["custom_model", "custom_dataset", "pytorch_weights"] {
         assert!(names.contains(&example), "docs do not show {example}");
@@ -149,6 +145,199 @@ fn every_documented_command_is_one_the_project_runs() {
             "examples/{example}.rs is missing"
         );
     }
+}
+
+/// The seqlab commands of the docs, run one after another in one working folder.
+struct DocumentedRuns {
+    folder: PathBuf,
+    /// Folders that a skipped command would have written: commands reading them are skipped.
+    not_written: Vec<String>,
+    skipped: Vec<String>,
+    started: Instant,
+}
+
+/// The longest a documented command may take under `--fast-dev-run`.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
+
+impl DocumentedRuns {
+    fn new() -> Self {
+        let folder = std::env::temp_dir().join(format!("seqlab-docs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(&folder).unwrap();
+        // "Your own text" in the char-LM guide.
+        std::fs::copy(workspace().join("README.md"), folder.join("corpus.txt")).unwrap();
+        Self {
+            folder,
+            not_written: Vec::new(),
+            skipped: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Parses `args` with `--help`, then runs them for real (quickly where they can be).
+    fn run(&mut self, place: &str, args: &[&str]) {
+        let home = std::env::var("HOME").unwrap_or_default();
+        let args: Vec<String> = args
+            .iter()
+            .map(|arg| match arg.strip_prefix("~/") {
+                Some(rest) => format!("{home}/{rest}"),
+                None => arg.to_string(),
+            })
+            .collect();
+        let help = self
+            .seqlab(&args, &["--help"])
+            .output()
+            .expect("the binary runs");
+        let usage = String::from_utf8_lossy(&help.stdout).into_owned();
+        assert!(
+            help.status.success() && usage.contains("Usage: seqlab"),
+            "{place}: `seqlab {}` does not parse: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&help.stderr)
+        );
+        let out = option(&args, "--out");
+        let reads = ["--checkpoint", "--pretrained-lm", "--resume"]
+            .iter()
+            .filter_map(|name| option(&args, name))
+            .find(|dir| self.not_written.contains(dir));
+        if let Some(dir) = reads {
+            self.skip(place, &args, out, &format!("{dir} was not written"));
+            return;
+        }
+        let cache = format!("{home}/.cache/seqlab/datasets/");
+        let unfetched = args.iter().find_map(|arg| {
+            let name = arg.strip_prefix(&cache)?.split('/').next()?;
+            let fetched = Path::new(&cache).join(name).join(".complete").is_file();
+            (!fetched).then_some(name)
+        });
+        if let Some(name) = unfetched
+            && std::env::var("CI").is_err()
+        {
+            self.skip(place, &args, out, &format!("{name} is not fetched"));
+            return;
+        }
+        let quick: &[&str] = if usage.contains("--fast-dev-run") {
+            &["--fast-dev-run"]
+        } else {
+            &[]
+        };
+        let (success, stdout, stderr) = self.finish_within(place, &args, quick);
+        if !success
+            && let Some(missing) = missing_dataset(&stderr)
+            && std::env::var("CI").is_err()
+        {
+            self.skip(place, &args, out, &format!("{missing} is not fetched"));
+            return;
+        }
+        assert!(
+            success && !stdout.is_empty(),
+            "{place}: `seqlab {} {}` failed:\n{stdout}{stderr}",
+            args.join(" "),
+            quick.join(" ")
+        );
+        if let Some(dir) = out {
+            self.not_written.retain(|skipped| *skipped != dir);
+            assert!(
+                self.folder.join(&dir).is_dir(),
+                "{place}: `seqlab {}` wrote no {dir}/",
+                args.join(" ")
+            );
+        }
+    }
+
+    fn seqlab(&self, args: &[String], extra: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_seqlab"));
+        command
+            .args(args)
+            .args(extra)
+            .current_dir(&self.folder)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs the command to its end, or fails the test after [`COMMAND_TIMEOUT`]; its exit
+    /// status, stdout and stderr.
+    fn finish_within(
+        &self,
+        place: &str,
+        args: &[String],
+        extra: &[&str],
+    ) -> (bool, String, String) {
+        let start = Instant::now();
+        let mut child = self
+            .seqlab(args, extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        // Read both pipes while waiting, so that a full pipe cannot stall the command.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut text = String::new();
+            stdout.read_to_string(&mut text).map(|_| text)
+        });
+        let err = std::thread::spawn(move || {
+            let mut text = String::new();
+            stderr.read_to_string(&mut text).map(|_| text)
+        });
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("the command can be waited for") {
+                break status;
+            }
+            if start.elapsed() > COMMAND_TIMEOUT {
+                let _ = child.kill();
+                panic!(
+                    "{place}: `seqlab {} {}` ran past {COMMAND_TIMEOUT:?}",
+                    args.join(" "),
+                    extra.join(" ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let text = |handle: std::thread::JoinHandle<std::io::Result<String>>| {
+            handle.join().unwrap().unwrap_or_default()
+        };
+        eprintln!(
+            "{place}: seqlab {} {} ({:.1} s)",
+            args.join(" "),
+            extra.join(" "),
+            start.elapsed().as_secs_f64()
+        );
+        (status.success(), text(out), text(err))
+    }
+
+    fn skip(&mut self, place: &str, args: &[String], out: Option<String>, why: &str) {
+        self.skipped
+            .push(format!("{place}: seqlab {} ({why})", args.join(" ")));
+        self.not_written.extend(out);
+    }
+
+    fn finish(self) {
+        eprintln!(
+            "ran the documented commands in {:.0} s; only parsed, as their data is not here:",
+            self.started.elapsed().as_secs_f64()
+        );
+        for line in &self.skipped {
+            eprintln!("  {line}");
+        }
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+/// The value of `--name VALUE` in `args`.
+fn option(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|arg| arg == name)
+        .and_then(|at| args.get(at + 1).cloned())
+}
+
+/// The dataset a command's error says to fetch.
+fn missing_dataset(stderr: &str) -> Option<&str> {
+    stderr
+        .split("run datasets/fetch ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
 }
 
 /// An example binary, built by `cargo test` beside the `seqlab` binary.

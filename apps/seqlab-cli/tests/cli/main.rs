@@ -1144,3 +1144,30 @@ fn the_seeds_classifiers_on_the_bert_tokenizer_have_its_parameter_counts() {
         );
     }
 }
+
+#[test]
+fn fast_dev_run_trains_one_epoch_on_a_slice_and_says_so() {
+    let output = seqlab(&[
+        "addition",
+        "--fast-dev-run",
+        "--epochs",
+        "30",
+        "--no-progress",
+    ]);
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}{}", stderr(&output));
+    assert!(out.contains(", 256 problems,"), "{out}");
+    assert!(out.contains("on 256 held-out sums"), "{out}");
+    let epochs = out
+        .lines()
+        .skip_while(|line| !line.starts_with("epoch"))
+        .skip(1)
+        .take_while(|line| line.starts_with(char::is_numeric))
+        .count();
+    assert_eq!(epochs, 1, "{out}");
+    assert!(
+        stderr(&output).contains("--fast-dev-run: one epoch"),
+        "{}",
+        stderr(&output)
+    );
+}
