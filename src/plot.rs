@@ -6,6 +6,7 @@ use crate::data::{commit_atomic, temporary_path};
 use crate::lessons::LessonError;
 use crate::lessons::copy_task::CopyReport;
 use crate::lessons::sinusoid::SinusoidReport;
+use crate::train::EpochRecord;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use std::path::{Path, PathBuf};
@@ -56,6 +57,68 @@ pub fn loss_plot(dir: &Path, name: &str, losses: &[f32]) -> Result<Vec<PathBuf>,
         &[line],
     )?;
     Ok(vec![path])
+}
+
+/// `{name}_losses.png`, fastai's smoothed training loss and the validation loss after every
+/// epoch (numbered from 1 across fits), and `{name}_{metric}.png` for each metric of the
+/// table; none for a run of no epochs.
+pub fn epoch_plots(
+    dir: &Path,
+    name: &str,
+    records: &[EpochRecord],
+) -> Result<Vec<PathBuf>, LessonError> {
+    let Some(first) = records.first() else {
+        return Ok(Vec::new());
+    };
+    let by_epoch = |value: &dyn Fn(&EpochRecord) -> f64| -> Vec<(f64, f64)> {
+        records
+            .iter()
+            .enumerate()
+            .map(|(i, record)| ((i + 1) as f64, value(record)))
+            .collect()
+    };
+    let path = dir.join(format!("{name}_losses.png"));
+    let lines = [
+        Line {
+            label: "training loss (smoothed)",
+            points: by_epoch(&|r| r.train_loss),
+            color: BLUE,
+        },
+        Line {
+            label: "validation loss",
+            points: by_epoch(&|r| r.valid_loss),
+            color: RED,
+        },
+    ];
+    draw(
+        &path,
+        &format!("{name}: loss by epoch"),
+        "epoch",
+        "loss",
+        &lines,
+    )?;
+    let mut written = vec![path];
+    for (metric, _) in &first.metrics {
+        let file: String = metric
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let path = dir.join(format!("{name}_{file}.png"));
+        let line = Line {
+            label: metric,
+            points: by_epoch(&|r| r.metric(metric).unwrap_or(f64::NAN)),
+            color: BLUE,
+        };
+        draw(
+            &path,
+            &format!("{name}: {metric} by epoch"),
+            "epoch",
+            metric,
+            &[line],
+        )?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// The sinusoid lesson's plots: the loss, next-step predictions against the truth, and the
@@ -234,8 +297,10 @@ fn draw(
             .y_label_area_size(60)
             .build_cartesian_2d(x_range, y_range)
             .map_err(|e| fail(e.to_string()))?;
+        // Every x axis counts something: batches, epochs, steps, lengths.
         chart
             .configure_mesh()
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .x_desc(x_label)
             .y_desc(y_label)
             .draw()
@@ -298,6 +363,34 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["test_loss.png"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn epoch_plots_draw_the_losses_and_each_metric() {
+        let dir = std::env::temp_dir().join(format!("seqlab-plot-epochs-{}", std::process::id()));
+        check_dir(&dir).unwrap();
+        let record = |epoch: usize, loss: f64| EpochRecord {
+            fit: 0,
+            epoch,
+            train_loss: loss,
+            valid_loss: loss + 0.1,
+            metrics: vec![("accuracy".into(), 1.0 - loss), ("bits/char".into(), loss)],
+            time_s: 1.0,
+        };
+        let written = epoch_plots(&dir, "lm", &[record(0, 0.9), record(1, 0.5)]).unwrap();
+        let names: Vec<_> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["lm_losses.png", "lm_accuracy.png", "lm_bits_char.png"]
+        );
+        for path in &written {
+            assert_eq!(&std::fs::read(path).unwrap()[..4], b"\x89PNG");
+        }
+        assert!(epoch_plots(&dir, "none", &[]).unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -145,6 +145,8 @@ impl Default for CharLmConfig {
 pub struct CharLmReport {
     /// One record per epoch (validation loss in nats; metric `bits_per_char` too).
     pub records: Vec<EpochRecord>,
+    /// Every training batch's loss in this run (after a resume, from where it resumed).
+    pub batch_losses: Vec<f32>,
     /// Held-out bits per character after training.
     pub valid_bits_per_char: f64,
     /// Characters trained on per epoch.
@@ -464,6 +466,7 @@ pub fn train_char_lm(
     fitted?;
     let records = progress.records;
     let valid_loss = records.last().map_or(f64::NAN, |record| record.valid_loss);
+    let batch_losses = learner.batch_losses().to_vec();
     let model = learner.into_model().valid();
     Ok((
         CharLm {
@@ -473,6 +476,7 @@ pub fn train_char_lm(
         },
         CharLmReport {
             records,
+            batch_losses,
             valid_bits_per_char: valid_loss / std::f64::consts::LN_2,
             train_chars,
             valid_chars,

@@ -122,6 +122,8 @@ pub struct TextLm {
 pub struct TextLmReport {
     /// One row per epoch (`accuracy` is next-token accuracy).
     pub records: Vec<EpochRecord>,
+    /// Every training batch's loss.
+    pub batch_losses: Vec<f32>,
     /// Held-out cross-entropy after the last epoch, nats per token.
     pub valid_loss: f64,
     /// `exp(valid_loss)`.
@@ -200,6 +202,7 @@ pub fn train_text_lm(
         perplexity: valid_loss.exp(),
         valid_loss,
         records,
+        batch_losses: learner.batch_losses().to_vec(),
         tokens,
         parameters,
         seconds: start.elapsed().as_secs_f64(),

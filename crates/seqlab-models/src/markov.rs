@@ -5,7 +5,7 @@
 use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use thiserror::Error;
 
 /// What can go wrong fitting or using a [`MarkovModel`].

@@ -6,10 +6,10 @@ use super::copy::{CellArg, DecoderArg};
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::addition::{AdditionConfig, run_addition};
 use seqlab::models::{CellKind, DecoderKind};
+use seqlab::plot;
 use seqlab::train::SchedulePolicy;
 use serde_json::json;
 use std::error::Error;
-use std::path::PathBuf;
 
 /// Options of `seqlab addition`. The zero decoder is the notebook's `SumLSTM` (5 layers, 200
 /// hidden, 10 epochs); feedback and attention default to a 1-layer 128-unit LSTM reading the
@@ -59,9 +59,6 @@ pub struct Args {
     /// Write the operands with leading zeros to one width (true/false).
     #[arg(long)]
     pad_operands: Option<bool>,
-    /// Write a PNG of the loss curve into this directory.
-    #[arg(long, value_name = "DIR")]
-    plot: Option<PathBuf>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -108,9 +105,6 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     config.x_digits = digits.clone();
     config.y_digits = digits;
     config.seed = args.run.seed;
-    if let Some(dir) = &args.plot {
-        seqlab::plot::check_dir(dir)?;
-    }
     let (choice, device) = args.run.device()?;
     println!(
         "addition: {:?} x{} layers, {} hidden, {} decoder, {} problems, on {choice}, seed {}",
@@ -131,11 +125,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     for (question, answer, predicted) in &report.examples {
         println!("{question} = {answer} ? {predicted}");
     }
-    if let Some(dir) = &args.plot {
-        for path in seqlab::plot::loss_plot(dir, "addition", &report.batch_losses)? {
-            println!("wrote {}", path.display());
-        }
-    }
+    args.run.write_plots(|dir| {
+        let mut written = plot::loss_plot(dir, "addition", &report.batch_losses)?;
+        written.extend(plot::epoch_plots(dir, "addition", &report.records)?);
+        Ok(written)
+    })?;
     let run = json!({
         "command": "addition",
         "device": choice.name(),

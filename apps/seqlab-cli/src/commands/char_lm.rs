@@ -215,6 +215,11 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         "valid_bits_per_char": report.valid_bits_per_char,
         "minutes": minutes,
     });
+    args.run.write_plots(|dir| {
+        let mut written = seqlab::plot::loss_plot(dir, "char_lm", &report.batch_losses)?;
+        written.extend(seqlab::plot::epoch_plots(dir, "char_lm", &report.records)?);
+        Ok(written)
+    })?;
     args.run.write_metrics(run, &report.records)
 }
 

@@ -161,6 +161,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         report.accuracy, report.balanced_accuracy, report.majority_accuracy
     );
     println!("{}", report.confusion_table());
+    args.run
+        .write_plots(|dir| seqlab::plot::epoch_plots(dir, "classify", &report.records))?;
     args.run.write_metrics(
         json!({
             "command": "classify",

@@ -3,9 +3,10 @@
 
 use clap::Args as ClapArgs;
 use seqlab::device::DeviceChoice;
+use seqlab::lessons::LessonError;
 use seqlab::train::{EpochRecord, write_metrics_json};
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where and how to run.
 #[derive(ClapArgs, Debug)]
@@ -22,6 +23,10 @@ pub struct RunArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Write PNG plots into this folder (made if missing): the losses and metrics by epoch,
+    /// the loss of every batch where the command keeps it, and the lesson's own plots.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
     /// Check the whole command in seconds before a long run: one epoch on a small slice of
     /// the data, then everything the command prints and writes (PyTorch Lightning's
     /// `fast_dev_run`). Its numbers show that the pipeline works, not how well it learns.
@@ -46,10 +51,13 @@ pub mod fast_dev_run {
 }
 
 impl RunArgs {
-    /// The chosen device, started and checked; under `--fast-dev-run`, first a note on stderr
-    /// that what follows is a check.
+    /// The chosen device, started and checked, after checking that the plot folder can be
+    /// written; under `--fast-dev-run`, first a note on stderr that what follows is a check.
     pub fn device(&self) -> Result<(DeviceChoice, seqlab::Device), Box<dyn Error>> {
         let choice: DeviceChoice = self.device.parse()?;
+        if let Some(dir) = &self.plot {
+            seqlab::plot::check_dir(dir)?;
+        }
         if self.fast_dev_run {
             eprintln!(
                 "seqlab: --fast-dev-run: one epoch on a slice of the data, to check the command"
@@ -61,6 +69,20 @@ impl RunArgs {
     /// `full`, or `quick` under `--fast-dev-run`.
     pub fn or_fast<T>(&self, full: T, quick: T) -> T {
         if self.fast_dev_run { quick } else { full }
+    }
+
+    /// Writes the plots that `draw` makes into the `--plot` folder, if one was given, and
+    /// prints their paths.
+    pub fn write_plots(
+        &self,
+        draw: impl FnOnce(&Path) -> Result<Vec<PathBuf>, LessonError>,
+    ) -> Result<(), Box<dyn Error>> {
+        if let Some(dir) = &self.plot {
+            for path in draw(dir)? {
+                println!("wrote {}", path.display());
+            }
+        }
+        Ok(())
     }
 
     /// Writes the metrics file if one was asked for.

@@ -4,9 +4,9 @@ use super::common::{RunArgs, fast_dev_run, parse_range};
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::copy_task::{CopyConfig, CopyModel, run_copy};
 use seqlab::models::{CellKind, DecoderKind, Nonlinearity};
+use seqlab::plot;
 use serde_json::json;
 use std::error::Error;
-use std::path::PathBuf;
 
 /// Options of `seqlab copy`. Without `--variable-length` it is the notebook's fixed-length
 /// task (hand-built model, 100 epochs, 32 hidden: `--hidden 20` is the notebook's size); with it, the variable-length one (a
@@ -54,9 +54,6 @@ pub struct Args {
     /// otherwise; 0 turns it off).
     #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
     grad_clip: Option<f64>,
-    /// Write PNG plots (loss curve, accuracy by length) into this directory.
-    #[arg(long, value_name = "DIR")]
-    plot: Option<PathBuf>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -145,9 +142,6 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         config.grad_clip = (norm != 0.0).then_some(norm);
     }
     config.seed = args.run.seed;
-    if let Some(dir) = &args.plot {
-        seqlab::plot::check_dir(dir)?;
-    }
     let (choice, device) = args.run.device()?;
     let model = match config.model {
         CopyModel::HandBuilt => "hand-built tanh encoder-decoder".to_string(),
@@ -178,11 +172,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
             if output == target { "" } else { "  (wrong)" }
         );
     }
-    if let Some(dir) = &args.plot {
-        for path in seqlab::plot::copy_plots(dir, &report)? {
-            println!("wrote {}", path.display());
-        }
-    }
+    args.run.write_plots(|dir| {
+        let mut written = plot::copy_plots(dir, &report)?;
+        written.extend(plot::epoch_plots(dir, "copy", &report.records)?);
+        Ok(written)
+    })?;
     let run = json!({
         "command": "copy",
         "device": choice.name(),

@@ -95,5 +95,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         "seed": config.seed,
         "batch_size": config.batch_size,
     });
+    args.run
+        .write_plots(|dir| seqlab::plot::epoch_plots(dir, "human_numbers", &epochs))?;
     args.run.write_metrics(run, &epochs)
 }

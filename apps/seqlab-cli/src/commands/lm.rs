@@ -114,6 +114,11 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         report.tokens.0, report.tokens.1, report.parameters, report.seconds, report.perplexity
     );
     println!("saved to {}", args.out.display());
+    args.run.write_plots(|dir| {
+        let mut written = seqlab::plot::loss_plot(dir, "lm", &report.batch_losses)?;
+        written.extend(seqlab::plot::epoch_plots(dir, "lm", &report.records)?);
+        Ok(written)
+    })?;
     args.run.write_metrics(
         json!({
             "command": "lm train",

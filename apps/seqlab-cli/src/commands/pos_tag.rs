@@ -27,7 +27,7 @@ enum Action {
     /// Trains a tagger: `--corpus toy` is the tutorial's LSTMTag on its two sentences;
     /// `brown` the fetched Brown corpus (datasets/fetch brown); or a folder of Brown files, a
     /// Brown-format file, or a .conllu file.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Tags a sentence with a trained tagger.
     Tag(TagArgs),
 }
@@ -105,7 +105,7 @@ pub struct TagArgs {
 /// Runs `train` or `tag`.
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     match args.action {
-        Action::Train(args) => train(args),
+        Action::Train(args) => train(*args),
         Action::Tag(args) => tag(args),
     }
 }
@@ -257,6 +257,8 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         "valid_sentences": report.valid_sentences,
         "minutes": minutes,
     });
+    args.run
+        .write_plots(|dir| seqlab::plot::epoch_plots(dir, "pos_tag", &report.records))?;
     args.run.write_metrics(run, &report.records)
 }
 

@@ -3,9 +3,9 @@
 use super::common::{RunArgs, fast_dev_run};
 use clap::Args as ClapArgs;
 use seqlab::lessons::sinusoid::{SinusoidLessonConfig, run_sinusoid};
+use seqlab::plot;
 use serde_json::json;
 use std::error::Error;
-use std::path::PathBuf;
 
 /// Options of `seqlab sinusoid`; the defaults are the notebook's.
 #[derive(ClapArgs, Debug)]
@@ -28,9 +28,6 @@ pub struct Args {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f64,
-    /// Write PNG plots (loss curve, prediction and free run vs truth) into this directory.
-    #[arg(long, value_name = "DIR")]
-    plot: Option<PathBuf>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -50,9 +47,6 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     }
     config.data.frequencies = args.frequencies.clone();
     config.data.noise = args.noise;
-    if let Some(dir) = &args.plot {
-        seqlab::plot::check_dir(dir)?;
-    }
     let (choice, device) = args.run.device()?;
     println!(
         "sinusoid: linear RNN, {} hidden, frequencies {:?}, noise {}, on {choice}, seed {}",
@@ -66,11 +60,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         report.test_mse_after_warmup,
         report.generated_mse
     );
-    if let Some(dir) = &args.plot {
-        for path in seqlab::plot::sinusoid_plots(dir, &report)? {
-            println!("wrote {}", path.display());
-        }
-    }
+    args.run.write_plots(|dir| {
+        let mut written = plot::sinusoid_plots(dir, &report)?;
+        written.extend(plot::epoch_plots(dir, "sinusoid", &report.records)?);
+        Ok(written)
+    })?;
     let run = json!({
         "command": "sinusoid",
         "device": choice.name(),
