@@ -320,11 +320,21 @@ impl<'a> WeightReader<'a> {
             });
         }
         self.used.insert(name.to_string());
-        let mut tensor =
-            Tensor::<D>::from_data(TensorData::new(values.to_vec(), stored), &current.device());
-        if transpose && D == 2 {
-            tensor = tensor.swap_dims(0, 1);
-        }
+        // Transposed here rather than as a view: a strided weight would be copied into a
+        // contiguous one by every matrix product that reads it.
+        let values = if transpose && D == 2 {
+            let (rows, cols) = (stored[0], stored[1]);
+            let mut transposed = vec![0.0f32; values.len()];
+            for (row, chunk) in values.chunks_exact(cols.max(1)).enumerate() {
+                for (col, &value) in chunk.iter().enumerate() {
+                    transposed[col * rows + row] = value;
+                }
+            }
+            transposed
+        } else {
+            values.to_vec()
+        };
+        let tensor = Tensor::<D>::from_data(TensorData::new(values, dims), &current.device());
         // Keeps the parameter's id, device and whether it is trained.
         let id = param.id;
         Ok(param.transform_for_load(tensor, id))
