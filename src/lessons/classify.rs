@@ -62,6 +62,8 @@ pub struct ClassifyConfig {
     pub bidirectional: bool,
     /// Pooling over time.
     pub pooling: Pooling,
+    /// Dropout on the pooled features before the head of a recurrent classifier.
+    pub dropout: f64,
     /// Tokens kept per text (the first ones); the MLP pads every text to this length.
     pub max_len: usize,
     /// Texts per batch.
@@ -95,6 +97,7 @@ impl Default for ClassifyConfig {
             layers: 1,
             bidirectional: false,
             pooling: Pooling::Mean,
+            dropout: 0.0,
             max_len: 256,
             batch_size: 32,
             epochs: 4,
@@ -358,6 +361,12 @@ fn check(config: &ClassifyConfig) -> Result<(), LessonError> {
             config.lr
         )));
     }
+    if !(0.0..1.0).contains(&config.dropout) {
+        return Err(LessonError::Config(format!(
+            "the dropout must be at least 0 and below 1, got {}",
+            config.dropout
+        )));
+    }
     Ok(())
 }
 
@@ -432,6 +441,7 @@ pub fn train_classifier(
                 )
                 .with_bidirectional(config.bidirectional)
                 .with_pooling(config.pooling)
+                .with_dropout(config.dropout)
                 .init(device)
             });
             run.fit(model, &[(config.epochs, false)])?
@@ -456,6 +466,7 @@ pub fn train_classifier(
                     classes,
                 )
                 .with_pooling(config.pooling)
+                .with_dropout(config.dropout)
                 .init(device)
             })
             .with_encoder(embedding, recurrent)?;

@@ -20,7 +20,7 @@
 //! ```
 
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use thiserror::Error;
@@ -61,6 +61,19 @@ pub enum Pooling {
     Mean,
     /// The output at each sequence's last valid step.
     Last,
+    /// ULMFiT's concat pooling: the last valid output, the maximum and the mean over the valid
+    /// steps, side by side (three times the width).
+    Concat,
+}
+
+impl Pooling {
+    /// Features per output unit of the recurrent layers: 3 for [`Pooling::Concat`], else 1.
+    pub fn widths(self) -> usize {
+        match self {
+            Pooling::Concat => 3,
+            Pooling::Mean | Pooling::Last => 1,
+        }
+    }
 }
 
 /// Configuration of a [`RecurrentClassifier`].
@@ -74,6 +87,9 @@ pub struct RecurrentClassifierConfig {
     pub recurrent: RecurrentConfig,
     /// Pooling over time.
     pub pooling: Pooling,
+    /// Dropout on the pooled features before the head, while training (ULMFiT's classifier
+    /// head; 0 for none).
+    pub dropout: f64,
     /// Output classes.
     pub classes: usize,
 }
@@ -95,6 +111,7 @@ impl RecurrentClassifierConfig {
             recurrent: RecurrentConfig::new(kind, embedding_size, hidden_size)
                 .with_num_layers(num_layers),
             pooling: Pooling::Mean,
+            dropout: 0.0,
             classes,
         }
     }
@@ -112,6 +129,12 @@ impl RecurrentClassifierConfig {
         self
     }
 
+    /// Sets the dropout on the pooled features.
+    pub fn with_dropout(mut self, dropout: f64) -> Self {
+        self.dropout = dropout;
+        self
+    }
+
     /// Sets whether the recurrent layers run in both directions.
     pub fn with_bidirectional(mut self, bidirectional: bool) -> Self {
         self.recurrent = self.recurrent.with_bidirectional(bidirectional);
@@ -124,8 +147,12 @@ impl RecurrentClassifierConfig {
         RecurrentClassifier {
             embedding: EmbeddingConfig::new(self.vocab_size, self.embedding_size).init(device),
             recurrent: self.recurrent.init(device),
-            output: LinearConfig::new(directions * self.recurrent.hidden_size, self.classes)
-                .init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            output: LinearConfig::new(
+                self.pooling.widths() * directions * self.recurrent.hidden_size,
+                self.classes,
+            )
+            .init(device),
             pooling: self.pooling,
         }
     }
@@ -139,6 +166,8 @@ pub struct RecurrentClassifier {
     pub embedding: Embedding,
     /// The recurrent layers, PyTorch's `rnn`.
     pub recurrent: Recurrent,
+    /// Dropout on the pooled features (active on an autodiff device only).
+    pub dropout: Dropout,
     /// The classification head, PyTorch's `mlp`.
     pub output: Linear,
     #[module(skip)]
@@ -201,25 +230,57 @@ impl RecurrentClassifier {
             Some(lengths) => self.recurrent.forward_padded(x, None, lengths)?,
             None => self.recurrent.forward(x, None)?,
         };
-        let width = out.dims()[2];
+        let full = vec![time; batch];
         let pooled = match (self.pooling, lengths) {
-            (Pooling::Mean, None) => out.mean_dim(1).reshape([batch, width]),
-            (Pooling::Mean, Some(lengths)) => {
-                // Padded outputs are zero: sum, then divide by each length.
-                let counts = TensorData::new(
-                    lengths.iter().map(|&l| l as f32).collect::<Vec<_>>(),
-                    [batch, 1],
-                );
-                out.sum_dim(1).reshape([batch, width])
-                    / Tensor::<2>::from_data(counts, &self.output.weight.device())
+            (Pooling::Mean, None) => {
+                let width = out.dims()[2];
+                out.mean_dim(1).reshape([batch, width])
             }
-            (Pooling::Last, lengths) => {
-                let full = vec![time; batch];
-                last_valid_output(out, lengths.unwrap_or(&full))?
-            }
+            (pooling, lengths) => pool(pooling, out, lengths.unwrap_or(&full))?,
         };
-        Ok(self.output.forward(pooled))
+        Ok(self.output.forward(self.dropout.forward(pooled)))
     }
+}
+
+/// `out` `[B, T, W]` pooled over each sequence's first `lengths[b]` steps.
+fn pool(pooling: Pooling, out: Tensor<3>, lengths: &[usize]) -> Result<Tensor<2>, ClassifierError> {
+    Ok(match pooling {
+        Pooling::Mean => masked_mean(out, lengths),
+        Pooling::Last => last_valid_output(out, lengths)?,
+        Pooling::Concat => Tensor::cat(
+            vec![
+                last_valid_output(out.clone(), lengths)?,
+                masked_max(out.clone(), lengths),
+                masked_mean(out, lengths),
+            ],
+            1,
+        ),
+    })
+}
+
+/// The mean of `out` `[B, T, W]` over each sequence's first `lengths[b]` steps (the padded
+/// outputs are zero): `[B, W]`.
+fn masked_mean(out: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
+    let [batch, _, width] = out.dims();
+    let counts = TensorData::new(
+        lengths.iter().map(|&l| l as f32).collect::<Vec<_>>(),
+        [batch, 1],
+    );
+    let device = out.device();
+    out.sum_dim(1).reshape([batch, width]) / Tensor::<2>::from_data(counts, &device)
+}
+
+/// The maximum of `out` `[B, T, W]` over each sequence's first `lengths[b]` steps: `[B, W]`.
+fn masked_max(out: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
+    let [batch, time, width] = out.dims();
+    // Padded steps are pushed far below any output before taking the maximum.
+    let offsets: Vec<f32> = lengths
+        .iter()
+        .flat_map(|&length| (0..time).map(move |t| if t < length { 0.0 } else { -1e30 }))
+        .collect();
+    let device = out.device();
+    let offsets = Tensor::<3>::from_data(TensorData::new(offsets, [batch, time, 1]), &device);
+    (out + offsets).max_dim(1).reshape([batch, width])
 }
 
 /// Configuration of an [`MlpClassifier`].
@@ -369,10 +430,31 @@ mod tests {
     }
 
     #[test]
+    fn concat_pooling_is_last_max_and_mean_over_the_valid_steps() {
+        let device = Device::flex();
+        // Two sequences of 3 steps, width 2; the second has 2 valid steps and a padded zero.
+        let out = Tensor::<3>::from_data(
+            [
+                [[1.0, -3.0], [4.0, -1.0], [-2.0, -2.0]],
+                [[-5.0, -4.0], [-1.0, -6.0], [0.0, 0.0]],
+            ],
+            &device,
+        );
+        let pooled = pool(Pooling::Concat, out, &[3, 2]).unwrap();
+        let expected = [
+            [-2.0, -2.0, 4.0, -1.0, 1.0, -2.0],
+            [-1.0, -6.0, -1.0, -4.0, -3.0, -5.0],
+        ];
+        pooled
+            .into_data()
+            .assert_approx_eq::<f32>(&TensorData::from(expected), Default::default());
+    }
+
+    #[test]
     fn padding_does_not_change_a_prediction() {
         let device = Device::flex();
         device.seed(2);
-        for pooling in [Pooling::Mean, Pooling::Last] {
+        for pooling in [Pooling::Mean, Pooling::Last, Pooling::Concat] {
             let net = RecurrentClassifierConfig::new(CellKind::Gru, 50, 8, 12, 2, 3)
                 .with_bidirectional(true)
                 .with_pooling(pooling)

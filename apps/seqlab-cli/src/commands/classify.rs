@@ -20,6 +20,8 @@ enum PoolingArg {
     Mean,
     /// The output at the last real step.
     Last,
+    /// ULMFiT's concat pooling: the last output, the maximum and the mean, side by side.
+    Concat,
 }
 
 /// Options of `seqlab classify`.
@@ -53,6 +55,9 @@ pub struct Args {
     /// Pooling over time.
     #[arg(long, value_enum, default_value = "mean")]
     pooling: PoolingArg,
+    /// Dropout on the pooled features before the head (recurrent classifiers; 0 for none).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    dropout: f64,
     /// Epochs (after the head-only epochs when fine-tuning).
     #[arg(long, default_value_t = 4)]
     epochs: usize,
@@ -90,7 +95,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         pooling: match args.pooling {
             PoolingArg::Mean => Pooling::Mean,
             PoolingArg::Last => Pooling::Last,
+            PoolingArg::Concat => Pooling::Concat,
         },
+        dropout: args.dropout,
         max_len: args.max_len,
         batch_size: args.batch_size,
         epochs: args.run.or_fast(args.epochs, fast_dev_run::EPOCHS),

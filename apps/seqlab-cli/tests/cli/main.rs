@@ -1031,6 +1031,10 @@ fn text_commands_refuse_bad_input_in_one_line() {
         "must be at least 1",
     );
     assert_one_line_error(
+        &["classify", "--data", reviews, "--dropout", "1"],
+        "the dropout must be at least 0 and below 1, got 1",
+    );
+    assert_one_line_error(
         &["classify", "--data", reviews, "--min-class-count", "1000"],
         "two classes",
     );
