@@ -10,12 +10,21 @@ use crate::error::read_scalar;
 
 /// Scales every gradient of `module` in `grads` by `max_norm / (norm + 1e-6)` when the L2 norm
 /// over all of them together exceeds `max_norm`, and returns that norm (before clipping).
-/// Fails only if the device cannot compute the gradients (see [`TrainError::Device`]).
+/// Fails for a `max_norm` that is not positive and finite, and if the device cannot compute the
+/// gradients (see [`TrainError::Device`]).
 pub fn clip_grad_norm<M: Module>(
     module: &M,
     grads: &mut GradientsParams,
     max_norm: f64,
 ) -> Result<f64, TrainError> {
+    // A negative or NaN limit would flip or erase every gradient rather than bound it.
+    if !(max_norm.is_finite() && max_norm > 0.0) {
+        return Err(TrainError::BadHyperparameter {
+            name: "the gradient clipping norm",
+            requirement: "positive and finite",
+            value: max_norm,
+        });
+    }
     let mut squares = SquaredNorm { grads, total: None };
     module.visit(&mut squares);
     let norm = match squares.total {
@@ -86,6 +95,12 @@ mod tests {
         );
         bias.into_data()
             .assert_approx_eq::<f32>(&TensorData::from([scale]), Default::default());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(matches!(
+                clip_grad_norm(&layer, &mut grads, bad),
+                Err(TrainError::BadHyperparameter { .. })
+            ));
+        }
         // Under the limit nothing changes.
         let norm = clip_grad_norm(&layer, &mut grads, 10.0).unwrap();
         assert!((norm - 1.0).abs() < 1e-4, "{norm}");
