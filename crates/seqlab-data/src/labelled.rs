@@ -54,13 +54,23 @@ impl LabelledColumns {
 
     /// Reads a `.csv`, `.tsv` or `.jsonl` file (told apart by the extension; others are read
     /// as CSV). A missing column, a malformed row, an empty label or no rows at all is an
-    /// error naming the file and, where there is one, the line.
+    /// error naming the file and, where there is one, the line; so is a file larger than
+    /// [`MAX_TEXT_BYTES`](crate::MAX_TEXT_BYTES), which is held in memory whole.
     pub fn read(&self, path: impl AsRef<Path>) -> Result<Vec<LabelledText>, DataError> {
         let path = path.as_ref();
         let error = |message: String| DataError::TextFile {
             path: path.display().to_string(),
             message,
         };
+        let size = std::fs::metadata(path)
+            .map_err(|e| error(format!("cannot read it: {e}")))?
+            .len();
+        if size > crate::MAX_TEXT_BYTES {
+            return Err(error(format!(
+                "the file has {size} bytes, more than the {} read into memory; use part of it",
+                crate::MAX_TEXT_BYTES
+            )));
+        }
         let bytes = std::fs::read(path).map_err(|e| error(format!("cannot read it: {e}")))?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|e| error(format!("not UTF-8 text (byte {})", e.valid_up_to())))?;

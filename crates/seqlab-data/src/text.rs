@@ -3,8 +3,9 @@
 use crate::DataError;
 use std::path::Path;
 
-/// The largest corpus [`read_text_files`] reads, in bytes (1 GiB). A character model keeps a
-/// 4-byte id per character in memory, plus its batches; beyond this, split the corpus.
+/// The largest corpus [`read_text_files`] reads, and the largest labelled table, in bytes
+/// (1 GiB): both are held in memory whole, and a character model keeps a 4-byte id per
+/// character beside the text, plus its batches. Beyond this, split the corpus.
 pub const MAX_TEXT_BYTES: u64 = 1 << 30;
 
 /// Reads UTF-8 text files into one string, in the order given, with a line break between

@@ -436,6 +436,24 @@ fn char_lm_and_markov_refuse_bad_text_in_one_line() {
     let short = write("short.txt", b"To be.\n");
     let out = dir.join("out");
     let out = out.to_str().unwrap();
+    // Larger than the 1 GiB read into memory: sparse files, so nothing is written to disk.
+    let huge = |name: &str| {
+        let path = dir.join(name);
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len((1 << 30) + 1)
+            .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (huge_text, huge_table) = (huge("huge.txt"), huge("huge.csv"));
+    assert_one_line_error(
+        &["char-lm", "train", "--out", out, "--text", &huge_text],
+        "more than the 1073741824 a character model reads into memory",
+    );
+    assert_one_line_error(
+        &["classify", "--data", &huge_table],
+        "the file has 1073741825 bytes, more than the 1073741824 read into memory",
+    );
     for command in [&["char-lm", "train", "--out", out][..], &["markov"][..]] {
         let run = |text: &str, expected: &str| {
             let mut args = command.to_vec();
