@@ -7,7 +7,9 @@ use super::{LessonError, init_seeded, read_weights};
 use crate::data::Tokenizer;
 use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
 use crate::models::{NamedTensors, PytorchWeights};
-use crate::train::{AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OptimizerConfig};
+use crate::train::{
+    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OptimizerConfig, evaluate_lm,
+};
 use burn::module::Module;
 use burn::tensor::Device;
 use rand::SeedableRng;
@@ -42,7 +44,7 @@ pub struct TextLmConfig {
     pub epochs: usize,
     /// Peak learning rate (Adam).
     pub lr: f64,
-    /// The tail of the shuffled corpus held out for validation.
+    /// The tail of the shuffled corpus held out for validation ([`LmTexts::Shuffled`]).
     pub valid_fraction: f64,
     /// Train on at most this many tokens of the training part (the held-out tail stays
     /// whole): a large corpus with a large vocabulary costs a softmax over the vocabulary
@@ -128,6 +130,8 @@ pub struct TextLmReport {
     pub valid_loss: f64,
     /// `exp(valid_loss)`.
     pub perplexity: f64,
+    /// Perplexity on the test part of an [`LmTexts::Split`] corpus, after training.
+    pub test_perplexity: Option<f64>,
     /// Training and held-out tokens.
     pub tokens: (usize, usize),
     /// Trainable parameters.
@@ -136,11 +140,28 @@ pub struct TextLmReport {
     pub seconds: f64,
 }
 
-/// Trains a language model on `texts` (shuffled with the seed, concatenated, the tail held
-/// out) read with `tokenizer`.
+/// The texts a language model is trained and scored on.
+#[derive(Debug, Clone, Copy)]
+pub enum LmTexts<'a> {
+    /// Texts shuffled with the seed and concatenated; the tail, `valid_fraction` of the
+    /// tokens, is held out.
+    Shuffled(&'a [String]),
+    /// A corpus split already, each part read in its order: the Penn Treebank's train, valid
+    /// and test files.
+    Split {
+        /// Trained on.
+        train: &'a str,
+        /// Scored after every epoch.
+        valid: &'a str,
+        /// Scored once, after training.
+        test: &'a str,
+    },
+}
+
+/// Trains a language model on `texts` read with `tokenizer`, with Adam under one cycle.
 pub fn train_text_lm(
     config: &TextLmConfig,
-    texts: &[String],
+    texts: LmTexts,
     tokenizer: Tokenizer,
     device: &Device,
     print_table: bool,
@@ -151,34 +172,58 @@ pub fn train_text_lm(
             "the sequence length, batch size and epochs must be at least 1".into(),
         ));
     }
-    if !(config.valid_fraction > 0.0 && config.valid_fraction < 1.0) {
-        return Err(LessonError::Config(format!(
-            "the validation fraction must be strictly between 0 and 1, got {}",
-            config.valid_fraction
-        )));
+    let (mut train_ids, valid_ids, test_ids) = match texts {
+        LmTexts::Shuffled(texts) => {
+            if !(config.valid_fraction > 0.0 && config.valid_fraction < 1.0) {
+                return Err(LessonError::Config(format!(
+                    "the validation fraction must be strictly between 0 and 1, got {}",
+                    config.valid_fraction
+                )));
+            }
+            let mut order: Vec<usize> = (0..texts.len()).collect();
+            order.shuffle(&mut StdRng::seed_from_u64(config.seed));
+            let mut ids = Vec::new();
+            for &index in &order {
+                ids.extend(tokenizer.encode(&texts[index])?);
+            }
+            let cut = ((ids.len() as f64) * (1.0 - config.valid_fraction)) as usize;
+            let valid = ids.split_off(cut);
+            (ids, valid, None)
+        }
+        LmTexts::Split { train, valid, test } => (
+            tokenizer.encode(train)?,
+            tokenizer.encode(valid)?,
+            Some(tokenizer.encode(test)?),
+        ),
+    };
+    if let Some(limit) = config.max_train_tokens {
+        train_ids.truncate(limit);
     }
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(config.seed));
-    let mut ids = Vec::new();
-    for &index in &order {
-        ids.extend(tokenizer.encode(&texts[index])?);
-    }
-    let cut = ((ids.len() as f64) * (1.0 - config.valid_fraction)) as usize;
-    let train_end = config.max_train_tokens.map_or(cut, |limit| limit.min(cut));
     let train = stream_batches(
-        &ids[..train_end],
+        &train_ids,
         config.seq_len,
         config.batch_size,
         "the training texts",
         "tokens",
     )?;
     let valid = held_out_batches(
-        &ids[cut..],
+        &valid_ids,
         config.seq_len,
         config.batch_size,
         "the held-out texts",
         "tokens",
     )?;
+    let test = test_ids
+        .map(|ids| {
+            held_out_batches(
+                &ids,
+                config.seq_len,
+                config.batch_size,
+                "the test texts",
+                "tokens",
+            )
+        })
+        .transpose()?;
     let shape = TextLmShape {
         cell: config.cell.name().into(),
         vocab_size: tokenizer.vocab_size(),
@@ -189,7 +234,7 @@ pub fn train_text_lm(
     let model_config = shape.model_config().map_err(LessonError::Config)?;
     let model = init_seeded(device, config.seed, || model_config.init(device));
     let parameters = model.num_params();
-    let tokens = (train_end, ids.len() - cut);
+    let tokens = (train_ids.len(), valid_ids.len());
     let start = Instant::now();
     let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
         .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()))
@@ -198,8 +243,14 @@ pub fn train_text_lm(
     learner.fit_one_cycle(config.epochs, config.lr)?;
     let records = learner.history().to_vec();
     let valid_loss = records.last().map_or(f64::NAN, |r| r.valid_loss);
+    let test_perplexity = test.map(|batches| {
+        evaluate_lm(&learner.model().valid(), &batches, &device.clone().inner())
+            .0
+            .exp()
+    });
     let report = TextLmReport {
         perplexity: valid_loss.exp(),
+        test_perplexity,
         valid_loss,
         records,
         batch_losses: learner.batch_losses().to_vec(),

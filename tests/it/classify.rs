@@ -9,7 +9,7 @@ use seqlab::data::{LabelledText, Tokenizer};
 use seqlab::lessons::classify::{
     ClassifierArch, ClassifyConfig, Start, TextDataset, train_classifier, training_texts,
 };
-use seqlab::lessons::text_lm::{TextLm, TextLmConfig, train_text_lm};
+use seqlab::lessons::text_lm::{LmTexts, TextLm, TextLmConfig, train_text_lm};
 use seqlab::models::{CellKind, RecurrentClassifierConfig, RecurrentLmConfig};
 use seqlab::train::{AdamConfig, OptimizerConfig, Trainer, flat_cross_entropy};
 
@@ -138,7 +138,15 @@ fn a_language_models_encoder_starts_a_classifier_and_freezing_keeps_it_fixed() {
         ..TextLmConfig::default()
     };
     let tokenizer = Tokenizer::word(&texts, 100, 1);
-    let (lm, report) = train_text_lm(&lm_config, &texts, tokenizer, &device, false, false).unwrap();
+    let (lm, report) = train_text_lm(
+        &lm_config,
+        LmTexts::Shuffled(&texts),
+        tokenizer,
+        &device,
+        false,
+        false,
+    )
+    .unwrap();
     // Words drawn at random: a model that learned nothing scores near the vocabulary's size
     // (23); the words' frequencies alone give 17.3 (16 of 19 words from 12 neutral ones, 2
     // from 8 sentiment words, a full stop), the best any model can do but for the stops.

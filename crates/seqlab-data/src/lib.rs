@@ -57,6 +57,6 @@ pub use tagged::{
 pub use text::{MAX_TEXT_BYTES, read_text_files};
 pub use tokenize::split_words;
 pub use tokenizer::{
-    PAD_TOKEN, Tokenizer, TokenizerKind, UNKNOWN_TOKEN, split_words_and_punctuation,
+    EOS_TOKEN, PAD_TOKEN, Tokenizer, TokenizerKind, UNKNOWN_TOKEN, split_words_and_punctuation,
 };
 pub use vocab::{Vocab, VocabBuilder, VocabOrder};

@@ -20,6 +20,8 @@ use tokenizers::processors::bert::BertProcessing;
 pub const PAD_TOKEN: &str = "<pad>";
 /// The unknown token of word and character tokenizers (id 1).
 pub const UNKNOWN_TOKEN: &str = "<unk>";
+/// The end of a line for the whitespace tokenizer (the Penn Treebank's `<eos>`).
+pub const EOS_TOKEN: &str = "<eos>";
 
 /// Which kind of [`Tokenizer`] this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +33,9 @@ pub enum TokenizerKind {
     Word,
     /// Characters, with a [`Vocab`].
     Char,
+    /// Tokens as written between spaces, and [`EOS_TOKEN`] at the end of every line (the
+    /// Penn Treebank's language-modelling convention), with a [`Vocab`].
+    Whitespace,
 }
 
 /// Text → token ids → text: a Hugging Face `tokenizer.json` (pretrained or trained here as
@@ -131,6 +136,28 @@ impl Tokenizer {
             .flat_map(|text| split_words_and_punctuation(text.as_ref()))
             .collect();
         Self::vocab_tokenizer(&tokens, max_size, min_freq, TokenizerKind::Word)
+    }
+
+    /// A whitespace tokenizer over `texts`: the tokens as written between spaces (no case
+    /// folding, no splitting of punctuation) and [`EOS_TOKEN`] after every line. The
+    /// vocabulary is `<pad>`, `<unk>`, then the tokens seen at least `min_freq` times, most
+    /// frequent first, at most `max_size` entries in all; a text that writes `<unk>` itself
+    /// (as the Penn Treebank does) gets the unknown id.
+    ///
+    /// ```
+    /// use seqlab_data::Tokenizer;
+    ///
+    /// let ptb = Tokenizer::whitespace(&["the cat sat\nthe N cats <unk>"], 100, 1);
+    /// let pieces = ptb.pieces("the cat\n").unwrap();
+    /// assert_eq!(pieces.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(), ["the", "cat", "\n"]);
+    /// assert_eq!(ptb.encode("<unk> dog").unwrap(), [1, 1, ptb.id("<eos>").unwrap()]);
+    /// ```
+    pub fn whitespace<S: AsRef<str>>(texts: &[S], max_size: usize, min_freq: usize) -> Self {
+        let tokens: Vec<String> = texts
+            .iter()
+            .flat_map(|text| split(TokenizerKind::Whitespace, text.as_ref()))
+            .collect();
+        Self::vocab_tokenizer(&tokens, max_size, min_freq, TokenizerKind::Whitespace)
     }
 
     /// A character tokenizer over `texts`: `<pad>`, `<unk>`, then every character seen at
@@ -327,6 +354,20 @@ impl Tokenizer {
                     .collect();
                 Ok(match unit {
                     TokenizerKind::Char => tokens.concat(),
+                    TokenizerKind::Whitespace => {
+                        let mut text = String::new();
+                        for token in tokens {
+                            if token == EOS_TOKEN {
+                                text.push('\n');
+                            } else {
+                                if !(text.is_empty() || text.ends_with('\n')) {
+                                    text.push(' ');
+                                }
+                                text.push_str(token);
+                            }
+                        }
+                        text
+                    }
                     _ => tokens.join(" "),
                 })
             }
@@ -363,6 +404,7 @@ impl TokenizerKind {
             TokenizerKind::HuggingFace => "huggingface",
             TokenizerKind::Word => "word",
             TokenizerKind::Char => "char",
+            TokenizerKind::Whitespace => "whitespace",
         }
     }
 }
@@ -370,6 +412,11 @@ impl TokenizerKind {
 fn split(unit: TokenizerKind, text: &str) -> Vec<String> {
     match unit {
         TokenizerKind::Char => text.chars().map(String::from).collect(),
+        TokenizerKind::Whitespace => text
+            .lines()
+            .flat_map(|line| line.split_whitespace().chain([EOS_TOKEN]))
+            .map(String::from)
+            .collect(),
         _ => split_words_and_punctuation(text),
     }
 }
@@ -435,6 +482,30 @@ mod tests {
             words.decode(&[999]),
             Err(DataError::UnknownId { id: 999, .. })
         ));
+    }
+
+    #[test]
+    fn a_whitespace_tokenizer_keeps_tokens_as_written_and_ends_lines_with_eos() {
+        let ptb = " the <unk> company said N mr. smith 's shares fell \n the company 's \n";
+        let tokens = Tokenizer::whitespace(&[ptb], 100, 1);
+        assert_eq!(tokens.kind(), TokenizerKind::Whitespace);
+        // pad, unk, then by frequency: the (3), 's (2), company (2), <eos> (2), …
+        let ids = tokens.encode(ptb).unwrap();
+        assert_eq!(ids.len(), 15);
+        assert_eq!(
+            ids.iter().filter(|&&id| id == 1).count(),
+            1,
+            "<unk> is the unknown id"
+        );
+        assert_eq!(tokens.id("mr."), Some(ids[5]));
+        assert_eq!((ids[10], ids[14]), (tokens.id(EOS_TOKEN).unwrap(), ids[10]));
+        assert_eq!(
+            tokens.decode(&ids).unwrap(),
+            "the company said N mr. smith 's shares fell\nthe company 's\n"
+        );
+        let back = Tokenizer::from_json(tokens.to_json().unwrap().as_bytes()).unwrap();
+        assert_eq!(back.kind(), TokenizerKind::Whitespace);
+        assert_eq!(back.encode(ptb).unwrap(), ids);
     }
 
     #[test]

@@ -439,26 +439,38 @@ impl<M: LanguageModel> Learner<M> {
 
     /// Mean loss and accuracy over the validation set, without autodiff, from a fresh state.
     pub fn validate(&self) -> (f64, f64) {
-        let model = self.model().valid();
-        let device = self.device.clone().inner();
-        let mut state: Option<RnnState> = None;
-        let (mut loss_sum, mut correct, mut count) = (0.0f64, 0u64, 0u64);
-        for batch in &self.data.valid {
-            let (inputs, targets) = batch.to_tensors(&device);
-            let carried = state
-                .take()
-                .filter(|s| s.batch_size() == Some(batch.rows()));
-            let output = model.forward_lm(inputs, carried);
-            let loss: f32 =
-                flat_cross_entropy(output.logits.clone(), targets.clone()).into_scalar();
-            let (batch_correct, batch_count) = accuracy_counts(output.logits, targets);
-            loss_sum += loss as f64 * batch_count as f64;
-            correct += batch_correct;
-            count += batch_count;
-            state = output.state;
-        }
-        (loss_sum / count as f64, correct as f64 / count as f64)
+        evaluate_lm(
+            &self.model().valid(),
+            &self.data.valid,
+            &self.device.clone().inner(),
+        )
     }
+}
+
+/// Mean loss per target token and accuracy of `model` over `batches` on `device`, from a
+/// fresh state carried from batch to batch (stateful batches are one stream per row), as
+/// [`Learner::validate`] scores the validation set; for a held-out test set, say.
+pub fn evaluate_lm<M: LanguageModel>(
+    model: &M,
+    batches: &[LmBatch],
+    device: &Device,
+) -> (f64, f64) {
+    let mut state: Option<RnnState> = None;
+    let (mut loss_sum, mut correct, mut count) = (0.0f64, 0u64, 0u64);
+    for batch in batches {
+        let (inputs, targets) = batch.to_tensors(device);
+        let carried = state
+            .take()
+            .filter(|s| s.batch_size() == Some(batch.rows()));
+        let output = model.forward_lm(inputs, carried);
+        let loss: f32 = flat_cross_entropy(output.logits.clone(), targets.clone()).into_scalar();
+        let (batch_correct, batch_count) = accuracy_counts(output.logits, targets);
+        loss_sum += loss as f64 * batch_count as f64;
+        correct += batch_correct;
+        count += batch_count;
+        state = output.state;
+    }
+    (loss_sum / count as f64, correct as f64 / count as f64)
 }
 
 #[cfg(test)]

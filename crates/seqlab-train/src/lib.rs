@@ -36,7 +36,7 @@ mod trainer;
 
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, CheckpointError};
 pub use error::TrainError;
-pub use learner::{DataLoaders, EpochEnd, Learner, Position, SmoothLoss};
+pub use learner::{DataLoaders, EpochEnd, Learner, Position, SmoothLoss, evaluate_lm};
 pub use loss::{
     accuracy_counts, flat_cross_entropy, masked_accuracy_counts, masked_cross_entropy, mse,
 };

@@ -1,10 +1,12 @@
 //! `seqlab lm train`: a recurrent language model on a corpus of texts, saved with its
 //! tokenizer for `seqlab classify --pretrained-lm`.
 
+use super::common::fetched_dataset;
 use super::common::{RunArgs, fast_dev_run, spread};
 use super::text::{DataArgs, TokenizerArgs, describe};
 use clap::{Args as ClapArgs, Subcommand};
-use seqlab::lessons::text_lm::{TextLmConfig, train_text_lm};
+use seqlab::data::read_text_files;
+use seqlab::lessons::text_lm::{LmTexts, TextLmConfig, train_text_lm};
 use serde_json::json;
 use std::error::Error;
 use std::path::PathBuf;
@@ -89,20 +91,37 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         seed: args.run.seed,
     };
     let (_, device) = args.run.device()?;
-    let mut texts: Vec<String> = args
-        .data
-        .read(true)?
-        .into_iter()
-        .map(|row| row.text)
-        .collect();
-    if args.run.fast_dev_run {
-        texts = spread(texts, fast_dev_run::TEXTS);
-    }
-    let tokenizer = args.tokenizer.tokenizer(&texts)?;
-    println!("{} texts; {}", texts.len(), describe(&tokenizer));
+    let (texts, splits);
+    let (tokenizer, corpus) = if args.data.data == "ptb" {
+        splits = ptb_splits(args.run.fast_dev_run)?;
+        let [train, valid, test] = &splits;
+        let tokenizer = args.tokenizer.tokenizer(&[train])?;
+        println!(
+            "Penn Treebank: {}, {} and {} sentences; {}",
+            train.lines().count(),
+            valid.lines().count(),
+            test.lines().count(),
+            describe(&tokenizer)
+        );
+        (tokenizer, LmTexts::Split { train, valid, test })
+    } else {
+        let mut read: Vec<String> = args
+            .data
+            .read(true)?
+            .into_iter()
+            .map(|row| row.text)
+            .collect();
+        if args.run.fast_dev_run {
+            read = spread(read, fast_dev_run::TEXTS);
+        }
+        texts = read;
+        let tokenizer = args.tokenizer.tokenizer(&texts)?;
+        println!("{} texts; {}", texts.len(), describe(&tokenizer));
+        (tokenizer, LmTexts::Shuffled(&texts))
+    };
     let (lm, report) = train_text_lm(
         &config,
-        &texts,
+        corpus,
         tokenizer,
         &device,
         true,
@@ -113,6 +132,9 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         "{} training / {} held-out tokens, {} parameters, {:.1} s; held-out perplexity {:.2}",
         report.tokens.0, report.tokens.1, report.parameters, report.seconds, report.perplexity
     );
+    if let Some(perplexity) = report.test_perplexity {
+        println!("test perplexity {perplexity:.2}");
+    }
     println!("saved to {}", args.out.display());
     args.run.write_plots(|dir| {
         let mut written = seqlab::plot::loss_plot(dir, "lm", &report.batch_losses)?;
@@ -125,9 +147,28 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
             "data": args.data.data,
             "tokenizer": args.tokenizer.tokenizer,
             "perplexity": report.perplexity,
+            "test_perplexity": report.test_perplexity,
             "seed": config.seed,
         }),
         &report.records,
     )?;
     Ok(())
+}
+
+/// The Penn Treebank's train, valid and test files (`datasets/fetch ptb`); under
+/// `--fast-dev-run`, their first 200 sentences each.
+fn ptb_splits(fast_dev_run: bool) -> Result<[String; 3], Box<dyn Error>> {
+    let dir = fetched_dataset("ptb")?;
+    let read = |name: &str| -> Result<String, Box<dyn Error>> {
+        let text = read_text_files(&[dir.join(format!("{name}.txt"))])?;
+        Ok(if fast_dev_run {
+            text.lines()
+                .take(fast_dev_run::SENTENCES)
+                .map(|line| format!("{line}\n"))
+                .collect()
+        } else {
+            text
+        })
+    };
+    Ok([read("train")?, read("valid")?, read("test")?])
 }

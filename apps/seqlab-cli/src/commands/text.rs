@@ -84,8 +84,10 @@ fn is_abc(path: &Path) -> bool {
 /// Which tokenizer to use.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct TokenizerArgs {
-    /// word or char (built from the training texts), wordpiece or bpe (trained on them with
-    /// Hugging Face's trainers), bert (datasets/fetch bert), or a tokenizer.json file.
+    /// word, char or whitespace (built from the training texts; whitespace keeps tokens as
+    /// written and ends every line with <eos>, as the Penn Treebank), wordpiece or bpe
+    /// (trained on them with Hugging Face's trainers), bert (datasets/fetch bert), or a
+    /// tokenizer.json file.
     #[arg(long, default_value = "word")]
     pub tokenizer: String,
     /// The most tokens a built or trained tokenizer keeps.
@@ -109,6 +111,7 @@ impl TokenizerArgs {
         Ok(match self.tokenizer.as_str() {
             "word" => Tokenizer::word(texts, size, freq),
             "char" => Tokenizer::char(texts, size, freq),
+            "whitespace" => Tokenizer::whitespace(texts, size, freq),
             "wordpiece" => Tokenizer::train_wordpiece(texts, size, freq as u64)?,
             "bpe" => Tokenizer::train_bpe(texts, size, freq as u64)?,
             other => read_tokenizer(other)?,

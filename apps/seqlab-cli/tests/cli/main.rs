@@ -1193,3 +1193,70 @@ fn fast_dev_run_trains_one_epoch_on_a_slice_and_says_so() {
         stderr(&output)
     );
 }
+
+#[test]
+fn lm_train_reads_the_penn_treebanks_three_files_and_reports_test_perplexity() {
+    // A miniature of `datasets/fetch ptb`: the three files in a fetched folder.
+    let data = scratch_dir("ptb-data");
+    let ptb = data.join("ptb");
+    std::fs::create_dir_all(&ptb).unwrap();
+    let sentence = |i: usize| format!(" the company said N shares of <unk> {} fell \n", i % 7);
+    for (name, lines) in [("train", 400), ("valid", 60), ("test", 80)] {
+        let text: String = (0..lines).map(sentence).collect();
+        std::fs::write(ptb.join(format!("{name}.txt")), text).unwrap();
+    }
+    std::fs::write(ptb.join(".complete"), "").unwrap();
+    let out = data.join("lm");
+    let output = Command::new(env!("CARGO_BIN_EXE_seqlab"))
+        .args([
+            "lm",
+            "train",
+            "--data",
+            "ptb",
+            "--tokenizer",
+            "whitespace",
+            "--min-freq",
+            "1",
+            "--hidden",
+            "16",
+            "--embedding",
+            "8",
+            "--seq-len",
+            "10",
+            "--batch-size",
+            "4",
+            "--epochs",
+            "2",
+            "--lr",
+            "1e-2",
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--no-progress",
+        ])
+        .env("SEQLAB_DATA", &data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", stderr(&output));
+    // <pad>, <unk>, the, company, said, N, shares, of, fell, <eos> and "0".."6".
+    assert!(
+        stdout
+            .contains("Penn Treebank: 400, 60 and 80 sentences; tokenizer: whitespace, 17 tokens"),
+        "{stdout}"
+    );
+    // Each part is read whole and in order: 9 tokens and <eos> a line, 400 × 10 training and
+    // 60 × 10 held-out tokens.
+    assert!(
+        stdout.contains("4000 training / 600 held-out tokens"),
+        "{stdout}"
+    );
+    let test: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("test perplexity "))
+        .and_then(|v| v.parse().ok())
+        .expect("the test perplexity is printed");
+    // The sentences repeat: far below the 17 of a uniform guess after two epochs.
+    assert!(test > 1.0 && test < 6.0, "{stdout}");
+}
