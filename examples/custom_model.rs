@@ -74,6 +74,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batches(&split.train, 64, true)?,
         batches(&split.valid, 64, true)?,
     )?;
+    // The same initial weights on every run.
+    device.seed(0);
     let model = ResidualGru::new(vocab.len(), 64, &device);
     println!("{} parameters on {choice}", model.num_params());
     let mut learner = Learner::new(model, data, &device);

@@ -376,7 +376,8 @@ fn the_examples_run_as_the_library_guide_says() {
         .find_map(|l| l.strip_prefix("held-out accuracy after 5 epochs: "))
         .and_then(|v| v.parse().ok())
         .expect("the accuracy is printed");
-    assert!(accuracy > 0.4, "{model}");
+    // Seeded: 0.510 on flex, as the guide prints (other backends sum in other orders).
+    assert!(accuracy > 0.45, "{model}");
 
     let dataset = example("custom_dataset", &["README.md"]);
     assert!(
