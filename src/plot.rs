@@ -121,6 +121,18 @@ pub fn epoch_plots(
     Ok(written)
 }
 
+/// [`loss_plot`] of every batch, then [`epoch_plots`]: what a training run with both draws.
+pub fn training_plots(
+    dir: &Path,
+    name: &str,
+    batch_losses: &[f32],
+    records: &[EpochRecord],
+) -> Result<Vec<PathBuf>, LessonError> {
+    let mut written = loss_plot(dir, name, batch_losses)?;
+    written.extend(epoch_plots(dir, name, records)?);
+    Ok(written)
+}
+
 /// The sinusoid lesson's plots: the loss, next-step predictions against the truth, and the
 /// free run against the truth.
 pub fn sinusoid_plots(dir: &Path, report: &SinusoidReport) -> Result<Vec<PathBuf>, LessonError> {

@@ -126,9 +126,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         println!("{question} = {answer} ? {predicted}");
     }
     args.run.write_plots(|dir| {
-        let mut written = plot::loss_plot(dir, "addition", &report.batch_losses)?;
-        written.extend(plot::epoch_plots(dir, "addition", &report.records)?);
-        Ok(written)
+        plot::training_plots(dir, "addition", &report.batch_losses, &report.records)
     })?;
     let run = json!({
         "command": "addition",

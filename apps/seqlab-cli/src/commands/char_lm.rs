@@ -216,9 +216,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         "minutes": minutes,
     });
     args.run.write_plots(|dir| {
-        let mut written = seqlab::plot::loss_plot(dir, "char_lm", &report.batch_losses)?;
-        written.extend(seqlab::plot::epoch_plots(dir, "char_lm", &report.records)?);
-        Ok(written)
+        seqlab::plot::training_plots(dir, "char_lm", &report.batch_losses, &report.records)
     })?;
     args.run.write_metrics(run, &report.records)
 }

@@ -137,9 +137,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     }
     println!("saved to {}", args.out.display());
     args.run.write_plots(|dir| {
-        let mut written = seqlab::plot::loss_plot(dir, "lm", &report.batch_losses)?;
-        written.extend(seqlab::plot::epoch_plots(dir, "lm", &report.records)?);
-        Ok(written)
+        seqlab::plot::training_plots(dir, "lm", &report.batch_losses, &report.records)
     })?;
     args.run.write_metrics(
         json!({
