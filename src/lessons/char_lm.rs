@@ -3,22 +3,22 @@
 //! carried from batch to batch), checkpointed with its vocabulary and config, and sampled one
 //! character at a time.
 
+use super::resumable::{TrainRun, check_same_model, fit_resumable};
 use super::{LessonError, init_seeded, read_weights};
 use crate::data::{CharVocab, batches, group_chunks, sequence_windows};
 use crate::models::{
     CellKind, GenerateConfig, NamedTensors, PytorchWeights, RecurrentLm, RecurrentLmConfig,
-    RnnState, generate_stepwise,
+    generate_stepwise,
 };
 use crate::train::{
-    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Position,
-    Schedule, SmoothLoss, TrainError,
+    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
+    RunSettings, SavedRun, Schedule,
 };
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::rc::Rc;
 
 /// The checkpoint kind of a character language model.
 pub const CHAR_LM_KIND: &str = "char-lm";
@@ -26,9 +26,6 @@ pub const CHAR_LM_KIND: &str = "char-lm";
 const CONFIG_FILE: &str = "config.json";
 const VOCAB_FILE: &str = "vocab.json";
 const WEIGHTS_FILE: &str = "weights.safetensors";
-const TRAINING_FILE: &str = "training.json";
-const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-const STATE_FILE: &str = "state.safetensors";
 
 /// The model's shape, as saved in a checkpoint's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,140 +205,44 @@ pub(crate) fn held_out_batches(
     stream_batches(ids, seq_len, streams, what, unit)
 }
 
-/// Where a training run stands, as saved in a checkpoint's `training.json`: enough to check
-/// that a resumed run is the same run and to continue its schedule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CharLmProgress {
-    /// Epochs finished.
-    pub epochs_done: usize,
-    /// Epochs of the whole run (the schedule's length).
-    pub epochs: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Characters per sequence.
-    pub seq_len: usize,
-    /// Sequences per batch.
-    pub batch_size: usize,
-    /// The limit on training characters, if any.
-    pub max_train_chars: Option<usize>,
-    /// The seed of the initialisation.
-    pub seed: u64,
-    /// The smoothed training loss, to report the same numbers after resuming.
-    pub smooth_loss: SmoothLoss,
-    /// The next batch of epoch `epochs_done`, when the run stopped inside it (the state it
-    /// carried is saved as `state.safetensors`).
-    pub next_batch: Option<usize>,
-    /// Every finished epoch's numbers.
-    pub records: Vec<EpochRecord>,
-}
-
-impl CharLmProgress {
-    fn new(config: &CharLmConfig) -> Self {
-        Self {
-            epochs_done: 0,
-            epochs: config.epochs,
-            lr: config.lr,
-            seq_len: config.seq_len,
-            batch_size: config.batch_size,
-            max_train_chars: config.max_train_chars,
-            seed: config.seed,
-            smooth_loss: SmoothLoss::default(),
-            next_batch: None,
-            records: Vec::new(),
-        }
-    }
-
-    /// What differs between the run that wrote the checkpoint and `config`, if anything.
-    fn differences(&self, config: &CharLmConfig) -> Vec<String> {
-        let mut differences = Vec::new();
-        let mut check = |name: &str, saved: String, asked: String| {
-            if saved != asked {
-                differences.push(format!("{name} {saved} (asked {asked})"));
-            }
-        };
-        check("epochs", self.epochs.to_string(), config.epochs.to_string());
-        check("lr", self.lr.to_string(), config.lr.to_string());
-        check(
-            "seq-len",
-            self.seq_len.to_string(),
-            config.seq_len.to_string(),
-        );
-        check(
-            "batch-size",
-            self.batch_size.to_string(),
-            config.batch_size.to_string(),
-        );
-        check(
-            "max-chars",
-            format!("{:?}", self.max_train_chars),
-            format!("{:?}", config.max_train_chars),
-        );
-        check("seed", self.seed.to_string(), config.seed.to_string());
-        differences
+impl CharLmConfig {
+    /// The settings a resumed run must share with the saved one.
+    fn run_settings(&self) -> RunSettings {
+        RunSettings::default()
+            .with("epochs", self.epochs)
+            .with("lr", self.lr)
+            .with("seq-len", self.seq_len)
+            .with("batch-size", self.batch_size)
+            .with("max-chars", format!("{:?}", self.max_train_chars))
+            .with("seed", self.seed)
     }
 }
 
-/// The checkpoint of `model` with its vocabulary, shape, optimizer state, progress and, inside
-/// an epoch, the state carried into the next batch.
-fn checkpoint_of(
-    model: &RecurrentLm,
-    optimizer: Option<NamedTensors>,
-    shape: &CharLmShape,
-    vocab: &CharVocab,
-    progress: &CharLmProgress,
-    carried: Option<&RnnState>,
-) -> Checkpoint {
-    let mut named = NamedTensors::default();
-    model.save_pytorch("", &mut named);
+/// The model's files of a checkpoint: its shape, its characters and, given a model, its
+/// weights.
+fn model_files(shape: &CharLmShape, vocab: &CharVocab, model: Option<&RecurrentLm>) -> Checkpoint {
     let mut checkpoint = Checkpoint::new(CHAR_LM_KIND);
     checkpoint.insert(
         CONFIG_FILE,
         serde_json::to_vec_pretty(shape).expect("a shape always serialises"),
     );
     checkpoint.insert(VOCAB_FILE, vocab.to_json());
-    checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
-    if let Some(optimizer) = optimizer {
-        checkpoint.insert(OPTIMIZER_FILE, optimizer.to_safetensors_bytes());
+    if let Some(model) = model {
+        let mut named = NamedTensors::default();
+        model.save_pytorch("", &mut named);
+        checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
     }
-    if let Some(carried) = carried {
-        let mut state = NamedTensors::default();
-        for (index, tensor) in carried.tensors.iter().enumerate() {
-            state.insert_tensor(index.to_string(), tensor.clone());
-        }
-        checkpoint.insert(STATE_FILE, state.to_safetensors_bytes());
-    }
-    checkpoint.insert(
-        TRAINING_FILE,
-        serde_json::to_vec_pretty(progress).expect("progress always serialises"),
-    );
     checkpoint
 }
 
-/// Where a training run writes and what it continues from.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CharLmRun<'a> {
-    /// Write a checkpoint here after every epoch.
-    pub out: Option<&'a Path>,
-    /// Continue the run saved in this checkpoint (same corpus and settings).
-    pub resume: Option<&'a Path>,
-    /// Stop after this many epochs of the run (the schedule still spans all of them).
-    pub stop_after: Option<usize>,
-    /// Stop at the next step boundary once this is set (a Ctrl-C handler sets it), writing a
-    /// checkpoint that continues the run from that step.
-    pub stop: Option<&'a Arc<AtomicBool>>,
-    /// Print fastai's table.
-    pub print_table: bool,
-    /// Show progress bars.
-    pub show_progress: bool,
-}
-
 /// Trains a character model on `corpus` as `run` says: from scratch or from a checkpoint, to
-/// the end or to `stop_after` epochs, writing a checkpoint after every epoch. A resumed run
-/// gives the same weights and losses as one that never stopped.
+/// the end or to `stop_after` epochs, writing a checkpoint after every epoch (and every
+/// `save_every` steps). A resumed run gives the same weights and losses as one that never
+/// stopped.
 pub fn train_char_lm(
     config: &CharLmConfig,
     corpus: &CharCorpus,
-    run: &CharLmRun,
+    run: &TrainRun,
     device: &Device,
 ) -> Result<(CharLm, CharLmReport), LessonError> {
     let shape = CharLmShape {
@@ -377,94 +278,36 @@ pub fn train_char_lm(
     )?;
     let train_chars = train.iter().map(|b| b.target_tokens()).sum();
     let valid_chars = valid.iter().map(|b| b.target_tokens()).sum();
-    let (model, optimizer, carried, mut progress) = match run.resume {
-        Some(dir) => resume_from(dir, config, &shape, &corpus.vocab, device)?,
+    let settings = config.run_settings();
+    let (model, saved) = match run.resume {
+        Some(dir) => {
+            let (saved, checkpoint) = CharLm::load_checkpoint(dir, device)?;
+            check_same_model(&checkpoint, &model_files(&shape, &corpus.vocab, None))?;
+            let run = SavedRun::read(&checkpoint, &settings, device)?;
+            (saved.model, Some(run))
+        }
         None => (
             init_seeded(device, config.seed, || model_config.init(device)),
             None,
-            None,
-            CharLmProgress::new(config),
         ),
     };
     let parameters = model.num_params();
-    let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
+    let learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
         .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()))
         .with_table(run.print_table)
         .with_progress(run.show_progress);
-    if let Some(optimizer) = &optimizer {
-        learner.restore(optimizer, progress.smooth_loss)?;
-    }
-    if let Some(next_batch) = progress.next_batch {
-        learner.resume_at(Position {
-            epoch: progress.epochs_done,
-            next_batch,
-            state: carried,
-        });
-    }
-    if let Some(stop) = run.stop {
-        learner = learner.with_stop_flag(Arc::clone(stop));
-    }
-    let previous = progress.records.clone();
-    if let Some(out) = run.out {
-        let (out, shape, vocab) = (out.to_path_buf(), shape.clone(), corpus.vocab.clone());
-        let mut progress = progress.clone();
-        learner = learner.with_epoch_end(move |end| {
-            progress.epochs_done = end.record.epoch + 1;
-            progress.next_batch = None;
-            progress.smooth_loss = end.smooth_loss;
-            progress.records.push(end.record.clone());
-            let optimizer = end.optimizer.state_of(end.model);
-            checkpoint_of(
-                &end.model.valid(),
-                Some(optimizer),
-                &shape,
-                &vocab,
-                &progress,
-                None,
-            )
-            .save(&out)
-            .map_err(TrainError::from)
-        });
-    }
-    let last = run.stop_after.unwrap_or(config.epochs).min(config.epochs);
-    let fitted = learner
-        .fit_epochs(
-            progress.epochs_done..last.max(progress.epochs_done),
-            config.epochs,
-            Schedule::OneCycle(OneCycle::new(config.lr)),
-        )
-        .map(|_| ());
-    progress.records = previous;
-    progress.records.extend(learner.history().iter().cloned());
-    if let Err(TrainError::Interrupted { epoch, batch }) = fitted {
-        let checkpoint = match run.out {
-            Some(out) => {
-                let position = learner.position().cloned();
-                progress.epochs_done = epoch;
-                progress.next_batch = (batch > 0).then_some(batch);
-                progress.smooth_loss = learner.smooth_loss();
-                let model = learner.model();
-                checkpoint_of(
-                    &model.valid(),
-                    Some(learner.optimizer().state_of(model)),
-                    &shape,
-                    &corpus.vocab,
-                    &progress,
-                    position.as_ref().and_then(|p| p.state.as_ref()),
-                )
-                .save(out)?;
-                Some(out.display().to_string())
-            }
-            None => None,
-        };
-        return Err(LessonError::Interrupted {
-            epoch,
-            batch,
-            checkpoint,
-        });
-    }
-    fitted?;
-    let records = progress.records;
+    let (snapshot_shape, snapshot_vocab) = (shape.clone(), corpus.vocab.clone());
+    let (learner, records) = fit_resumable(
+        learner,
+        saved,
+        settings,
+        config.epochs,
+        Schedule::OneCycle(OneCycle::new(config.lr)),
+        Rc::new(move |model: &RecurrentLm| {
+            model_files(&snapshot_shape, &snapshot_vocab, Some(&model.valid()))
+        }),
+        run,
+    )?;
     let valid_loss = records.last().map_or(f64::NAN, |record| record.valid_loss);
     let batch_losses = learner.batch_losses().to_vec();
     let model = learner.into_model().valid();
@@ -483,89 +326,6 @@ pub fn train_char_lm(
             parameters,
         },
     ))
-}
-
-/// What a resumed run starts from: the model, the optimizer state, the state carried into the
-/// next batch (when it stopped inside an epoch) and the progress.
-type Resumed = (
-    RecurrentLm,
-    Option<NamedTensors>,
-    Option<RnnState>,
-    CharLmProgress,
-);
-
-/// The run saved in `dir`, after checking that it is the run `config` describes on a corpus
-/// with the same characters.
-fn resume_from(
-    dir: &Path,
-    config: &CharLmConfig,
-    shape: &CharLmShape,
-    vocab: &CharVocab,
-    device: &Device,
-) -> Result<Resumed, LessonError> {
-    let (saved, checkpoint) = CharLm::load_checkpoint(dir, device)?;
-    if &saved.shape != shape {
-        return Err(checkpoint
-            .contents_error(
-                CONFIG_FILE,
-                format!(
-                    "the checkpoint's model is {:?}, this run asks for {shape:?}",
-                    saved.shape
-                ),
-            )
-            .into());
-    }
-    if &saved.vocab != vocab {
-        return Err(checkpoint
-            .contents_error(
-                VOCAB_FILE,
-                "the text's characters are not the checkpoint's: resume on the same text",
-            )
-            .into());
-    }
-    let progress: CharLmProgress = serde_json::from_slice(checkpoint.file(TRAINING_FILE)?)
-        .map_err(|e| checkpoint.contents_error(TRAINING_FILE, e))?;
-    let differences = progress.differences(config);
-    if !differences.is_empty() {
-        return Err(checkpoint
-            .contents_error(
-                TRAINING_FILE,
-                format!("the saved run differs: {}", differences.join(", ")),
-            )
-            .into());
-    }
-    let optimizer = NamedTensors::from_safetensors_bytes(
-        checkpoint.file(OPTIMIZER_FILE)?,
-        &checkpoint.path_of(OPTIMIZER_FILE),
-    )
-    .map_err(|e| checkpoint.contents_error(OPTIMIZER_FILE, e))?;
-    let carried = match progress.next_batch {
-        Some(_) => {
-            let named = NamedTensors::from_safetensors_bytes(
-                checkpoint.file(STATE_FILE)?,
-                &checkpoint.path_of(STATE_FILE),
-            )
-            .map_err(|e| checkpoint.contents_error(STATE_FILE, e))?;
-            let autodiff = device.clone().autodiff();
-            let tensors = (0..named.len())
-                .map(|index| {
-                    let (shape, values) = named.get(&index.to_string()).ok_or_else(|| {
-                        checkpoint.contents_error(STATE_FILE, format!("no tensor {index}"))
-                    })?;
-                    let [rows, width] = <[usize; 2]>::try_from(shape).map_err(|_| {
-                        checkpoint.contents_error(STATE_FILE, format!("tensor {index} is not 2-D"))
-                    })?;
-                    Ok(Tensor::from_data(
-                        TensorData::new(values.to_vec(), [rows, width]),
-                        &autodiff,
-                    ))
-                })
-                .collect::<Result<Vec<Tensor<2>>, LessonError>>()?;
-            Some(RnnState::new(tensors))
-        }
-        None => None,
-    };
-    Ok((saved.model, Some(optimizer), carried, progress))
 }
 
 impl CharLm {
@@ -613,11 +373,7 @@ impl CharLm {
     /// Writes the model as a checkpoint in `dir` (atomically), for sampling (it holds no
     /// optimizer state to resume training from).
     pub fn save(&self, dir: &Path) -> Result<(), LessonError> {
-        let progress = CharLmProgress::new(&CharLmConfig::default());
-        Ok(
-            checkpoint_of(&self.model, None, &self.shape, &self.vocab, &progress, None)
-                .save(dir)?,
-        )
+        Ok(model_files(&self.shape, &self.vocab, Some(&self.model)).save(dir)?)
     }
 
     /// Generates `config.length` characters after `prime`, one step at a time; padding is

@@ -8,9 +8,12 @@ pub mod copy_task;
 pub mod human_numbers;
 pub mod markov;
 pub mod pos_tag;
+mod resumable;
 pub mod seq2seq_task;
 pub mod sinusoid;
 pub mod text_lm;
+
+pub use resumable::TrainRun;
 
 use crate::data::DataError;
 use crate::models::{ClassifierError, MarkovError, RecurrentError, SamplingError};

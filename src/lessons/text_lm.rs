@@ -3,12 +3,14 @@
 //! encoder ([`crate::lessons::classify`]).
 
 use super::char_lm::{held_out_batches, stream_batches};
+use super::resumable::{TrainRun, check_same_model, fit_resumable};
 use super::{LessonError, init_seeded, read_weights};
 use crate::data::Tokenizer;
 use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
 use crate::models::{NamedTensors, PytorchWeights};
 use crate::train::{
-    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OptimizerConfig, evaluate_lm,
+    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
+    RunSettings, SavedRun, Schedule, evaluate_lm,
 };
 use burn::module::Module;
 use burn::tensor::Device;
@@ -17,6 +19,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// The checkpoint kind of a text language model.
@@ -52,6 +55,20 @@ pub struct TextLmConfig {
     pub max_train_tokens: Option<usize>,
     /// Seed of the shuffle and the initialisation.
     pub seed: u64,
+}
+
+impl TextLmConfig {
+    /// The settings a resumed run must share with the saved one.
+    fn run_settings(&self) -> RunSettings {
+        RunSettings::default()
+            .with("epochs", self.epochs)
+            .with("lr", self.lr)
+            .with("seq-len", self.seq_len)
+            .with("batch-size", self.batch_size)
+            .with("valid-fraction", self.valid_fraction)
+            .with("max-train-tokens", format!("{:?}", self.max_train_tokens))
+            .with("seed", self.seed)
+    }
 }
 
 impl Default for TextLmConfig {
@@ -158,14 +175,16 @@ pub enum LmTexts<'a> {
     },
 }
 
-/// Trains a language model on `texts` read with `tokenizer`, with Adam under one cycle.
+/// Trains a language model on `texts` read with `tokenizer`, with Adam under one cycle, as
+/// `run` says: from scratch or from a checkpoint, to the end or to `stop_after` epochs,
+/// writing a checkpoint after every epoch (and every `save_every` steps). A resumed run gives
+/// the same weights and losses as one that never stopped.
 pub fn train_text_lm(
     config: &TextLmConfig,
     texts: LmTexts,
     tokenizer: Tokenizer,
+    run: &TrainRun,
     device: &Device,
-    print_table: bool,
-    show_progress: bool,
 ) -> Result<(TextLm, TextLmReport), LessonError> {
     if config.seq_len == 0 || config.batch_size == 0 || config.epochs == 0 {
         return Err(LessonError::Config(
@@ -232,16 +251,37 @@ pub fn train_text_lm(
         layers: config.layers,
     };
     let model_config = shape.model_config().map_err(LessonError::Config)?;
-    let model = init_seeded(device, config.seed, || model_config.init(device));
+    let settings = config.run_settings();
+    let (model, saved) = match run.resume {
+        Some(dir) => {
+            let (saved, checkpoint) = TextLm::load_checkpoint(dir, device)?;
+            check_same_model(&checkpoint, &model_files(&shape, &tokenizer, None)?)?;
+            let run = SavedRun::read(&checkpoint, &settings, device)?;
+            (saved.model, Some(run))
+        }
+        None => (
+            init_seeded(device, config.seed, || model_config.init(device)),
+            None,
+        ),
+    };
     let parameters = model.num_params();
     let tokens = (train_ids.len(), valid_ids.len());
     let start = Instant::now();
-    let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
+    let learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
         .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()))
-        .with_table(print_table)
-        .with_progress(show_progress);
-    learner.fit_one_cycle(config.epochs, config.lr)?;
-    let records = learner.history().to_vec();
+        .with_table(run.print_table)
+        .with_progress(run.show_progress);
+    // The tokenizer's JSON is written once, not at every save.
+    let base = model_files(&shape, &tokenizer, None)?;
+    let (learner, records) = fit_resumable(
+        learner,
+        saved,
+        settings,
+        config.epochs,
+        Schedule::OneCycle(OneCycle::new(config.lr)),
+        Rc::new(move |model: &RecurrentLm| with_weights(base.clone(), &model.valid())),
+        run,
+    )?;
     let valid_loss = records.last().map_or(f64::NAN, |r| r.valid_loss);
     let test_perplexity = test.map(|batches| {
         evaluate_lm(&learner.model().valid(), &batches, &device.clone().inner())
@@ -261,29 +301,51 @@ pub fn train_text_lm(
     let lm = TextLm {
         shape,
         tokenizer,
-        model: learner.into_model(),
+        model: learner.into_model().valid(),
     };
     Ok((lm, report))
+}
+
+/// The model's files of a checkpoint: its shape and tokenizer and, given a model, its weights.
+fn model_files(
+    shape: &TextLmShape,
+    tokenizer: &Tokenizer,
+    model: Option<&RecurrentLm>,
+) -> Result<Checkpoint, LessonError> {
+    let mut checkpoint = Checkpoint::new(TEXT_LM_KIND);
+    checkpoint.insert(
+        CONFIG_FILE,
+        serde_json::to_vec_pretty(shape).expect("a shape always serialises"),
+    );
+    checkpoint.insert(TOKENIZER_FILE, tokenizer.to_json()?.into_bytes());
+    Ok(match model {
+        Some(model) => with_weights(checkpoint, model),
+        None => checkpoint,
+    })
+}
+
+/// `checkpoint` with `model`'s weights added.
+fn with_weights(mut checkpoint: Checkpoint, model: &RecurrentLm) -> Checkpoint {
+    let mut named = NamedTensors::default();
+    model.save_pytorch("", &mut named);
+    checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
+    checkpoint
 }
 
 impl TextLm {
     /// Writes the model, its config and its tokenizer as a checkpoint in `dir`, atomically.
     pub fn save(&self, dir: &Path) -> Result<(), LessonError> {
-        let mut named = NamedTensors::default();
-        self.model.save_pytorch("", &mut named);
-        let mut checkpoint = Checkpoint::new(TEXT_LM_KIND);
-        checkpoint.insert(
-            CONFIG_FILE,
-            serde_json::to_vec_pretty(&self.shape).expect("a shape always serialises"),
-        );
-        checkpoint.insert(TOKENIZER_FILE, self.tokenizer.to_json()?.into_bytes());
-        checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
-        Ok(checkpoint.save(dir)?)
+        Ok(model_files(&self.shape, &self.tokenizer, Some(&self.model))?.save(dir)?)
     }
 
-    /// Reads a checkpoint written by [`TextLm::save`] onto `device`, checking its kind and
-    /// that its config, tokenizer and weights agree.
+    /// Reads a checkpoint written by [`TextLm::save`] or [`train_text_lm`] onto `device`,
+    /// checking its kind and that its config, tokenizer and weights agree.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, LessonError> {
+        Ok(Self::load_checkpoint(dir, device)?.0)
+    }
+
+    /// [`TextLm::load`], keeping the checkpoint's other files.
+    fn load_checkpoint(dir: &Path, device: &Device) -> Result<(Self, Checkpoint), LessonError> {
         let checkpoint = Checkpoint::load(dir, TEXT_LM_KIND)?;
         let shape: TextLmShape = serde_json::from_slice(checkpoint.file(CONFIG_FILE)?)
             .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
@@ -305,10 +367,13 @@ impl TextLm {
                 .into());
         }
         let model = read_weights(&checkpoint, WEIGHTS_FILE, model_config.init(device))?;
-        Ok(Self {
-            shape,
-            tokenizer,
-            model,
-        })
+        Ok((
+            Self {
+                shape,
+                tokenizer,
+                model,
+            },
+            checkpoint,
+        ))
     }
 }

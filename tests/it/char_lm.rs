@@ -4,7 +4,8 @@
 use seqlab::Device;
 use seqlab::data::human_numbers;
 use seqlab::lessons::LessonError;
-use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, CharLmRun, train_char_lm};
+use seqlab::lessons::TrainRun;
+use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, train_char_lm};
 use seqlab::lessons::markov::run_markov;
 use seqlab::models::{CellKind, GenerateConfig, Sampling, generate_by_prefix, generate_stepwise};
 use std::path::PathBuf;
@@ -48,7 +49,7 @@ fn a_held_out_text_shorter_than_a_batch_is_scored_with_fewer_streams() {
         ..small_config()
     };
     let (_, report) =
-        train_char_lm(&config, &corpus, &CharLmRun::default(), &Device::flex()).unwrap();
+        train_char_lm(&config, &corpus, &TrainRun::default(), &Device::flex()).unwrap();
     assert_eq!(report.valid_chars, 11 * 50);
     assert!(report.valid_bits_per_char.is_finite() && report.valid_bits_per_char > 0.0);
 }
@@ -58,9 +59,9 @@ fn a_small_char_lstm_learns_checkpoints_and_samples_exactly_as_the_prefix_way() 
     let device = Device::flex();
     let corpus = corpus();
     let out = scratch("train");
-    let run = CharLmRun {
+    let run = TrainRun {
         out: Some(&out),
-        ..CharLmRun::default()
+        ..TrainRun::default()
     };
     let (trained, report) = train_char_lm(&small_config(), &corpus, &run, &device).unwrap();
     assert_eq!(report.records.len(), 3);
@@ -123,9 +124,9 @@ fn a_checkpoint_that_does_not_fit_its_config_is_refused() {
         ..small_config()
     };
     let out = scratch("mismatch");
-    let run = CharLmRun {
+    let run = TrainRun {
         out: Some(&out),
-        ..CharLmRun::default()
+        ..TrainRun::default()
     };
     train_char_lm(&config, &corpus, &run, &device).unwrap();
     // Claim a bigger model in the config: the manifest's checksum catches the edit first...
@@ -136,7 +137,7 @@ fn a_checkpoint_that_does_not_fit_its_config_is_refused() {
     let error = CharLm::load(&out, &device).unwrap_err().to_string();
     assert!(error.contains("config.json is corrupt"), "{error}");
     // ...and a consistent checkpoint whose weights do not fit says which tensor.
-    let (model, _) = train_char_lm(&config, &corpus, &CharLmRun::default(), &device).unwrap();
+    let (model, _) = train_char_lm(&config, &corpus, &TrainRun::default(), &device).unwrap();
     let mut bigger = model;
     bigger.shape.hidden = 9;
     bigger.save(&out).unwrap();
@@ -177,25 +178,25 @@ fn a_stopped_and_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
     let (_, uninterrupted) = train_char_lm(
         &config,
         &corpus,
-        &CharLmRun {
+        &TrainRun {
             out: Some(&whole),
-            ..CharLmRun::default()
+            ..TrainRun::default()
         },
         &device,
     )
     .unwrap();
     let parts = scratch("parts");
-    let first = CharLmRun {
+    let first = TrainRun {
         out: Some(&parts),
         stop_after: Some(1),
-        ..CharLmRun::default()
+        ..TrainRun::default()
     };
     let (_, half) = train_char_lm(&config, &corpus, &first, &device).unwrap();
     assert_eq!(half.records.len(), 1);
-    let second = CharLmRun {
+    let second = TrainRun {
         out: Some(&parts),
         resume: Some(&parts),
-        ..CharLmRun::default()
+        ..TrainRun::default()
     };
     let (_, resumed) = train_char_lm(&config, &corpus, &second, &device).unwrap();
     let weights = |dir: &PathBuf| std::fs::read(dir.join("weights.safetensors")).unwrap();
@@ -214,10 +215,10 @@ fn a_stopped_and_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
     // in the same place too.
     let inside = scratch("inside");
     let stop = Arc::new(AtomicBool::new(true));
-    let stopped = CharLmRun {
+    let stopped = TrainRun {
         out: Some(&inside),
         stop: Some(&stop),
-        ..CharLmRun::default()
+        ..TrainRun::default()
     };
     let error = train_char_lm(&config, &corpus, &stopped, &device).unwrap_err();
     assert!(
@@ -232,10 +233,10 @@ fn a_stopped_and_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
         "{error}"
     );
     assert!(inside.join("state.safetensors").exists());
-    let go_on = CharLmRun {
+    let go_on = TrainRun {
         out: Some(&inside),
         resume: Some(&inside),
-        ..CharLmRun::default()
+        ..TrainRun::default()
     };
     let (_, finished) = train_char_lm(&config, &corpus, &go_on, &device).unwrap();
     assert!(weights(&whole) == weights(&inside), "the weights differ");

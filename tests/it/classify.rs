@@ -6,6 +6,7 @@ use burn::tensor::{Device, Int, Tensor};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use seqlab::data::{LabelledText, Tokenizer};
+use seqlab::lessons::TrainRun;
 use seqlab::lessons::classify::{
     ClassifierArch, ClassifyConfig, Start, TextDataset, train_classifier, training_texts,
 };
@@ -142,9 +143,8 @@ fn a_language_models_encoder_starts_a_classifier_and_freezing_keeps_it_fixed() {
         &lm_config,
         LmTexts::Shuffled(&texts),
         tokenizer,
+        &TrainRun::default(),
         &device,
-        false,
-        false,
     )
     .unwrap();
     // Words drawn at random: a model that learned nothing scores near the vocabulary's size

@@ -165,6 +165,11 @@ impl Checkpoint {
         self.files.insert(name.into(), bytes);
     }
 
+    /// The names of its files, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+
     /// Where a file lives (or would live), for messages.
     pub fn path_of(&self, name: &str) -> String {
         match &self.dir {

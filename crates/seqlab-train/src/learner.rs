@@ -79,6 +79,7 @@ pub struct Learner<M: LanguageModel> {
     print_table: bool,
     show_progress: bool,
     epoch_end: Option<EpochHook<M>>,
+    step_end: Option<(usize, StepHook<M>)>,
     smooth: SmoothLoss,
     stop: Option<Arc<AtomicBool>>,
     position: Option<Position>,
@@ -110,6 +111,22 @@ pub struct EpochEnd<'a, M> {
     pub smooth_loss: SmoothLoss,
 }
 
+/// What [`Learner::with_step_end`] calls every so many steps inside an epoch.
+type StepHook<M> = Box<dyn FnMut(StepEnd<'_, M>) -> Result<(), TrainError>>;
+
+/// Where training stands between two steps of an epoch: what a checkpoint needs to resume
+/// from the next one.
+pub struct StepEnd<'a, M> {
+    /// The model.
+    pub model: &'a M,
+    /// The optimizer, with its running averages.
+    pub optimizer: &'a Optimizer,
+    /// The next batch and the state carried into it.
+    pub position: &'a Position,
+    /// The smoothed training loss so far in this fit.
+    pub smooth_loss: SmoothLoss,
+}
+
 impl<M: LanguageModel> Learner<M> {
     /// A learner for `model` on `device` (autodiff is switched on for training), with fastai's
     /// Adam and the model's own gradient clipping ([`LanguageModel::default_grad_clip`]: on for
@@ -130,6 +147,7 @@ impl<M: LanguageModel> Learner<M> {
             print_table: true,
             show_progress: true,
             epoch_end: None,
+            step_end: None,
             smooth: SmoothLoss::default(),
             stop: None,
             position: None,
@@ -143,6 +161,19 @@ impl<M: LanguageModel> Learner<M> {
         hook: impl FnMut(EpochEnd<'_, M>) -> Result<(), TrainError> + 'static,
     ) -> Self {
         self.epoch_end = Some(Box::new(hook));
+        self
+    }
+
+    /// Calls `hook` after every `steps` optimisation steps of the fit (counted from its
+    /// start, so a resumed fit calls it at the same steps), except after an epoch's last
+    /// step, where [`Learner::with_epoch_end`]'s hook runs: to save a checkpoint inside long
+    /// epochs, say. An error from it stops training and is returned by the fit.
+    pub fn with_step_end(
+        mut self,
+        steps: usize,
+        hook: impl FnMut(StepEnd<'_, M>) -> Result<(), TrainError> + 'static,
+    ) -> Self {
+        self.step_end = Some((steps.max(1), Box::new(hook)));
         self
     }
 
@@ -419,6 +450,29 @@ impl<M: LanguageModel> Learner<M> {
             smoothed = self.smooth.add(value as f64);
             bar.set_message(format!("loss {smoothed:.4}"));
             bar.inc(1);
+            if let Some((every, hook)) = self.step_end.as_mut()
+                && index + 1 < batches
+                && (first_step + index + 1).is_multiple_of(*every)
+            {
+                let position = Position {
+                    epoch,
+                    next_batch: index + 1,
+                    state: state.clone(),
+                };
+                let saved = hook(StepEnd {
+                    model: self
+                        .model
+                        .as_ref()
+                        .expect("the model is back after the step"),
+                    optimizer: &self.optimizer,
+                    position: &position,
+                    smooth_loss: self.smooth,
+                });
+                if let Err(error) = saved {
+                    bar.finish_and_clear();
+                    return Err(error);
+                }
+            }
             // The epoch's last batch finishes the epoch (validation, its hook) first.
             if index + 1 < batches && self.stop_requested() {
                 bar.finish_and_clear();

@@ -31,17 +31,19 @@ mod metrics_file;
 mod optim;
 mod progress;
 mod record;
+mod resume;
 mod schedule;
 mod trainer;
 
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, CheckpointError};
 pub use error::TrainError;
-pub use learner::{DataLoaders, EpochEnd, Learner, Position, SmoothLoss, evaluate_lm};
+pub use learner::{DataLoaders, EpochEnd, Learner, Position, SmoothLoss, StepEnd, evaluate_lm};
 pub use loss::{
     accuracy_counts, flat_cross_entropy, masked_accuracy_counts, masked_cross_entropy, mse,
 };
 pub use metrics_file::{write_json_atomic, write_metrics_json};
 pub use optim::{AdamConfig, Optimizer, OptimizerConfig, SgdConfig, clip_grad_norm};
 pub use record::{EpochRecord, format_table_header, format_table_row};
+pub use resume::{OPTIMIZER_FILE, RunProgress, RunSettings, STATE_FILE, SavedRun, TRAINING_FILE};
 pub use schedule::{FlatCos, OneCycle, Schedule, SchedulePolicy, StepHyper};
 pub use trainer::Trainer;

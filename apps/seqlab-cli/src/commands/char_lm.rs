@@ -1,18 +1,14 @@
 //! `seqlab char-lm train | sample`: the RNN course's character-level LSTM on any text.
 
 use super::common::{RunArgs, fast_dev_run, head_chars};
+use super::resume::ResumeArgs;
 use clap::{Args as ClapArgs, Subcommand};
 use seqlab::data::read_text_files;
-use seqlab::lessons::LessonError;
-use seqlab::lessons::char_lm::{
-    CharCorpus, CharLm, CharLmConfig, CharLmRun, text_files, train_char_lm,
-};
+use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, text_files, train_char_lm};
 use seqlab::models::{CellKind, GenerateConfig, Sampling};
 use serde_json::json;
 use std::error::Error;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Options of `seqlab char-lm`.
@@ -40,13 +36,8 @@ pub struct TrainArgs {
     /// Where to write the checkpoint (default: the --resume folder, or char-lm).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Continue the run saved in this checkpoint, on the same text with the same settings;
-    /// it ends with the same weights as a run that never stopped.
-    #[arg(long, value_name = "DIR")]
-    resume: Option<PathBuf>,
-    /// Stop after this many epochs of the run (resume later with --resume).
-    #[arg(long)]
-    stop_after: Option<usize>,
+    #[command(flatten)]
+    resume: ResumeArgs,
     /// The recurrence: lstm, gru or rnn.
     #[arg(long, default_value = "lstm")]
     cell: CellKind,
@@ -155,33 +146,12 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     let out = args
         .out
         .clone()
-        .or_else(|| args.resume.clone())
+        .or_else(|| args.resume.resume.clone())
         .unwrap_or_else(|| PathBuf::from("char-lm"));
-    let stop = stop_on_ctrl_c()?;
     let start = Instant::now();
-    let trained = train_char_lm(
-        &config,
-        &corpus,
-        &CharLmRun {
-            out: Some(&out),
-            resume: args.resume.as_deref(),
-            stop_after: args.stop_after,
-            stop: Some(&stop),
-            print_table: true,
-            show_progress: !args.run.no_progress,
-        },
-        &device,
-    );
-    let (model, report) = match trained {
-        Err(error @ LessonError::Interrupted { .. }) => {
-            return Err(format!(
-                "{error}: run the same command with --resume {} to go on",
-                out.display()
-            )
-            .into());
-        }
-        other => other?,
-    };
+    let (model, report) = args.resume.train(&out, &args.run, |run| {
+        train_char_lm(&config, &corpus, run, &device)
+    })?;
     let minutes = start.elapsed().as_secs_f64() / 60.0;
     println!(
         "held out: {:.4} bits per character ({} characters); trained on {} characters in {minutes:.1} min; {} parameters",
@@ -219,22 +189,6 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         seqlab::plot::training_plots(dir, "char_lm", &report.batch_losses, &report.records)
     })?;
     args.run.write_metrics(run, &report.records)
-}
-
-/// A flag that the first Ctrl-C sets (training stops at the next step and checkpoints); a
-/// second one quits at once.
-fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>, Box<dyn Error>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!(
-            "seqlab: stopping after this step to write a checkpoint (Ctrl-C again quits at once)"
-        );
-    })?;
-    Ok(stop)
 }
 
 fn sample(args: SampleArgs) -> Result<(), Box<dyn Error>> {

@@ -3,6 +3,7 @@
 
 use super::common::fetched_dataset;
 use super::common::{RunArgs, fast_dev_run, spread};
+use super::resume::ResumeArgs;
 use super::text::{DataArgs, TokenizerArgs, describe};
 use clap::{Args as ClapArgs, Subcommand};
 use seqlab::data::read_text_files;
@@ -32,9 +33,12 @@ pub struct TrainArgs {
     data: DataArgs,
     #[command(flatten)]
     tokenizer: TokenizerArgs,
-    /// Where to write the model, its config and its tokenizer.
+    /// Where to write the model, its config and its tokenizer (after every epoch, with what
+    /// --resume needs to continue the run).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    resume: ResumeArgs,
     /// rnn, lstm or gru.
     #[arg(long, default_value = "lstm")]
     cell: String,
@@ -119,15 +123,9 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         println!("{} texts; {}", texts.len(), describe(&tokenizer));
         (tokenizer, LmTexts::Shuffled(&texts))
     };
-    let (lm, report) = train_text_lm(
-        &config,
-        corpus,
-        tokenizer,
-        &device,
-        true,
-        !args.run.no_progress,
-    )?;
-    lm.save(&args.out)?;
+    let (_, report) = args.resume.train(&args.out, &args.run, |run| {
+        train_text_lm(&config, corpus, tokenizer, run, &device)
+    })?;
     println!(
         "{} training / {} held-out tokens, {} parameters, {:.1} s; held-out perplexity {:.2}",
         report.tokens.0, report.tokens.1, report.parameters, report.seconds, report.perplexity

@@ -10,6 +10,7 @@ pub mod human_numbers;
 pub mod lm;
 pub mod markov;
 pub mod pos_tag;
+pub mod resume;
 pub mod sinusoid;
 pub mod text;
 pub mod tokenize;

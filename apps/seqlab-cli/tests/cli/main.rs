@@ -773,6 +773,99 @@ fn ctrl_c_stops_training_with_a_checkpoint_that_resumes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Issue 9's kill test: `lm train --save-every` killed (SIGKILL) inside an epoch, once a
+/// checkpoint taken between two steps is on disk, and resumed from it, ends with the weights
+/// of a run that never stopped, bit for bit.
+#[test]
+fn lm_train_killed_inside_an_epoch_resumes_to_the_same_weights() {
+    let dir = scratch_dir("lm-kill");
+    let tunes = write_tunes(&dir);
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let args = |out: &PathBuf| {
+        [
+            "lm",
+            "train",
+            "--data",
+            tunes.to_str().unwrap(),
+            "--tokenizer",
+            "char",
+            "--embedding",
+            "16",
+            "--hidden",
+            "64",
+            "--seq-len",
+            "8",
+            "--batch-size",
+            "2",
+            "--epochs",
+            "4",
+            "--device",
+            "flex",
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    fn strs(args: &[String]) -> Vec<&str> {
+        args.iter().map(String::as_str).collect()
+    }
+    let uninterrupted = seqlab(&strs(&args(&whole)));
+    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
+
+    let mut killed_args = args(&parts);
+    killed_args.extend(["--save-every".into(), "7".into()]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seqlab"))
+        .args(&killed_args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let inside_an_epoch = || {
+        std::fs::read_to_string(parts.join("training.json"))
+            .is_ok_and(|json| !json.contains("\"next_batch\": null"))
+    };
+    let started = std::time::Instant::now();
+    while !inside_an_epoch() {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no checkpoint inside an epoch"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    assert!(
+        !child.wait().unwrap().success(),
+        "the run ended before the kill"
+    );
+
+    let mut resume_args = args(&parts);
+    resume_args.extend(["--resume".into(), parts.to_str().unwrap().into()]);
+    let resumed = seqlab(&strs(&resume_args));
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let weights = |dir: &PathBuf| std::fs::read(dir.join("weights.safetensors")).unwrap();
+    assert!(weights(&whole) == weights(&parts), "the weights differ");
+    let last_row = |output: &Output| {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find(|l| l.starts_with("3 "))
+            .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+    };
+    assert!(
+        last_row(&resumed).is_some(),
+        "the resumed run reaches the last epoch"
+    );
+    assert_eq!(last_row(&resumed), last_row(&uninterrupted));
+
+    let mut other = args(&parts);
+    other.extend(["--resume".into(), parts.to_str().unwrap().into()]);
+    let epochs = other.iter().position(|a| a == "4").unwrap();
+    other[epochs] = "5".into();
+    assert_one_line_error(&strs(&other), "the saved run differs: epochs 4 (asked 5)");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The attention decoder's recipe (question and answer reversed, Adam at 1e-2, flat then
 /// cosine) gets held-out sums right. The default trains 30 epochs (about 7 minutes here) so
 /// that initialisations which rest on the carry plateau until epoch ~17 get there too; seed 0,

@@ -1,0 +1,73 @@
+//! Options of the training commands that checkpoint as they go: `--resume`, `--stop-after`,
+//! `--save-every`, and Ctrl-C stopping with a checkpoint.
+
+use super::common::RunArgs;
+use clap::Args as ClapArgs;
+use seqlab::lessons::{LessonError, TrainRun};
+use std::error::Error;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How a training run checkpoints, stops and continues.
+#[derive(ClapArgs, Debug)]
+pub struct ResumeArgs {
+    /// Continue the run saved in this checkpoint, on the same data with the same settings;
+    /// it ends with the same weights as a run that never stopped.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many epochs of the run (resume later with --resume).
+    #[arg(long, value_name = "EPOCHS")]
+    pub stop_after: Option<usize>,
+    /// Also write the checkpoint every N optimisation steps (it is always written after every
+    /// epoch), so that a killed run loses at most N steps.
+    #[arg(long, value_name = "STEPS")]
+    pub save_every: Option<NonZeroUsize>,
+}
+
+impl ResumeArgs {
+    /// Runs `train` with checkpoints written to `out`; the first Ctrl-C stops it at the next
+    /// step with a checkpoint, and the error then says how to go on.
+    pub fn train<T>(
+        &self,
+        out: &Path,
+        run: &RunArgs,
+        train: impl FnOnce(&TrainRun) -> Result<T, LessonError>,
+    ) -> Result<T, Box<dyn Error>> {
+        let stop = stop_on_ctrl_c()?;
+        let train_run = TrainRun {
+            out: Some(out),
+            resume: self.resume.as_deref(),
+            stop_after: self.stop_after,
+            save_every: self.save_every.map(NonZeroUsize::get),
+            stop: Some(&stop),
+            print_table: true,
+            show_progress: !run.no_progress,
+        };
+        match train(&train_run) {
+            Err(error @ LessonError::Interrupted { .. }) => Err(format!(
+                "{error}: run the same command with --resume {} to go on",
+                out.display()
+            )
+            .into()),
+            other => Ok(other?),
+        }
+    }
+}
+
+/// A flag that the first Ctrl-C sets (training stops at the next step and checkpoints); a
+/// second one quits at once.
+fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>, Box<dyn Error>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!(
+            "seqlab: stopping after this step to write a checkpoint (Ctrl-C again quits at once)"
+        );
+    })?;
+    Ok(stop)
+}
