@@ -2,14 +2,16 @@
 //! real tagger (bidirectional LSTM over word embeddings and each word's spelling) on the Brown
 //! corpus or CoNLL-U files, against the most-frequent-tag baseline.
 
+use super::resumable::{LoopCheckpoints, TrainRun, check_same_model};
 use super::{LessonError, init_seeded, read_weights};
 use crate::data::{CharVocab, TaggedSentence, Vocab, VocabOrder, batch_rows};
 use crate::models::{
     CharFeaturesConfig, NamedTensors, PytorchWeights, Tagger, TaggerConfig, WordChars,
 };
 use crate::train::{
-    AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, SgdConfig, StepHyper, Trainer,
-    format_table_header, format_table_row, masked_accuracy_counts, masked_cross_entropy,
+    AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, RunSettings, SavedRun, SgdConfig,
+    StepHyper, Trainer, format_table_header, format_table_row, masked_accuracy_counts,
+    masked_cross_entropy,
 };
 use burn::module::Module;
 use burn::tensor::activation::log_softmax;
@@ -17,6 +19,7 @@ use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// The checkpoint kind of a tagger.
@@ -127,7 +130,7 @@ pub struct TaggerShape {
 }
 
 /// A trained tagger with its vocabularies: what a checkpoint holds.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PosTagger {
     /// The shape.
     pub shape: TaggerShape,
@@ -363,9 +366,8 @@ impl PosTagger {
         ))
     }
 
-    fn checkpoint(&self) -> Checkpoint {
-        let mut named = NamedTensors::default();
-        self.model.save_pytorch("", &mut named);
+    /// The tagger's files of a checkpoint: its shape and vocabularies.
+    fn model_files(&self) -> Checkpoint {
         let mut checkpoint = Checkpoint::new(POS_TAGGER_KIND);
         checkpoint.insert(CONFIG_FILE, to_json(&self.shape));
         checkpoint.insert(WORDS_FILE, to_json(&self.words));
@@ -373,18 +375,22 @@ impl PosTagger {
         if let Some(chars) = &self.chars {
             checkpoint.insert(CHARS_FILE, chars.to_json());
         }
-        checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
         checkpoint
     }
 
     /// Writes the tagger as a checkpoint in `dir` (atomically).
     pub fn save(&self, dir: &Path) -> Result<(), LessonError> {
-        Ok(self.checkpoint().save(dir)?)
+        Ok(with_weights(self.model_files(), &self.model).save(dir)?)
     }
 
-    /// Reads a tagger written by [`PosTagger::save`] onto `device`, checking that its config,
-    /// vocabularies and weights agree.
+    /// Reads a tagger written by [`PosTagger::save`] or [`train_tagger`] onto `device`,
+    /// checking that its config, vocabularies and weights agree.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, LessonError> {
+        Ok(Self::load_checkpoint(dir, device)?.0)
+    }
+
+    /// [`PosTagger::load`], keeping the checkpoint's other files.
+    fn load_checkpoint(dir: &Path, device: &Device) -> Result<(Self, Checkpoint), LessonError> {
         let checkpoint = Checkpoint::load(dir, POS_TAGGER_KIND)?;
         let parse = |name: &str| -> Result<serde_json::Value, LessonError> {
             serde_json::from_slice(checkpoint.file(name)?)
@@ -409,14 +415,25 @@ impl PosTagger {
             WEIGHTS_FILE,
             model_config(&shape, words.len(), tags.len(), chars.as_ref()).init(device),
         )?;
-        Ok(Self {
-            shape,
-            words,
-            tags,
-            chars,
-            model,
-        })
+        Ok((
+            Self {
+                shape,
+                words,
+                tags,
+                chars,
+                model,
+            },
+            checkpoint,
+        ))
     }
+}
+
+/// `checkpoint` with `model`'s weights added.
+fn with_weights(mut checkpoint: Checkpoint, model: &Tagger) -> Checkpoint {
+    let mut named = NamedTensors::default();
+    model.save_pytorch("", &mut named);
+    checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
+    checkpoint
 }
 
 /// A checkpoint's small file as pretty JSON.
@@ -507,15 +524,32 @@ pub fn new_tagger(
     })
 }
 
-/// Trains `tagger` (from [`new_tagger`]) on `train`, scoring `valid` after each epoch.
+impl TaggingConfig {
+    /// The settings a resumed run must share with the saved one.
+    fn run_settings(&self) -> RunSettings {
+        RunSettings::default()
+            .with("epochs", self.epochs)
+            .with("batch-size", self.batch_size)
+            .with("lr", self.lr)
+            .with("sgd", self.sgd)
+            .with("valid-fraction", self.valid_fraction)
+            .with("min-word-freq", self.min_word_freq)
+            .with("max-sentences", format!("{:?}", self.max_sentences))
+            .with("seed", self.seed)
+    }
+}
+
+/// Trains `tagger` (from [`new_tagger`]) on `train`, scoring `valid` after each epoch, as
+/// `run` says: from scratch or from the checkpoint of an earlier part of the same run (the
+/// same sentences and settings), writing a checkpoint after every epoch (and every
+/// `save_every` steps). A resumed run ends with the same weights as one that never stopped.
 pub fn train_tagger(
     tagger: PosTagger,
     config: &TaggingConfig,
     train: &[TaggedSentence],
     valid: &[TaggedSentence],
+    run: &TrainRun,
     device: &Device,
-    print_table: bool,
-    show_progress: bool,
 ) -> Result<(PosTagger, TaggingReport), LessonError> {
     if train.is_empty() || valid.is_empty() {
         return Err(LessonError::Config(
@@ -535,24 +569,43 @@ pub fn train_tagger(
     } else {
         OptimizerConfig::Adam(AdamConfig::pytorch())
     };
-    let mut trainer = Trainer::new(device, optimizer).with_progress(show_progress);
+    let mut trainer = Trainer::new(device, optimizer).with_progress(run.show_progress);
     let hyper = StepHyper {
         lr: config.lr,
         momentum: None,
     };
     let parameters = tagger.model.num_params();
     let baseline_accuracy = most_frequent_tag_accuracy(train, valid);
+    let settings = config.run_settings();
+    let mut tagger = tagger;
+    let base = tagger.model_files();
+    let saved = match run.resume {
+        Some(dir) => {
+            let (saved, checkpoint) = PosTagger::load_checkpoint(dir, device)?;
+            check_same_model(&checkpoint, &base)?;
+            tagger.model = saved.model;
+            Some(SavedRun::read(&checkpoint, &settings, device)?)
+        }
+        None => None,
+    };
     let mut model = tagger
         .model
         .clone()
         .train()
         .fork(&device.clone().autodiff());
-    let mut tagger = tagger;
-    let mut records = Vec::with_capacity(config.epochs);
-    if print_table {
+    let mut checkpoints = LoopCheckpoints::start(
+        run,
+        saved,
+        settings,
+        config.epochs,
+        Rc::new(move |model: &Tagger| with_weights(base.clone(), &model.valid())),
+        &mut trainer,
+        &model,
+    )?;
+    if run.print_table {
         println!("{}", format_table_header(&["accuracy"]));
     }
-    for epoch in 0..config.epochs {
+    for epoch in checkpoints.epochs_left() {
         let start = Instant::now();
         let order = batch_rows(
             train.len(),
@@ -560,8 +613,9 @@ pub fn train_tagger(
             Some(config.seed.wrapping_add(epoch as u64)),
         )?;
         let bar = trainer.start_epoch(epoch, order.len());
-        let mut loss_sum = 0.0f64;
-        for rows in &order {
+        let (first, mut loss_sum) = checkpoints.epoch_start(epoch);
+        bar.inc(first as u64);
+        for (index, rows) in order.iter().enumerate().skip(first) {
             let sentences: Vec<&TaggedSentence> = rows.iter().map(|&r| &train[r]).collect();
             let batch = tagger.batch(&sentences, trainer.device())?;
             let scores = PosTagger::scores_of(&model, &batch)?;
@@ -571,6 +625,11 @@ pub fn train_tagger(
             loss_sum += f64::from(value);
             bar.set_message(format!("loss {value:.4}"));
             bar.inc(1);
+            let place = (epoch, index + 1, order.len());
+            if let Err(error) = checkpoints.after_step(&model, &trainer, place, loss_sum) {
+                bar.finish_and_clear();
+                return Err(error);
+            }
         }
         bar.finish_and_clear();
         let inference = model.valid();
@@ -583,11 +642,12 @@ pub fn train_tagger(
             metrics: vec![("accuracy".into(), accuracy)],
             time_s: start.elapsed().as_secs_f64(),
         };
-        if print_table {
+        if run.print_table {
             println!("{}", format_table_row(&record));
         }
-        records.push(record);
+        checkpoints.end_epoch(record, &model, &trainer)?;
     }
+    let records = checkpoints.records().to_vec();
     tagger.model = model.valid();
     let accuracy = records
         .last()

@@ -8,6 +8,7 @@ use seqlab::data::{TaggedSentence, toy_tagged_sentences};
 use seqlab::lessons::pos_tag::{
     PosTagger, TaggingConfig, most_frequent_tag_accuracy, new_tagger, split_sentences, train_tagger,
 };
+use seqlab::lessons::{LessonError, TrainRun};
 
 #[test]
 fn the_tutorials_tagger_learns_its_two_sentences() {
@@ -24,7 +25,12 @@ fn the_tutorials_tagger_learns_its_two_sentences() {
     .unwrap();
     assert_eq!(tagger.model.num_params(), 411); // LSTMTag(6, 6, 9 words, 3 tags)
     let (tagger, report) = train_tagger(
-        tagger, &config, &sentences, &sentences, &device, false, false,
+        tagger,
+        &config,
+        &sentences,
+        &sentences,
+        &TrainRun::default(),
+        &device,
     )
     .unwrap();
     let words = &sentences[0].words;
@@ -93,8 +99,15 @@ fn spelling_features_tag_unseen_words_and_beat_the_baseline() {
         ..TaggingConfig::default()
     };
     let tagger = new_tagger(&config, &train, &valid, None, &device).unwrap();
-    let (tagger, report) =
-        train_tagger(tagger, &config, &train, &valid, &device, false, false).unwrap();
+    let (tagger, report) = train_tagger(
+        tagger,
+        &config,
+        &train,
+        &valid,
+        &TrainRun::default(),
+        &device,
+    )
+    .unwrap();
     assert!(report.accuracy > 0.97, "{report:?}");
     assert_eq!(report.baseline_accuracy, baseline);
 
@@ -122,4 +135,92 @@ fn splits_are_seeded_and_disjoint() {
     assert_ne!(split_sentences(&sentences, 0.2, 4).unwrap().1, valid);
     assert!(split_sentences(&sentences, 1.0, 3).is_err());
     assert!(split_sentences(&sentences[..2], 0.1, 3).is_err());
+}
+
+/// Issue 9 for a hand-written loop: a tagger stopped after an epoch, or inside one (as Ctrl-C
+/// stops it), and resumed from its checkpoint ends with the weights of a run that never
+/// stopped, bit for bit, and reports the same epochs.
+#[test]
+fn a_tagger_stopped_and_resumed_ends_where_an_uninterrupted_run_does() {
+    let device = Device::flex();
+    let (train, valid) = (suffix_corpus(120, 0), suffix_corpus(30, 200));
+    let config = TaggingConfig {
+        embedding: 8,
+        hidden: 8,
+        char_embedding: 4,
+        char_hidden: 8,
+        epochs: 3,
+        batch_size: 16,
+        lr: 1e-2,
+        ..TaggingConfig::default()
+    };
+    let tagger = new_tagger(&config, &train, &valid, None, &device).unwrap();
+    let dir = std::env::temp_dir().join(format!("seqlab-it-tagger-resume-{}", std::process::id()));
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let go = |run: &TrainRun| train_tagger(tagger.clone(), &config, &train, &valid, run, &device);
+    let (_, uninterrupted) = go(&TrainRun {
+        out: Some(&whole),
+        ..TrainRun::default()
+    })
+    .unwrap();
+    let weights = |dir: &std::path::Path| std::fs::read(dir.join("weights.safetensors")).unwrap();
+    let epochs = |records: &[seqlab::train::EpochRecord]| {
+        records
+            .iter()
+            .map(|r| (r.epoch, r.train_loss, r.valid_loss))
+            .collect::<Vec<_>>()
+    };
+
+    let (_, first) = go(&TrainRun {
+        out: Some(&parts),
+        stop_after: Some(1),
+        ..TrainRun::default()
+    })
+    .unwrap();
+    assert_eq!(first.records.len(), 1);
+    let resume = TrainRun {
+        out: Some(&parts),
+        resume: Some(&parts),
+        ..TrainRun::default()
+    };
+    let (_, resumed) = go(&resume).unwrap();
+    assert!(weights(&whole) == weights(&parts), "the weights differ");
+    assert_eq!(epochs(&resumed.records), epochs(&uninterrupted.records));
+
+    // Stopped after the first step, inside the first epoch.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let error = go(&TrainRun {
+        out: Some(&parts),
+        stop: Some(&stop),
+        ..TrainRun::default()
+    })
+    .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            LessonError::Interrupted {
+                epoch: 0,
+                batch: 1,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let (_, resumed) = go(&resume).unwrap();
+    assert!(weights(&whole) == weights(&parts), "the weights differ");
+    assert_eq!(epochs(&resumed.records), epochs(&uninterrupted.records));
+
+    // Another run's settings are refused, naming the difference.
+    let other = TaggingConfig {
+        lr: 0.02,
+        ..config.clone()
+    };
+    let error = train_tagger(tagger.clone(), &other, &train, &valid, &resume, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("the saved run differs: lr 0.01 (asked 0.02)"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

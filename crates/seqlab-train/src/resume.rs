@@ -67,6 +67,10 @@ pub struct RunProgress {
     pub next_batch: Option<usize>,
     /// fastai's smoothed training loss, to report the same numbers after resuming.
     pub smooth_loss: SmoothLoss,
+    /// The sum of the batch losses of epoch `epochs_done` so far, when the run stopped inside
+    /// it (hand-written loops report each epoch's mean loss).
+    #[serde(default)]
+    pub epoch_loss_sum: f64,
     /// Every finished epoch's numbers.
     pub records: Vec<EpochRecord>,
 }
@@ -79,6 +83,7 @@ impl RunProgress {
             epochs_done: 0,
             next_batch: None,
             smooth_loss: SmoothLoss::default(),
+            epoch_loss_sum: 0.0,
             records: Vec::new(),
         }
     }
@@ -145,7 +150,10 @@ impl SavedRun {
             Some(next_batch) => Some(Position {
                 epoch: progress.epochs_done,
                 next_batch,
-                state: Some(read_state(checkpoint, device)?),
+                state: match checkpoint.file(STATE_FILE) {
+                    Ok(_) => Some(read_state(checkpoint, device)?),
+                    Err(_) => None,
+                },
             }),
             None => None,
         };

@@ -9,6 +9,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use indicatif::ProgressBar;
+use seqlab_models::NamedTensors;
 
 /// The optimiser, clipping and step counting behind a hand-written training loop: the caller
 /// computes a loss on the autodiff device and hands it to [`step`](Self::step).
@@ -72,6 +73,21 @@ impl Trainer {
     /// [`Optimizer::scale_lr`](crate::Optimizer::scale_lr)).
     pub fn scale_lr<M: Module>(&mut self, part: &M, factor: f64) {
         self.optimizer.scale_lr(part, factor);
+    }
+
+    /// The optimizer, with its running averages (to save beside the weights).
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    /// Gives the optimizer back the averages [`Optimizer::state_of`] saved for `model`, a
+    /// model of the same structure holding the weights saved with them.
+    pub fn restore<M: Module>(
+        &mut self,
+        model: &M,
+        saved: &NamedTensors,
+    ) -> Result<(), TrainError> {
+        self.optimizer.load_state(model, saved, &self.device)
     }
 
     /// The autodiff device to build models and batches on.

@@ -149,7 +149,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         .or_else(|| args.resume.resume.clone())
         .unwrap_or_else(|| PathBuf::from("char-lm"));
     let start = Instant::now();
-    let (model, report) = args.resume.train(&out, &args.run, |run| {
+    let (model, report) = args.resume.train(Some(&out), &args.run, |run| {
         train_char_lm(&config, &corpus, run, &device)
     })?;
     let minutes = start.elapsed().as_secs_f64() / 60.0;

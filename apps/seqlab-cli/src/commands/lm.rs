@@ -123,7 +123,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         println!("{} texts; {}", texts.len(), describe(&tokenizer));
         (tokenizer, LmTexts::Shuffled(&texts))
     };
-    let (_, report) = args.resume.train(&args.out, &args.run, |run| {
+    let (_, report) = args.resume.train(Some(&args.out), &args.run, |run| {
         train_text_lm(&config, corpus, tokenizer, run, &device)
     })?;
     println!(

@@ -2,11 +2,13 @@
 //! the Brown corpus.
 
 use super::common::{RunArgs, fast_dev_run, fetched_dataset, spread};
+use super::resume::ResumeArgs;
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use seqlab::data::{
     TaggedSentence, parse_brown, parse_conllu, read_brown_dir, read_text_files,
     toy_tagged_sentences,
 };
+use seqlab::lessons::TrainRun;
 use seqlab::lessons::pos_tag::{
     PosTagger, TaggingConfig, new_tagger, split_sentences, train_tagger,
 };
@@ -52,9 +54,12 @@ pub struct TrainArgs {
     /// Keep the Brown corpus's full tags (`nn-tl`, `fw-in`) instead of the base tags.
     #[arg(long)]
     full_tags: bool,
-    /// Where to write the trained tagger.
+    /// Where to write the tagger (after every epoch, with what --resume needs to continue
+    /// the run; default: the --resume folder).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    resume: ResumeArgs,
     /// Word embedding width (tutorial 6, default 100).
     #[arg(long)]
     embedding: Option<usize>,
@@ -220,15 +225,16 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         );
     }
     let start = Instant::now();
-    let (tagger, report) = train_tagger(
-        tagger,
-        &config,
-        &train_set,
-        &valid_set,
-        &device,
-        !toy,
-        !args.run.no_progress,
-    )?;
+    let out = args.out.as_ref().or(args.resume.resume.as_ref());
+    let (tagger, report) = args
+        .resume
+        .train(out.map(PathBuf::as_path), &args.run, |run| {
+            let run = TrainRun {
+                print_table: !toy,
+                ..*run
+            };
+            train_tagger(tagger, &config, &train_set, &valid_set, &run, &device)
+        })?;
     let minutes = start.elapsed().as_secs_f64() / 60.0;
     if toy {
         print_scores(
@@ -242,8 +248,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         "held out: accuracy {:.4}; most-frequent-tag baseline {:.4}; {} parameters, {minutes:.1} min",
         report.accuracy, report.baseline_accuracy, report.parameters
     );
-    if let Some(out) = &args.out {
-        tagger.save(out)?;
+    if let Some(out) = out {
         println!("wrote {}", out.display());
     }
     let run = json!({

@@ -27,17 +27,20 @@ pub struct ResumeArgs {
 }
 
 impl ResumeArgs {
-    /// Runs `train` with checkpoints written to `out`; the first Ctrl-C stops it at the next
-    /// step with a checkpoint, and the error then says how to go on.
+    /// Runs `train` with checkpoints written to `out`, if given; the first Ctrl-C stops it at
+    /// the next step (with a checkpoint), and the error then says how to go on.
     pub fn train<T>(
         &self,
-        out: &Path,
+        out: Option<&Path>,
         run: &RunArgs,
         train: impl FnOnce(&TrainRun) -> Result<T, LessonError>,
     ) -> Result<T, Box<dyn Error>> {
+        if out.is_none() && self.save_every.is_some() {
+            return Err("--save-every needs --out, the folder to write the checkpoint to".into());
+        }
         let stop = stop_on_ctrl_c()?;
         let train_run = TrainRun {
-            out: Some(out),
+            out,
             resume: self.resume.as_deref(),
             stop_after: self.stop_after,
             save_every: self.save_every.map(NonZeroUsize::get),
@@ -45,13 +48,13 @@ impl ResumeArgs {
             print_table: true,
             show_progress: !run.no_progress,
         };
-        match train(&train_run) {
-            Err(error @ LessonError::Interrupted { .. }) => Err(format!(
+        match (train(&train_run), out) {
+            (Err(error @ LessonError::Interrupted { .. }), Some(out)) => Err(format!(
                 "{error}: run the same command with --resume {} to go on",
                 out.display()
             )
             .into()),
-            other => Ok(other?),
+            (other, _) => Ok(other?),
         }
     }
 }
