@@ -3,16 +3,17 @@
 //! under one cycle; from scratch, or from a language model's encoder (ULMFiT: the head first
 //! with the encoder frozen, then everything).
 
+use super::resumable::{LoopCheckpoints, TrainRun, check_same_model};
 use super::text_lm::TextLm;
-use super::{LessonError, init_seeded};
+use super::{LessonError, init_seeded, read_weights, reseed};
 use crate::data::{LabelledText, Tokenizer, stratified_split};
 use crate::models::{
-    CellKind, ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, RecurrentClassifier,
-    RecurrentClassifierConfig,
+    CellKind, ClassifierError, MlpClassifier, MlpClassifierConfig, NamedTensors, Pooling,
+    PytorchWeights, RecurrentClassifier, RecurrentClassifierConfig,
 };
 use crate::train::{
-    AdamConfig, EpochRecord, OneCycle, OptimizerConfig, Trainer, flat_cross_entropy,
-    format_table_header, format_table_row,
+    AdamConfig, Checkpoint, EpochRecord, OneCycle, OptimizerConfig, RunSettings, SavedRun, Trainer,
+    flat_cross_entropy, format_table_header, format_table_row,
 };
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -20,8 +21,16 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::str::FromStr;
 use std::time::Instant;
+
+/// The checkpoint kind of a text classifier.
+pub const CLASSIFIER_KIND: &str = "classifier";
+const CONFIG_FILE: &str = "config.json";
+const TOKENIZER_FILE: &str = "tokenizer.json";
+const CLASSES_FILE: &str = "classes.json";
+const WEIGHTS_FILE: &str = "weights.safetensors";
 
 /// Which classifier to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +93,40 @@ pub struct ClassifyConfig {
     pub min_class_count: usize,
     /// Seed of the split, the shuffles and the initialisation.
     pub seed: u64,
+}
+
+impl ClassifyConfig {
+    /// The model's shape, as a checkpoint's `config.json` holds it.
+    fn shape_json(&self, vocab_size: usize, classes: usize) -> serde_json::Value {
+        serde_json::json!({
+            "model": match self.arch {
+                ClassifierArch::Mlp => "mlp",
+                ClassifierArch::Recurrent(kind) => kind.name(),
+            },
+            "vocab_size": vocab_size,
+            "embedding": self.embedding,
+            "hidden": self.hidden,
+            "layers": self.layers,
+            "bidirectional": self.bidirectional,
+            "pooling": format!("{:?}", self.pooling).to_lowercase(),
+            "dropout": self.dropout,
+            "max_len": self.max_len,
+            "classes": classes,
+        })
+    }
+
+    /// The settings a resumed run must share with the saved one.
+    fn run_settings(&self) -> RunSettings {
+        RunSettings::default()
+            .with("epochs", self.epochs)
+            .with("head-epochs", self.head_epochs)
+            .with("batch-size", self.batch_size)
+            .with("lr", self.lr)
+            .with("lr-decay", self.lr_decay)
+            .with("valid-fraction", self.valid_fraction)
+            .with("min-class-count", self.min_class_count)
+            .with("seed", self.seed)
+    }
 }
 
 impl Default for ClassifyConfig {
@@ -371,15 +414,16 @@ fn check(config: &ClassifyConfig) -> Result<(), LessonError> {
 }
 
 /// Splits `data` (stratified, seeded), tokenizes it, and trains the classifier `start` says,
-/// printing fastai's epoch table when asked. A word or character tokenizer passed in
-/// `Start::Scratch` should be built from the training texts only ([`training_texts`]).
+/// as `run` says: printing fastai's epoch table, writing a checkpoint (the classifier with
+/// its tokenizer and class names) after every epoch, resuming a saved run. A word or
+/// character tokenizer passed in `Start::Scratch` should be built from the training texts
+/// only ([`training_texts`]).
 pub fn train_classifier(
     config: &ClassifyConfig,
     data: &TextDataset,
     start: Start,
+    run: &TrainRun,
     device: &Device,
-    print_table: bool,
-    show_progress: bool,
 ) -> Result<ClassifyReport, LessonError> {
     check(config)?;
     let (train_rows, valid_rows) =
@@ -400,14 +444,30 @@ pub fn train_classifier(
             .unwrap_or(0);
         valid.labels.iter().filter(|&&l| l == top).count() as f64 / valid.labels.len() as f64
     };
+    let mut base = Checkpoint::new(CLASSIFIER_KIND);
+    let shape = match &start {
+        Start::Pretrained(lm) => ClassifyConfig {
+            embedding: lm.shape.embedding,
+            hidden: lm.shape.hidden,
+            layers: lm.shape.layers,
+            ..config.clone()
+        },
+        Start::Scratch(_) => config.clone(),
+    };
+    let to_json = |value: &serde_json::Value| {
+        serde_json::to_vec_pretty(value).expect("JSON always serialises")
+    };
+    base.insert(CONFIG_FILE, to_json(&shape.shape_json(vocab_size, classes)));
+    base.insert(TOKENIZER_FILE, tokenizer.to_json()?.into_bytes());
+    base.insert(CLASSES_FILE, to_json(&serde_json::json!(data.classes)));
     let run = Run {
         config,
         train: &train,
         valid: &valid,
         classes,
         device,
-        print_table,
-        show_progress,
+        run,
+        base,
     };
     let start_time = Instant::now();
     let (records, confusion, parameters) = match (config.arch, start) {
@@ -511,76 +571,132 @@ struct Run<'a> {
     valid: &'a Encoded,
     classes: usize,
     device: &'a Device,
-    print_table: bool,
-    show_progress: bool,
+    run: &'a TrainRun<'a>,
+    /// The checkpoint's files but the weights.
+    base: Checkpoint,
+}
+
+/// `checkpoint` with `model`'s weights added.
+fn with_weights<M: PytorchWeights>(mut checkpoint: Checkpoint, model: &M) -> Checkpoint {
+    let mut named = NamedTensors::default();
+    model.save_pytorch("", &mut named);
+    checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
+    checkpoint
+}
+
+/// The phase of a run of `phases` that its `epoch` belongs to, and the epoch within it.
+fn phase_of(phases: &[(usize, bool)], epoch: usize) -> (usize, usize) {
+    let mut first = 0;
+    for (phase, &(epochs, _)) in phases.iter().enumerate() {
+        if epoch < first + epochs {
+            return (phase, epoch - first);
+        }
+        first += epochs;
+    }
+    (phases.len().saturating_sub(1), epoch.saturating_sub(first))
 }
 
 type Fitted = (Vec<EpochRecord>, Vec<Vec<usize>>, usize);
 
 impl Run<'_> {
-    /// Trains `model` in phases of `(epochs, encoder frozen)`, one cycle each.
+    /// Trains `model` in phases of `(epochs, encoder frozen)`, one cycle each, resuming and
+    /// checkpointing as the run says. With dropout, the generator is seeded from the seed and
+    /// the step before each step, so that a resumed run draws the same masks.
     fn fit<M>(&self, model: M, phases: &[(usize, bool)]) -> Result<Fitted, LessonError>
     where
-        M: Classify + FreezeEncoder,
+        M: Classify + FreezeEncoder + PytorchWeights + 'static,
     {
+        let settings = self.config.run_settings();
+        let (model, saved) = match self.run.resume {
+            Some(dir) => {
+                let checkpoint = Checkpoint::load(dir, CLASSIFIER_KIND)?;
+                check_same_model(&checkpoint, &self.base)?;
+                let model = read_weights(&checkpoint, WEIGHTS_FILE, model)?;
+                let saved = SavedRun::read(&checkpoint, &settings, self.device)?;
+                (model, Some(saved))
+            }
+            None => (model, None),
+        };
         let parameters = model.num_params();
         let mut trainer = Trainer::new(self.device, OptimizerConfig::Adam(AdamConfig::pytorch()))
-            .with_progress(self.show_progress);
+            .with_progress(self.run.show_progress);
         let mut model = model.train().fork(trainer.device());
         if phases.len() > 1 {
             model.scale_encoder_lr(&mut trainer, 1.0 / self.config.lr_decay);
         }
-        let mut records = Vec::new();
-        let mut confusion = vec![vec![0; self.classes]; self.classes];
-        if self.print_table {
+        let base = self.base.clone();
+        let total = phases.iter().map(|&(epochs, _)| epochs).sum();
+        let mut checkpoints = LoopCheckpoints::start(
+            self.run,
+            saved,
+            settings,
+            total,
+            Rc::new(move |model: &M| with_weights(base.clone(), &model.valid())),
+            &mut trainer,
+            &model,
+        )?;
+        let mut confusion = None;
+        if self.run.print_table {
             println!("{}", format_table_header(&["accuracy"]));
         }
-        let mut epoch = 0;
-        for (fit, &(epochs, frozen)) in phases.iter().enumerate() {
+        for epoch in checkpoints.epochs_left() {
+            let (fit, phase_epoch) = phase_of(phases, epoch);
+            let (epochs, frozen) = phases[fit];
             model = model.with_encoder_frozen(frozen);
             let schedule = OneCycle::new(self.config.lr);
-            for phase_epoch in 0..epochs {
-                let start = Instant::now();
-                let order = self.train.batches(
-                    self.config.batch_size,
-                    Some(self.config.seed.wrapping_add(epoch as u64 + 1)),
-                );
-                let bar = trainer.start_epoch(epoch, order.len());
-                let mut loss_sum = 0.0;
-                for (index, rows) in order.iter().enumerate() {
-                    let batch = self.train.batch(rows, trainer.device());
-                    let loss = class_loss(model.logits(&batch)?, batch.targets.clone());
-                    let progress =
-                        (phase_epoch * order.len() + index) as f64 / (epochs * order.len()) as f64;
-                    let (updated, value) = trainer.step_with(model, loss, schedule.at(progress))?;
-                    model = updated;
-                    loss_sum += f64::from(value);
-                    bar.set_message(format!("loss {value:.4}"));
-                    bar.inc(1);
+            let start = Instant::now();
+            let order = self.train.batches(
+                self.config.batch_size,
+                Some(self.config.seed.wrapping_add(epoch as u64 + 1)),
+            );
+            let bar = trainer.start_epoch(epoch, order.len());
+            let (first, mut loss_sum) = checkpoints.epoch_start(epoch);
+            bar.inc(first as u64);
+            for (index, rows) in order.iter().enumerate().skip(first) {
+                if self.config.dropout > 0.0 {
+                    let step = (epoch * order.len() + index) as u64;
+                    reseed(self.device, self.config.seed, step);
                 }
-                bar.finish_and_clear();
-                let (valid_loss, matrix) = self.evaluate(&model.valid())?;
-                let correct: usize = (0..self.classes).map(|c| matrix[c][c]).sum();
-                let record = EpochRecord {
-                    fit,
-                    epoch,
-                    train_loss: loss_sum / order.len() as f64,
-                    valid_loss,
-                    metrics: vec![(
-                        "accuracy".into(),
-                        correct as f64 / self.valid.ids.len() as f64,
-                    )],
-                    time_s: start.elapsed().as_secs_f64(),
-                };
-                if self.print_table {
-                    println!("{}", format_table_row(&record));
+                let batch = self.train.batch(rows, trainer.device());
+                let loss = class_loss(model.logits(&batch)?, batch.targets.clone());
+                let progress =
+                    (phase_epoch * order.len() + index) as f64 / (epochs * order.len()) as f64;
+                let (updated, value) = trainer.step_with(model, loss, schedule.at(progress))?;
+                model = updated;
+                loss_sum += f64::from(value);
+                bar.set_message(format!("loss {value:.4}"));
+                bar.inc(1);
+                let place = (epoch, index + 1, order.len());
+                if let Err(error) = checkpoints.after_step(&model, &trainer, place, loss_sum) {
+                    bar.finish_and_clear();
+                    return Err(error);
                 }
-                records.push(record);
-                confusion = matrix;
-                epoch += 1;
             }
+            bar.finish_and_clear();
+            let (valid_loss, matrix) = self.evaluate(&model.valid())?;
+            let correct: usize = (0..self.classes).map(|c| matrix[c][c]).sum();
+            let record = EpochRecord {
+                fit,
+                epoch,
+                train_loss: loss_sum / order.len() as f64,
+                valid_loss,
+                metrics: vec![(
+                    "accuracy".into(),
+                    correct as f64 / self.valid.ids.len() as f64,
+                )],
+                time_s: start.elapsed().as_secs_f64(),
+            };
+            if self.run.print_table {
+                println!("{}", format_table_row(&record));
+            }
+            confusion = Some(matrix);
+            checkpoints.end_epoch(record, &model, &trainer)?;
         }
-        Ok((records, confusion, parameters))
+        let confusion = match confusion {
+            Some(matrix) => matrix,
+            None => self.evaluate(&model.valid())?.1,
+        };
+        Ok((checkpoints.records().to_vec(), confusion, parameters))
     }
 
     fn evaluate<M: Classify>(&self, model: &M) -> Result<(f64, Vec<Vec<usize>>), LessonError> {

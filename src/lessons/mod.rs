@@ -29,10 +29,26 @@ use thiserror::Error;
 /// changes the initial weights, so a test that needs one exact initialisation runs the binary,
 /// a process of its own.
 pub(crate) fn init_seeded<T>(device: &Device, seed: u64, init: impl FnOnce() -> T) -> T {
-    static INIT: Mutex<()> = Mutex::new(());
-    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    device.seed(seed);
-    init()
+    static_lock(|| {
+        device.seed(seed);
+        init()
+    })
+}
+
+/// Runs `f` holding the process-wide lock on the devices' generators.
+fn static_lock<T>(f: impl FnOnce() -> T) -> T {
+    static SEEDING: Mutex<()> = Mutex::new(());
+    let _guard = SEEDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    f()
+}
+
+/// Seeds `device`'s generator from `seed` and a training `step`, under the same lock as
+/// [`init_seeded`]: training with dropout draws each step's masks from there, so that a run
+/// resumed at any step draws the same masks as one that never stopped.
+pub(crate) fn reseed(device: &Device, seed: u64, step: u64) {
+    static_lock(|| device.seed(seed.wrapping_add((step + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))));
 }
 
 /// Loads the weights in `file` of `checkpoint` (PyTorch's names, safetensors) into `model`,

@@ -103,9 +103,8 @@ fn every_classifier_learns_which_words_carry_the_label() {
             &config,
             &data,
             Start::Scratch(tokenizer),
+            &TrainRun::default(),
             &device,
-            false,
-            false,
         )
         .unwrap();
         assert_eq!(report.sizes, (320, 80));
@@ -225,9 +224,8 @@ fn a_language_models_encoder_starts_a_classifier_and_freezing_keeps_it_fixed() {
         &config,
         &data,
         Start::Pretrained(Box::new(loaded)),
+        &TrainRun::default(),
         &device,
-        false,
-        false,
     )
     .unwrap();
     assert_eq!(report.records.len(), 7);

@@ -2,6 +2,7 @@
 //! from a language model that `seqlab lm train` saved.
 
 use super::common::{RunArgs, fast_dev_run, spread};
+use super::resume::ResumeArgs;
 use super::text::{DataArgs, TokenizerArgs, describe};
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::classify::{
@@ -80,6 +81,12 @@ pub struct Args {
     /// Leave out classes with fewer texts than this.
     #[arg(long, default_value_t = 10)]
     min_class_count: usize,
+    /// Write the classifier, its tokenizer and class names here after every epoch, with what
+    /// --resume needs to continue the run (default: the --resume folder).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    resume: ResumeArgs,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -158,7 +165,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         Start::Pretrained(lm) => &lm.tokenizer,
     };
     println!("{}", describe(tokenizer));
-    let report = train_classifier(&config, &data, start, &device, true, !args.run.no_progress)?;
+    let out = args.out.as_ref().or(args.resume.resume.as_ref());
+    let report = args
+        .resume
+        .train(out.map(PathBuf::as_path), &args.run, |run| {
+            train_classifier(&config, &data, start, run, &device)
+        })?;
     println!(
         "{} training / {} held-out texts, {} parameters, {:.1} s",
         report.sizes.0, report.sizes.1, report.parameters, report.seconds
@@ -168,6 +180,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         report.accuracy, report.balanced_accuracy, report.majority_accuracy
     );
     println!("{}", report.confusion_table());
+    if let Some(out) = out {
+        println!("wrote {}", out.display());
+    }
     args.run
         .write_plots(|dir| seqlab::plot::epoch_plots(dir, "classify", &report.records))?;
     args.run.write_metrics(

@@ -773,14 +773,71 @@ fn ctrl_c_stops_training_with_a_checkpoint_that_resumes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Issue 9's kill test: `lm train --save-every` killed (SIGKILL) inside an epoch, once a
-/// checkpoint taken between two steps is on disk, and resumed from it, ends with the weights
-/// of a run that never stopped, bit for bit.
+/// Issue 9's kill test: runs `args(out)` to the end into `dir/whole`; runs it again into
+/// `dir/parts` with `--save-every 3`, kills it (SIGKILL) once a checkpoint taken between two
+/// steps of an epoch is on disk, and resumes it from there. The resumed run must end with the
+/// weights of the uninterrupted one, bit for bit, and print the same last epoch row (`last`).
+fn assert_killed_run_resumes_exactly(
+    dir: &std::path::Path,
+    args: &dyn Fn(&PathBuf) -> Vec<String>,
+    last: &str,
+) {
+    fn strs(args: &[String]) -> Vec<&str> {
+        args.iter().map(String::as_str).collect()
+    }
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let uninterrupted = seqlab(&strs(&args(&whole)));
+    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
+
+    let mut killed_args = args(&parts);
+    killed_args.extend(["--save-every".into(), "3".into()]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seqlab"))
+        .args(&killed_args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let inside_an_epoch = || {
+        std::fs::read_to_string(parts.join("training.json"))
+            .is_ok_and(|json| !json.contains("\"next_batch\": null"))
+    };
+    let started = std::time::Instant::now();
+    while !inside_an_epoch() {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no checkpoint inside an epoch"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    assert!(
+        !child.wait().unwrap().success(),
+        "the run ended before the kill"
+    );
+
+    let mut resume_args = args(&parts);
+    resume_args.extend(["--resume".into(), parts.to_str().unwrap().into()]);
+    let resumed = seqlab(&strs(&resume_args));
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let weights = |dir: &PathBuf| std::fs::read(dir.join("weights.safetensors")).unwrap();
+    assert!(weights(&whole) == weights(&parts), "the weights differ");
+    let last_row = |output: &Output| {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find(|l| l.starts_with(&format!("{last} ")))
+            .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+    };
+    assert!(
+        last_row(&resumed).is_some(),
+        "the resumed run reaches the last epoch"
+    );
+    assert_eq!(last_row(&resumed), last_row(&uninterrupted));
+}
+
 #[test]
 fn lm_train_killed_inside_an_epoch_resumes_to_the_same_weights() {
     let dir = scratch_dir("lm-kill");
     let tunes = write_tunes(&dir);
-    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
     let args = |out: &PathBuf| {
         [
             "lm",
@@ -808,61 +865,59 @@ fn lm_train_killed_inside_an_epoch_resumes_to_the_same_weights() {
         .map(String::from)
         .to_vec()
     };
-    fn strs(args: &[String]) -> Vec<&str> {
-        args.iter().map(String::as_str).collect()
-    }
-    let uninterrupted = seqlab(&strs(&args(&whole)));
-    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
-
-    let mut killed_args = args(&parts);
-    killed_args.extend(["--save-every".into(), "7".into()]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_seqlab"))
-        .args(&killed_args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let inside_an_epoch = || {
-        std::fs::read_to_string(parts.join("training.json"))
-            .is_ok_and(|json| !json.contains("\"next_batch\": null"))
-    };
-    let started = std::time::Instant::now();
-    while !inside_an_epoch() {
-        assert!(
-            started.elapsed().as_secs() < 120,
-            "no checkpoint inside an epoch"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    assert!(
-        !child.wait().unwrap().success(),
-        "the run ended before the kill"
-    );
-
-    let mut resume_args = args(&parts);
-    resume_args.extend(["--resume".into(), parts.to_str().unwrap().into()]);
-    let resumed = seqlab(&strs(&resume_args));
-    assert!(resumed.status.success(), "{}", stderr(&resumed));
-    let weights = |dir: &PathBuf| std::fs::read(dir.join("weights.safetensors")).unwrap();
-    assert!(weights(&whole) == weights(&parts), "the weights differ");
-    let last_row = |output: &Output| {
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .find(|l| l.starts_with("3 "))
-            .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
-    };
-    assert!(
-        last_row(&resumed).is_some(),
-        "the resumed run reaches the last epoch"
-    );
-    assert_eq!(last_row(&resumed), last_row(&uninterrupted));
-
-    let mut other = args(&parts);
-    other.extend(["--resume".into(), parts.to_str().unwrap().into()]);
+    assert_killed_run_resumes_exactly(&dir, &args, "3");
+    let mut other = args(&dir.join("parts"));
+    other.extend([
+        "--resume".into(),
+        dir.join("parts").to_str().unwrap().into(),
+    ]);
     let epochs = other.iter().position(|a| a == "4").unwrap();
     other[epochs] = "5".into();
-    assert_one_line_error(&strs(&other), "the saved run differs: epochs 4 (asked 5)");
+    let other: Vec<&str> = other.iter().map(String::as_str).collect();
+    assert_one_line_error(&other, "the saved run differs: epochs 4 (asked 5)");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same for a classifier with dropout: its masks are drawn from a generator seeded by the
+/// step, so the resumed run draws the ones the uninterrupted run drew.
+#[test]
+fn classify_killed_inside_an_epoch_resumes_to_the_same_weights() {
+    let dir = scratch_dir("classify-kill");
+    let reviews = write_reviews(&dir);
+    let args = |out: &PathBuf| {
+        [
+            "classify",
+            "--data",
+            reviews.to_str().unwrap(),
+            "--tokenizer",
+            "word",
+            "--embedding",
+            "8",
+            "--hidden",
+            "16",
+            "--batch-size",
+            "4",
+            "--epochs",
+            "5",
+            "--dropout",
+            "0.3",
+            "--max-len",
+            "16",
+            "--device",
+            "flex",
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    assert_killed_run_resumes_exactly(&dir, &args, "4");
+    let manifest = std::fs::read_to_string(dir.join("parts/manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"classifier\"") && manifest.contains("classes.json"),
+        "{manifest}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
