@@ -66,6 +66,11 @@ pub struct TextClassificationGuideDoctests;
 #[cfg(doctest)]
 pub struct PerformanceGuideDoctests;
 
+/// The checkpoints guide's code, compiled and run as a doctest.
+#[doc = include_str!("../docs/checkpoints.md")]
+#[cfg(doctest)]
+pub struct CheckpointsGuideDoctests;
+
 /// The library guide's code, compiled and run as a doctest.
 #[doc = include_str!("../docs/library.md")]
 #[cfg(doctest)]

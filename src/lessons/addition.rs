@@ -1,13 +1,14 @@
 //! The RNN course's addition task: read `"123+4567"`, write `"4690"`. The notebook's `SumRNN` /
 //! `SumLSTM` (a decoder with no input, unmasked) as it is, and the decoders that solve it.
 
+use super::resumable::{Resumable, TrainRun};
 use super::seq2seq_task::{PairEvaluation, PairTraining, SymbolPairs, evaluate_pairs, train_pairs};
 use super::{LessonError, init_seeded};
 use crate::data::{
     ADDITION_ANSWER_SYMBOLS, ADDITION_QUESTION_SYMBOLS, Addition, Alphabet, generate_additions,
 };
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig};
-use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, SchedulePolicy};
+use crate::train::{AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, SchedulePolicy};
 use burn::tensor::Device;
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
@@ -176,12 +177,15 @@ fn encode(config: &AdditionConfig, problems: &[Addition]) -> Result<SymbolPairs,
     })
 }
 
-/// Trains the configured model and evaluates it on held-out problems.
+/// The checkpoint kind of an addition model.
+pub const ADDITION_KIND: &str = "addition";
+
+/// Trains the configured model and evaluates it on held-out problems, checkpointing and
+/// resuming as `run` says.
 pub fn run_addition(
     config: &AdditionConfig,
+    run: &TrainRun,
     device: &Device,
-    print_table: bool,
-    show_progress: bool,
 ) -> Result<AdditionReport, LessonError> {
     if config.hidden == 0 || config.layers == 0 || config.batch_size == 0 {
         return Err(LessonError::Config(
@@ -213,7 +217,35 @@ pub fn run_addition(
     }
     let train = encode(config, &train_problems)?;
     let test = encode(config, &test_problems)?;
-    let settings = config.training(print_table, show_progress);
+    let settings = config.training(run.print_table, run.show_progress);
+    let mut model_files = Checkpoint::new(ADDITION_KIND);
+    let shape = serde_json::json!({
+        "cell": config.cell.name(),
+        "layers": config.layers,
+        "hidden": config.hidden,
+        "decoder": format!("{:?}", config.decoder),
+        "source_classes": train.source_classes,
+        "target_classes": train.target_classes,
+    });
+    model_files.insert(
+        "config.json",
+        serde_json::to_vec_pretty(&shape).expect("JSON always serialises"),
+    );
+    let resumable = Resumable {
+        run,
+        model_files,
+        settings: settings
+            .run_settings()
+            .with("train-examples", config.train_examples)
+            .with(
+                "digits",
+                format!("{:?} {:?}", config.x_digits, config.y_digits),
+            )
+            .with("lr", config.lr)
+            .with("reverse-question", config.reverse_question)
+            .with("reverse-answer", config.reverse_answer)
+            .with("pad-operands", config.pad_operands),
+    };
     let model = init_seeded(device, config.seed, || {
         Seq2SeqConfig::new(
             config.cell,
@@ -225,7 +257,8 @@ pub fn run_addition(
         .with_num_layers(config.layers)
         .init(&device.clone().autodiff())
     });
-    let (model, records, batch_losses) = train_pairs(model, &train, &test, &settings, device)?;
+    let (model, records, batch_losses) =
+        train_pairs(model, &train, &test, &settings, resumable, device)?;
     let evaluation = evaluate_pairs(&model, &test, &settings, device)?;
     let answers = Alphabet::new(ADDITION_ANSWER_SYMBOLS)?;
     let examples = test_problems

@@ -301,8 +301,7 @@ pub fn train_char_lm(
         learner,
         saved,
         settings,
-        config.epochs,
-        Schedule::OneCycle(OneCycle::new(config.lr)),
+        &[(config.epochs, Schedule::OneCycle(OneCycle::new(config.lr)))],
         Rc::new(move |model: &RecurrentLm| {
             model_files(&snapshot_shape, &snapshot_vocab, Some(&model.valid()))
         }),

@@ -2,13 +2,14 @@
 //! at one fixed length or at lengths that vary with a stop symbol, and see how far a trained
 //! model generalises to other lengths.
 
+use super::resumable::{Resumable, TrainRun};
 use super::seq2seq_task::{
     PairEvaluation, PairModel, PairTraining, SymbolPairs, evaluate_pairs, train_pairs,
 };
 use super::{LessonError, init_seeded};
 use crate::data::{Alphabet, random_sequences};
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig, SeqEncoderDecoderConfig};
-use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, Schedule};
+use crate::train::{AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, Schedule};
 use burn::tensor::Device;
 use std::ops::RangeInclusive;
 
@@ -210,12 +211,14 @@ pub struct CopyReport {
 /// The lengths of the generalisation table.
 pub const GENERALISATION_LENGTHS: RangeInclusive<usize> = 2..=20;
 
-/// Trains the configured model and evaluates it.
+/// The checkpoint kind of a copy-task model.
+pub const COPY_KIND: &str = "copy";
+
+/// Trains the configured model and evaluates it, checkpointing and resuming as `run` says.
 pub fn run_copy(
     config: &CopyConfig,
+    run: &TrainRun,
     device: &Device,
-    print_table: bool,
-    show_progress: bool,
 ) -> Result<CopyReport, LessonError> {
     if config.hidden == 0 || config.batch_size == 0 || config.test_sequences == 0 {
         return Err(LessonError::Config(
@@ -229,35 +232,73 @@ pub fn run_copy(
         config.lengths.clone(),
         config.seed.wrapping_add(1_000_003),
     )?;
-    let settings = config.training(print_table, show_progress);
+    let settings = config.training(run.print_table, run.show_progress);
     let autodiff = device.clone().autodiff();
     let classes = config.classes();
+    let mut model_files = Checkpoint::new(COPY_KIND);
+    let shape = serde_json::json!({
+        "model": format!("{:?}", config.model),
+        "hidden": config.hidden,
+        "classes": classes,
+    });
+    model_files.insert(
+        "config.json",
+        serde_json::to_vec_pretty(&shape).expect("JSON always serialises"),
+    );
+    let resumable = Resumable {
+        run,
+        model_files,
+        settings: settings
+            .run_settings()
+            .with("alphabet-size", config.alphabet_size)
+            .with("lengths", format!("{:?}", config.lengths))
+            .with("train-sequences", config.train_sequences)
+            .with("reverse", config.reverse)
+            .with("lr", config.lr),
+    };
     match config.model {
         CopyModel::HandBuilt => {
             let model = init_seeded(device, config.seed, || {
                 SeqEncoderDecoderConfig::new(classes, config.hidden).init(&autodiff)
             });
-            finish(config, &alphabet, model, &train, &test, &settings, device)
+            finish(
+                config,
+                &alphabet,
+                model,
+                (&train, &test),
+                &settings,
+                resumable,
+                device,
+            )
         }
         CopyModel::Layers { cell, decoder } => {
             let model = init_seeded(device, config.seed, || {
                 Seq2SeqConfig::new(cell, classes, classes, config.hidden, decoder).init(&autodiff)
             });
-            finish(config, &alphabet, model, &train, &test, &settings, device)
+            finish(
+                config,
+                &alphabet,
+                model,
+                (&train, &test),
+                &settings,
+                resumable,
+                device,
+            )
         }
     }
 }
 
-fn finish<M: PairModel>(
+fn finish<M: PairModel + 'static>(
     config: &CopyConfig,
     alphabet: &Alphabet,
     model: M,
-    train: &SymbolPairs,
-    test: &SymbolPairs,
+    (train, test): (&SymbolPairs, &SymbolPairs),
     settings: &PairTraining,
+    resumable: Resumable,
     device: &Device,
 ) -> Result<CopyReport, LessonError> {
-    let (model, records, batch_losses) = train_pairs(model, train, test, settings, device)?;
+    let (model, records, batch_losses) =
+        train_pairs(model, train, test, settings, resumable, device)?;
     let evaluation = evaluate_pairs(&model, test, settings, device)?;
     let mut by_length = Vec::new();
     for length in GENERALISATION_LENGTHS {

@@ -2,15 +2,21 @@
 //! book's recurrent LMModel5–7.
 
 use super::LessonError;
+use super::resumable::{Resumable, TrainRun, fit_resumable, with_param_file};
 use crate::data::{LmSplit, LmTask, Vocab, batches, human_numbers, split_words};
 use crate::models::{
     CellKind, LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
     Nonlinearity, RecurrentLmConfig,
 };
 use crate::train::{
-    AdamConfig, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig, Schedule,
+    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
+    RunSettings, Schedule,
 };
 use burn::tensor::Device;
+use std::rc::Rc;
+
+/// The checkpoint kind of a human-numbers model.
+pub const HUMAN_NUMBERS_KIND: &str = "human-numbers";
 use std::fmt;
 use std::str::FromStr;
 
@@ -249,7 +255,8 @@ impl HumanNumbersConfig {
         Ok((vocab, loaders))
     }
 
-    /// Prepares the data, then trains as [`run_on`](Self::run_on) does.
+    /// Prepares the data, then trains as [`run_on`](Self::run_on) does, printing the table
+    /// when `table` is set and progress bars when `progress` is.
     pub fn run(
         &self,
         device: &Device,
@@ -257,53 +264,55 @@ impl HumanNumbersConfig {
         progress: bool,
     ) -> Result<Vec<EpochRecord>, LessonError> {
         let (vocab, data) = self.data()?;
-        self.run_on(vocab.len(), data, device, table, progress)
+        let run = TrainRun {
+            print_table: table,
+            show_progress: progress,
+            ..TrainRun::default()
+        };
+        self.run_on(vocab.len(), data, &run, device)
     }
 
     /// Seeds `device`, builds the model for a vocabulary of `vocab_size` and trains it on `data`
-    /// through every phase, printing the table when `table` is set. Returns every epoch's
-    /// numbers.
+    /// through every phase as `run` says (checkpoints after every epoch, resuming a saved
+    /// run). Returns every epoch's numbers since the run began.
     pub fn run_on(
         &self,
         vocab_size: usize,
         data: DataLoaders,
+        run: &TrainRun,
         device: &Device,
-        table: bool,
-        progress: bool,
     ) -> Result<Vec<EpochRecord>, LessonError> {
         device.seed(self.seed);
         let hidden = self.hidden.unwrap_or(self.model.default_hidden());
         let ad = device.clone().autodiff();
         let v = vocab_size;
+        let mut base = Checkpoint::new(HUMAN_NUMBERS_KIND);
+        let shape = serde_json::json!({
+            "model": self.model.name(),
+            "vocab_size": v,
+            "hidden": hidden,
+        });
+        base.insert(
+            "config.json",
+            serde_json::to_vec_pretty(&shape).expect("JSON always serialises"),
+        );
         match self.model {
-            HumanNumbersModel::Lm1 => self.train(
-                LmModel1Config::new(v, hidden).init(&ad),
-                data,
-                device,
-                table,
-                progress,
-            ),
-            HumanNumbersModel::Lm2 => self.train(
-                LmModel2Config::new(v, hidden).init(&ad),
-                data,
-                device,
-                table,
-                progress,
-            ),
-            HumanNumbersModel::Lm3 => self.train(
-                LmModel3Config::new(v, hidden).init(&ad),
-                data,
-                device,
-                table,
-                progress,
-            ),
-            HumanNumbersModel::Lm4 => self.train(
-                LmModel4Config::new(v, hidden).init(&ad),
-                data,
-                device,
-                table,
-                progress,
-            ),
+            HumanNumbersModel::Lm1 => {
+                let model = LmModel1Config::new(v, hidden).init(&ad);
+                self.train(model, data, base, run, device)
+            }
+            HumanNumbersModel::Lm2 => {
+                let model = LmModel2Config::new(v, hidden).init(&ad);
+                self.train(model, data, base, run, device)
+            }
+            HumanNumbersModel::Lm3 => {
+                let model = LmModel3Config::new(v, hidden).init(&ad);
+                self.train(model, data, base, run, device)
+            }
+            HumanNumbersModel::Lm4 => {
+                let model = LmModel4Config::new(v, hidden).init(&ad);
+                self.train(model, data, base, run, device)
+            }
             HumanNumbersModel::Lm5 | HumanNumbersModel::Lm6 => {
                 let kind = if self.model == HumanNumbersModel::Lm5 {
                     CellKind::Rnn(Nonlinearity::Tanh)
@@ -311,22 +320,32 @@ impl HumanNumbersConfig {
                     CellKind::Lstm
                 };
                 let model = RecurrentLmConfig::new(kind, v, hidden, 2).init(&ad);
-                self.train(model, data, device, table, progress)
+                self.train(model, data, base, run, device)
             }
             HumanNumbersModel::Lm7 => {
                 let model = RecurrentLmConfig::awd_lstm(v, hidden, 0.4).init(&ad);
-                self.train(model, data, device, table, progress)
+                self.train(model, data, base, run, device)
             }
         }
     }
 
-    fn train<M: LanguageModel>(
+    /// The settings a resumed run must share with the saved one.
+    fn run_settings(&self) -> RunSettings {
+        RunSettings::default()
+            .with("phases", format!("{:?}", self.phases()))
+            .with("batch-size", self.batch_size)
+            .with("seq-len", format!("{:?}", self.seq_len))
+            .with("optimizer", format!("{:?}", self.optimizer))
+            .with("seed", self.seed)
+    }
+
+    fn train<M: LanguageModel + 'static>(
         &self,
         model: M,
         data: DataLoaders,
+        base: Checkpoint,
+        run: &TrainRun,
         device: &Device,
-        table: bool,
-        progress: bool,
     ) -> Result<Vec<EpochRecord>, LessonError> {
         let optimizer = match (self.model, self.optimizer) {
             // The book trains LMModel7 with weight decay 0.1.
@@ -338,14 +357,31 @@ impl HumanNumbersConfig {
             }
             (_, optimizer) => optimizer,
         };
-        let mut learner = Learner::new(model, data, device)
+        let resumable = Resumable {
+            run,
+            model_files: base,
+            settings: self.run_settings(),
+        };
+        let (model, saved) = resumable.start_from(model, device)?;
+        let learner = Learner::new(model, data, device)
             .with_optimizer(optimizer)
-            .with_table(table)
-            .with_progress(progress);
-        for (epochs, schedule) in self.phases() {
-            learner.fit_with(epochs, schedule)?;
-        }
-        Ok(learner.history().to_vec())
+            .with_step_seed(self.seed)
+            .with_table(run.print_table)
+            .with_progress(run.show_progress);
+        let Resumable {
+            model_files,
+            settings,
+            ..
+        } = resumable;
+        let (_, records) = fit_resumable(
+            learner,
+            saved,
+            settings,
+            &self.phases(),
+            Rc::new(move |model: &M| with_param_file(model_files.clone(), &model.valid())),
+            run,
+        )?;
+        Ok(records)
     }
 }
 

@@ -48,7 +48,7 @@ fn static_lock<T>(f: impl FnOnce() -> T) -> T {
 /// [`init_seeded`]: training with dropout draws each step's masks from there, so that a run
 /// resumed at any step draws the same masks as one that never stopped.
 pub(crate) fn reseed(device: &Device, seed: u64, step: u64) {
-    static_lock(|| device.seed(seed.wrapping_add((step + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))));
+    static_lock(|| device.seed(crate::train::seed_for_step(seed, step)));
 }
 
 /// Loads the weights in `file` of `checkpoint` (PyTorch's names, safetensors) into `model`,

@@ -3,13 +3,14 @@
 //! Ctrl-C.
 
 use super::LessonError;
-use crate::models::LanguageModel;
+use crate::models::{LanguageModel, NamedTensors, load_module_tensors, module_tensors};
 use crate::train::{
     Checkpoint, EpochRecord, Learner, RunProgress, RunSettings, SavedRun, Schedule, TrainError,
     Trainer,
 };
 use burn::module::Module;
-use std::cell::RefCell;
+use burn::tensor::Device;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::path::Path;
 use std::rc::Rc;
@@ -34,6 +35,41 @@ pub struct TrainRun<'a> {
     pub print_table: bool,
     /// Show progress bars.
     pub show_progress: bool,
+}
+
+/// The file of a checkpoint that holds a model's parameters by their paths in the model.
+const PARAM_FILE: &str = "weights.safetensors";
+
+/// What a training run checkpoints and resumes: where it writes and what it continues from
+/// (`run`), the checkpoint's files beside the weights (its kind and the model's config), and
+/// the settings a resumed run must share with the saved one.
+pub(crate) struct Resumable<'a> {
+    /// Where and when.
+    pub(crate) run: &'a TrainRun<'a>,
+    /// The checkpoint's kind and files but the weights.
+    pub(crate) model_files: Checkpoint,
+    /// The run's settings.
+    pub(crate) settings: RunSettings,
+}
+
+impl Resumable<'_> {
+    /// `model` as it is, or with the weights of the run saved in `run.resume` (with
+    /// [`with_param_file`]) and that run's progress, after checking that the checkpoint is of
+    /// this kind, holds this model and was written by a run with these settings.
+    pub(crate) fn start_from<M: Module>(
+        &self,
+        model: M,
+        device: &Device,
+    ) -> Result<(M, Option<SavedRun>), LessonError> {
+        let Some(dir) = self.run.resume else {
+            return Ok((model, None));
+        };
+        let checkpoint = Checkpoint::load(dir, self.model_files.kind())?;
+        check_same_model(&checkpoint, &self.model_files)?;
+        let model = read_param_file(&checkpoint, model)?;
+        let saved = SavedRun::read(&checkpoint, &self.settings, device)?;
+        Ok((model, Some(saved)))
+    }
 }
 
 /// The model's files of a checkpoint (config, vocabulary, weights) for the model as it stands.
@@ -71,29 +107,26 @@ pub(crate) fn check_same_model(
     Ok(())
 }
 
-/// Trains `learner` through the epochs of a fit of `epochs` under `schedule` that the run has
-/// not done yet (all of them, or those after `saved`), up to `run.stop_after`. With `run.out`
-/// it writes `snapshot(model)` with the run's progress and optimizer state there after every
-/// epoch, every `run.save_every` steps and when `run.stop` stops it. Returns the learner and
-/// every epoch's numbers since the run began (the saved epochs first).
+/// Trains `learner` through the fits `phases` lists, `(epochs, schedule)` each, numbering
+/// epochs across them: the epochs the run has not done yet (all of them, or those after
+/// `saved`), up to `run.stop_after`. With `run.out` it writes `snapshot(model)` with the run's
+/// progress and optimizer state there after every epoch, every `run.save_every` steps and
+/// when `run.stop` stops it. Returns the learner and every epoch's numbers since the run
+/// began (the saved epochs first).
 pub(crate) fn fit_resumable<M: LanguageModel + 'static>(
     mut learner: Learner<M>,
     saved: Option<SavedRun>,
     settings: RunSettings,
-    epochs: usize,
-    schedule: Schedule,
+    phases: &[(usize, Schedule)],
     snapshot: Snapshot<M>,
     run: &TrainRun,
 ) -> Result<(Learner<M>, Vec<EpochRecord>), LessonError> {
-    let progress = match saved {
+    let (progress, mut inside) = match saved {
         Some(saved) => {
             learner.restore(&saved.optimizer, saved.progress.smooth_loss)?;
-            if let Some(position) = saved.position {
-                learner.resume_at(position);
-            }
-            saved.progress
+            (saved.progress, saved.position)
         }
-        None => RunProgress::new(settings),
+        None => (RunProgress::new(settings), None),
     };
     if let Some(stop) = run.stop {
         learner = learner.with_stop_flag(Arc::clone(stop));
@@ -101,11 +134,18 @@ pub(crate) fn fit_resumable<M: LanguageModel + 'static>(
     let first = progress.epochs_done;
     let earlier = progress.records.clone();
     let shared = Rc::new(RefCell::new(progress));
+    // The run's epoch where the fit under way starts.
+    let offset = Rc::new(Cell::new(0));
     if let Some(out) = run.out {
-        let (dir, snap, progress) = (out.to_path_buf(), Rc::clone(&snapshot), Rc::clone(&shared));
+        let (dir, snap, progress, start) = (
+            out.to_path_buf(),
+            Rc::clone(&snapshot),
+            Rc::clone(&shared),
+            Rc::clone(&offset),
+        );
         learner = learner.with_epoch_end(move |end| {
             let mut progress = progress.borrow_mut();
-            progress.epochs_done = end.record.epoch + 1;
+            progress.epochs_done = start.get() + end.record.epoch + 1;
             progress.next_batch = None;
             progress.smooth_loss = end.smooth_loss;
             progress.records.push(end.record.clone());
@@ -115,11 +155,15 @@ pub(crate) fn fit_resumable<M: LanguageModel + 'static>(
             checkpoint.save(&dir).map_err(TrainError::from)
         });
         if let Some(every) = run.save_every {
-            let (dir, snap, progress) =
-                (out.to_path_buf(), Rc::clone(&snapshot), Rc::clone(&shared));
+            let (dir, snap, progress, start) = (
+                out.to_path_buf(),
+                Rc::clone(&snapshot),
+                Rc::clone(&shared),
+                Rc::clone(&offset),
+            );
             learner = learner.with_step_end(every, move |step| {
                 let mut progress = progress.borrow().clone();
-                progress.epochs_done = step.position.epoch;
+                progress.epochs_done = start.get() + step.position.epoch;
                 progress.next_batch = Some(step.position.next_batch);
                 progress.smooth_loss = step.smooth_loss;
                 let mut checkpoint = snap(step.model);
@@ -130,13 +174,31 @@ pub(crate) fn fit_resumable<M: LanguageModel + 'static>(
             });
         }
     }
-    let last = run.stop_after.unwrap_or(epochs).min(epochs).max(first);
-    let fitted = learner
-        .fit_epochs(first..last, epochs, schedule)
-        .map(|_| ());
+    let total: usize = phases.iter().map(|&(epochs, _)| epochs).sum();
+    let last = run.stop_after.unwrap_or(total).min(total).max(first);
+    let mut phase_start = 0;
+    let mut fitted = Ok(());
+    for (fit, &(epochs, schedule)) in phases.iter().enumerate() {
+        let (begin, end) = (first.max(phase_start), last.min(phase_start + epochs));
+        if begin < end {
+            offset.set(phase_start);
+            learner.set_fit_number(fit);
+            if let Some(mut position) = inside.take() {
+                position.epoch -= phase_start;
+                learner.resume_at(position);
+            }
+            let range = begin - phase_start..end - phase_start;
+            fitted = learner.fit_epochs(range, epochs, schedule).map(|_| ());
+            if fitted.is_err() {
+                break;
+            }
+        }
+        phase_start += epochs;
+    }
     let mut records = earlier;
     records.extend(learner.history().iter().cloned());
     if let Err(TrainError::Interrupted { epoch, batch }) = fitted {
+        let epoch = offset.get() + epoch;
         let checkpoint = match run.out {
             Some(out) => {
                 let mut progress = shared.borrow().clone();
@@ -161,6 +223,27 @@ pub(crate) fn fit_resumable<M: LanguageModel + 'static>(
     }
     fitted?;
     Ok((learner, records))
+}
+
+/// `checkpoint` with `model`'s parameters added by their paths in the model
+/// ([`module_tensors`]), for models that have no PyTorch names.
+pub(crate) fn with_param_file<M: Module>(mut checkpoint: Checkpoint, model: &M) -> Checkpoint {
+    checkpoint.insert(PARAM_FILE, module_tensors(model).to_safetensors_bytes());
+    checkpoint
+}
+
+/// Loads the parameters that [`with_param_file`] wrote into `model`, every tensor checked.
+pub(crate) fn read_param_file<M: Module>(
+    checkpoint: &Checkpoint,
+    model: M,
+) -> Result<M, LessonError> {
+    let error = |e: &dyn std::fmt::Display| checkpoint.contents_error(PARAM_FILE, e);
+    let named = NamedTensors::from_safetensors_bytes(
+        checkpoint.file(PARAM_FILE)?,
+        &checkpoint.path_of(PARAM_FILE),
+    )
+    .map_err(|e| error(&e))?;
+    load_module_tensors(model, &named).map_err(|e| error(&e).into())
 }
 
 /// What [`fit_resumable`] does for the [`Learner`], for a loop written by hand around a

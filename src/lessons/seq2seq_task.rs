@@ -3,14 +3,16 @@
 //! accuracy checks).
 
 use super::LessonError;
+use super::resumable::{LoopCheckpoints, Resumable, with_param_file};
 use crate::data::{Padded, STOP, batch_rows, pad_with_stop};
 use crate::models::{Seq2Seq, SeqEncoderDecoder};
 use crate::train::{
-    EpochRecord, OptimizerConfig, Schedule, Trainer, flat_cross_entropy, format_table_header,
-    format_table_row, masked_cross_entropy,
+    EpochRecord, OptimizerConfig, RunSettings, Schedule, Trainer, flat_cross_entropy,
+    format_table_header, format_table_row, masked_cross_entropy,
 };
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
+use std::rc::Rc;
 use std::time::Instant;
 
 /// Source and target sequences of symbol ids, pair by pair: from 1 when 0 is the stop symbol
@@ -133,6 +135,21 @@ pub struct PairTraining {
     pub show_progress: bool,
 }
 
+impl PairTraining {
+    /// The settings a resumed run must share with the saved one (the lesson adds those of
+    /// its data).
+    pub(crate) fn run_settings(&self) -> RunSettings {
+        RunSettings::default()
+            .with("epochs", self.epochs)
+            .with("batch-size", self.batch_size)
+            .with("optimizer", format!("{:?}", self.optimizer))
+            .with("schedule", format!("{:?}", self.schedule))
+            .with("masked", self.masked)
+            .with("grad-clip", format!("{:?}", self.grad_clip))
+            .with("seed", self.seed)
+    }
+}
+
 /// How well a model reproduces the targets, greedy decoding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PairEvaluation {
@@ -148,24 +165,36 @@ pub struct PairEvaluation {
 }
 
 /// Trains `model` (built on `device.autodiff()`) on `train`, evaluating on `valid` after each
-/// epoch. Returns the trained model, the epochs' records and every batch's loss.
-pub fn train_pairs<M: PairModel>(
-    mut model: M,
+/// epoch, checkpointing and resuming as `resumable` says. Returns the trained model, every
+/// epoch's records since the run began and the losses of the batches this call trained.
+pub(crate) fn train_pairs<M: PairModel + 'static>(
+    model: M,
     train: &SymbolPairs,
     valid: &SymbolPairs,
     settings: &PairTraining,
+    resumable: Resumable,
     device: &Device,
 ) -> Result<(M, Vec<EpochRecord>, Vec<f32>), LessonError> {
     check(settings)?;
     let mut trainer = Trainer::new(device, settings.optimizer)
         .with_grad_clip(settings.grad_clip)
         .with_progress(settings.show_progress);
-    let mut records = Vec::with_capacity(settings.epochs);
+    let (mut model, saved) = resumable.start_from(model, device)?;
+    let files = resumable.model_files;
+    let mut checkpoints = LoopCheckpoints::start(
+        resumable.run,
+        saved,
+        resumable.settings,
+        settings.epochs,
+        Rc::new(move |model: &M| with_param_file(files.clone(), &model.valid())),
+        &mut trainer,
+        &model,
+    )?;
     let mut losses = Vec::new();
     if settings.print_table {
         println!("{}", format_table_header(&["accuracy", "exact"]));
     }
-    for epoch in 0..settings.epochs {
+    for epoch in checkpoints.epochs_left() {
         let start = Instant::now();
         let order = batch_rows(
             train.len(),
@@ -173,8 +202,9 @@ pub fn train_pairs<M: PairModel>(
             Some(settings.seed.wrapping_add(epoch as u64)),
         )?;
         let bar = trainer.start_epoch(epoch, order.len());
-        let mut epoch_loss = 0.0f64;
-        for (index, rows) in order.iter().enumerate() {
+        let (first, mut epoch_loss) = checkpoints.epoch_start(epoch);
+        bar.inc(first as u64);
+        for (index, rows) in order.iter().enumerate().skip(first) {
             let progress =
                 (epoch * order.len() + index) as f64 / (settings.epochs * order.len()) as f64;
             let device = trainer.device();
@@ -188,6 +218,11 @@ pub fn train_pairs<M: PairModel>(
             epoch_loss += value as f64;
             bar.set_message(format!("loss {value:.4}"));
             bar.inc(1);
+            let place = (epoch, index + 1, order.len());
+            if let Err(error) = checkpoints.after_step(&model, &trainer, place, epoch_loss) {
+                bar.finish_and_clear();
+                return Err(error);
+            }
         }
         bar.finish_and_clear();
         let evaluation = evaluate_pairs(&model, valid, settings, &device.clone().inner())?;
@@ -205,9 +240,9 @@ pub fn train_pairs<M: PairModel>(
         if settings.print_table {
             println!("{}", format_table_row(&record));
         }
-        records.push(record);
+        checkpoints.end_epoch(record, &model, &trainer)?;
     }
-    Ok((model, records, losses))
+    Ok((model, checkpoints.records().to_vec(), losses))
 }
 
 /// Greedy-decodes every source of `pairs` and compares with the targets.

@@ -1,13 +1,20 @@
 //! The RNN course's first experiment: a linear RNN learns next-step prediction on sinusoids,
 //! then runs free from one sample.
 
+use super::resumable::{LoopCheckpoints, Resumable, TrainRun, with_param_file};
 use super::{LessonError, init_seeded};
 use crate::data::{SinusoidConfig, batch_rows, generate_sinusoids};
-use crate::models::LinRnnConfig;
-use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, Trainer, mse};
+use crate::models::{LinRnn, LinRnnConfig};
+use crate::train::{
+    AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, RunSettings, Trainer, mse,
+};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use std::rc::Rc;
 use std::time::Instant;
+
+/// The checkpoint kind of the sinusoid lesson's model.
+pub const SINUSOID_KIND: &str = "sinusoid";
 
 /// A run of the sinusoid lesson; the defaults are the notebook's.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,12 +79,11 @@ pub struct SinusoidReport {
     pub generated_mse: f64,
 }
 
-/// Trains the linear RNN and runs it free.
+/// Trains the linear RNN and runs it free, checkpointing and resuming as `run` says.
 pub fn run_sinusoid(
     config: &SinusoidLessonConfig,
+    run: &TrainRun,
     device: &Device,
-    print_table: bool,
-    show_progress: bool,
 ) -> Result<SinusoidReport, LessonError> {
     if config.warmup + 1 >= config.data.time_steps {
         return Err(LessonError::Config(format!(
@@ -97,22 +103,49 @@ pub fn run_sinusoid(
         config.seed.wrapping_add(1_000_003),
     )?;
     let mut trainer = Trainer::new(device, OptimizerConfig::Adam(AdamConfig::pytorch()))
-        .with_progress(show_progress);
-    let mut model = init_seeded(device, config.seed, || {
+        .with_progress(run.show_progress);
+    let model = init_seeded(device, config.seed, || {
         LinRnnConfig::new(1, config.hidden, 1).init(trainer.device())
     });
+    let mut model_files = Checkpoint::new(SINUSOID_KIND);
+    let shape = serde_json::json!({ "hidden": config.hidden });
+    model_files.insert(
+        "config.json",
+        serde_json::to_vec_pretty(&shape).expect("JSON always serialises"),
+    );
+    let resumable = Resumable {
+        run,
+        model_files,
+        settings: RunSettings::default()
+            .with("data", format!("{:?}", config.data))
+            .with("train-series", config.train_series)
+            .with("epochs", config.epochs)
+            .with("batch-size", config.batch_size)
+            .with("lr", config.lr)
+            .with("seed", config.seed),
+    };
+    let (mut model, saved) = resumable.start_from(model, device)?;
+    let files = resumable.model_files;
+    let mut checkpoints = LoopCheckpoints::start(
+        run,
+        saved,
+        resumable.settings,
+        config.epochs,
+        Rc::new(move |model: &LinRnn| with_param_file(files.clone(), &model.valid())),
+        &mut trainer,
+        &model,
+    )?;
     let all_test: Vec<usize> = (0..test.len()).collect();
     let (test_inputs, test_targets) = test.next_step_pair(&all_test, device);
-    let test_mse = |model: &crate::models::LinRnn| -> Result<f64, LessonError> {
+    let test_mse = |model: &LinRnn| -> Result<f64, LessonError> {
         let predicted = model.valid().forward(test_inputs.clone())?;
         Ok(mse(predicted, test_targets.clone()).into_scalar::<f32>() as f64)
     };
-    let mut records = Vec::with_capacity(config.epochs);
     let mut batch_losses = Vec::new();
-    if print_table {
+    if run.print_table {
         println!("{}", crate::train::format_table_header(&[]));
     }
-    for epoch in 0..config.epochs {
+    for epoch in checkpoints.epochs_left() {
         let start = Instant::now();
         let order = batch_rows(
             train.len(),
@@ -120,8 +153,9 @@ pub fn run_sinusoid(
             Some(config.seed.wrapping_add(epoch as u64)),
         )?;
         let bar = trainer.start_epoch(epoch, order.len());
-        let mut sum = 0.0f64;
-        for rows in &order {
+        let (first, mut sum) = checkpoints.epoch_start(epoch);
+        bar.inc(first as u64);
+        for (index, rows) in order.iter().enumerate().skip(first) {
             let (inputs, targets) = train.next_step_pair(rows, trainer.device());
             let loss = mse(model.forward(inputs)?, targets);
             let (updated, value) = trainer.step(model, loss, config.lr)?;
@@ -129,6 +163,11 @@ pub fn run_sinusoid(
             batch_losses.push(value);
             sum += value as f64;
             bar.inc(1);
+            let place = (epoch, index + 1, order.len());
+            if let Err(error) = checkpoints.after_step(&model, &trainer, place, sum) {
+                bar.finish_and_clear();
+                return Err(error);
+            }
         }
         bar.finish_and_clear();
         let record = EpochRecord {
@@ -139,11 +178,12 @@ pub fn run_sinusoid(
             metrics: vec![],
             time_s: start.elapsed().as_secs_f64(),
         };
-        if print_table {
+        if run.print_table {
             println!("{}", crate::train::format_table_row(&record));
         }
-        records.push(record);
+        checkpoints.end_epoch(record, &model, &trainer)?;
     }
+    let records = checkpoints.records().to_vec();
     let model = model.valid();
     let predictions = model.forward(test_inputs.clone())?;
     let [series, steps, _] = predictions.dims();

@@ -277,8 +277,7 @@ pub fn train_text_lm(
         learner,
         saved,
         settings,
-        config.epochs,
-        Schedule::OneCycle(OneCycle::new(config.lr)),
+        &[(config.epochs, Schedule::OneCycle(OneCycle::new(config.lr)))],
         Rc::new(move |model: &RecurrentLm| with_weights(base.clone(), &model.valid())),
         run,
     )?;

@@ -2,6 +2,7 @@
 //! them, with the acceptance bars of issue 5 asserted on held-out data.
 
 use seqlab::Device;
+use seqlab::lessons::TrainRun;
 use seqlab::lessons::addition::{AdditionConfig, run_addition};
 use seqlab::lessons::copy_task::{CopyConfig, run_copy};
 use seqlab::lessons::sinusoid::{SinusoidLessonConfig, run_sinusoid};
@@ -18,12 +19,17 @@ fn accuracy_at(by_length: &[(usize, f64)], length: usize) -> f64 {
 #[test]
 fn a_linear_rnn_with_enough_hidden_units_predicts_a_sinusoid() {
     let device = Device::flex();
-    let one_unit = run_sinusoid(&SinusoidLessonConfig::default(), &device, false, false).unwrap();
+    let one_unit = run_sinusoid(
+        &SinusoidLessonConfig::default(),
+        &TrainRun::default(),
+        &device,
+    )
+    .unwrap();
     let config = SinusoidLessonConfig {
         hidden: 4,
         ..SinusoidLessonConfig::default()
     };
-    let report = run_sinusoid(&config, &device, false, false).unwrap();
+    let report = run_sinusoid(&config, &TrainRun::default(), &device).unwrap();
     // After the first two predictions (one value cannot give the phase) the error is tiny...
     assert!(
         report.test_mse_after_warmup < 1e-3,
@@ -41,7 +47,7 @@ fn a_linear_rnn_with_enough_hidden_units_predicts_a_sinusoid() {
 #[test]
 fn the_fixed_length_copy_is_learnt_only_at_its_length() {
     let device = Device::flex();
-    let report = run_copy(&CopyConfig::fixed_length(), &device, false, false).unwrap();
+    let report = run_copy(&CopyConfig::fixed_length(), &TrainRun::default(), &device).unwrap();
     assert!(
         report.test.token_accuracy >= 0.99,
         "{}",
@@ -57,7 +63,7 @@ fn the_fixed_length_copy_is_learnt_only_at_its_length() {
         reverse: true,
         ..CopyConfig::fixed_length()
     };
-    let report = run_copy(&reversed, &device, false, false).unwrap();
+    let report = run_copy(&reversed, &TrainRun::default(), &device).unwrap();
     assert!(
         report.test.token_accuracy >= 0.99,
         "{}",
@@ -75,13 +81,13 @@ fn bad_settings_are_errors_not_panics() {
         alphabet_size: 0,
         ..CopyConfig::fixed_length()
     };
-    assert!(run_copy(&empty, &device, false, false).is_err());
+    assert!(run_copy(&empty, &TrainRun::default(), &device).is_err());
     #[allow(clippy::reversed_empty_ranges)]
     let backwards = CopyConfig {
         lengths: 9..=3,
         ..CopyConfig::variable_length()
     };
-    let err = run_copy(&backwards, &device, false, false).unwrap_err();
+    let err = run_copy(&backwards, &TrainRun::default(), &device).unwrap_err();
     assert!(
         err.to_string().contains("minimum above its maximum"),
         "{err}"
@@ -90,18 +96,23 @@ fn bad_settings_are_errors_not_panics() {
         train_examples: 0,
         ..AdditionConfig::new(DecoderKind::Attention)
     };
-    assert!(run_addition(&none, &device, false, false).is_err());
+    assert!(run_addition(&none, &TrainRun::default(), &device).is_err());
     let zero_epochs = SinusoidLessonConfig {
         epochs: 0,
         ..SinusoidLessonConfig::default()
     };
-    assert!(run_sinusoid(&zero_epochs, &device, false, false).is_err());
+    assert!(run_sinusoid(&zero_epochs, &TrainRun::default(), &device).is_err());
 }
 
 #[test]
 fn variable_lengths_with_a_stop_symbol_generalise_across_lengths() {
     let device = Device::flex();
-    let report = run_copy(&CopyConfig::variable_length(), &device, false, false).unwrap();
+    let report = run_copy(
+        &CopyConfig::variable_length(),
+        &TrainRun::default(),
+        &device,
+    )
+    .unwrap();
     assert!(
         report.test.token_accuracy >= 0.95,
         "{}",
@@ -132,7 +143,7 @@ fn addition_runs_end_to_end_on_held_out_sums() {
 }
 
 fn check_addition_report(config: &AdditionConfig, device: &Device) {
-    let report = run_addition(config, device, false, false).unwrap();
+    let report = run_addition(config, &TrainRun::default(), device).unwrap();
     assert_eq!(report.records.len(), 1);
     assert_eq!(report.test.predictions.len(), 50);
     assert!((0.0..=1.0).contains(&report.test.token_accuracy));

@@ -57,4 +57,6 @@ pub use simple_rnn_lm::{
 };
 pub use state::RnnState;
 pub use tagger::{CharFeaturesConfig, Tagger, TaggerConfig, WordChars};
-pub use weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
+pub use weights::{
+    NamedTensors, PytorchWeights, WeightReader, WeightsError, load_module_tensors, module_tensors,
+};

@@ -83,6 +83,7 @@ pub struct Learner<M: LanguageModel> {
     smooth: SmoothLoss,
     stop: Option<Arc<AtomicBool>>,
     position: Option<Position>,
+    step_seed: Option<u64>,
 }
 
 /// A place inside an epoch: the next training batch, and the state carried into it.
@@ -151,6 +152,7 @@ impl<M: LanguageModel> Learner<M> {
             smooth: SmoothLoss::default(),
             stop: None,
             position: None,
+            step_seed: None,
         }
     }
 
@@ -175,6 +177,20 @@ impl<M: LanguageModel> Learner<M> {
     ) -> Self {
         self.step_end = Some((steps.max(1), Box::new(hook)));
         self
+    }
+
+    /// Seeds the device's generator before every step from `seed`, the fit and the step, so
+    /// that the step's random draws (dropout masks) are the same whether or not the run
+    /// stopped and resumed before it. Without it, draws continue the generator's sequence.
+    pub fn with_step_seed(mut self, seed: u64) -> Self {
+        self.step_seed = Some(seed);
+        self
+    }
+
+    /// Numbers the next fit `fit` in its epochs' records (fits count from 0 and go up by one
+    /// per fit): a run resumed in its second fit numbers it as the run that never stopped.
+    pub fn set_fit_number(&mut self, fit: usize) {
+        self.fits = fit;
     }
 
     /// Uses another optimizer (its state starts empty).
@@ -414,6 +430,10 @@ impl<M: LanguageModel> Learner<M> {
         let batches = self.data.train.len();
         for (index, batch) in self.data.train.iter().enumerate().skip(first) {
             let hyper = schedule.at((first_step + index) as f64 / total_steps as f64);
+            if let Some(seed) = self.step_seed {
+                let step = ((self.fits as u64) << 40) | (first_step + index) as u64;
+                self.device.clone().inner().seed(seed_for_step(seed, step));
+            }
             let (inputs, targets) = batch.to_tensors(&self.device);
             let model = self
                 .model
@@ -499,6 +519,13 @@ impl<M: LanguageModel> Learner<M> {
             &self.device.clone().inner(),
         )
     }
+}
+
+/// The generator seed of training step `step` of a run seeded with `seed`: what
+/// [`Learner::with_step_seed`] and hand-written loops seed the device with before a step, so
+/// that a resumed run draws the same dropout masks as one that never stopped.
+pub fn seed_for_step(seed: u64, step: u64) -> u64 {
+    seed.wrapping_add((step + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// Mean loss per target token and accuracy of `model` over `batches` on `device`, from a

@@ -37,7 +37,9 @@ mod trainer;
 
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, CheckpointError};
 pub use error::TrainError;
-pub use learner::{DataLoaders, EpochEnd, Learner, Position, SmoothLoss, StepEnd, evaluate_lm};
+pub use learner::{
+    DataLoaders, EpochEnd, Learner, Position, SmoothLoss, StepEnd, evaluate_lm, seed_for_step,
+};
 pub use loss::{
     accuracy_counts, flat_cross_entropy, masked_accuracy_counts, masked_cross_entropy, mse,
 };

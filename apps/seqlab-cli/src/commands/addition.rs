@@ -3,6 +3,7 @@
 use super::common::parse_range;
 use super::common::{RunArgs, fast_dev_run};
 use super::copy::{CellArg, DecoderArg};
+use super::resume::ResumeArgs;
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::addition::{AdditionConfig, run_addition};
 use seqlab::models::{CellKind, DecoderKind};
@@ -10,6 +11,7 @@ use seqlab::plot;
 use seqlab::train::SchedulePolicy;
 use serde_json::json;
 use std::error::Error;
+use std::path::PathBuf;
 
 /// Options of `seqlab addition`. The zero decoder is the notebook's `SumLSTM` (5 layers, 200
 /// hidden, 10 epochs); feedback and attention default to a 1-layer 128-unit LSTM reading the
@@ -59,6 +61,12 @@ pub struct Args {
     /// Write the operands with leading zeros to one width (true/false).
     #[arg(long)]
     pad_operands: Option<bool>,
+    /// Write the model after every epoch here, with what --resume needs to continue the run
+    /// (default: the --resume folder).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    resume: ResumeArgs,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -115,7 +123,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         config.train_examples,
         config.seed
     );
-    let report = run_addition(&config, &device, true, !args.run.no_progress)?;
+    let out = args.out.as_ref().or(args.resume.resume.as_ref());
+    let report = args
+        .resume
+        .train(out.map(PathBuf::as_path), &args.run, |run| {
+            run_addition(&config, run, &device)
+        })?;
     println!(
         "test: exact match {:.4}, digit accuracy {:.4} on {} held-out sums",
         report.test.exact_match,

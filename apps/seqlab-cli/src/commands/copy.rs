@@ -1,12 +1,14 @@
 //! `seqlab copy`: the RNN course's copy task.
 
 use super::common::{RunArgs, fast_dev_run, parse_range};
+use super::resume::ResumeArgs;
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::copy_task::{CopyConfig, CopyModel, run_copy};
 use seqlab::models::{CellKind, DecoderKind, Nonlinearity};
 use seqlab::plot;
 use serde_json::json;
 use std::error::Error;
+use std::path::PathBuf;
 
 /// Options of `seqlab copy`. Without `--variable-length` it is the notebook's fixed-length
 /// task (hand-built model, 100 epochs, 32 hidden: `--hidden 20` is the notebook's size); with it, the variable-length one (a
@@ -54,6 +56,12 @@ pub struct Args {
     /// otherwise; 0 turns it off).
     #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
     grad_clip: Option<f64>,
+    /// Write the model after every epoch here, with what --resume needs to continue the run
+    /// (default: the --resume folder).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    resume: ResumeArgs,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -157,7 +165,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         if config.masked { "masked" } else { "unmasked" },
         config.seed
     );
-    let report = run_copy(&config, &device, true, !args.run.no_progress)?;
+    let out = args.out.as_ref().or(args.resume.resume.as_ref());
+    let report = args
+        .resume
+        .train(out.map(PathBuf::as_path), &args.run, |run| {
+            run_copy(&config, run, &device)
+        })?;
     println!(
         "test: token accuracy {:.4} (real symbols only), exact match {:.4}",
         report.test.token_accuracy, report.test.exact_match

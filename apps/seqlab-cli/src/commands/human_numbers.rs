@@ -1,11 +1,13 @@
 //! `seqlab human-numbers`: fastai's LMModel1–7.
 
 use super::common::{RunArgs, fast_dev_run};
+use super::resume::ResumeArgs;
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::human_numbers::{HumanNumbersConfig, HumanNumbersModel, HumanNumbersSchedule};
 use seqlab::train::{AdamConfig, OptimizerConfig, SgdConfig};
 use serde_json::json;
 use std::error::Error;
+use std::path::PathBuf;
 
 /// Options of `seqlab human-numbers`. Unset options take the lesson's values.
 #[derive(ClapArgs, Debug)]
@@ -34,6 +36,12 @@ pub struct Args {
     /// Optimizer: fastai's Adam (as the lesson), PyTorch's Adam, or SGD.
     #[arg(long, value_enum, default_value_t = OptimizerArg::FastaiAdam)]
     optimizer: OptimizerArg,
+    /// Write the model after every epoch here, with what --resume needs to continue the run
+    /// (default: the --resume folder).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    resume: ResumeArgs,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -81,7 +89,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let (vocab, data) = config.data()?;
     let (choice, device) = args.run.device()?;
     println!("human numbers, {model} on {choice}, seed {}", config.seed);
-    let epochs = config.run_on(vocab.len(), data, &device, true, !args.run.no_progress)?;
+    let out = args.out.as_ref().or(args.resume.resume.as_ref());
+    let epochs = args
+        .resume
+        .train(out.map(PathBuf::as_path), &args.run, |run| {
+            config.run_on(vocab.len(), data, run, &device)
+        })?;
     let last = epochs.last().expect("at least one epoch ran");
     let accuracy = last.metric("accuracy").unwrap_or(f64::NAN);
     println!(

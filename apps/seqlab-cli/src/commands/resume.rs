@@ -19,7 +19,7 @@ pub struct ResumeArgs {
     pub resume: Option<PathBuf>,
     /// Stop after this many epochs of the run (resume later with --resume).
     #[arg(long, value_name = "EPOCHS")]
-    pub stop_after: Option<usize>,
+    pub stop_after: Option<NonZeroUsize>,
     /// Also write the checkpoint every N optimisation steps (it is always written after every
     /// epoch), so that a killed run loses at most N steps.
     #[arg(long, value_name = "STEPS")]
@@ -42,7 +42,7 @@ impl ResumeArgs {
         let train_run = TrainRun {
             out,
             resume: self.resume.as_deref(),
-            stop_after: self.stop_after,
+            stop_after: self.stop_after.map(NonZeroUsize::get),
             save_every: self.save_every.map(NonZeroUsize::get),
             stop: Some(&stop),
             print_table: true,

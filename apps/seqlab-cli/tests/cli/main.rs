@@ -921,6 +921,104 @@ fn classify_killed_inside_an_epoch_resumes_to_the_same_weights() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The lesson's lm4 runs two fits (30 epochs at 1e-3, 50 at 1e-4): stopped after epoch 31, in
+/// the second fit, and resumed, it ends with the weights of the run that never stopped. lm7
+/// (output dropout) killed inside an epoch resumes exactly too: its masks are seeded per step.
+#[test]
+fn human_numbers_resumes_inside_its_second_fit_and_with_dropout() {
+    let dir = scratch_dir("human-numbers-resume");
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let lm4 = |extra: &[&str]| {
+        let mut args = vec!["human-numbers", "--model", "lm4", "--hidden", "16"];
+        args.extend(["--device", "flex", "--no-progress"]);
+        args.extend_from_slice(extra);
+        seqlab(&args)
+    };
+    let uninterrupted = lm4(&["--out", whole.to_str().unwrap()]);
+    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
+    let first = lm4(&["--out", parts.to_str().unwrap(), "--stop-after", "31"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let resumed = lm4(&["--resume", parts.to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let weights = |dir: &PathBuf| std::fs::read(dir.join("weights.safetensors")).unwrap();
+    assert!(weights(&whole) == weights(&parts), "the weights differ");
+    let final_line = |output: &Output| {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find(|l| l.starts_with("final:"))
+            .map(str::to_string)
+    };
+    assert!(final_line(&resumed).is_some());
+    assert_eq!(final_line(&resumed), final_line(&uninterrupted));
+    std::fs::remove_dir_all(&whole).unwrap();
+    std::fs::remove_dir_all(&parts).unwrap();
+
+    let lm7 = |out: &PathBuf| {
+        [
+            "human-numbers",
+            "--model",
+            "lm7",
+            "--hidden",
+            "32",
+            "--epochs",
+            "3",
+            "--device",
+            "flex",
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    assert_killed_run_resumes_exactly(&dir, &lm7, "2");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The hand-written loops of the RNN course resume too: copy killed inside an epoch, and the
+/// sinusoid stopped after two of its five epochs, end where uninterrupted runs end.
+#[test]
+fn copy_and_sinusoid_resume_to_the_same_weights() {
+    let dir = scratch_dir("course-resume");
+    let copy = |out: &PathBuf| {
+        [
+            "copy",
+            "--hidden",
+            "16",
+            "--epochs",
+            "4",
+            "--sequences",
+            "600",
+            "--device",
+            "flex",
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    assert_killed_run_resumes_exactly(&dir, &copy, "3");
+    std::fs::remove_dir_all(dir.join("whole")).unwrap();
+    std::fs::remove_dir_all(dir.join("parts")).unwrap();
+
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let sinusoid = |extra: &[&str]| {
+        let mut args = vec!["sinusoid", "--device", "flex", "--no-progress"];
+        args.extend_from_slice(extra);
+        seqlab(&args)
+    };
+    let uninterrupted = sinusoid(&["--out", whole.to_str().unwrap()]);
+    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
+    let first = sinusoid(&["--out", parts.to_str().unwrap(), "--stop-after", "2"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let resumed = sinusoid(&["--resume", parts.to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let weights = |dir: &PathBuf| std::fs::read(dir.join("weights.safetensors")).unwrap();
+    assert!(weights(&whole) == weights(&parts), "the weights differ");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The attention decoder's recipe (question and answer reversed, Adam at 1e-2, flat then
 /// cosine) gets held-out sums right. The default trains 30 epochs (about 7 minutes here) so
 /// that initialisations which rest on the carry plateau until epoch ~17 get there too; seed 0,
