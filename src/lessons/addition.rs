@@ -1,14 +1,14 @@
 //! The RNN course's addition task: read `"123+4567"`, write `"4690"`. The notebook's `SumRNN` /
 //! `SumLSTM` (a decoder with no input, unmasked) as it is, and the decoders that solve it.
 
-use super::resumable::{Resumable, TrainRun};
+use super::resumable::{Resumable, TrainRun, config_checkpoint};
 use super::seq2seq_task::{PairEvaluation, PairTraining, SymbolPairs, evaluate_pairs, train_pairs};
 use super::{LessonError, init_seeded};
 use crate::data::{
     ADDITION_ANSWER_SYMBOLS, ADDITION_QUESTION_SYMBOLS, Addition, Alphabet, generate_additions,
 };
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig};
-use crate::train::{AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, SchedulePolicy};
+use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, SchedulePolicy};
 use burn::tensor::Device;
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
@@ -218,7 +218,6 @@ pub fn run_addition(
     let train = encode(config, &train_problems)?;
     let test = encode(config, &test_problems)?;
     let settings = config.training(run.print_table, run.show_progress);
-    let mut model_files = Checkpoint::new(ADDITION_KIND);
     let shape = serde_json::json!({
         "cell": config.cell.name(),
         "layers": config.layers,
@@ -227,10 +226,7 @@ pub fn run_addition(
         "source_classes": train.source_classes,
         "target_classes": train.target_classes,
     });
-    model_files.insert(
-        "config.json",
-        serde_json::to_vec_pretty(&shape).expect("JSON always serialises"),
-    );
+    let model_files = config_checkpoint(ADDITION_KIND, &shape);
     let resumable = Resumable {
         run,
         model_files,

@@ -2,14 +2,14 @@
 //! at one fixed length or at lengths that vary with a stop symbol, and see how far a trained
 //! model generalises to other lengths.
 
-use super::resumable::{Resumable, TrainRun};
+use super::resumable::{Resumable, TrainRun, config_checkpoint};
 use super::seq2seq_task::{
     PairEvaluation, PairModel, PairTraining, SymbolPairs, evaluate_pairs, train_pairs,
 };
 use super::{LessonError, init_seeded};
 use crate::data::{Alphabet, random_sequences};
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig, SeqEncoderDecoderConfig};
-use crate::train::{AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, Schedule};
+use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, Schedule};
 use burn::tensor::Device;
 use std::ops::RangeInclusive;
 
@@ -235,16 +235,12 @@ pub fn run_copy(
     let settings = config.training(run.print_table, run.show_progress);
     let autodiff = device.clone().autodiff();
     let classes = config.classes();
-    let mut model_files = Checkpoint::new(COPY_KIND);
     let shape = serde_json::json!({
         "model": format!("{:?}", config.model),
         "hidden": config.hidden,
         "classes": classes,
     });
-    model_files.insert(
-        "config.json",
-        serde_json::to_vec_pretty(&shape).expect("JSON always serialises"),
-    );
+    let model_files = config_checkpoint(COPY_KIND, &shape);
     let resumable = Resumable {
         run,
         model_files,

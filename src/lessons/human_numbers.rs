@@ -2,7 +2,7 @@
 //! book's recurrent LMModel5–7.
 
 use super::LessonError;
-use super::resumable::{Resumable, TrainRun, fit_resumable, with_param_file};
+use super::resumable::{Resumable, TrainRun, config_checkpoint, fit_resumable, with_param_file};
 use crate::data::{LmSplit, LmTask, Vocab, batches, human_numbers, split_words};
 use crate::models::{
     CellKind, LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
@@ -286,16 +286,12 @@ impl HumanNumbersConfig {
         let hidden = self.hidden.unwrap_or(self.model.default_hidden());
         let ad = device.clone().autodiff();
         let v = vocab_size;
-        let mut base = Checkpoint::new(HUMAN_NUMBERS_KIND);
         let shape = serde_json::json!({
             "model": self.model.name(),
             "vocab_size": v,
             "hidden": hidden,
         });
-        base.insert(
-            "config.json",
-            serde_json::to_vec_pretty(&shape).expect("JSON always serialises"),
-        );
+        let base = config_checkpoint(HUMAN_NUMBERS_KIND, &shape);
         match self.model {
             HumanNumbersModel::Lm1 => {
                 let model = LmModel1Config::new(v, hidden).init(&ad);

@@ -1,13 +1,11 @@
 //! The RNN course's first experiment: a linear RNN learns next-step prediction on sinusoids,
 //! then runs free from one sample.
 
-use super::resumable::{LoopCheckpoints, Resumable, TrainRun, with_param_file};
+use super::resumable::{LoopCheckpoints, Resumable, TrainRun, config_checkpoint, with_param_file};
 use super::{LessonError, init_seeded};
 use crate::data::{SinusoidConfig, batch_rows, generate_sinusoids};
 use crate::models::{LinRnn, LinRnnConfig};
-use crate::train::{
-    AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, RunSettings, Trainer, mse,
-};
+use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, RunSettings, Trainer, mse};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use std::rc::Rc;
@@ -107,12 +105,8 @@ pub fn run_sinusoid(
     let model = init_seeded(device, config.seed, || {
         LinRnnConfig::new(1, config.hidden, 1).init(trainer.device())
     });
-    let mut model_files = Checkpoint::new(SINUSOID_KIND);
     let shape = serde_json::json!({ "hidden": config.hidden });
-    model_files.insert(
-        "config.json",
-        serde_json::to_vec_pretty(&shape).expect("JSON always serialises"),
-    );
+    let model_files = config_checkpoint(SINUSOID_KIND, &shape);
     let resumable = Resumable {
         run,
         model_files,
