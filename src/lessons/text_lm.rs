@@ -10,7 +10,7 @@ use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
 use crate::models::{NamedTensors, PytorchWeights};
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
-    RunSettings, SavedRun, Schedule, evaluate_lm,
+    RunSettings, SavedRun, Schedule, SgdConfig, StepDecay, evaluate_lm,
 };
 use burn::module::Module;
 use burn::tensor::Device;
@@ -43,10 +43,14 @@ pub struct TextLmConfig {
     pub seq_len: usize,
     /// Streams per batch.
     pub batch_size: usize,
-    /// Epochs (one cycle over all of them).
+    /// Epochs.
     pub epochs: usize,
-    /// Peak learning rate (Adam).
+    /// The (peak) learning rate.
     pub lr: f64,
+    /// Plain SGD, as Zaremba et al. train, instead of Adam.
+    pub sgd: bool,
+    /// How the learning rate moves over the epochs.
+    pub schedule: LmSchedule,
     /// The tail of the shuffled corpus held out for validation ([`LmTexts::Shuffled`]).
     pub valid_fraction: f64,
     /// Train on at most this many tokens of the training part (the held-out tail stays
@@ -57,12 +61,56 @@ pub struct TextLmConfig {
     pub seed: u64,
 }
 
+/// How the learning rate of [`train_text_lm`] moves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LmSchedule {
+    /// fastai's one cycle over all the epochs (with Adam, its momentum too).
+    OneCycle,
+    /// Zaremba et al.'s: `lr` for `flat_epochs` epochs, then times `factor` each epoch.
+    StepDecay {
+        /// Epochs at the full rate.
+        flat_epochs: usize,
+        /// The factor per later epoch.
+        factor: f64,
+    },
+}
+
 impl TextLmConfig {
+    /// The schedule of the whole run.
+    fn schedule(&self) -> Schedule {
+        match self.schedule {
+            LmSchedule::OneCycle => Schedule::OneCycle(OneCycle::new(self.lr)),
+            LmSchedule::StepDecay {
+                flat_epochs,
+                factor,
+            } => Schedule::StepDecay(StepDecay {
+                lr: self.lr,
+                flat_epochs,
+                factor,
+                epochs: self.epochs,
+            }),
+        }
+    }
+
+    /// The optimizer: PyTorch's Adam, or plain SGD.
+    fn optimizer(&self) -> OptimizerConfig {
+        if self.sgd {
+            OptimizerConfig::Sgd(SgdConfig {
+                momentum: 0.0,
+                weight_decay: 0.0,
+            })
+        } else {
+            OptimizerConfig::Adam(AdamConfig::pytorch())
+        }
+    }
+
     /// The settings a resumed run must share with the saved one.
     fn run_settings(&self) -> RunSettings {
         RunSettings::default()
             .with("epochs", self.epochs)
             .with("lr", self.lr)
+            .with("optimizer", if self.sgd { "sgd" } else { "adam" })
+            .with("schedule", format!("{:?}", self.schedule))
             .with("seq-len", self.seq_len)
             .with("batch-size", self.batch_size)
             .with("valid-fraction", self.valid_fraction)
@@ -83,6 +131,8 @@ impl Default for TextLmConfig {
             batch_size: 32,
             epochs: 3,
             lr: 3e-3,
+            sgd: false,
+            schedule: LmSchedule::OneCycle,
             valid_fraction: 0.1,
             max_train_tokens: None,
             seed: 0,
@@ -268,7 +318,7 @@ pub fn train_text_lm(
     let tokens = (train_ids.len(), valid_ids.len());
     let start = Instant::now();
     let learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
-        .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()))
+        .with_optimizer(config.optimizer())
         .with_table(run.print_table)
         .with_progress(run.show_progress);
     // The tokenizer's JSON is written once, not at every save.
@@ -277,7 +327,7 @@ pub fn train_text_lm(
         learner,
         saved,
         settings,
-        &[(config.epochs, Schedule::OneCycle(OneCycle::new(config.lr)))],
+        &[(config.epochs, config.schedule())],
         Rc::new(move |model: &RecurrentLm| with_weights(base.clone(), &model.valid())),
         run,
     )?;

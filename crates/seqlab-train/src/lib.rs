@@ -47,5 +47,5 @@ pub use metrics_file::{write_json_atomic, write_metrics_json};
 pub use optim::{AdamConfig, Optimizer, OptimizerConfig, SgdConfig, clip_grad_norm};
 pub use record::{EpochRecord, format_table_header, format_table_row};
 pub use resume::{OPTIMIZER_FILE, RunProgress, RunSettings, STATE_FILE, SavedRun, TRAINING_FILE};
-pub use schedule::{FlatCos, OneCycle, Schedule, SchedulePolicy, StepHyper};
+pub use schedule::{FlatCos, OneCycle, Schedule, SchedulePolicy, StepDecay, StepHyper};
 pub use trainer::Trainer;

@@ -116,6 +116,39 @@ impl FlatCos {
     }
 }
 
+/// Zaremba et al.'s step decay (2014): `lr` for the first `flat_epochs` epochs, then the rate
+/// multiplied by `factor` at the start of each later epoch; momentum is left alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepDecay {
+    /// The learning rate of the first epochs.
+    pub lr: f64,
+    /// Epochs at `lr` before the decay starts (Zaremba's small model: 4).
+    pub flat_epochs: usize,
+    /// The factor per epoch after them (Zaremba's small model: 0.5).
+    pub factor: f64,
+    /// The epochs of the whole fit, to tell the epoch from the progress.
+    pub epochs: usize,
+}
+
+impl StepDecay {
+    /// Learning rate at `progress` ∈ [0, 1) through a fit of `epochs` epochs.
+    ///
+    /// ```
+    /// let schedule = seqlab_train::StepDecay { lr: 1.0, flat_epochs: 4, factor: 0.5, epochs: 13 };
+    /// let epoch = |e: f64| schedule.at((e + 0.5) / 13.0).lr;
+    /// assert_eq!([epoch(0.0), epoch(3.0), epoch(4.0), epoch(5.0), epoch(12.0)],
+    ///            [1.0, 1.0, 0.5, 0.25, 0.5f64.powi(9)]);
+    /// ```
+    pub fn at(&self, progress: f64) -> StepHyper {
+        let epoch = (progress * self.epochs as f64 + 1e-9).floor() as usize;
+        let decays = (epoch + 1).saturating_sub(self.flat_epochs);
+        StepHyper {
+            lr: self.lr * self.factor.powi(decays as i32),
+            momentum: None,
+        }
+    }
+}
+
 /// A schedule's shape without its learning rate, for settings that pick the shape and the
 /// rate separately (a command line's `--schedule` and `--lr`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +186,8 @@ pub enum Schedule {
     OneCycle(OneCycle),
     /// fastai's flat-then-cosine policy (`fit_flat_cos`).
     FlatCos(FlatCos),
+    /// A constant rate, then a fixed factor per epoch (Zaremba et al.'s language models).
+    StepDecay(StepDecay),
 }
 
 impl Schedule {
@@ -165,6 +200,7 @@ impl Schedule {
             },
             Schedule::OneCycle(cycle) => cycle.at(progress),
             Schedule::FlatCos(flat_cos) => flat_cos.at(progress),
+            Schedule::StepDecay(decay) => decay.at(progress),
         }
     }
 
@@ -183,6 +219,7 @@ impl Schedule {
                 ..cycle
             }),
             Schedule::FlatCos(flat_cos) => Schedule::FlatCos(FlatCos { lr, ..flat_cos }),
+            Schedule::StepDecay(decay) => Schedule::StepDecay(StepDecay { lr, ..decay }),
         }
     }
 
@@ -192,6 +229,7 @@ impl Schedule {
             Schedule::Constant(lr) => *lr,
             Schedule::OneCycle(cycle) => cycle.max_lr,
             Schedule::FlatCos(flat_cos) => flat_cos.lr,
+            Schedule::StepDecay(decay) => decay.lr,
         }
     }
 }

@@ -5,9 +5,9 @@ use super::common::fetched_dataset;
 use super::common::{RunArgs, fast_dev_run, spread};
 use super::resume::ResumeArgs;
 use super::text::{DataArgs, TokenizerArgs, describe};
-use clap::{Args as ClapArgs, Subcommand};
+use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use seqlab::data::read_text_files;
-use seqlab::lessons::text_lm::{LmTexts, TextLmConfig, train_text_lm};
+use seqlab::lessons::text_lm::{LmSchedule, LmTexts, TextLmConfig, train_text_lm};
 use serde_json::json;
 use std::error::Error;
 use std::path::PathBuf;
@@ -60,9 +60,19 @@ pub struct TrainArgs {
     /// Epochs.
     #[arg(long, default_value_t = 3)]
     epochs: usize,
-    /// Peak learning rate (Adam, one cycle).
+    /// Peak learning rate (one cycle), or the rate before the decay (--decay-after).
     #[arg(long, default_value_t = 3e-3, allow_negative_numbers = true)]
     lr: f64,
+    /// adam (PyTorch's) or sgd (plain, as Zaremba et al. train).
+    #[arg(long, value_enum, default_value = "adam")]
+    optimizer: OptimizerArg,
+    /// Keep the rate for this many epochs, then multiply it by --decay every epoch (Zaremba
+    /// et al.'s schedule) instead of one cycle.
+    #[arg(long, value_name = "EPOCHS")]
+    decay_after: Option<usize>,
+    /// The factor per epoch after --decay-after.
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    decay: f64,
     /// Share of the shuffled corpus, from the end, held out.
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     valid_fraction: f64,
@@ -71,6 +81,15 @@ pub struct TrainArgs {
     max_train_tokens: Option<usize>,
     #[command(flatten)]
     run: RunArgs,
+}
+
+/// The optimizer of `lm train`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum OptimizerArg {
+    /// PyTorch's Adam.
+    Adam,
+    /// Plain SGD, no momentum.
+    Sgd,
 }
 
 /// Runs `train`.
@@ -90,6 +109,19 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         batch_size: args.batch_size,
         epochs: args.run.or_fast(args.epochs, fast_dev_run::EPOCHS),
         lr: args.lr,
+        sgd: args.optimizer == OptimizerArg::Sgd,
+        schedule: match args.decay_after {
+            Some(flat_epochs) => {
+                if !(args.decay > 0.0 && args.decay <= 1.0) {
+                    return Err(format!("--decay must be in (0, 1], got {}", args.decay).into());
+                }
+                LmSchedule::StepDecay {
+                    flat_epochs,
+                    factor: args.decay,
+                }
+            }
+            None => LmSchedule::OneCycle,
+        },
         valid_fraction: args.valid_fraction,
         max_train_tokens: args.max_train_tokens,
         seed: args.run.seed,
@@ -132,6 +164,22 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     );
     if let Some(perplexity) = report.test_perplexity {
         println!("test perplexity {perplexity:.2}");
+    }
+    if let Some((epoch, best)) = report
+        .records
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.valid_loss.total_cmp(&b.1.valid_loss))
+    {
+        let minutes: f64 = report.records[..=epoch]
+            .iter()
+            .map(|r| r.time_s)
+            .sum::<f64>()
+            / 60.0;
+        println!(
+            "best held-out perplexity {:.2} after epoch {epoch}, {minutes:.1} min of training",
+            best.valid_loss.exp()
+        );
     }
     println!("saved to {}", args.out.display());
     args.run.write_plots(|dir| {
