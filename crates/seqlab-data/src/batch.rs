@@ -1,6 +1,7 @@
 //! Batches of language-model samples as `[batch, time]` integer tensors.
 
 use crate::{DataError, LmSample};
+#[cfg(feature = "tensors")]
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// A batch of samples, stored row-major on the host until [`LmBatch::to_tensors`] moves it to
@@ -26,6 +27,7 @@ impl LmBatch {
     }
 
     /// The inputs `[rows, input_len]` and targets `[rows, target_len]` on `device`.
+    #[cfg(feature = "tensors")]
     pub fn to_tensors(&self, device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>) {
         let inputs = TensorData::new(self.inputs.clone(), [self.rows, self.input_len]);
         let targets = TensorData::new(self.targets.clone(), [self.rows, self.target_len]);
@@ -115,5 +117,26 @@ mod tests {
             batches(&samples, 2, false),
             Err(DataError::LengthMismatch { .. })
         ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn batching_keeps_every_sample_in_order(
+            count in 0usize..200,
+            width in 1usize..6,
+            batch_size in 1usize..40,
+            drop_last: bool,
+        ) {
+            let samples: Vec<LmSample> = (0..count as u32)
+                .map(|i| sample(&vec![i; width], &[i + 1]))
+                .collect();
+            let batched = batches(&samples, batch_size, drop_last).unwrap();
+            let kept = if drop_last { count / batch_size * batch_size } else { count };
+            proptest::prop_assert_eq!(batched.iter().map(LmBatch::rows).sum::<usize>(), kept);
+            proptest::prop_assert!(batched.iter().all(|b| b.rows() <= batch_size));
+            let targets: Vec<i64> = batched.iter().flat_map(|b| b.targets.clone()).collect();
+            proptest::prop_assert_eq!(targets, (1..=kept as i64).collect::<Vec<_>>());
+            proptest::prop_assert!(batched.iter().all(|b| b.inputs.len() == b.rows() * width));
+        }
     }
 }

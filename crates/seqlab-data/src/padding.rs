@@ -3,6 +3,7 @@
 
 use crate::DataError;
 use crate::symbols::STOP;
+#[cfg(feature = "tensors")]
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -97,6 +98,7 @@ impl Padded {
     }
 
     /// The ids as an integer tensor `[rows, time]`.
+    #[cfg(feature = "tensors")]
     pub fn to_ids(&self, device: &Device) -> Tensor<2, Int> {
         let ids = self.ids.iter().map(|&id| id as i64).collect::<Vec<_>>();
         Tensor::from_data(TensorData::new(ids, [self.rows(), self.time]), device)
@@ -104,6 +106,7 @@ impl Padded {
 
     /// One-hot vectors `[rows, time, classes]` (the notebook's inputs); `classes` must exceed
     /// every id.
+    #[cfg(feature = "tensors")]
     pub fn to_one_hot(&self, classes: usize, device: &Device) -> Result<Tensor<3>, DataError> {
         if let Some(&id) = self.ids.iter().find(|&&id| id as usize >= classes) {
             return Err(DataError::UnknownId {
@@ -122,6 +125,7 @@ impl Padded {
     }
 
     /// [`mask`](Self::mask) as a boolean tensor `[rows, time]`.
+    #[cfg(feature = "tensors")]
     pub fn to_mask(&self, with_stop: bool, device: &Device) -> Tensor<2, Bool> {
         Tensor::from_data(
             TensorData::new(self.mask(with_stop), [self.rows(), self.time]),

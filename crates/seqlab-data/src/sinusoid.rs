@@ -1,6 +1,7 @@
 //! Sums of sinusoids with random phases: the RNN course's `generate_sin`, seeded.
 
 use crate::DataError;
+#[cfg(feature = "tensors")]
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -65,6 +66,7 @@ impl Sinusoids {
 
     /// The rows `rows` as `[rows.len(), time_steps, 1]`: one feature per step, as the notebook
     /// adds `np.newaxis`.
+    #[cfg(feature = "tensors")]
     pub fn to_tensor(&self, rows: &[usize], device: &Device) -> Tensor<3> {
         let values = rows
             .iter()
@@ -78,6 +80,7 @@ impl Sinusoids {
 
     /// Next-step pairs (the notebook's `ZipDataset(data[:, :-1], data[:, 1:])`): inputs are
     /// steps `0..T-1`, targets steps `1..T`, each `[rows.len(), T - 1, 1]`.
+    #[cfg(feature = "tensors")]
     pub fn next_step_pair(&self, rows: &[usize], device: &Device) -> (Tensor<3>, Tensor<3>) {
         let all = self.to_tensor(rows, device);
         let steps = self.time_steps;

@@ -270,4 +270,60 @@ mod tests {
         assert_eq!(sentences[0].words, ["do", "n't"]);
         assert_eq!(sentences[0].tags, ["AUX", "PART"]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn brown_lines_parse_back_to_their_words_and_tags(
+            sentences in proptest::collection::vec(
+                proptest::collection::vec(("[A-Za-z.,'-]{1,8}", "[a-z$*]{1,4}"), 1..12),
+                0..8,
+            ),
+        ) {
+            let text: String = sentences
+                .iter()
+                .map(|s| {
+                    let tokens: Vec<String> = s.iter().map(|(w, t)| format!("{w}/{t}")).collect();
+                    format!("\t{}\n\n", tokens.join(" "))
+                })
+                .collect();
+            let parsed = parse_brown(&text, "prop", false).unwrap();
+            proptest::prop_assert_eq!(parsed.len(), sentences.len());
+            for (got, want) in parsed.iter().zip(&sentences) {
+                let words: Vec<&str> = want.iter().map(|(w, _)| w.as_str()).collect();
+                let tags: Vec<&str> = want.iter().map(|(_, t)| t.as_str()).collect();
+                proptest::prop_assert_eq!(&got.words, &words);
+                proptest::prop_assert_eq!(&got.tags, &tags);
+            }
+        }
+
+        #[test]
+        fn conllu_sentences_parse_back_to_their_forms_and_tags(
+            sentences in proptest::collection::vec(
+                proptest::collection::vec(("[A-Za-z.,'-]{1,8}", "[A-Z]{1,5}"), 1..12),
+                1..6,
+            ),
+        ) {
+            let mut text = String::new();
+            for sentence in &sentences {
+                text.push_str("# text = a sentence\n");
+                for (index, (form, upos)) in sentence.iter().enumerate() {
+                    text.push_str(&format!("{}\t{form}\t_\t{upos}\t_\t_\t0\t_\t_\t_\n", index + 1));
+                }
+                text.push('\n');
+            }
+            let parsed = parse_conllu(&text, "prop.conllu").unwrap();
+            proptest::prop_assert_eq!(parsed.len(), sentences.len());
+            for (got, want) in parsed.iter().zip(&sentences) {
+                let forms: Vec<&str> = want.iter().map(|(f, _)| f.as_str()).collect();
+                proptest::prop_assert_eq!(&got.words, &forms);
+                proptest::prop_assert_eq!(got.tags.len(), forms.len());
+            }
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused_without_a_panic(text in "\\PC{0,200}") {
+            let _ = parse_brown(&text, "prop", true);
+            let _ = parse_conllu(&text, "prop.conllu");
+        }
+    }
 }
