@@ -58,6 +58,9 @@ impl RunArgs {
         if let Some(dir) = &self.plot {
             seqlab::plot::check_dir(dir)?;
         }
+        if let Some(path) = &self.metrics_json {
+            check_writable(parent_of(path), "the metrics file")?;
+        }
         if self.fast_dev_run {
             eprintln!(
                 "seqlab: --fast-dev-run: one epoch on a slice of the data, to check the command"
@@ -96,6 +99,23 @@ impl RunArgs {
         }
         Ok(())
     }
+}
+
+/// Makes `dir` if it is missing and checks that files can be written in it, so that a long
+/// run cannot fail at its end for an output it cannot write.
+pub fn check_writable(dir: &Path, what: &str) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("cannot write {what} in {}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(format!(".seqlab-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)
+}
+
+/// The folder `path` is in (`.` for a bare file name).
+pub fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// At most `keep` of `items`, taken at even steps through the list, so that a file sorted by

@@ -1,7 +1,7 @@
 //! Options of the training commands that checkpoint as they go: `--resume`, `--stop-after`,
 //! `--save-every`, and Ctrl-C stopping with a checkpoint.
 
-use super::common::RunArgs;
+use super::common::{RunArgs, check_writable, parent_of};
 use clap::Args as ClapArgs;
 use seqlab::lessons::{LessonError, TrainRun};
 use std::error::Error;
@@ -35,8 +35,14 @@ impl ResumeArgs {
         run: &RunArgs,
         train: impl FnOnce(&TrainRun) -> Result<T, LessonError>,
     ) -> Result<T, Box<dyn Error>> {
-        if out.is_none() && self.save_every.is_some() {
-            return Err("--save-every needs --out, the folder to write the checkpoint to".into());
+        match out {
+            Some(out) => check_writable(parent_of(out), "the checkpoint")?,
+            None if self.save_every.is_some() => {
+                return Err(
+                    "--save-every needs --out, the folder to write the checkpoint to".into(),
+                );
+            }
+            None => {}
         }
         let stop = stop_on_ctrl_c()?;
         let train_run = TrainRun {

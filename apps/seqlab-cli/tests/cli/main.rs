@@ -1019,6 +1019,80 @@ fn copy_and_sinusoid_resume_to_the_same_weights() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Outputs that cannot be written (a folder where nothing can be made, even by root; a path
+/// through a file) are refused before training starts, in one line, leaving nothing behind.
+#[test]
+fn unwritable_outputs_are_refused_before_training() {
+    let dir = scratch_dir("unwritable");
+    let play = write_play(&dir);
+    let reviews = write_reviews(&dir);
+    let a_file = dir.join("a-file");
+    std::fs::write(&a_file, "not a folder").unwrap();
+    let unwritable = "/proc/seqlab-unwritable/model";
+    let through_a_file = a_file.join("model");
+    let through_a_file = through_a_file.to_str().unwrap();
+    let commands: [&[&str]; 5] = [
+        &["sinusoid", "--epochs", "1"],
+        &["copy", "--epochs", "1", "--sequences", "64"],
+        &["human-numbers", "--model", "lm1", "--epochs", "1"],
+        &["pos-tag", "train", "--epochs", "1"],
+        &[
+            "classify",
+            "--data",
+            reviews.to_str().unwrap(),
+            "--tokenizer",
+            "word",
+            "--epochs",
+            "1",
+        ],
+    ];
+    for command in commands {
+        for (out, expected) in [
+            (
+                unwritable,
+                "cannot write the checkpoint in /proc/seqlab-unwritable",
+            ),
+            (through_a_file, "cannot write the checkpoint in"),
+        ] {
+            let args = [
+                command,
+                &["--out", out, "--device", "flex", "--no-progress"],
+            ]
+            .concat();
+            assert_one_line_error(&args, expected);
+            let stdout = String::from_utf8_lossy(&seqlab(&args).stdout).into_owned();
+            assert!(!stdout.contains("train_loss"), "{args:?} trained: {stdout}");
+        }
+        let metrics = [
+            command,
+            &["--metrics-json", "/proc/seqlab-unwritable/m.json"],
+        ]
+        .concat();
+        assert_one_line_error(
+            &metrics,
+            "cannot write the metrics file in /proc/seqlab-unwritable",
+        );
+    }
+    let char_lm = [
+        "char-lm",
+        "train",
+        "--text",
+        play.to_str().unwrap(),
+        "--out",
+        unwritable,
+        "--epochs",
+        "1",
+    ];
+    assert_one_line_error(&char_lm, "cannot write the checkpoint");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        3,
+        "only the inputs are left: {:?}",
+        std::fs::read_dir(&dir).unwrap().collect::<Vec<_>>()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The attention decoder's recipe (question and answer reversed, Adam at 1e-2, flat then
 /// cosine) gets held-out sums right. The default trains 30 epochs (about 7 minutes here) so
 /// that initialisations which rest on the carry plateau until epoch ~17 get there too; seed 0,
