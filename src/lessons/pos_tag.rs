@@ -626,10 +626,9 @@ pub fn train_tagger(
             bar.set_message(format!("loss {value:.4}"));
             bar.inc(1);
             let place = (epoch, index + 1, order.len());
-            if let Err(error) = checkpoints.after_step(&model, &trainer, place, loss_sum) {
-                bar.finish_and_clear();
-                return Err(error);
-            }
+            checkpoints
+                .after_step(&model, &trainer, place, loss_sum)
+                .inspect_err(|_| bar.finish_and_clear())?;
         }
         bar.finish_and_clear();
         let inference = model.valid();

@@ -219,10 +219,9 @@ pub(crate) fn train_pairs<M: PairModel + 'static>(
             bar.set_message(format!("loss {value:.4}"));
             bar.inc(1);
             let place = (epoch, index + 1, order.len());
-            if let Err(error) = checkpoints.after_step(&model, &trainer, place, epoch_loss) {
-                bar.finish_and_clear();
-                return Err(error);
-            }
+            checkpoints
+                .after_step(&model, &trainer, place, epoch_loss)
+                .inspect_err(|_| bar.finish_and_clear())?;
         }
         bar.finish_and_clear();
         let evaluation = evaluate_pairs(&model, valid, settings, &device.clone().inner())?;

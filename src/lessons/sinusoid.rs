@@ -158,10 +158,9 @@ pub fn run_sinusoid(
             sum += value as f64;
             bar.inc(1);
             let place = (epoch, index + 1, order.len());
-            if let Err(error) = checkpoints.after_step(&model, &trainer, place, sum) {
-                bar.finish_and_clear();
-                return Err(error);
-            }
+            checkpoints
+                .after_step(&model, &trainer, place, sum)
+                .inspect_err(|_| bar.finish_and_clear())?;
         }
         bar.finish_and_clear();
         let record = EpochRecord {

@@ -773,6 +773,32 @@ fn ctrl_c_stops_training_with_a_checkpoint_that_resumes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Runs `command` on flex to the end into `dir/whole`; runs it into `dir/parts` with
+/// `--stop-after stop_after`, then resumes it there. The weights must be the same bit for
+/// bit. Returns the outputs of the uninterrupted and the resumed runs.
+fn assert_stopped_run_resumes_exactly(
+    dir: &std::path::Path,
+    command: &[&str],
+    stop_after: &str,
+) -> (Output, Output) {
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let run = |extra: &[&str]| {
+        let args = [command, &["--device", "flex", "--no-progress"], extra].concat();
+        let output = seqlab(&args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        output
+    };
+    let uninterrupted = run(&["--out", whole.to_str().unwrap()]);
+    run(&["--out", parts.to_str().unwrap(), "--stop-after", stop_after]);
+    let resumed = run(&["--resume", parts.to_str().unwrap()]);
+    let weights = |dir: &PathBuf| std::fs::read(dir.join("weights.safetensors")).unwrap();
+    assert!(
+        weights(&whole) == weights(&parts),
+        "{command:?}: the weights differ"
+    );
+    (uninterrupted, resumed)
+}
+
 /// Issue 9's kill test: runs `args(out)` to the end into `dir/whole`; runs it again into
 /// `dir/parts` with `--save-every 3`, kills it (SIGKILL) once a checkpoint taken between two
 /// steps of an epoch is on disk, and resumes it from there. The resumed run must end with the
@@ -927,21 +953,8 @@ fn classify_killed_inside_an_epoch_resumes_to_the_same_weights() {
 #[test]
 fn human_numbers_resumes_inside_its_second_fit_and_with_dropout() {
     let dir = scratch_dir("human-numbers-resume");
-    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
-    let lm4 = |extra: &[&str]| {
-        let mut args = vec!["human-numbers", "--model", "lm4", "--hidden", "16"];
-        args.extend(["--device", "flex", "--no-progress"]);
-        args.extend_from_slice(extra);
-        seqlab(&args)
-    };
-    let uninterrupted = lm4(&["--out", whole.to_str().unwrap()]);
-    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
-    let first = lm4(&["--out", parts.to_str().unwrap(), "--stop-after", "31"]);
-    assert!(first.status.success(), "{}", stderr(&first));
-    let resumed = lm4(&["--resume", parts.to_str().unwrap()]);
-    assert!(resumed.status.success(), "{}", stderr(&resumed));
-    let weights = |dir: &PathBuf| std::fs::read(dir.join("weights.safetensors")).unwrap();
-    assert!(weights(&whole) == weights(&parts), "the weights differ");
+    let lm4 = ["human-numbers", "--model", "lm4", "--hidden", "16"];
+    let (uninterrupted, resumed) = assert_stopped_run_resumes_exactly(&dir, &lm4, "31");
     let final_line = |output: &Output| {
         String::from_utf8_lossy(&output.stdout)
             .lines()
@@ -950,8 +963,8 @@ fn human_numbers_resumes_inside_its_second_fit_and_with_dropout() {
     };
     assert!(final_line(&resumed).is_some());
     assert_eq!(final_line(&resumed), final_line(&uninterrupted));
-    std::fs::remove_dir_all(&whole).unwrap();
-    std::fs::remove_dir_all(&parts).unwrap();
+    std::fs::remove_dir_all(dir.join("whole")).unwrap();
+    std::fs::remove_dir_all(dir.join("parts")).unwrap();
 
     let lm7 = |out: &PathBuf| {
         [
@@ -1002,20 +1015,7 @@ fn copy_and_sinusoid_resume_to_the_same_weights() {
     std::fs::remove_dir_all(dir.join("whole")).unwrap();
     std::fs::remove_dir_all(dir.join("parts")).unwrap();
 
-    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
-    let sinusoid = |extra: &[&str]| {
-        let mut args = vec!["sinusoid", "--device", "flex", "--no-progress"];
-        args.extend_from_slice(extra);
-        seqlab(&args)
-    };
-    let uninterrupted = sinusoid(&["--out", whole.to_str().unwrap()]);
-    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
-    let first = sinusoid(&["--out", parts.to_str().unwrap(), "--stop-after", "2"]);
-    assert!(first.status.success(), "{}", stderr(&first));
-    let resumed = sinusoid(&["--resume", parts.to_str().unwrap()]);
-    assert!(resumed.status.success(), "{}", stderr(&resumed));
-    let weights = |dir: &PathBuf| std::fs::read(dir.join("weights.safetensors")).unwrap();
-    assert!(weights(&whole) == weights(&parts), "the weights differ");
+    assert_stopped_run_resumes_exactly(&dir, &["sinusoid"], "2");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
