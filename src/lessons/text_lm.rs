@@ -51,6 +51,8 @@ pub struct TextLmConfig {
     pub sgd: bool,
     /// How the learning rate moves over the epochs.
     pub schedule: LmSchedule,
+    /// Clip the gradients to this global norm (`None`: the model's default, 5).
+    pub grad_clip: Option<f64>,
     /// The tail of the shuffled corpus held out for validation ([`LmTexts::Shuffled`]).
     pub valid_fraction: f64,
     /// Train on at most this many tokens of the training part (the held-out tail stays
@@ -111,6 +113,7 @@ impl TextLmConfig {
             .with("lr", self.lr)
             .with("optimizer", if self.sgd { "sgd" } else { "adam" })
             .with("schedule", format!("{:?}", self.schedule))
+            .with("grad-clip", format!("{:?}", self.grad_clip))
             .with("seq-len", self.seq_len)
             .with("batch-size", self.batch_size)
             .with("valid-fraction", self.valid_fraction)
@@ -133,6 +136,7 @@ impl Default for TextLmConfig {
             lr: 3e-3,
             sgd: false,
             schedule: LmSchedule::OneCycle,
+            grad_clip: None,
             valid_fraction: 0.1,
             max_train_tokens: None,
             seed: 0,
@@ -317,10 +321,13 @@ pub fn train_text_lm(
     let parameters = model.num_params();
     let tokens = (train_ids.len(), valid_ids.len());
     let start = Instant::now();
-    let learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
+    let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
         .with_optimizer(config.optimizer())
         .with_table(run.print_table)
         .with_progress(run.show_progress);
+    if let Some(max_norm) = config.grad_clip {
+        learner = learner.with_grad_clip(Some(max_norm));
+    }
     // The tokenizer's JSON is written once, not at every save.
     let base = model_files(&shape, &tokenizer, None)?;
     let (learner, records) = fit_resumable(

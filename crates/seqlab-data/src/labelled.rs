@@ -313,6 +313,28 @@ mod tests {
 
     proptest! {
         #[test]
+        fn csv_and_json_lines_read_back_the_texts_and_labels_written(
+            rows in proptest::collection::vec(("(\\PC|\n|,|\"|\t){0,40}", "[a-z0-9]{1,6}"), 1..20),
+        ) {
+            let mut csv = csv::Writer::from_writer(Vec::new());
+            csv.write_record(["label", "text"]).unwrap();
+            let mut jsonl = String::new();
+            for (text, label) in &rows {
+                csv.write_record([label, text]).unwrap();
+                jsonl.push_str(&serde_json::json!({"text": text, "label": label}).to_string());
+                jsonl.push('\n');
+            }
+            let csv = String::from_utf8(csv.into_inner().unwrap()).unwrap();
+            let columns = LabelledColumns::new("text", "label");
+            for (name, contents) in [("round.csv", csv), ("round.jsonl", jsonl)] {
+                let read = columns.read(file(name, &contents)).unwrap();
+                let read: Vec<(String, String)> =
+                    read.into_iter().map(|row| (row.text, row.label)).collect();
+                prop_assert_eq!(&read, &rows);
+            }
+        }
+
+        #[test]
         fn a_stratified_split_is_a_partition_with_every_class_on_both_sides(
             labels in proptest::collection::vec(0u8..4, 8..200),
             fraction in 0.05f64..0.5,

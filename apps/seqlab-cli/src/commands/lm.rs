@@ -73,6 +73,11 @@ pub struct TrainArgs {
     /// The factor per epoch after --decay-after.
     #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     decay: f64,
+    /// Clip the gradients to this global norm (default 5). The loss is a mean per token, so
+    /// Zaremba et al.'s recipe (a sum over the 20 steps of a sequence, clipped at 5) is
+    /// --lr 20 --grad-clip 0.25 here.
+    #[arg(long, allow_negative_numbers = true)]
+    grad_clip: Option<f64>,
     /// Share of the shuffled corpus, from the end, held out.
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     valid_fraction: f64,
@@ -121,6 +126,12 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
                 }
             }
             None => LmSchedule::OneCycle,
+        },
+        grad_clip: match args.grad_clip {
+            Some(norm) if !(norm.is_finite() && norm > 0.0) => {
+                return Err(format!("--grad-clip must be positive, got {norm}").into());
+            }
+            other => other,
         },
         valid_fraction: args.valid_fraction,
         max_train_tokens: args.max_train_tokens,

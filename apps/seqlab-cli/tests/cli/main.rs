@@ -1364,6 +1364,17 @@ fn text_commands_refuse_bad_input_in_one_line() {
         &["classify", "--data", reviews, "--model", "cnn"],
         "unknown model \"cnn\"",
     );
+    let lm = ["lm", "train", "--data", reviews, "--out"];
+    let lm_out = dir.join("lm");
+    let lm = [&lm[..], &[lm_out.to_str().unwrap()]].concat();
+    assert_one_line_error(
+        &[&lm[..], &["--grad-clip", "-1"]].concat(),
+        "--grad-clip must be positive, got -1",
+    );
+    assert_one_line_error(
+        &[&lm[..], &["--decay-after", "2", "--decay", "0"]].concat(),
+        "--decay must be in (0, 1], got 0",
+    );
     assert_one_line_error(
         &["classify", "--data", reviews, "--max-len", "0"],
         "must be at least 1",
