@@ -3,7 +3,9 @@
 //! under one cycle; from scratch, or from a language model's encoder (ULMFiT: the head first
 //! with the encoder frozen, then everything).
 
-use super::resumable::{LoopCheckpoints, TrainRun, check_same_model};
+use super::resumable::{
+    LoopCheckpoints, TOKENIZER_FILE, TrainRun, check_same_model, saved_tokenizer,
+};
 use super::text_lm::TextLm;
 use super::{LessonError, init_seeded, read_weights, reseed};
 use crate::data::{LabelledText, Tokenizer, stratified_split};
@@ -28,7 +30,6 @@ use std::time::Instant;
 /// The checkpoint kind of a text classifier.
 pub const CLASSIFIER_KIND: &str = "classifier";
 const CONFIG_FILE: &str = "config.json";
-const TOKENIZER_FILE: &str = "tokenizer.json";
 const CLASSES_FILE: &str = "classes.json";
 const WEIGHTS_FILE: &str = "weights.safetensors";
 
@@ -426,6 +427,11 @@ pub fn train_classifier(
     device: &Device,
 ) -> Result<ClassifyReport, LessonError> {
     check(config)?;
+    // A resumed run reads the texts with the tokenizer it saved.
+    let start = match (start, run.resume) {
+        (Start::Scratch(_), Some(dir)) => Start::Scratch(saved_tokenizer(dir, CLASSIFIER_KIND)?),
+        (start, _) => start,
+    };
     let (train_rows, valid_rows) =
         stratified_split(&data.labels, config.valid_fraction, config.seed)?;
     let tokenizer = match &start {

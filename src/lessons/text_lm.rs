@@ -3,7 +3,9 @@
 //! encoder ([`crate::lessons::classify`]).
 
 use super::char_lm::{held_out_batches, stream_batches};
-use super::resumable::{TrainRun, check_same_model, fit_resumable};
+use super::resumable::{
+    TOKENIZER_FILE, TrainRun, check_same_model, fit_resumable, saved_tokenizer,
+};
 use super::{LessonError, init_seeded, read_weights};
 use crate::data::Tokenizer;
 use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
@@ -25,7 +27,6 @@ use std::time::Instant;
 /// The checkpoint kind of a text language model.
 pub const TEXT_LM_KIND: &str = "text-lm";
 const CONFIG_FILE: &str = "config.json";
-const TOKENIZER_FILE: &str = "tokenizer.json";
 const WEIGHTS_FILE: &str = "weights.safetensors";
 
 /// Settings of [`train_text_lm`].
@@ -245,6 +246,11 @@ pub fn train_text_lm(
             "the sequence length, batch size and epochs must be at least 1".into(),
         ));
     }
+    // A resumed run reads the texts with the tokenizer it saved.
+    let tokenizer = match run.resume {
+        Some(dir) => saved_tokenizer(dir, TEXT_LM_KIND)?,
+        None => tokenizer,
+    };
     let (mut train_ids, valid_ids, test_ids) = match texts {
         LmTexts::Shuffled(texts) => {
             if !(config.valid_fraction > 0.0 && config.valid_fraction < 1.0) {

@@ -9,6 +9,7 @@ pub(crate) use fit::fit_resumable;
 pub(crate) use loop_checkpoints::LoopCheckpoints;
 
 use super::LessonError;
+use crate::data::Tokenizer;
 use crate::models::{NamedTensors, load_module_tensors, module_tensors};
 use crate::train::{Checkpoint, RunSettings, SavedRun};
 use burn::module::Module;
@@ -37,6 +38,9 @@ pub struct TrainRun<'a> {
     /// Show progress bars.
     pub show_progress: bool,
 }
+
+/// The file of a checkpoint that holds a text model's tokenizer.
+pub(crate) const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// The file of a checkpoint that holds a model's parameters by their paths in the model.
 const PARAM_FILE: &str = "weights.safetensors";
@@ -82,6 +86,15 @@ impl Resumable<'_> {
         let saved = SavedRun::read(&checkpoint, &self.settings, device)?;
         Ok((model, Some(saved)))
     }
+}
+
+/// The tokenizer of the run saved in `dir`, a checkpoint of `kind` with a `tokenizer.json`:
+/// a resumed run reads its data with it rather than with one built again, since a WordPiece
+/// tokenizer trained twice on the same texts can number its pieces differently.
+pub(crate) fn saved_tokenizer(dir: &Path, kind: &str) -> Result<Tokenizer, LessonError> {
+    let checkpoint = Checkpoint::load(dir, kind)?;
+    Tokenizer::from_json(checkpoint.file(TOKENIZER_FILE)?)
+        .map_err(|e| checkpoint.contents_error(TOKENIZER_FILE, e).into())
 }
 
 /// The model's files of a checkpoint (config, vocabulary, weights) for the model as it stands.

@@ -34,9 +34,9 @@ pub struct TrainArgs {
     #[command(flatten)]
     tokenizer: TokenizerArgs,
     /// Where to write the model, its config and its tokenizer (after every epoch, with what
-    /// --resume needs to continue the run).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    /// --resume needs to continue the run; default: the --resume folder).
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    out: Option<PathBuf>,
     #[command(flatten)]
     resume: ResumeArgs,
     /// rnn, lstm or gru.
@@ -166,7 +166,12 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         println!("{} texts; {}", texts.len(), describe(&tokenizer));
         (tokenizer, LmTexts::Shuffled(&texts))
     };
-    let (_, report) = args.resume.train(Some(&args.out), &args.run, |run| {
+    let out = args
+        .out
+        .clone()
+        .or_else(|| args.resume.resume.clone())
+        .ok_or("lm train needs --out DIR")?;
+    let (_, report) = args.resume.train(Some(&out), &args.run, |run| {
         train_text_lm(&config, corpus, tokenizer, run, &device)
     })?;
     println!(
@@ -192,7 +197,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
             best.valid_loss.exp()
         );
     }
-    println!("saved to {}", args.out.display());
+    println!("saved to {}", out.display());
     args.run.write_plots(|dir| {
         seqlab::plot::training_plots(dir, "lm", &report.batch_losses, &report.records)
     })?;

@@ -1019,6 +1019,63 @@ fn copy_and_sinusoid_resume_to_the_same_weights() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A run resumes with the tokenizer it saved, not one trained again: Hugging Face's WordPiece
+/// trainer can number the same pieces differently from run to run.
+#[test]
+fn a_run_resumes_with_the_tokenizer_it_saved() {
+    let dir = scratch_dir("resume-tokenizer");
+    let tunes = write_tunes(&dir);
+    let reviews = write_reviews(&dir);
+    let out = dir.join("model");
+    let commands: [&[&str]; 2] = [
+        &[
+            "lm",
+            "train",
+            "--data",
+            tunes.to_str().unwrap(),
+            "--seq-len",
+            "8",
+        ],
+        &["classify", "--data", reviews.to_str().unwrap()],
+    ];
+    for command in commands {
+        let _ = std::fs::remove_dir_all(&out);
+        let run = |extra: &[&str]| {
+            let settings = [
+                "--tokenizer",
+                "wordpiece",
+                "--vocab-size",
+                "80",
+                "--epochs",
+                "2",
+            ];
+            let args = [
+                command,
+                &settings,
+                &["--no-progress", "--device", "flex"],
+                extra,
+            ]
+            .concat();
+            let output = seqlab(&args);
+            assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+            output
+        };
+        run(&["--out", out.to_str().unwrap(), "--stop-after", "1"]);
+        let saved = std::fs::read(out.join("tokenizer.json")).unwrap();
+        let resumed = run(&["--resume", out.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&resumed.stdout);
+        assert!(
+            stdout.lines().any(|l| l.starts_with("1 ")),
+            "{command:?}: {stdout}"
+        );
+        assert!(
+            std::fs::read(out.join("tokenizer.json")).unwrap() == saved,
+            "{command:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Outputs that cannot be written (a folder where nothing can be made, even by root; a path
 /// through a file) are refused before training starts, in one line, leaving nothing behind.
 #[test]
