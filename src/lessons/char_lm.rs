@@ -3,13 +3,10 @@
 //! carried from batch to batch), checkpointed with its vocabulary and config, and sampled one
 //! character at a time.
 
-use super::resumable::{TrainRun, check_same_model, fit_resumable};
+use super::resumable::{TrainRun, check_same_model, fit_resumable, with_pytorch_weights};
 use super::{LessonError, init_seeded, read_weights};
 use crate::data::{CharVocab, batches, group_chunks, sequence_windows};
-use crate::models::{
-    CellKind, GenerateConfig, NamedTensors, PytorchWeights, RecurrentLm, RecurrentLmConfig,
-    generate_stepwise,
-};
+use crate::models::{CellKind, GenerateConfig, RecurrentLm, RecurrentLmConfig, generate_stepwise};
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
     RunSettings, SavedRun, Schedule,
@@ -227,12 +224,10 @@ fn model_files(shape: &CharLmShape, vocab: &CharVocab, model: Option<&RecurrentL
         serde_json::to_vec_pretty(shape).expect("a shape always serialises"),
     );
     checkpoint.insert(VOCAB_FILE, vocab.to_json());
-    if let Some(model) = model {
-        let mut named = NamedTensors::default();
-        model.save_pytorch("", &mut named);
-        checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
+    match model {
+        Some(model) => with_pytorch_weights(checkpoint, model),
+        None => checkpoint,
     }
-    checkpoint
 }
 
 /// Trains a character model on `corpus` as `run` says: from scratch or from a checkpoint, to

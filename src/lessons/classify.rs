@@ -5,13 +5,14 @@
 
 use super::resumable::{
     LoopCheckpoints, TOKENIZER_FILE, TrainRun, check_same_model, saved_tokenizer,
+    with_pytorch_weights,
 };
 use super::text_lm::TextLm;
 use super::{LessonError, init_seeded, read_weights, reseed};
 use crate::data::{LabelledText, Tokenizer, stratified_split};
 use crate::models::{
-    CellKind, ClassifierError, MlpClassifier, MlpClassifierConfig, NamedTensors, Pooling,
-    PytorchWeights, RecurrentClassifier, RecurrentClassifierConfig,
+    CellKind, ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, PytorchWeights,
+    RecurrentClassifier, RecurrentClassifierConfig,
 };
 use crate::train::{
     AdamConfig, Checkpoint, EpochRecord, OneCycle, OptimizerConfig, RunSettings, SavedRun, Trainer,
@@ -582,14 +583,6 @@ struct Run<'a> {
     base: Checkpoint,
 }
 
-/// `checkpoint` with `model`'s weights added.
-fn with_weights<M: PytorchWeights>(mut checkpoint: Checkpoint, model: &M) -> Checkpoint {
-    let mut named = NamedTensors::default();
-    model.save_pytorch("", &mut named);
-    checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
-    checkpoint
-}
-
 /// The phase of a run of `phases` that its `epoch` belongs to, and the epoch within it.
 fn phase_of(phases: &[(usize, bool)], epoch: usize) -> (usize, usize) {
     let mut first = 0;
@@ -637,7 +630,7 @@ impl Run<'_> {
             saved,
             settings,
             total,
-            Rc::new(move |model: &M| with_weights(base.clone(), &model.valid())),
+            Rc::new(move |model: &M| with_pytorch_weights(base.clone(), &model.valid())),
             &mut trainer,
             &model,
         )?;

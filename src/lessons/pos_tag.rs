@@ -2,12 +2,10 @@
 //! real tagger (bidirectional LSTM over word embeddings and each word's spelling) on the Brown
 //! corpus or CoNLL-U files, against the most-frequent-tag baseline.
 
-use super::resumable::{LoopCheckpoints, TrainRun, check_same_model};
+use super::resumable::{LoopCheckpoints, TrainRun, check_same_model, with_pytorch_weights};
 use super::{LessonError, init_seeded, read_weights};
 use crate::data::{CharVocab, TaggedSentence, Vocab, VocabOrder, batch_rows};
-use crate::models::{
-    CharFeaturesConfig, NamedTensors, PytorchWeights, Tagger, TaggerConfig, WordChars,
-};
+use crate::models::{CharFeaturesConfig, Tagger, TaggerConfig, WordChars};
 use crate::train::{
     AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, RunSettings, SavedRun, SgdConfig,
     StepHyper, Trainer, format_table_header, format_table_row, masked_accuracy_counts,
@@ -380,7 +378,7 @@ impl PosTagger {
 
     /// Writes the tagger as a checkpoint in `dir` (atomically).
     pub fn save(&self, dir: &Path) -> Result<(), LessonError> {
-        Ok(with_weights(self.model_files(), &self.model).save(dir)?)
+        Ok(with_pytorch_weights(self.model_files(), &self.model).save(dir)?)
     }
 
     /// Reads a tagger written by [`PosTagger::save`] or [`train_tagger`] onto `device`,
@@ -426,14 +424,6 @@ impl PosTagger {
             checkpoint,
         ))
     }
-}
-
-/// `checkpoint` with `model`'s weights added.
-fn with_weights(mut checkpoint: Checkpoint, model: &Tagger) -> Checkpoint {
-    let mut named = NamedTensors::default();
-    model.save_pytorch("", &mut named);
-    checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
-    checkpoint
 }
 
 /// A checkpoint's small file as pretty JSON.
@@ -598,7 +588,7 @@ pub fn train_tagger(
         saved,
         settings,
         config.epochs,
-        Rc::new(move |model: &Tagger| with_weights(base.clone(), &model.valid())),
+        Rc::new(move |model: &Tagger| with_pytorch_weights(base.clone(), &model.valid())),
         &mut trainer,
         &model,
     )?;

@@ -5,11 +5,11 @@
 use super::char_lm::{held_out_batches, stream_batches};
 use super::resumable::{
     TOKENIZER_FILE, TrainRun, check_same_model, fit_resumable, saved_tokenizer,
+    with_pytorch_weights,
 };
 use super::{LessonError, init_seeded, read_weights};
 use crate::data::Tokenizer;
 use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
-use crate::models::{NamedTensors, PytorchWeights};
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
     RunSettings, SavedRun, Schedule, SgdConfig, StepDecay, evaluate_lm,
@@ -341,7 +341,7 @@ pub fn train_text_lm(
         saved,
         settings,
         &[(config.epochs, config.schedule())],
-        Rc::new(move |model: &RecurrentLm| with_weights(base.clone(), &model.valid())),
+        Rc::new(move |model: &RecurrentLm| with_pytorch_weights(base.clone(), &model.valid())),
         run,
     )?;
     let valid_loss = records.last().map_or(f64::NAN, |r| r.valid_loss);
@@ -381,17 +381,9 @@ fn model_files(
     );
     checkpoint.insert(TOKENIZER_FILE, tokenizer.to_json()?.into_bytes());
     Ok(match model {
-        Some(model) => with_weights(checkpoint, model),
+        Some(model) => with_pytorch_weights(checkpoint, model),
         None => checkpoint,
     })
-}
-
-/// `checkpoint` with `model`'s weights added.
-fn with_weights(mut checkpoint: Checkpoint, model: &RecurrentLm) -> Checkpoint {
-    let mut named = NamedTensors::default();
-    model.save_pytorch("", &mut named);
-    checkpoint.insert(WEIGHTS_FILE, named.to_safetensors_bytes());
-    checkpoint
 }
 
 impl TextLm {

@@ -10,7 +10,7 @@ pub(crate) use loop_checkpoints::LoopCheckpoints;
 
 use super::LessonError;
 use crate::data::Tokenizer;
-use crate::models::{NamedTensors, load_module_tensors, module_tensors};
+use crate::models::{NamedTensors, PytorchWeights, load_module_tensors, module_tensors};
 use crate::train::{Checkpoint, RunSettings, SavedRun};
 use burn::module::Module;
 use burn::tensor::Device;
@@ -42,7 +42,8 @@ pub struct TrainRun<'a> {
 /// The file of a checkpoint that holds a text model's tokenizer.
 pub(crate) const TOKENIZER_FILE: &str = "tokenizer.json";
 
-/// The file of a checkpoint that holds a model's parameters by their paths in the model.
+/// The file of a checkpoint that holds a model's weights: under PyTorch's names where the
+/// model has them, by their paths in the model otherwise.
 const PARAM_FILE: &str = "weights.safetensors";
 
 /// What a training run checkpoints and resumes: where it writes and what it continues from
@@ -130,6 +131,17 @@ pub(crate) fn check_same_model(
         return Err(saved.contents_error(name, message).into());
     }
     Ok(())
+}
+
+/// `checkpoint` with `model`'s weights added under PyTorch's names.
+pub(crate) fn with_pytorch_weights<M: PytorchWeights>(
+    mut checkpoint: Checkpoint,
+    model: &M,
+) -> Checkpoint {
+    let mut named = NamedTensors::default();
+    model.save_pytorch("", &mut named);
+    checkpoint.insert(PARAM_FILE, named.to_safetensors_bytes());
+    checkpoint
 }
 
 /// `checkpoint` with `model`'s parameters added by their paths in the model
