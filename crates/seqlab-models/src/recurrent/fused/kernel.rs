@@ -16,7 +16,9 @@
 //! output at the last step is each sequence's final state.
 
 use super::activation::{sigmoid, tanh};
+use super::packed::RecurrentRhs;
 use crate::recurrent::{CellKind, Nonlinearity};
+use rayon::prelude::*;
 
 /// The sizes of one recurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +81,7 @@ fn active(lengths: Option<&[usize]>, b: usize, t: usize) -> bool {
 /// `dst = [dst +] lhs · rhs`, each matrix given as a slice with its row and column strides.
 /// Bounds are checked before the unchecked product runs.
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+pub(super) fn matmul(
     [m, n, k]: [usize; 3],
     dst: &mut [f32],
     dst_rs: usize,
@@ -180,45 +182,49 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
     let mut out = vec![0.0f32; batch * time * width];
     let mut saved = vec![0.0f32; if save { batch * time * saved_width } else { 0 }];
     let mut h = inputs.h0.to_vec();
+    // The cell state (read by the LSTM only).
     let mut c = if kind == CellKind::Lstm {
         inputs.c0.to_vec()
     } else {
-        Vec::new()
+        vec![0.0f32; batch * hidden]
     };
     let mut hp = vec![0.0f32; batch * gated];
+    // Each sequence's state and its rows of the output, split once.
+    let saved_rows: Vec<&mut [f32]> = if save && saved_width > 0 {
+        saved.chunks_mut((time * saved_width).max(1)).collect()
+    } else {
+        (0..batch).map(|_| &mut [][..]).collect()
+    };
+    let mut sequences: Vec<SequenceForward> = c
+        .chunks_mut(hidden.max(1))
+        .zip(out.chunks_mut((time * width).max(1)))
+        .zip(saved_rows)
+        .map(|((c, out), saved)| SequenceForward { c, out, saved })
+        .collect();
+    let parallel = batch * hidden >= PARALLEL_CELLS;
+    // W_hhᵀ `[H, G·H]`: W_hhᵀ[k, n] = w_hh[n * H + k].
+    let w_hh_t = RecurrentRhs::new(inputs.w_hh, [hidden, gated], [1, hidden]);
     for t in 0..time {
-        // hp = h · W_hhᵀ: W_hhᵀ[k, n] = w_hh[n * H + k].
-        matmul(
-            [batch, gated, hidden],
-            &mut hp,
-            gated,
-            false,
-            &h,
-            [hidden, 1],
-            inputs.w_hh,
-            [1, hidden],
-        );
-        for b in 0..batch {
-            let row = b * time + t;
-            let h = &mut h[b * hidden..][..hidden];
-            let dst = &mut out[row * width..][..width];
+        // hp = h · W_hhᵀ.
+        w_hh_t.product(batch, &mut hp, gated, false, &h, hidden);
+        let step = |b: usize, h: &mut [f32], sequence: &mut SequenceForward, r: &[f32]| {
+            let SequenceForward { c, out, saved } = sequence;
+            let dst = &mut out[t * width..][..width];
             if !active(inputs.lengths, b, t) {
                 dst[..hidden].copy_from_slice(h);
                 if kind == CellKind::Lstm {
-                    dst[hidden..].copy_from_slice(&c[b * hidden..][..hidden]);
+                    dst[hidden..].copy_from_slice(c);
                 }
-                continue;
+                return;
             }
-            let x = &xp[row * gated..][..gated];
-            let r = &hp[b * gated..][..gated];
+            let x = &xp[(b * time + t) * gated..][..gated];
             let sv: &mut [f32] = if save {
-                &mut saved[row * saved_width..][..saved_width]
+                &mut saved[t * saved_width..][..saved_width]
             } else {
                 &mut []
             };
             match kind {
                 CellKind::Lstm => {
-                    let c = &mut c[b * hidden..][..hidden];
                     if save {
                         lstm_cell::<true>(x, r, inputs.b_hh, h, c, sv);
                     } else {
@@ -240,9 +246,38 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
                     dst.copy_from_slice(h);
                 }
             }
+        };
+        let (h_rows, r_rows) = (hidden.max(1), gated.max(1));
+        if parallel {
+            h.par_chunks_mut(h_rows)
+                .zip(sequences.par_iter_mut())
+                .zip(hp.par_chunks(r_rows))
+                .enumerate()
+                .for_each(|(b, ((h, sequence), r))| step(b, h, sequence, r));
+        } else {
+            h.chunks_mut(h_rows)
+                .zip(sequences.iter_mut())
+                .zip(hp.chunks(r_rows))
+                .enumerate()
+                .for_each(|(b, ((h, sequence), r))| step(b, h, sequence, r));
         }
     }
+    drop(sequences);
     (out, saved)
+}
+
+/// Sequences × hidden units at or above which the cell passes of a step are split across
+/// threads (below it the threads' hand-over costs more than the pass).
+const PARALLEL_CELLS: usize = 4 * 1024;
+
+/// One sequence's cell state and rows of the forward's buffers.
+struct SequenceForward<'a> {
+    /// `[H]` (the LSTM's; zeros otherwise).
+    c: &'a mut [f32],
+    /// `[T, S·H]`.
+    out: &'a mut [f32],
+    /// `[T, saved width]`, or empty when nothing is saved.
+    saved: &'a mut [f32],
 }
 
 /// One step of the recurrence for one sequence without saving anything: the projected input
@@ -515,45 +550,54 @@ fn backward_portable(
         Vec::new()
     };
     let mut dh = vec![0.0f32; batch * hidden];
-    let mut dc = vec![
-        0.0f32;
-        if kind == CellKind::Lstm {
-            batch * hidden
-        } else {
-            0
-        }
-    ];
+    // The gradient into the cell state (the LSTM's; zeros otherwise).
+    let mut dc = vec![0.0f32; batch * hidden];
+    let parallel = batch * hidden >= PARALLEL_CELLS;
     // The state each step started from, `[B, T, H]`, for the weight gradient.
     let mut h_prev = vec![0.0f32; batch * time * hidden];
-    for b in 0..batch {
-        for t in 0..time {
+    let copy_previous = |(b, h_prev): (usize, &mut [f32])| {
+        for (t, dst) in h_prev.chunks_exact_mut(hidden.max(1)).enumerate() {
             let src = if t == 0 {
                 &inputs.h0[b * hidden..][..hidden]
             } else {
                 &out[(b * time + t - 1) * width..][..hidden]
             };
-            h_prev[(b * time + t) * hidden..][..hidden].copy_from_slice(src);
+            dst.copy_from_slice(src);
         }
+    };
+    let sequence_len = (time * hidden).max(1);
+    if parallel {
+        h_prev
+            .par_chunks_mut(sequence_len)
+            .enumerate()
+            .for_each(copy_previous);
+    } else {
+        h_prev
+            .chunks_mut(sequence_len)
+            .enumerate()
+            .for_each(copy_previous);
     }
+    // W_hh `[G·H, H]` as the right-hand side of dh_{t-1} += d(pre-activations)_t · W_hh.
+    let w_hh = RecurrentRhs::new(inputs.w_hh, [gated, hidden], [hidden, 1]);
+    let (h_rows, gate_rows) = (hidden.max(1), (time * gated).max(1));
     for t in (0..time).rev() {
-        for b in 0..batch {
+        let step = |b: usize, dh: &mut [f32], dc: &mut [f32], d_x: &mut [f32], d_h: &mut [f32]| {
             let row = b * time + t;
-            let dh = &mut dh[b * hidden..][..hidden];
             let d_top = &d_out[row * width..][..width];
             for j in 0..hidden {
                 dh[j] += d_top[j];
             }
             if kind == CellKind::Lstm {
                 for j in 0..hidden {
-                    dc[b * hidden + j] += d_top[hidden + j];
+                    dc[j] += d_top[hidden + j];
                 }
             }
             if !active(inputs.lengths, b, t) {
                 // The state passed through unchanged: so does its gradient.
-                continue;
+                return;
             }
             let sv = &saved[row * saved_width..][..saved_width];
-            let dg = &mut d_xp[row * gated..][..gated];
+            let dg = &mut d_x[t * gated..][..gated];
             match kind {
                 CellKind::Lstm => {
                     let c_prev = if t == 0 {
@@ -562,12 +606,11 @@ fn backward_portable(
                         &out[(row - 1) * width + hidden..][..hidden]
                     };
                     let c = &out[row * width + hidden..][..hidden];
-                    let dc = &mut dc[b * hidden..][..hidden];
                     lstm_cell_backward(sv, c, c_prev, dh, dc, dg);
                 }
                 CellKind::Gru => {
                     let hp = &h_prev[row * hidden..][..hidden];
-                    let dr = &mut d_hp[row * gated..][..gated];
+                    let dr = &mut d_h[t * gated..][..gated];
                     gru_cell_backward(sv, hp, dh, dg, dr);
                 }
                 CellKind::Rnn(nonlinearity) => {
@@ -575,18 +618,37 @@ fn backward_portable(
                     rnn_cell_backward(nonlinearity, h, dh, dg);
                 }
             }
+        };
+        // Each sequence's rows of d_hp: the GRU's, empty otherwise.
+        let d_hp_rows: Vec<&mut [f32]> = if kind == CellKind::Gru {
+            d_hp.chunks_mut(gate_rows).collect()
+        } else {
+            (0..batch).map(|_| &mut [][..]).collect()
+        };
+        if parallel {
+            dh.par_chunks_mut(h_rows)
+                .zip(dc.par_chunks_mut(h_rows))
+                .zip(d_xp.par_chunks_mut(gate_rows))
+                .zip(d_hp_rows)
+                .enumerate()
+                .for_each(|(b, (((dh, dc), d_x), d_h))| step(b, dh, dc, d_x, d_h));
+        } else {
+            dh.chunks_mut(h_rows)
+                .zip(dc.chunks_mut(h_rows))
+                .zip(d_xp.chunks_mut(gate_rows))
+                .zip(d_hp_rows)
+                .enumerate()
+                .for_each(|(b, (((dh, dc), d_x), d_h))| step(b, dh, dc, d_x, d_h));
         }
         // dh_{t-1} += d(pre-activations)_t · W_hh, over the batch at once.
         let d_rec = if kind == CellKind::Gru { &d_hp } else { &d_xp };
-        matmul(
-            [batch, hidden, gated],
+        w_hh.product(
+            batch,
             &mut dh,
             hidden,
             true,
             &d_rec[t * gated..],
-            [time * gated, 1],
-            inputs.w_hh,
-            [hidden, 1],
+            time * gated,
         );
     }
     let d_rec = if kind == CellKind::Gru { &d_hp } else { &d_xp };
@@ -613,7 +675,11 @@ fn backward_portable(
         w_hh: d_w_hh,
         b_hh: d_b_hh,
         h0: dh,
-        c0: dc,
+        c0: if kind == CellKind::Lstm {
+            dc
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -4,6 +4,7 @@
 pub(crate) mod activation;
 mod kernel;
 pub(crate) mod op;
+mod packed;
 mod step;
 
 pub use op::{
