@@ -207,45 +207,12 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
     for t in 0..time {
         // hp = h · W_hhᵀ.
         w_hh_t.product(batch, &mut hp, gated, false, &h, hidden);
-        let step = |b: usize, h: &mut [f32], sequence: &mut SequenceForward, r: &[f32]| {
-            let SequenceForward { c, out, saved } = sequence;
-            let dst = &mut out[t * width..][..width];
-            if !active(inputs.lengths, b, t) {
-                dst[..hidden].copy_from_slice(h);
-                if kind == CellKind::Lstm {
-                    dst[hidden..].copy_from_slice(c);
-                }
-                return;
-            }
-            let x = &xp[(b * time + t) * gated..][..gated];
-            let sv: &mut [f32] = if save {
-                &mut saved[t * saved_width..][..saved_width]
-            } else {
-                &mut []
-            };
-            match kind {
-                CellKind::Lstm => {
-                    if save {
-                        lstm_cell::<true>(x, r, inputs.b_hh, h, c, sv);
-                    } else {
-                        lstm_cell::<false>(x, r, inputs.b_hh, h, c, sv);
-                    }
-                    dst[..hidden].copy_from_slice(h);
-                    dst[hidden..].copy_from_slice(c);
-                }
-                CellKind::Gru => {
-                    if save {
-                        gru_cell::<true>(x, r, inputs.b_hh, h, sv);
-                    } else {
-                        gru_cell::<false>(x, r, inputs.b_hh, h, sv);
-                    }
-                    dst.copy_from_slice(h);
-                }
-                CellKind::Rnn(nonlinearity) => {
-                    rnn_cell(nonlinearity, x, r, inputs.b_hh, h);
-                    dst.copy_from_slice(h);
-                }
-            }
+        let step = ForwardStep {
+            dims,
+            t,
+            xp,
+            inputs,
+            save,
         };
         let (h_rows, r_rows) = (hidden.max(1), gated.max(1));
         if parallel {
@@ -253,17 +220,100 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
                 .zip(sequences.par_iter_mut())
                 .zip(hp.par_chunks(r_rows))
                 .enumerate()
-                .for_each(|(b, ((h, sequence), r))| step(b, h, sequence, r));
+                .for_each(|(b, ((h, sequence), r))| step.run(b, h, sequence, r));
         } else {
             h.chunks_mut(h_rows)
                 .zip(sequences.iter_mut())
                 .zip(hp.chunks(r_rows))
                 .enumerate()
-                .for_each(|(b, ((h, sequence), r))| step(b, h, sequence, r));
+                .for_each(|(b, ((h, sequence), r))| step.run(b, h, sequence, r));
         }
     }
     drop(sequences);
     (out, saved)
+}
+
+/// The cell pass of one forward step for one sequence.
+struct ForwardStep<'a> {
+    dims: Dims,
+    t: usize,
+    xp: &'a [f32],
+    inputs: &'a Inputs<'a>,
+    save: bool,
+}
+
+impl ForwardStep<'_> {
+    /// Updates sequence `b`'s state `h` (and its cell state) from its recurrent product `r`
+    /// and writes its output row.
+    fn run(&self, b: usize, h: &mut [f32], sequence: &mut SequenceForward, r: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { self.run_avx2(b, h, sequence, r) };
+        }
+        self.run_portable(b, h, sequence, r)
+    }
+
+    /// [`Self::run_portable`] compiled for AVX2 and FMA (threads run closures without the
+    /// caller's target features, so each thread's work enters through here).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, b: usize, h: &mut [f32], sequence: &mut SequenceForward, r: &[f32]) {
+        self.run_portable(b, h, sequence, r)
+    }
+
+    #[inline(always)]
+    fn run_portable(&self, b: usize, h: &mut [f32], sequence: &mut SequenceForward, r: &[f32]) {
+        let ForwardStep {
+            dims,
+            t,
+            xp,
+            inputs,
+            save,
+        } = *self;
+        let Dims {
+            time, hidden, kind, ..
+        } = dims;
+        let (gated, width, saved_width) = (dims.gated(), dims.out_width(), dims.saved_width());
+        let SequenceForward { c, out, saved } = sequence;
+        let dst = &mut out[t * width..][..width];
+        if !active(inputs.lengths, b, t) {
+            dst[..hidden].copy_from_slice(h);
+            if kind == CellKind::Lstm {
+                dst[hidden..].copy_from_slice(c);
+            }
+            return;
+        }
+        let x = &xp[(b * time + t) * gated..][..gated];
+        let sv: &mut [f32] = if save {
+            &mut saved[t * saved_width..][..saved_width]
+        } else {
+            &mut []
+        };
+        match kind {
+            CellKind::Lstm => {
+                if save {
+                    lstm_cell::<true>(x, r, inputs.b_hh, h, c, sv);
+                } else {
+                    lstm_cell::<false>(x, r, inputs.b_hh, h, c, sv);
+                }
+                dst[..hidden].copy_from_slice(h);
+                dst[hidden..].copy_from_slice(c);
+            }
+            CellKind::Gru => {
+                if save {
+                    gru_cell::<true>(x, r, inputs.b_hh, h, sv);
+                } else {
+                    gru_cell::<false>(x, r, inputs.b_hh, h, sv);
+                }
+                dst.copy_from_slice(h);
+            }
+            CellKind::Rnn(nonlinearity) => {
+                rnn_cell(nonlinearity, x, r, inputs.b_hh, h);
+                dst.copy_from_slice(h);
+            }
+        }
+    }
 }
 
 /// Sequences × hidden units at or above which the cell passes of a step are split across
@@ -496,6 +546,90 @@ fn rnn_cell_backward(nonlinearity: Nonlinearity, h: &[f32], dh: &mut [f32], dg: 
     }
 }
 
+/// The cell pass of one backward step for one sequence.
+struct BackwardStep<'a> {
+    dims: Dims,
+    t: usize,
+    inputs: &'a Inputs<'a>,
+    out: &'a [f32],
+    saved: &'a [f32],
+    d_out: &'a [f32],
+    h_prev: &'a [f32],
+}
+
+impl BackwardStep<'_> {
+    /// From sequence `b`'s gradients `dh`, `dc` into step `t`'s state writes the
+    /// pre-activation gradients of step `t` into its rows `d_x` (and, for the GRU, `d_h`).
+    fn run(&self, b: usize, buffers: [&mut [f32]; 4]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { self.run_avx2(b, buffers) };
+        }
+        self.run_portable(b, buffers)
+    }
+
+    /// [`Self::run_portable`] compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, b: usize, buffers: [&mut [f32]; 4]) {
+        self.run_portable(b, buffers)
+    }
+
+    #[inline(always)]
+    fn run_portable(&self, b: usize, [dh, dc, d_x, d_h]: [&mut [f32]; 4]) {
+        let BackwardStep {
+            dims,
+            t,
+            inputs,
+            out,
+            saved,
+            d_out,
+            h_prev,
+        } = *self;
+        let Dims {
+            time, hidden, kind, ..
+        } = dims;
+        let (gated, width, saved_width) = (dims.gated(), dims.out_width(), dims.saved_width());
+        let row = b * time + t;
+        let d_top = &d_out[row * width..][..width];
+        for j in 0..hidden {
+            dh[j] += d_top[j];
+        }
+        if kind == CellKind::Lstm {
+            for j in 0..hidden {
+                dc[j] += d_top[hidden + j];
+            }
+        }
+        if !active(inputs.lengths, b, t) {
+            // The state passed through unchanged: so does its gradient.
+            return;
+        }
+        let sv = &saved[row * saved_width..][..saved_width];
+        let dg = &mut d_x[t * gated..][..gated];
+        match kind {
+            CellKind::Lstm => {
+                let c_prev = if t == 0 {
+                    &inputs.c0[b * hidden..][..hidden]
+                } else {
+                    &out[(row - 1) * width + hidden..][..hidden]
+                };
+                let c = &out[row * width + hidden..][..hidden];
+                lstm_cell_backward(sv, c, c_prev, dh, dc, dg);
+            }
+            CellKind::Gru => {
+                let hp = &h_prev[row * hidden..][..hidden];
+                let dr = &mut d_h[t * gated..][..gated];
+                gru_cell_backward(sv, hp, dh, dg, dr);
+            }
+            CellKind::Rnn(nonlinearity) => {
+                let h = &out[row * width..][..hidden];
+                rnn_cell_backward(nonlinearity, h, dh, dg);
+            }
+        }
+    }
+}
+
 /// Gradients of the inputs from the gradient `d_out` `[B, T, S·H]` of the output, given the
 /// output and what [`forward`] saved.
 pub(crate) fn backward(
@@ -540,7 +674,7 @@ fn backward_portable(
         hidden,
         kind,
     } = dims;
-    let (gated, width, saved_width) = (dims.gated(), dims.out_width(), dims.saved_width());
+    let (gated, width) = (dims.gated(), dims.out_width());
     // Gradients of the pre-activations as the input projection and the recurrent product see
     // them; they differ only in the GRU's candidate gate.
     let mut d_xp = vec![0.0f32; batch * time * gated];
@@ -581,43 +715,14 @@ fn backward_portable(
     let w_hh = RecurrentRhs::new(inputs.w_hh, [gated, hidden], [hidden, 1]);
     let (h_rows, gate_rows) = (hidden.max(1), (time * gated).max(1));
     for t in (0..time).rev() {
-        let step = |b: usize, dh: &mut [f32], dc: &mut [f32], d_x: &mut [f32], d_h: &mut [f32]| {
-            let row = b * time + t;
-            let d_top = &d_out[row * width..][..width];
-            for j in 0..hidden {
-                dh[j] += d_top[j];
-            }
-            if kind == CellKind::Lstm {
-                for j in 0..hidden {
-                    dc[j] += d_top[hidden + j];
-                }
-            }
-            if !active(inputs.lengths, b, t) {
-                // The state passed through unchanged: so does its gradient.
-                return;
-            }
-            let sv = &saved[row * saved_width..][..saved_width];
-            let dg = &mut d_x[t * gated..][..gated];
-            match kind {
-                CellKind::Lstm => {
-                    let c_prev = if t == 0 {
-                        &inputs.c0[b * hidden..][..hidden]
-                    } else {
-                        &out[(row - 1) * width + hidden..][..hidden]
-                    };
-                    let c = &out[row * width + hidden..][..hidden];
-                    lstm_cell_backward(sv, c, c_prev, dh, dc, dg);
-                }
-                CellKind::Gru => {
-                    let hp = &h_prev[row * hidden..][..hidden];
-                    let dr = &mut d_h[t * gated..][..gated];
-                    gru_cell_backward(sv, hp, dh, dg, dr);
-                }
-                CellKind::Rnn(nonlinearity) => {
-                    let h = &out[row * width..][..hidden];
-                    rnn_cell_backward(nonlinearity, h, dh, dg);
-                }
-            }
+        let step = BackwardStep {
+            dims,
+            t,
+            inputs,
+            out,
+            saved,
+            d_out,
+            h_prev: &h_prev,
         };
         // Each sequence's rows of d_hp: the GRU's, empty otherwise.
         let d_hp_rows: Vec<&mut [f32]> = if kind == CellKind::Gru {
@@ -631,14 +736,14 @@ fn backward_portable(
                 .zip(d_xp.par_chunks_mut(gate_rows))
                 .zip(d_hp_rows)
                 .enumerate()
-                .for_each(|(b, (((dh, dc), d_x), d_h))| step(b, dh, dc, d_x, d_h));
+                .for_each(|(b, (((dh, dc), d_x), d_h))| step.run(b, [dh, dc, d_x, d_h]));
         } else {
             dh.chunks_mut(h_rows)
                 .zip(dc.chunks_mut(h_rows))
                 .zip(d_xp.chunks_mut(gate_rows))
                 .zip(d_hp_rows)
                 .enumerate()
-                .for_each(|(b, (((dh, dc), d_x), d_h))| step(b, dh, dc, d_x, d_h));
+                .for_each(|(b, (((dh, dc), d_x), d_h))| step.run(b, [dh, dc, d_x, d_h]));
         }
         // dh_{t-1} += d(pre-activations)_t · W_hh, over the batch at once.
         let d_rec = if kind == CellKind::Gru { &d_hp } else { &d_xp };
