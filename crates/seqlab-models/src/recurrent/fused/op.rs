@@ -74,11 +74,7 @@ pub trait FusedRecurrenceBackend: Backend {
         c0: FloatTensor<Self>,
         kind: CellKind,
     ) -> FloatTensor<Self> {
-        run_step::<Self>(
-            [&x, &w_ih, &b_ih, &w_hh, &b_hh, &h0, &c0],
-            kind,
-            copied::<Self>,
-        )
+        run_step::<Self>([&x, &w_ih, &b_ih, &w_hh, &b_hh, &h0, &c0], kind)
     }
 }
 
@@ -163,17 +159,25 @@ pub(crate) fn read<B: Backend>(tensor: FloatTensor<B>) -> Vec<f32> {
         .expect("converted to f32")
 }
 
+/// A tensor's values: flex's read in place where they are one contiguous `f32` run, any
+/// other tensor copied out.
+fn values<B: Backend>(tensor: &FloatTensor<B>) -> Cow<'_, [f32]> {
+    #[cfg(feature = "flex")]
+    if let Some(flex) = (tensor as &dyn std::any::Any).downcast_ref::<FloatTensor<Flex>>()
+        && let Some(values) = flex.as_slice::<f32>()
+    {
+        return Cow::Borrowed(values);
+    }
+    copied::<B>(tensor)
+}
+
 /// A tensor's values, copied out.
 fn copied<B: Backend>(tensor: &FloatTensor<B>) -> Cow<'_, [f32]> {
     Cow::Owned(read::<B>(tensor.clone()))
 }
 
-/// One inference step on `[x, w_ih, b_ih, w_hh, b_hh, h0, c0]`, each read by `values`.
-fn run_step<B: Backend>(
-    tensors: [&FloatTensor<B>; 7],
-    kind: CellKind,
-    values: for<'a> fn(&'a FloatTensor<B>) -> Cow<'a, [f32]>,
-) -> FloatTensor<B> {
+/// One inference step on `[x, w_ih, b_ih, w_hh, b_hh, h0, c0]`.
+fn run_step<B: Backend>(tensors: [&FloatTensor<B>; 7], kind: CellKind) -> FloatTensor<B> {
     let [x, w_ih, b_ih, w_hh, b_hh, h0, c0] = tensors;
     let device = x.device();
     let [batch, hidden] = h0.shape().dims();
@@ -181,13 +185,13 @@ fn run_step<B: Backend>(
         kind,
         batch,
         hidden,
-        x: &values(x),
-        w_ih: &values(w_ih),
-        b_ih: &values(b_ih),
-        w_hh: &values(w_hh),
-        b_hh: &values(b_hh),
-        h0: &values(h0),
-        c0: &values(c0),
+        x: &values::<B>(x),
+        w_ih: &values::<B>(w_ih),
+        b_ih: &values::<B>(b_ih),
+        w_hh: &values::<B>(w_hh),
+        b_hh: &values::<B>(b_hh),
+        h0: &values::<B>(h0),
+        c0: &values::<B>(c0),
     });
     let width = out.len() / batch;
     write::<B>(out, vec![batch, width], &device)
@@ -234,7 +238,7 @@ impl Forward {
             hidden,
             kind: spec.kind,
         };
-        let xp = read::<B>(xp);
+        let xp_values = values::<B>(&xp);
         let mut forward = Self {
             dims,
             w_hh: read::<B>(w_hh),
@@ -245,7 +249,7 @@ impl Forward {
             out: Vec::new(),
             saved: Vec::new(),
         };
-        let (out, saved) = kernel::forward(dims, &xp, &forward.inputs(), save);
+        let (out, saved) = kernel::forward(dims, &xp_values, &forward.inputs(), save);
         let shape = vec![batch, time, dims.out_width()];
         let tensor = if save {
             let tensor = write::<B>(out.clone(), shape, &device);
@@ -269,30 +273,10 @@ impl Forward {
     }
 }
 
-/// Flex's tensors are read in place: a step reads each weight once and copies none.
+/// Flex's tensors are read in place (see [`values`]): a step reads each weight once and
+/// copies none.
 #[cfg(feature = "flex")]
-impl FusedRecurrenceBackend for Flex {
-    fn fused_step(
-        x: FloatTensor<Self>,
-        w_ih: FloatTensor<Self>,
-        b_ih: FloatTensor<Self>,
-        w_hh: FloatTensor<Self>,
-        b_hh: FloatTensor<Self>,
-        h0: FloatTensor<Self>,
-        c0: FloatTensor<Self>,
-        kind: CellKind,
-    ) -> FloatTensor<Self> {
-        // A view that is not one contiguous f32 run (a transposed weight, say) is read
-        // through a copy.
-        fn in_place(tensor: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
-            match tensor.as_slice::<f32>() {
-                Some(values) => Cow::Borrowed(values),
-                None => copied::<Flex>(tensor),
-            }
-        }
-        run_step::<Self>([&x, &w_ih, &b_ih, &w_hh, &b_hh, &h0, &c0], kind, in_place)
-    }
-}
+impl FusedRecurrenceBackend for Flex {}
 
 #[cfg(feature = "ndarray")]
 impl FusedRecurrenceBackend for NdArray {}
@@ -315,7 +299,7 @@ impl<B: Backend> Backward<B, 5> for RecurrenceBackward {
             kind,
         } = forward.dims;
         let gated = kind.gates() * hidden;
-        let d_out = read::<B>(d_out);
+        let d_out = values::<B>(&d_out);
         let g = kernel::backward(
             forward.dims,
             &forward.inputs(),
