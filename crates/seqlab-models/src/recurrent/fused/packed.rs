@@ -125,17 +125,17 @@ impl<'a> RecurrentRhs<'a> {
                     // `lhs` and `dst` the tile touches was bounds-checked above; panel `p`
                     // holds `k · 16` values; threads write disjoint columns of `dst`.
                     unsafe {
-                        panel_product(
-                            m,
+                        Tile {
                             k,
-                            PANEL.min(n - first),
-                            lhs.as_ptr(),
+                            cols: PANEL.min(n - first),
+                            lhs: lhs.as_ptr(),
                             lhs_stride,
-                            packed.as_ptr().add(p * k * PANEL),
-                            out.at(first),
+                            panel: packed.as_ptr().add(p * k * PANEL),
+                            dst: out.at(first),
                             dst_stride,
                             accumulate,
-                        )
+                        }
+                        .panel(m)
                     }
                 };
                 let panels = n.div_ceil(PANEL);
@@ -184,58 +184,10 @@ impl Destination {
 #[cfg(target_arch = "x86_64")]
 const TILE_ROWS: usize = 6;
 
-/// One panel of the product, all `m` rows, in tiles of [`TILE_ROWS`].
-///
-/// # Safety
-/// The CPU has AVX2 and FMA; `lhs` rows `0..m` (`k` values each, `lhs_stride` apart),
-/// `panel` (`k · 16` values) and `dst` rows `0..m` (`cols` values each, `dst_stride` apart)
-/// are valid.
+/// Rows of `lhs` against one panel: [`Tile::panel`] runs all `m` rows, in register tiles of
+/// [`TILE_ROWS`] ([`Tile::run`]).
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn panel_product(
-    m: usize,
-    k: usize,
-    cols: usize,
-    lhs: *const f32,
-    lhs_stride: usize,
-    panel: *const f32,
-    dst: *mut f32,
-    dst_stride: usize,
-    accumulate: bool,
-) {
-    let mut row = 0;
-    while row < m {
-        let rows = TILE_ROWS.min(m - row);
-        // SAFETY: rows `row..row + rows` are within `0..m` (the caller's contract).
-        unsafe {
-            let a = lhs.add(row * lhs_stride);
-            let c = dst.add(row * dst_stride);
-            let tile = Tile {
-                k,
-                cols,
-                lhs: a,
-                lhs_stride,
-                panel,
-                dst: c,
-                dst_stride,
-                accumulate,
-            };
-            match rows {
-                6 => tile.run::<6>(),
-                5 => tile.run::<5>(),
-                4 => tile.run::<4>(),
-                3 => tile.run::<3>(),
-                2 => tile.run::<2>(),
-                _ => tile.run::<1>(),
-            }
-        }
-        row += rows;
-    }
-}
-
-/// One register tile: `R` rows of `lhs` against one panel.
-#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
 struct Tile {
     k: usize,
     cols: usize,
@@ -250,7 +202,36 @@ struct Tile {
 #[cfg(target_arch = "x86_64")]
 impl Tile {
     /// # Safety
-    /// As [`panel_product`], for `R` rows.
+    /// The CPU has AVX2 and FMA; `lhs` rows `0..m` (`k` values each, `lhs_stride` apart),
+    /// `panel` (`k · 16` values) and `dst` rows `0..m` (`cols` values each, `dst_stride`
+    /// apart) are valid.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn panel(self, m: usize) {
+        let mut row = 0;
+        while row < m {
+            let rows = TILE_ROWS.min(m - row);
+            // SAFETY: rows `row..row + rows` are within `0..m` (the caller's contract).
+            unsafe {
+                let tile = Tile {
+                    lhs: self.lhs.add(row * self.lhs_stride),
+                    dst: self.dst.add(row * self.dst_stride),
+                    ..self
+                };
+                match rows {
+                    6 => tile.run::<6>(),
+                    5 => tile.run::<5>(),
+                    4 => tile.run::<4>(),
+                    3 => tile.run::<3>(),
+                    2 => tile.run::<2>(),
+                    _ => tile.run::<1>(),
+                }
+            }
+            row += rows;
+        }
+    }
+
+    /// # Safety
+    /// As [`Tile::panel`], for `R` rows.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run<const R: usize>(&self) {
         use std::arch::x86_64::*;
