@@ -150,6 +150,28 @@ pub(super) fn has_avx2_fma() -> bool {
 /// Runs the recurrence over the projected input `xp`. Returns the output `[B, T, S·H]` and,
 /// when `save` is set, what [`backward`] needs (empty otherwise).
 pub(crate) fn forward(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { forward_avx2(dims, xp, inputs, save) };
+    }
+    forward_portable(dims, xp, inputs, save)
+}
+
+/// [`forward_portable`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn forward_avx2(
+    dims: Dims,
+    xp: &[f32],
+    inputs: &Inputs,
+    save: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    forward_portable(dims, xp, inputs, save)
+}
+
+#[inline(always)]
+fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec<f32>, Vec<f32>) {
     let Dims {
         batch,
         time,
@@ -611,6 +633,35 @@ impl BackwardStep<'_> {
 /// Gradients of the inputs from the gradient `d_out` `[B, T, S·H]` of the output, given the
 /// output and what [`forward`] saved.
 pub(crate) fn backward(
+    dims: Dims,
+    inputs: &Inputs,
+    out: &[f32],
+    saved: &[f32],
+    d_out: &[f32],
+) -> Gradients {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { backward_avx2(dims, inputs, out, saved, d_out) };
+    }
+    backward_portable(dims, inputs, out, saved, d_out)
+}
+
+/// [`backward_portable`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn backward_avx2(
+    dims: Dims,
+    inputs: &Inputs,
+    out: &[f32],
+    saved: &[f32],
+    d_out: &[f32],
+) -> Gradients {
+    backward_portable(dims, inputs, out, saved, d_out)
+}
+
+#[inline(always)]
+fn backward_portable(
     dims: Dims,
     inputs: &Inputs,
     out: &[f32],
