@@ -546,30 +546,29 @@ impl Recurrent {
         if self.fused && time == 1 && fused::supports_step(&device) {
             return self.run_step(weights, input.reshape([batch, features]), h0, c0);
         }
-        // The input projection of every step at once: one matrix product.
-        let mut projected = input
-            .reshape([batch * time, features])
-            .matmul(weights.weight_ih.val().transpose());
-        if let Some(bias) = &weights.bias_ih {
-            projected = projected + bias.val().unsqueeze_dim(0);
-        }
-        let projected = projected.reshape([batch, time, gated]);
         // A backward direction runs forwards over each sequence reversed within its length.
-        let projected = match reversal {
-            Some(reversal) => reversal.apply(projected),
-            None => projected,
+        let input = match reversal {
+            Some(reversal) => reversal.apply(input),
+            None => input,
         };
         // One step has no time loop to fuse, and the fused operation's fixed cost (reading
         // the weights into buffers) is ten times a plain step's for a 512-wide LSTM: single
         // training steps run plain.
         let (outputs, h, c) = if self.fused && time > 1 && fused::supports(&device) {
-            self.run_fused(weights, projected, h0, c0, lengths)
+            self.run_fused(weights, input, h0, c0, lengths)
         } else {
+            // The input projection of every step at once: one matrix product.
+            let mut projected = input
+                .reshape([batch * time, features])
+                .matmul(weights.weight_ih.val().transpose());
+            if let Some(bias) = &weights.bias_ih {
+                projected = projected + bias.val().unsqueeze_dim(0);
+            }
             plain::run(
                 self.kind,
                 weights.weight_hh.val(),
                 weights.bias_hh.as_ref().map(Param::val),
-                projected,
+                projected.reshape([batch, time, gated]),
                 h0,
                 c0,
                 lengths,
@@ -580,6 +579,16 @@ impl Recurrent {
             None => outputs,
         };
         (outputs, h, c)
+    }
+
+    /// The input and recurrent biases, zeros for a layer without them (as the fused
+    /// operations take them).
+    fn biases(&self, weights: &DirectionWeights, device: &Device) -> [Tensor<1>; 2] {
+        let gated = self.kind.gates() * self.hidden_size;
+        [&weights.bias_ih, &weights.bias_hh].map(|bias| match bias {
+            Some(bias) => bias.val(),
+            None => Tensor::zeros([gated], device),
+        })
     }
 
     /// One step of one layer and direction from `x` `[B, I]` without autodiff.
@@ -593,17 +602,13 @@ impl Recurrent {
         let [batch, _] = x.dims();
         let hidden = self.hidden_size;
         let device = x.device();
-        let gated = self.kind.gates() * hidden;
-        let bias = |bias: &Option<Param<Tensor<1>>>| match bias {
-            Some(bias) => bias.val(),
-            None => Tensor::zeros([gated], &device),
-        };
+        let [bias_ih, bias_hh] = self.biases(weights, &device);
         let out = fused::fused_step(
             x,
             weights.weight_ih.val(),
-            bias(&weights.bias_ih),
+            bias_ih,
             weights.weight_hh.val(),
-            bias(&weights.bias_hh),
+            bias_hh,
             h0,
             c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device)),
             self.kind,
@@ -613,24 +618,24 @@ impl Recurrent {
         (h.clone().unsqueeze_dim(1), h, c)
     }
 
+    /// The whole layer and direction as one fused operation, the input projection included.
     fn run_fused(
         &self,
         weights: &DirectionWeights,
-        projected: Tensor<3>,
+        input: Tensor<3>,
         h0: Tensor<2>,
         c0: Option<Tensor<2>>,
         lengths: Option<&[usize]>,
     ) -> (Tensor<3>, Tensor<2>, Option<Tensor<2>>) {
-        let [batch, time, gated] = projected.dims();
+        let [batch, time, _] = input.dims();
         let hidden = self.hidden_size;
-        let device = projected.device();
-        let bias_hh = match &weights.bias_hh {
-            Some(bias) => bias.val(),
-            None => Tensor::zeros([gated], &device),
-        };
+        let device = input.device();
+        let [bias_ih, bias_hh] = self.biases(weights, &device);
         let c0_or_zeros = c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device));
         let out = fused::fused_recurrence(
-            projected,
+            input,
+            weights.weight_ih.val(),
+            bias_ih,
             weights.weight_hh.val(),
             bias_hh,
             h0,

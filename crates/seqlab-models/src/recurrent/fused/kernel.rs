@@ -1,8 +1,8 @@
 //! The recurrence of one layer in one direction on plain `f32` buffers, forward and backward.
 //!
-//! The input projection `xp = x · W_ihᵀ + b_ih` of every step is computed outside (one large
-//! matrix product); here each step costs one `[B, H] × [H, G·H]` product and one pass over the
-//! gates. Buffers are batch-first and row-major:
+//! The input projection `xp = x · W_ihᵀ + b_ih` of every step is computed before
+//! ([`super::projection`]: one large matrix product); here each step costs one
+//! `[B, H] × [H, G·H]` product and one pass over the gates. Buffers are batch-first and row-major:
 //!
 //! | buffer | shape |
 //! |---|---|
@@ -16,7 +16,8 @@
 //! output at the last step is each sequence's final state.
 
 use super::activation::{sigmoid, tanh};
-use super::packed::RecurrentRhs;
+use super::packed::{PARALLEL_WORK, PackedRhs};
+use super::projection::column_sums;
 use crate::recurrent::{CellKind, Nonlinearity};
 use rayon::prelude::*;
 
@@ -40,6 +41,13 @@ impl Dims {
             CellKind::Lstm => 2 * self.hidden,
             _ => self.hidden,
         }
+    }
+
+    /// Whether the time loop splits work across threads (its cell passes or its recurrent
+    /// products).
+    pub fn is_parallel(&self) -> bool {
+        self.batch * self.hidden >= PARALLEL_CELLS
+            || self.batch * self.gated() * self.hidden >= PARALLEL_WORK
     }
 
     /// Values per step that the backward pass needs besides the output.
@@ -78,73 +86,16 @@ fn active(lengths: Option<&[usize]>, b: usize, t: usize) -> bool {
     lengths.is_none_or(|l| t < l[b])
 }
 
-/// `dst = [dst +] lhs · rhs`, each matrix given as a slice with its row and column strides.
-/// Bounds are checked before the unchecked product runs.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn matmul(
-    [m, n, k]: [usize; 3],
-    dst: &mut [f32],
-    dst_rs: usize,
-    accumulate: bool,
-    lhs: &[f32],
-    [lhs_rs, lhs_cs]: [usize; 2],
-    rhs: &[f32],
-    [rhs_rs, rhs_cs]: [usize; 2],
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
-    assert!(
-        last(m, n, dst_rs, 1) < dst.len(),
-        "matmul: destination out of bounds"
-    );
-    if k > 0 {
-        assert!(
-            last(m, k, lhs_rs, lhs_cs) < lhs.len(),
-            "matmul: lhs out of bounds"
-        );
-        assert!(
-            last(k, n, rhs_rs, rhs_cs) < rhs.len(),
-            "matmul: rhs out of bounds"
-        );
-    }
-    let parallelism = if m * n * k >= 192 * 192 * 192 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: every index the product touches was bounds-checked above, and `dst` does not
-    // overlap `lhs` or `rhs` (it is borrowed mutably while they are borrowed shared).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-}
-
 /// Whether this CPU runs the 8-wide FMA versions of the gate loops.
 #[cfg(target_arch = "x86_64")]
 pub(super) fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// Whether this CPU runs the 16-wide AVX-512 versions.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && has_avx2_fma()
 }
 
 /// Runs the recurrence over the projected input `xp`. Returns the output `[B, T, S·H]` and,
@@ -203,10 +154,10 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
         .collect();
     let parallel = batch * hidden >= PARALLEL_CELLS;
     // W_hhᵀ `[H, G·H]`: W_hhᵀ[k, n] = w_hh[n * H + k].
-    let w_hh_t = RecurrentRhs::new(inputs.w_hh, [hidden, gated], [1, hidden]);
+    let w_hh_t = PackedRhs::new(inputs.w_hh, [hidden, gated], [1, hidden]);
     for t in 0..time {
         // hp = h · W_hhᵀ.
-        w_hh_t.product(batch, &mut hp, gated, false, &h, hidden);
+        w_hh_t.product(batch, &mut hp, gated, false, &h, [hidden, 1]);
         let step = ForwardStep {
             dims,
             t,
@@ -247,6 +198,11 @@ impl ForwardStep<'_> {
     /// and writes its output row.
     fn run(&self, b: usize, h: &mut [f32], sequence: &mut SequenceForward, r: &[f32]) {
         #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU has AVX-512, AVX2 and FMA, checked just above.
+            return unsafe { self.run_avx512(b, h, sequence, r) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA, checked just above.
             return unsafe { self.run_avx2(b, h, sequence, r) };
@@ -259,6 +215,19 @@ impl ForwardStep<'_> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, b: usize, h: &mut [f32], sequence: &mut SequenceForward, r: &[f32]) {
+        self.run_portable(b, h, sequence, r)
+    }
+
+    /// [`Self::run_portable`] compiled for AVX-512 (16-wide gate loops).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn run_avx512(
+        &self,
+        b: usize,
+        h: &mut [f32],
+        sequence: &mut SequenceForward,
+        r: &[f32],
+    ) {
         self.run_portable(b, h, sequence, r)
     }
 
@@ -562,6 +531,11 @@ impl BackwardStep<'_> {
     /// pre-activation gradients of step `t` into its rows `d_x` (and, for the GRU, `d_h`).
     fn run(&self, b: usize, buffers: [&mut [f32]; 4]) {
         #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU has AVX-512, AVX2 and FMA, checked just above.
+            return unsafe { self.run_avx512(b, buffers) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA, checked just above.
             return unsafe { self.run_avx2(b, buffers) };
@@ -573,6 +547,13 @@ impl BackwardStep<'_> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, b: usize, buffers: [&mut [f32]; 4]) {
+        self.run_portable(b, buffers)
+    }
+
+    /// [`Self::run_portable`] compiled for AVX-512.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn run_avx512(&self, b: usize, buffers: [&mut [f32]; 4]) {
         self.run_portable(b, buffers)
     }
 
@@ -712,7 +693,7 @@ fn backward_portable(
             .for_each(copy_previous);
     }
     // W_hh `[G·H, H]` as the right-hand side of dh_{t-1} += d(pre-activations)_t · W_hh.
-    let w_hh = RecurrentRhs::new(inputs.w_hh, [gated, hidden], [hidden, 1]);
+    let w_hh = PackedRhs::new(inputs.w_hh, [gated, hidden], [hidden, 1]);
     let (h_rows, gate_rows) = (hidden.max(1), (time * gated).max(1));
     for t in (0..time).rev() {
         let step = BackwardStep {
@@ -753,28 +734,21 @@ fn backward_portable(
             hidden,
             true,
             &d_rec[t * gated..],
-            time * gated,
+            [time * gated, 1],
         );
     }
     let d_rec = if kind == CellKind::Gru { &d_hp } else { &d_xp };
     // dW_hh = Σ_rows d_recᵀ · h_prev, one product over every step of every sequence.
     let mut d_w_hh = vec![0.0f32; gated * hidden];
-    matmul(
-        [gated, hidden, batch * time],
+    PackedRhs::new(&h_prev, [batch * time, hidden], [hidden, 1]).product(
+        gated,
         &mut d_w_hh,
         hidden,
         false,
         d_rec,
         [1, gated],
-        &h_prev,
-        [hidden, 1],
     );
-    let mut d_b_hh = vec![0.0f32; gated];
-    for row in d_rec.chunks_exact(gated) {
-        for (sum, v) in d_b_hh.iter_mut().zip(row) {
-            *sum += v;
-        }
-    }
+    let d_b_hh = column_sums(d_rec, gated);
     Gradients {
         xp: d_xp,
         w_hh: d_w_hh,

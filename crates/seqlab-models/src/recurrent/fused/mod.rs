@@ -5,6 +5,7 @@ pub(crate) mod activation;
 mod kernel;
 pub(crate) mod op;
 mod packed;
+mod projection;
 mod step;
 
 pub use op::{

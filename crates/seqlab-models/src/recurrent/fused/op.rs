@@ -1,9 +1,10 @@
 //! The fused recurrence as a Burn backend extension: one operation for the whole time loop on
 //! the CPU backends, with a hand-written backward registered on Burn's autodiff.
 //!
-//! The concrete backends read their tensors into `f32` buffers, run [`kernel`], and write the
-//! result back; autodiff keeps the forward's output and gate activations as the state of its
-//! backward step, which runs [`kernel::backward`] the same way.
+//! The concrete backends read their tensors into `f32` buffers, project the input
+//! ([`projection`]), run [`kernel`], and write the result back; autodiff keeps the input, the
+//! forward's output and gate activations as the state of its backward step, which runs
+//! [`kernel::backward`] and the projection's gradients the same way.
 
 // burn-ndarray is deprecated in favour of flex; seqlab supports both while burn ships both.
 #![allow(deprecated)]
@@ -21,6 +22,7 @@ use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
 use burn::tensor::{Device, Tensor, TensorData, read_sync};
 
 use super::kernel::{self, Dims, Inputs};
+use super::projection::{self, Projection};
 use super::step::{self, StepInputs};
 use crate::recurrent::CellKind;
 
@@ -45,19 +47,22 @@ pub struct RecurrenceSpec {
     NdArray: cfg(feature = "ndarray")
 )]
 pub trait FusedRecurrenceBackend: Backend {
-    /// Runs the recurrence over the projected input `xp` `[B, T, G·H]` with `w_hh` `[G·H, H]`,
-    /// `b_hh` `[G·H]` and initial state `h0`, `c0` `[B, H]` (`c0` is read by the LSTM only).
-    /// Returns `[B, T, S·H]`: `h_t`, then for the LSTM `c_t`. The CPU backends read their
-    /// tensors into buffers and run the kernel.
+    /// Runs one layer over the input `x` `[B, T, I]` with `w_ih` `[G·H, I]`, `b_ih` `[G·H]`,
+    /// `w_hh` `[G·H, H]`, `b_hh` `[G·H]` and initial state `h0`, `c0` `[B, H]` (`c0` is read
+    /// by the LSTM only). Returns `[B, T, S·H]`: `h_t`, then for the LSTM `c_t`. The CPU
+    /// backends read their tensors into buffers and run the kernels.
+    #[allow(clippy::too_many_arguments)]
     fn fused_recurrence(
-        xp: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        w_ih: FloatTensor<Self>,
+        b_ih: FloatTensor<Self>,
         w_hh: FloatTensor<Self>,
         b_hh: FloatTensor<Self>,
         h0: FloatTensor<Self>,
         c0: FloatTensor<Self>,
         spec: RecurrenceSpec,
     ) -> FloatTensor<Self> {
-        Forward::run::<Self>(xp, w_hh, b_hh, h0, c0, spec, false).1
+        Forward::<Self>::run([x, w_ih, b_ih, w_hh, b_hh, h0, c0], spec, false).1
     }
 
     /// One step for inference from the raw input `x` `[B, I]`, with `w_ih` `[G·H, I]`,
@@ -131,8 +136,11 @@ pub fn supports_step(device: &Device) -> bool {
 
 /// Runs the fused recurrence on tensors of a [`supports`]ed device (see
 /// [`FusedRecurrenceBackend::fused_recurrence`] for the shapes).
+#[allow(clippy::too_many_arguments)]
 pub fn fused_recurrence(
-    xp: Tensor<3>,
+    x: Tensor<3>,
+    w_ih: Tensor<2>,
+    b_ih: Tensor<1>,
     w_hh: Tensor<2>,
     b_hh: Tensor<1>,
     h0: Tensor<2>,
@@ -140,13 +148,27 @@ pub fn fused_recurrence(
     spec: RecurrenceSpec,
 ) -> Tensor<3> {
     Tensor::from_dispatch(<Dispatch as FusedRecurrenceBackend>::fused_recurrence(
-        xp.into_dispatch(),
+        x.into_dispatch(),
+        w_ih.into_dispatch(),
+        b_ih.into_dispatch(),
         w_hh.into_dispatch(),
         b_hh.into_dispatch(),
         h0.into_dispatch(),
         c0.into_dispatch(),
         spec,
     ))
+}
+
+/// Runs `work` on one of rayon's threads where it has parallel loops, so that those loops
+/// (several a time step) split from inside the pool, a cheap join each, rather than each
+/// handing its work over from an outside thread and waiting on a lock. Serial work stays on
+/// the calling thread (the hand-over would cost more than it).
+fn on_pool<R: Send>(parallel: bool, work: impl FnOnce() -> R + Send) -> R {
+    if parallel && rayon::current_thread_index().is_none() {
+        rayon::scope(|_| work())
+    } else {
+        work()
+    }
 }
 
 /// A CPU tensor's values as `f32`, copied out.
@@ -208,8 +230,13 @@ pub(crate) fn write<B: Backend>(
 
 /// The forward's inputs and results that its backward needs.
 #[derive(Debug)]
-struct Forward {
+struct Forward<B: Backend> {
     dims: Dims,
+    projection: Projection,
+    /// The input `[B, T, I]` and its weights `[G·H, I]`, kept as tensors (flex's are read
+    /// in place again by the backward).
+    x: FloatTensor<B>,
+    w_ih: FloatTensor<B>,
     w_hh: Vec<f32>,
     b_hh: Vec<f32>,
     h0: Vec<f32>,
@@ -219,18 +246,17 @@ struct Forward {
     saved: Vec<f32>,
 }
 
-impl Forward {
-    fn run<B: Backend>(
-        xp: FloatTensor<B>,
-        w_hh: FloatTensor<B>,
-        b_hh: FloatTensor<B>,
-        h0: FloatTensor<B>,
-        c0: FloatTensor<B>,
+impl<B: Backend> Forward<B> {
+    /// Runs the layer on `[x, w_ih, b_ih, w_hh, b_hh, h0, c0]`; keeps what the backward needs
+    /// when `save` is set.
+    fn run(
+        tensors: [FloatTensor<B>; 7],
         spec: RecurrenceSpec,
         save: bool,
     ) -> (Self, FloatTensor<B>) {
-        let device = xp.device();
-        let [batch, time, _] = xp.shape().dims();
+        let [x, w_ih, b_ih, w_hh, b_hh, h0, c0] = tensors;
+        let device = x.device();
+        let [batch, time, input] = x.shape().dims();
         let [_, hidden] = h0.shape().dims();
         let dims = Dims {
             batch,
@@ -238,9 +264,16 @@ impl Forward {
             hidden,
             kind: spec.kind,
         };
-        let xp_values = values::<B>(&xp);
+        let projection = Projection {
+            rows: batch * time,
+            input,
+            gated: spec.kind.gates() * hidden,
+        };
         let mut forward = Self {
             dims,
+            projection,
+            x,
+            w_ih,
             w_hh: read::<B>(w_hh),
             b_hh: read::<B>(b_hh),
             h0: read::<B>(h0),
@@ -249,7 +282,15 @@ impl Forward {
             out: Vec::new(),
             saved: Vec::new(),
         };
-        let (out, saved) = kernel::forward(dims, &xp_values, &forward.inputs(), save);
+        let parallel = dims.is_parallel() || projection.is_parallel();
+        let (out, saved) = on_pool(parallel, || {
+            let xp = projection.forward(
+                &values::<B>(&forward.x),
+                &values::<B>(&forward.w_ih),
+                &values::<B>(&b_ih),
+            );
+            kernel::forward(dims, &xp, &forward.inputs(), save)
+        });
         let shape = vec![batch, time, dims.out_width()];
         let tensor = if save {
             let tensor = write::<B>(out.clone(), shape, &device);
@@ -284,11 +325,19 @@ impl FusedRecurrenceBackend for NdArray {}
 #[derive(Debug)]
 struct RecurrenceBackward;
 
-impl<B: Backend> Backward<B, 5> for RecurrenceBackward {
-    type State = Arc<Forward>;
+impl<B: Backend> Backward<B, 7> for RecurrenceBackward {
+    type State = Arc<Forward<B>>;
 
-    fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_xp, node_w_hh, node_b_hh, node_h0, node_c0] = ops.parents;
+    fn backward(self, ops: Ops<Self::State, 7>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [
+            node_x,
+            node_w_ih,
+            node_b_ih,
+            node_w_hh,
+            node_b_hh,
+            node_h0,
+            node_c0,
+        ] = ops.parents;
         let d_out = grads.consume::<B>(&ops.node);
         let device = d_out.device();
         let forward = ops.state;
@@ -298,28 +347,46 @@ impl<B: Backend> Backward<B, 5> for RecurrenceBackward {
             hidden,
             kind,
         } = forward.dims;
-        let gated = kind.gates() * hidden;
-        let d_out = values::<B>(&d_out);
-        let g = kernel::backward(
-            forward.dims,
-            &forward.inputs(),
-            &forward.out,
-            &forward.saved,
-            &d_out,
-        );
+        let projection = forward.projection;
+        let (gated, input) = (projection.gated, projection.input);
+        let wanted = |node: &Option<_>| node.is_some();
+        let (want_x, want_w_ih, want_b_ih) =
+            (wanted(&node_x), wanted(&node_w_ih), wanted(&node_b_ih));
+        let parallel = forward.dims.is_parallel() || projection.is_parallel();
+        let (g, d_x, d_w_ih, d_b_ih) = on_pool(parallel, || {
+            let g = kernel::backward(
+                forward.dims,
+                &forward.inputs(),
+                &forward.out,
+                &forward.saved,
+                &values::<B>(&d_out),
+            );
+            let d_x = want_x.then(|| projection.input_gradient(&g.xp, &values::<B>(&forward.w_ih)));
+            let d_w_ih =
+                want_w_ih.then(|| projection.weight_gradient(&g.xp, &values::<B>(&forward.x)));
+            // The input and recurrent biases share their gradient except in the GRU's
+            // candidate.
+            let d_b_ih = want_b_ih.then(|| match kind {
+                CellKind::Gru => projection::column_sums(&g.xp, gated),
+                _ => g.b_hh.clone(),
+            });
+            (g, d_x, d_w_ih, d_b_ih)
+        });
         let c0 = if kind == CellKind::Lstm {
             g.c0
         } else {
             vec![0.0; batch * hidden]
         };
         for (node, values, shape) in [
-            (node_xp, g.xp, vec![batch, time, gated]),
-            (node_w_hh, g.w_hh, vec![gated, hidden]),
-            (node_b_hh, g.b_hh, vec![gated]),
-            (node_h0, g.h0, vec![batch, hidden]),
-            (node_c0, c0, vec![batch, hidden]),
+            (node_x, d_x, vec![batch, time, input]),
+            (node_w_ih, d_w_ih, vec![gated, input]),
+            (node_b_ih, d_b_ih, vec![gated]),
+            (node_w_hh, Some(g.w_hh), vec![gated, hidden]),
+            (node_b_hh, Some(g.b_hh), vec![gated]),
+            (node_h0, Some(g.h0), vec![batch, hidden]),
+            (node_c0, Some(c0), vec![batch, hidden]),
         ] {
-            if let Some(node) = node {
+            if let (Some(node), Some(values)) = (node, values) {
                 grads.register::<B>(node.id, write::<B>(values, shape, &device));
             }
         }
@@ -328,38 +395,31 @@ impl<B: Backend> Backward<B, 5> for RecurrenceBackward {
 
 impl<B: FusedRecurrenceBackend, C: CheckpointStrategy> FusedRecurrenceBackend for Autodiff<B, C> {
     fn fused_recurrence(
-        xp: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        w_ih: FloatTensor<Self>,
+        b_ih: FloatTensor<Self>,
         w_hh: FloatTensor<Self>,
         b_hh: FloatTensor<Self>,
         h0: FloatTensor<Self>,
         c0: FloatTensor<Self>,
         spec: RecurrenceSpec,
     ) -> FloatTensor<Self> {
+        let tensors = [x, w_ih, b_ih, w_hh, b_hh, h0, c0];
         match RecurrenceBackward
-            .prepare::<C>([xp.node(), w_hh.node(), b_hh.node(), h0.node(), c0.node()])
+            .prepare::<C>(tensors.each_ref().map(|tensor| tensor.node()))
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (forward, out) = Forward::run::<B>(
-                    xp.primitive().clone(),
-                    w_hh.primitive().clone(),
-                    b_hh.primitive().clone(),
-                    h0.primitive().clone(),
-                    c0.primitive().clone(),
-                    spec,
-                    true,
-                );
+                let primitives = tensors.each_ref().map(|tensor| tensor.primitive().clone());
+                let (forward, out) = Forward::<B>::run(primitives, spec, true);
                 prep.finish(Arc::new(forward), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::fused_recurrence(
-                xp.into_primitive(),
-                w_hh.into_primitive(),
-                b_hh.into_primitive(),
-                h0.into_primitive(),
-                c0.into_primitive(),
-                spec,
-            )),
+            OpsKind::UnTracked(prep) => {
+                let [x, w_ih, b_ih, w_hh, b_hh, h0, c0] =
+                    tensors.map(|tensor| tensor.into_primitive());
+                prep.finish(B::fused_recurrence(x, w_ih, b_ih, w_hh, b_hh, h0, c0, spec))
+            }
         }
     }
 }

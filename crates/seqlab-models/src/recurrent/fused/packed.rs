@@ -1,40 +1,95 @@
-//! The recurrent products of the time loop, `[B, K] × [K, N]` with the same right-hand side at
-//! every step: that matrix (the recurrent weights) is packed once per call into panels of
-//! [`PANEL`] columns, and each step runs an AVX2/FMA register-tile kernel over the panels.
+//! Matrix products on a right-hand side packed once into panels of columns, run by a
+//! register-tile kernel: AVX-512 (panels of 32 columns, tiles of 12 rows) where the CPU has it,
+//! else AVX2/FMA (16 columns, 6 rows), else the `gemm` crate.
 //!
+//! The recurrent products of the time loop, `[B, K] × [K, N]` with the same right-hand side at
+//! every step, pack the recurrent weights once per call and split the panels across threads.
 //! A general matrix product packs its right-hand side again on every call; at batch 32 and
 //! hidden 512 that repacking and the small row count keep the `gemm` crate at about half the
-//! speed of this kernel (measured on config c's shapes: 110–150 GFLOP/s here against 55–90,
-//! on a 2-core AMD EPYC). Other CPUs use the `gemm` crate.
+//! speed of the AVX2 kernel (measured on config c's shapes: 110–150 GFLOP/s here against
+//! 55–90, on a 2-core AMD EPYC). The `gemm` crate also stops at AVX2 on stable Rust, half of
+//! what an AVX-512 core with full-width units does.
+//!
+//! Products with many rows (the input projection and the weight gradients over every step at
+//! once) also pack the left-hand side, block by block (`BLOCK_TILES` tiles × [`BLOCK_DEPTH`],
+//! kept in the core's L2 cache while the panels stream past it), and split the row blocks
+//! across threads.
 
 use rayon::prelude::*;
 
-/// Columns per packed panel: two 8-wide AVX registers.
-const PANEL: usize = 16;
-
-/// Products at least this large (`m · n · k`) are split across threads, by panels.
-const PARALLEL_WORK: usize = 2 * 1024 * 1024;
+/// Products at least this large (`m · n · k`) are split across threads.
+pub(super) const PARALLEL_WORK: usize = 2 * 1024 * 1024;
 
 /// Right-hand sides at least this large (`k · n`) are packed by several threads.
 const PARALLEL_PACK: usize = 256 * 1024;
 
-/// A right-hand side `[K, N]` ready for repeated products, packed or, on CPUs without AVX2
-/// and FMA, kept as strides into the original matrix.
-pub(super) struct RecurrentRhs<'a> {
+/// Register tiles of rows per packed block of a product with many rows.
+#[cfg(target_arch = "x86_64")]
+const BLOCK_TILES: usize = 8;
+
+/// Depth (`k`) per packed block of a product with many rows.
+#[cfg(target_arch = "x86_64")]
+const BLOCK_DEPTH: usize = 256;
+
+/// The vector instructions a packed product runs on.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    /// 8-wide AVX2 with FMA.
+    Avx2,
+    /// 16-wide AVX-512.
+    Avx512,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Isa {
+    /// The widest this CPU runs, if any.
+    fn detect() -> Option<Self> {
+        if super::kernel::has_avx512() {
+            Some(Isa::Avx512)
+        } else if super::kernel::has_avx2_fma() {
+            Some(Isa::Avx2)
+        } else {
+            None
+        }
+    }
+
+    /// Columns per packed panel: two vector registers.
+    fn panel(self) -> usize {
+        match self {
+            Isa::Avx2 => 16,
+            Isa::Avx512 => 32,
+        }
+    }
+
+    /// Rows of the left-hand side per register tile: with two accumulators a row, two panel
+    /// loads and a broadcast, 15 of AVX2's 16 registers, 27 of AVX-512's 32.
+    fn tile_rows(self) -> usize {
+        match self {
+            Isa::Avx2 => 6,
+            Isa::Avx512 => 12,
+        }
+    }
+}
+
+/// A right-hand side `[K, N]` ready for products, packed or, on CPUs without AVX2 and FMA,
+/// kept as strides into the original matrix.
+pub(super) struct PackedRhs<'a> {
     k: usize,
     n: usize,
     layout: Layout<'a>,
 }
 
 enum Layout<'a> {
-    /// Panel `p` holds rows `0..K` of columns `p·16..p·16+16` (zero past `N`), 16 values a row.
+    /// Panel `p` holds rows `0..K` of columns `p·W..p·W+W` (zero past `N`), `W` values a row,
+    /// `W` being the ISA's panel width.
     #[cfg(target_arch = "x86_64")]
-    Packed(Vec<f32>),
+    Packed(Vec<f32>, Isa),
     /// The original matrix with its row and column strides.
     Strided(&'a [f32], [usize; 2]),
 }
 
-impl<'a> RecurrentRhs<'a> {
+impl<'a> PackedRhs<'a> {
     /// The `[k, n]` matrix whose element `(row, col)` is `rhs[row · strides[0] + col ·
     /// strides[1]]`.
     pub fn new(rhs: &'a [f32], [k, n]: [usize; 2], strides: [usize; 2]) -> Self {
@@ -42,38 +97,39 @@ impl<'a> RecurrentRhs<'a> {
         if k > 0 && n > 0 {
             assert!(
                 (k - 1) * row_stride + (n - 1) * col_stride < rhs.len(),
-                "recurrent product: right-hand side out of bounds"
+                "packed product: right-hand side out of bounds"
             );
         }
         #[cfg(target_arch = "x86_64")]
-        if super::kernel::has_avx2_fma() {
-            let panels = n.div_ceil(PANEL);
-            let mut packed = vec![0.0f32; panels * k * PANEL];
+        if let Some(isa) = Isa::detect() {
+            let width = isa.panel();
+            let panels = n.div_ceil(width);
+            let mut packed = vec![0.0f32; panels * k * width];
             let pack = |(panel, dst): (usize, &mut [f32])| {
-                let first = panel * PANEL;
-                let cols = PANEL.min(n - first);
+                let first = panel * width;
+                let cols = width.min(n - first);
                 if col_stride == 1 {
                     // Rows are contiguous: copy each row's run of the panel's columns.
-                    for (row, dst) in dst.chunks_exact_mut(PANEL).enumerate() {
+                    for (row, dst) in dst.chunks_exact_mut(width).enumerate() {
                         dst[..cols].copy_from_slice(&rhs[row * row_stride + first..][..cols]);
                     }
                 } else if row_stride == 1 {
                     // Columns are contiguous (a transposed matrix): read each column in order.
                     for col in 0..cols {
                         let src = &rhs[(first + col) * col_stride..][..k];
-                        for (dst, value) in dst[col..].iter_mut().step_by(PANEL).zip(src) {
+                        for (dst, value) in dst[col..].iter_mut().step_by(width).zip(src) {
                             *dst = *value;
                         }
                     }
                 } else {
-                    for (row, dst) in dst.chunks_exact_mut(PANEL).enumerate() {
+                    for (row, dst) in dst.chunks_exact_mut(width).enumerate() {
                         for (col, value) in dst[..cols].iter_mut().enumerate() {
                             *value = rhs[row * row_stride + (first + col) * col_stride];
                         }
                     }
                 }
             };
-            let panel_len = (k * PANEL).max(1);
+            let panel_len = (k * width).max(1);
             if k * n >= PARALLEL_PACK {
                 packed.par_chunks_mut(panel_len).enumerate().for_each(pack);
             } else {
@@ -82,7 +138,7 @@ impl<'a> RecurrentRhs<'a> {
             return Self {
                 k,
                 n,
-                layout: Layout::Packed(packed),
+                layout: Layout::Packed(packed, isa),
             };
         }
         Self {
@@ -92,8 +148,8 @@ impl<'a> RecurrentRhs<'a> {
         }
     }
 
-    /// `dst = [dst +] lhs · rhs` for `m` rows: `lhs` row `r` is `lhs[r · lhs_stride..][..K]`,
-    /// `dst` row `r` is `dst[r · dst_stride..][..N]`.
+    /// `dst = [dst +] lhs · rhs` for `m` rows: `lhs` element `(r, i)` is `lhs[r · lhs_strides[0]
+    /// + i · lhs_strides[1]]`, `dst` row `r` is `dst[r · dst_stride..][..N]`.
     pub fn product(
         &self,
         m: usize,
@@ -101,7 +157,7 @@ impl<'a> RecurrentRhs<'a> {
         dst_stride: usize,
         accumulate: bool,
         lhs: &[f32],
-        lhs_stride: usize,
+        lhs_strides: [usize; 2],
     ) {
         let (k, n) = (self.k, self.n);
         if m == 0 || n == 0 {
@@ -109,49 +165,45 @@ impl<'a> RecurrentRhs<'a> {
         }
         assert!(
             (m - 1) * dst_stride + n <= dst.len(),
-            "recurrent product: destination out of bounds"
+            "packed product: destination out of bounds"
         );
+        let [lhs_rs, lhs_cs] = lhs_strides;
         assert!(
-            k == 0 || (m - 1) * lhs_stride + k <= lhs.len(),
-            "recurrent product: left-hand side out of bounds"
+            k == 0 || (m - 1) * lhs_rs + (k - 1) * lhs_cs < lhs.len(),
+            "packed product: left-hand side out of bounds"
         );
         match &self.layout {
             #[cfg(target_arch = "x86_64")]
-            Layout::Packed(packed) => {
-                let out = Destination(dst.as_mut_ptr());
-                let panel = |p: usize| {
-                    let first = p * PANEL;
-                    // SAFETY: `Packed` exists only on CPUs with AVX2 and FMA; every row of
-                    // `lhs` and `dst` the tile touches was bounds-checked above; panel `p`
-                    // holds `k · 16` values; threads write disjoint columns of `dst`.
-                    unsafe {
-                        Tile {
-                            k,
-                            cols: PANEL.min(n - first),
-                            lhs: lhs.as_ptr(),
-                            lhs_stride,
-                            panel: packed.as_ptr().add(p * k * PANEL),
-                            dst: out.at(first),
-                            dst_stride,
-                            accumulate,
-                        }
-                        .panel(m)
-                    }
+            Layout::Packed(packed, isa) => {
+                let shape = Shape {
+                    isa: *isa,
+                    m,
+                    k,
+                    n,
+                    lhs: lhs.as_ptr(),
+                    lhs_strides,
+                    packed: packed.as_ptr(),
+                    dst: Destination(dst.as_mut_ptr()),
+                    dst_stride,
+                    accumulate,
                 };
-                let panels = n.div_ceil(PANEL);
-                if m * n * k >= PARALLEL_WORK {
-                    (0..panels).into_par_iter().with_min_len(4).for_each(panel);
-                } else {
-                    (0..panels).for_each(panel);
+                // SAFETY: `Packed` exists only on CPUs with its ISA; every row of `lhs` and
+                // `dst` was bounds-checked above; `packed` holds `k · W` values a panel.
+                unsafe {
+                    if m >= 2 * BLOCK_TILES * isa.tile_rows() && k > 0 {
+                        shape.by_row_blocks()
+                    } else {
+                        shape.by_panels()
+                    }
                 }
             }
-            Layout::Strided(rhs, strides) => super::kernel::matmul(
+            Layout::Strided(rhs, strides) => matmul(
                 [m, n, k],
                 dst,
                 dst_stride,
                 accumulate,
                 lhs,
-                [lhs_stride, 1],
+                lhs_strides,
                 rhs,
                 *strides,
             ),
@@ -159,40 +211,270 @@ impl<'a> RecurrentRhs<'a> {
     }
 }
 
+/// The `gemm` crate's product, for CPUs without AVX2: `dst = [dst +] lhs · rhs`, each matrix
+/// given as a slice with its row and column strides. Bounds are checked before the unchecked
+/// product runs.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    [lhs_rs, lhs_cs]: [usize; 2],
+    rhs: &[f32],
+    [rhs_rs, rhs_cs]: [usize; 2],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(
+        last(m, n, dst_rs, 1) < dst.len(),
+        "matmul: destination out of bounds"
+    );
+    if k > 0 {
+        assert!(
+            last(m, k, lhs_rs, lhs_cs) < lhs.len(),
+            "matmul: lhs out of bounds"
+        );
+        assert!(
+            last(k, n, rhs_rs, rhs_cs) < rhs.len(),
+            "matmul: rhs out of bounds"
+        );
+    }
+    let parallelism = if m * n * k >= 192 * 192 * 192 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: every index the product touches was bounds-checked above, and `dst` does not
+    // overlap `lhs` or `rhs` (it is borrowed mutably while they are borrowed shared).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// One product on a packed right-hand side, its bounds checked by [`PackedRhs::product`].
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Shape {
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    lhs: *const f32,
+    lhs_strides: [usize; 2],
+    packed: *const f32,
+    dst: Destination,
+    dst_stride: usize,
+    accumulate: bool,
+}
+
+// SAFETY: the threads of one product read `lhs` and `packed` and write disjoint parts of `dst`.
+#[cfg(target_arch = "x86_64")]
+unsafe impl Send for Shape {}
+#[cfg(target_arch = "x86_64")]
+unsafe impl Sync for Shape {}
+
+#[cfg(target_arch = "x86_64")]
+impl Shape {
+    fn panels(&self) -> usize {
+        self.n.div_ceil(self.isa.panel())
+    }
+
+    /// Every row against one panel at a time, the panels split across threads: for few rows
+    /// (the recurrent products), whose left-hand side stays in the core's caches.
+    ///
+    /// # Safety
+    /// The CPU has the ISA; the bounds were checked by [`PackedRhs::product`].
+    unsafe fn by_panels(self) {
+        // SAFETY: the caller's contract; threads write disjoint columns of `dst`.
+        let panel = |p: usize| unsafe { self.panel_tile(p).panel(self.m) };
+        let panels = self.panels();
+        if self.m * self.n * self.k >= PARALLEL_WORK {
+            (0..panels).into_par_iter().with_min_len(4).for_each(panel);
+        } else {
+            (0..panels).for_each(panel);
+        }
+    }
+
+    /// Every row of the left-hand side against panel `p`.
+    fn panel_tile(&self, p: usize) -> Tile {
+        let width = self.isa.panel();
+        let first = p * width;
+        Tile {
+            isa: self.isa,
+            k: self.k,
+            cols: width.min(self.n - first),
+            lhs: self.lhs,
+            lhs_strides: self.lhs_strides,
+            panel: self.packed.wrapping_add(p * self.k * width),
+            dst: self.dst.at(first),
+            dst_stride: self.dst_stride,
+            accumulate: self.accumulate,
+        }
+    }
+
+    /// Blocks of `BLOCK_TILES` register tiles of rows split across threads; each runs its
+    /// rows [`BLOCK_DEPTH`] columns at a time against every panel.
+    ///
+    /// # Safety
+    /// As [`Shape::by_panels`].
+    unsafe fn by_row_blocks(self) {
+        let block_rows = BLOCK_TILES * self.isa.tile_rows();
+        let blocks = self.m.div_ceil(block_rows);
+        // SAFETY: the caller's contract; threads write disjoint rows of `dst`.
+        let block = |b: usize| unsafe { self.row_block(b * block_rows) };
+        if self.m * self.n * self.k >= PARALLEL_WORK {
+            (0..blocks).into_par_iter().for_each(block);
+        } else {
+            (0..blocks).for_each(block);
+        }
+    }
+
+    /// The block of rows from `first_row`. Rows stored contiguously are read in place (the
+    /// tile kernel reads each row as a stream); any other left-hand side (a transposed one:
+    /// the weight gradients) is first copied into tiles that hold, for each depth, the
+    /// tile's rows side by side.
+    ///
+    /// # Safety
+    /// As [`Shape::by_panels`].
+    unsafe fn row_block(self, first_row: usize) {
+        let (width, tile_rows) = (self.isa.panel(), self.isa.tile_rows());
+        let rows = (BLOCK_TILES * tile_rows).min(self.m - first_row);
+        let tiles = rows.div_ceil(tile_rows);
+        let [lhs_rs, lhs_cs] = self.lhs_strides;
+        let in_place = lhs_cs == 1;
+        let mut packed = if in_place {
+            Vec::new()
+        } else {
+            // Zeros past the last row.
+            vec![0.0f32; tiles * BLOCK_DEPTH * tile_rows]
+        };
+        let mut depth = 0;
+        while depth < self.k {
+            let depth_len = BLOCK_DEPTH.min(self.k - depth);
+            let tile_len = depth_len * tile_rows;
+            for (t, tile) in packed.chunks_exact_mut(tile_len).take(tiles).enumerate() {
+                let first = first_row + t * tile_rows;
+                let valid = tile_rows.min(rows - t * tile_rows);
+                // SAFETY: rows `first..first + valid` are below `m` and depths
+                // `depth..depth + depth_len` below `k`: within the checked bounds.
+                unsafe { self.pack_tile(tile, [first, valid], depth) };
+            }
+            for p in 0..self.panels() {
+                let first_col = p * width;
+                for t in 0..tiles {
+                    let row = first_row + t * tile_rows;
+                    let (lhs, lhs_strides) = if in_place {
+                        (
+                            self.lhs.wrapping_add(row * lhs_rs + depth),
+                            self.lhs_strides,
+                        )
+                    } else {
+                        (packed.as_ptr().wrapping_add(t * tile_len), [1, tile_rows])
+                    };
+                    // SAFETY: `lhs` holds the tile's rows to `depth_len` (in place: within the
+                    // checked bounds; packed: `depth_len · tile_rows` values); panel `p`'s
+                    // rows `depth..depth + depth_len` are within its `k · W` values; `dst`
+                    // rows `row..row + tile_rows` (fewer at the end) are within the checked
+                    // bounds.
+                    unsafe {
+                        Tile {
+                            isa: self.isa,
+                            k: depth_len,
+                            cols: width.min(self.n - first_col),
+                            lhs,
+                            lhs_strides,
+                            panel: self.packed.add((p * self.k + depth) * width),
+                            dst: self.dst.at(row * self.dst_stride + first_col),
+                            dst_stride: self.dst_stride,
+                            accumulate: self.accumulate || depth > 0,
+                        }
+                        .rows(tile_rows.min(rows - t * tile_rows))
+                    }
+                }
+            }
+            depth += depth_len;
+        }
+    }
+
+    /// Copies rows `first..first + valid` at depths `depth..` into `tile` (`depth_len` groups
+    /// of the ISA's tile rows).
+    ///
+    /// # Safety
+    /// Those rows and depths are within the checked bounds of `lhs`.
+    unsafe fn pack_tile(&self, tile: &mut [f32], [first, valid]: [usize; 2], depth: usize) {
+        let tile_rows = self.isa.tile_rows();
+        let [lhs_rs, lhs_cs] = self.lhs_strides;
+        if lhs_rs == 1 {
+            // A transposed matrix: each depth's rows are side by side already.
+            for (i, dst) in tile.chunks_exact_mut(tile_rows).enumerate() {
+                // SAFETY: the caller's contract.
+                let src = unsafe {
+                    std::slice::from_raw_parts(self.lhs.add(first + (depth + i) * lhs_cs), valid)
+                };
+                dst[..valid].copy_from_slice(src);
+            }
+            return;
+        }
+        for r in 0..valid {
+            // SAFETY: the caller's contract.
+            let src = unsafe { self.lhs.add((first + r) * lhs_rs + depth * lhs_cs) };
+            for (i, dst) in tile[r..].iter_mut().step_by(tile_rows).enumerate() {
+                // SAFETY: as above.
+                *dst = unsafe { *src.add(i * lhs_cs) };
+            }
+        }
+    }
+}
+
 /// The destination pointer shared by the threads of one product, each writing its own
-/// columns.
+/// columns or rows.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct Destination(*mut f32);
 
-// SAFETY: the threads of one product write disjoint panels of columns.
-#[cfg(target_arch = "x86_64")]
-unsafe impl Send for Destination {}
-#[cfg(target_arch = "x86_64")]
-unsafe impl Sync for Destination {}
-
 #[cfg(target_arch = "x86_64")]
 impl Destination {
-    /// The pointer `offset` values in (a method, so closures capture the `Sync` wrapper).
+    /// The pointer `offset` values in.
     fn at(self, offset: usize) -> *mut f32 {
         self.0.wrapping_add(offset)
     }
 }
 
-/// Rows of `lhs` per register tile: 6 × 2 accumulators, 2 panel loads and 1 broadcast fill
-/// 15 of the 16 AVX registers.
-#[cfg(target_arch = "x86_64")]
-const TILE_ROWS: usize = 6;
-
-/// Rows of `lhs` against one panel: [`Tile::panel`] runs all `m` rows, in register tiles of
-/// [`TILE_ROWS`] ([`Tile::run`]).
+/// Rows of `lhs` against one panel: [`Tile::panel`] runs all `m` rows, in register tiles
+/// ([`Tile::run_avx2`], [`Tile::run_avx512`]).
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct Tile {
+    isa: Isa,
     k: usize,
     cols: usize,
     lhs: *const f32,
-    lhs_stride: usize,
+    /// Element `(r, i)` of the tile's rows is `lhs[r · lhs_strides[0] + i · lhs_strides[1]]`.
+    lhs_strides: [usize; 2],
     panel: *const f32,
     dst: *mut f32,
     dst_stride: usize,
@@ -202,49 +484,75 @@ struct Tile {
 #[cfg(target_arch = "x86_64")]
 impl Tile {
     /// # Safety
-    /// The CPU has AVX2 and FMA; `lhs` rows `0..m` (`k` values each, `lhs_stride` apart),
-    /// `panel` (`k · 16` values) and `dst` rows `0..m` (`cols` values each, `dst_stride`
-    /// apart) are valid.
-    #[target_feature(enable = "avx2,fma")]
+    /// The CPU has the ISA; `lhs` rows `0..m` (`k` values each), `panel` (`k · W` values)
+    /// and `dst` rows `0..m` (`cols` values each, `dst_stride` apart) are valid.
     unsafe fn panel(self, m: usize) {
+        let tile_rows = self.isa.tile_rows();
         let mut row = 0;
         while row < m {
-            let rows = TILE_ROWS.min(m - row);
+            let rows = tile_rows.min(m - row);
             // SAFETY: rows `row..row + rows` are within `0..m` (the caller's contract).
             unsafe {
-                let tile = Tile {
-                    lhs: self.lhs.add(row * self.lhs_stride),
+                Tile {
+                    lhs: self.lhs.add(row * self.lhs_strides[0]),
                     dst: self.dst.add(row * self.dst_stride),
                     ..self
-                };
-                match rows {
-                    6 => tile.run::<6>(),
-                    5 => tile.run::<5>(),
-                    4 => tile.run::<4>(),
-                    3 => tile.run::<3>(),
-                    2 => tile.run::<2>(),
-                    _ => tile.run::<1>(),
                 }
+                .rows(rows)
             }
             row += rows;
         }
     }
 
+    /// The first `rows` (1 to the ISA's tile rows) rows of the tile.
+    ///
     /// # Safety
-    /// As [`Tile::panel`], for `R` rows.
+    /// As [`Tile::panel`], for `rows` rows.
+    unsafe fn rows(self, rows: usize) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match (self.isa, rows) {
+                (Isa::Avx2, 6) => self.run_avx2::<6>(),
+                (Isa::Avx2, 5) => self.run_avx2::<5>(),
+                (Isa::Avx2, 4) => self.run_avx2::<4>(),
+                (Isa::Avx2, 3) => self.run_avx2::<3>(),
+                (Isa::Avx2, 2) => self.run_avx2::<2>(),
+                (Isa::Avx2, _) => self.run_avx2::<1>(),
+                (Isa::Avx512, 12) => self.run_avx512::<12>(),
+                (Isa::Avx512, 11) => self.run_avx512::<11>(),
+                (Isa::Avx512, 10) => self.run_avx512::<10>(),
+                (Isa::Avx512, 9) => self.run_avx512::<9>(),
+                (Isa::Avx512, 8) => self.run_avx512::<8>(),
+                (Isa::Avx512, 7) => self.run_avx512::<7>(),
+                (Isa::Avx512, 6) => self.run_avx512::<6>(),
+                (Isa::Avx512, 5) => self.run_avx512::<5>(),
+                (Isa::Avx512, 4) => self.run_avx512::<4>(),
+                (Isa::Avx512, 3) => self.run_avx512::<3>(),
+                (Isa::Avx512, 2) => self.run_avx512::<2>(),
+                (Isa::Avx512, _) => self.run_avx512::<1>(),
+            }
+        }
+    }
+
+    /// `R` rows against a 16-column panel.
+    ///
+    /// # Safety
+    /// As [`Tile::panel`], for `R` rows, on a CPU with AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run<const R: usize>(&self) {
+    unsafe fn run_avx2<const R: usize>(&self) {
         use std::arch::x86_64::*;
         let Tile {
             k,
             cols,
             lhs,
-            lhs_stride,
+            lhs_strides: [lhs_rs, lhs_cs],
             panel,
             dst,
             dst_stride,
             accumulate,
+            ..
         } = *self;
+        const W: usize = 16;
         // SAFETY: reads `panel[..k · 16]`, `lhs` rows `0..R` up to `k`, writes `dst` rows
         // `0..R` up to `cols`: the caller's contract.
         unsafe {
@@ -254,11 +562,11 @@ impl Tile {
             macro_rules! accumulate_step {
                 ($i:expr) => {{
                     let i = $i;
-                    let b0 = _mm256_loadu_ps(panel.add(i * PANEL));
-                    let b1 = _mm256_loadu_ps(panel.add(i * PANEL + 8));
+                    let b0 = _mm256_loadu_ps(panel.add(i * W));
+                    let b1 = _mm256_loadu_ps(panel.add(i * W + 8));
                     #[allow(clippy::needless_range_loop)]
                     for r in 0..R {
-                        let a = _mm256_broadcast_ss(&*lhs.add(r * lhs_stride + i));
+                        let a = _mm256_broadcast_ss(&*lhs.add(r * lhs_rs + i * lhs_cs));
                         acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
                         acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
                     }
@@ -278,7 +586,7 @@ impl Tile {
             #[allow(clippy::needless_range_loop)]
             for r in 0..R {
                 let out = dst.add(r * dst_stride);
-                if cols == PANEL {
+                if cols == W {
                     let (mut low, mut high) = (acc[r][0], acc[r][1]);
                     if accumulate {
                         low = _mm256_add_ps(low, _mm256_loadu_ps(out));
@@ -287,13 +595,91 @@ impl Tile {
                     _mm256_storeu_ps(out, low);
                     _mm256_storeu_ps(out.add(8), high);
                 } else {
-                    let mut values = [0.0f32; PANEL];
+                    let mut values = [0.0f32; W];
                     _mm256_storeu_ps(values.as_mut_ptr(), acc[r][0]);
                     _mm256_storeu_ps(values.as_mut_ptr().add(8), acc[r][1]);
                     for (col, value) in values[..cols].iter().enumerate() {
                         let out = out.add(col);
                         *out = if accumulate { *out + value } else { *value };
                     }
+                }
+            }
+        }
+    }
+
+    /// `R` rows against a 32-column panel.
+    ///
+    /// # Safety
+    /// As [`Tile::panel`], for `R` rows, on a CPU with AVX-512.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_avx512<const R: usize>(&self) {
+        use std::arch::x86_64::*;
+        let Tile {
+            k,
+            cols,
+            lhs,
+            lhs_strides: [lhs_rs, lhs_cs],
+            panel,
+            dst,
+            dst_stride,
+            accumulate,
+            ..
+        } = *self;
+        const W: usize = 32;
+        // SAFETY: reads `panel[..k · 32]`, `lhs` rows `0..R` up to `k`, writes `dst` rows
+        // `0..R` up to `cols` (masked stores past them): the caller's contract.
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); 2]; R];
+            macro_rules! accumulate_step {
+                ($i:expr) => {{
+                    let i = $i;
+                    let b0 = _mm512_loadu_ps(panel.add(i * W));
+                    let b1 = _mm512_loadu_ps(panel.add(i * W + 16));
+                    #[allow(clippy::needless_range_loop)]
+                    for r in 0..R {
+                        let a = _mm512_set1_ps(*lhs.add(r * lhs_rs + i * lhs_cs));
+                        acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+                        acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+                    }
+                }};
+            }
+            let mut i = 0;
+            while i + 4 <= k {
+                for u in 0..4 {
+                    accumulate_step!(i + u);
+                }
+                i += 4;
+            }
+            while i < k {
+                accumulate_step!(i);
+                i += 1;
+            }
+            // Lanes of the two halves that hold columns of the destination.
+            let mask = |from: usize| -> __mmask16 {
+                let lanes = cols.saturating_sub(from).min(16);
+                ((1u32 << lanes) - 1) as __mmask16
+            };
+            let (low_mask, high_mask) = (mask(0), mask(16));
+            #[allow(clippy::needless_range_loop)]
+            for r in 0..R {
+                let out = dst.add(r * dst_stride);
+                let (mut low, mut high) = (acc[r][0], acc[r][1]);
+                if cols == W {
+                    if accumulate {
+                        low = _mm512_add_ps(low, _mm512_loadu_ps(out));
+                        high = _mm512_add_ps(high, _mm512_loadu_ps(out.add(16)));
+                    }
+                    _mm512_storeu_ps(out, low);
+                    _mm512_storeu_ps(out.add(16), high);
+                } else {
+                    // Masked lanes are neither read nor written (the pointer may pass the end).
+                    let out_high = out.wrapping_add(16);
+                    if accumulate {
+                        low = _mm512_add_ps(low, _mm512_maskz_loadu_ps(low_mask, out));
+                        high = _mm512_add_ps(high, _mm512_maskz_loadu_ps(high_mask, out_high));
+                    }
+                    _mm512_mask_storeu_ps(out, low_mask, low);
+                    _mm512_mask_storeu_ps(out_high, high_mask, high);
                 }
             }
         }
@@ -310,9 +696,9 @@ mod tests {
             .collect()
     }
 
-    /// The packed product against a plain triple loop, over shapes that leave partial tiles
-    /// and partial panels, both strides of the right-hand side, with and without
-    /// accumulation, serial and threaded.
+    /// The packed product against a plain triple loop, over shapes that leave partial tiles,
+    /// panels and blocks, both strides of each side, with and without accumulation, serial and
+    /// threaded, by panels and by row blocks.
     #[test]
     fn matches_the_plain_product() {
         for &(m, k, n) in &[
@@ -321,43 +707,49 @@ mod tests {
             (13, 33, 40),
             (32, 200, 800),
             (64, 300, 300),
+            (150, 7, 20),
+            (301, 600, 50),
         ] {
-            let lhs_stride = k + 3;
-            let lhs = values(m * lhs_stride, 1);
             let w = values(k * n, 2);
             for (strides, transposed) in [([n, 1], false), ([1, k], true)] {
-                let rhs = RecurrentRhs::new(&w, [k, n], strides);
-                for accumulate in [false, true] {
-                    let dst_stride = n + 2;
-                    let mut dst = values(m * dst_stride, 3);
-                    let mut expected = dst.clone();
-                    rhs.product(m, &mut dst, dst_stride, accumulate, &lhs, lhs_stride);
-                    for r in 0..m {
-                        for c in 0..n {
-                            let sum: f64 = (0..k)
-                                .map(|i| {
-                                    let b = if transposed {
-                                        w[c * k + i]
-                                    } else {
-                                        w[i * n + c]
-                                    };
-                                    lhs[r * lhs_stride + i] as f64 * b as f64
-                                })
-                                .sum();
-                            let e = &mut expected[r * dst_stride + c];
-                            *e = if accumulate {
-                                *e + sum as f32
-                            } else {
-                                sum as f32
-                            };
+                let rhs = PackedRhs::new(&w, [k, n], strides);
+                for (lhs_strides, lhs_len) in [([k + 3, 1], m * (k + 3)), ([1, m + 2], k * (m + 2))]
+                {
+                    let lhs = values(lhs_len, 1);
+                    let a = |r: usize, i: usize| lhs[r * lhs_strides[0] + i * lhs_strides[1]];
+                    for accumulate in [false, true] {
+                        let dst_stride = n + 2;
+                        let mut dst = values(m * dst_stride, 3);
+                        let mut expected = dst.clone();
+                        rhs.product(m, &mut dst, dst_stride, accumulate, &lhs, lhs_strides);
+                        for r in 0..m {
+                            for c in 0..n {
+                                let sum: f64 = (0..k)
+                                    .map(|i| {
+                                        let b = if transposed {
+                                            w[c * k + i]
+                                        } else {
+                                            w[i * n + c]
+                                        };
+                                        a(r, i) as f64 * b as f64
+                                    })
+                                    .sum();
+                                let e = &mut expected[r * dst_stride + c];
+                                *e = if accumulate {
+                                    *e + sum as f32
+                                } else {
+                                    sum as f32
+                                };
+                            }
                         }
-                    }
-                    for (index, (got, want)) in dst.iter().zip(&expected).enumerate() {
-                        assert!(
-                            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                            "m {m} k {k} n {n} transposed {transposed} accumulate \
-                             {accumulate} [{index}]: {got} vs {want}"
-                        );
+                        for (index, (got, want)) in dst.iter().zip(&expected).enumerate() {
+                            assert!(
+                                (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                                "m {m} k {k} n {n} rhs transposed {transposed} lhs strides \
+                                 {lhs_strides:?} accumulate {accumulate} [{index}]: {got} vs \
+                                 {want}"
+                            );
+                        }
                     }
                 }
             }
