@@ -59,7 +59,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command {
+    // Each command runs on one of rayon's threads, so that the parallel loops of the kernels
+    // and of Burn's CPU backends split their work from inside the pool (a cheap join) rather
+    // than each handing it over from this thread and waiting on a lock.
+    let result = on_thread_pool(move || run(cli.command).map_err(|error| error.to_string()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("seqlab: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `command`.
+fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
         Command::HumanNumbers(args) => commands::human_numbers::run(args),
         Command::Sinusoid(args) => commands::sinusoid::run(args),
         Command::Copy(args) => commands::copy::run(args),
@@ -71,14 +86,17 @@ fn main() -> ExitCode {
         Command::Classify(args) => commands::classify::run(args),
         Command::Lm(args) => commands::lm::run(args),
         Command::Bench(args) => commands::bench::run(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("seqlab: {}", one_line(&error.to_string()));
-            ExitCode::FAILURE
-        }
     }
+}
+
+/// Runs `work` on a thread of rayon's global pool, whose threads get the main thread's usual
+/// stack size (8 MiB; rayon's default is 2 MiB).
+fn on_thread_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    // Fails only if the pool already exists, which is then the pool to use.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(8 << 20)
+        .build_global();
+    rayon::scope(|_| work())
 }
 
 /// Folds a multi-line message into one line, leaving out clap's usage and help hints.
