@@ -97,6 +97,11 @@ pub(crate) fn step(inputs: &StepInputs) -> Vec<f32> {
 /// `v`: each weight row is read once for the whole batch.
 fn products(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
+    if kernel::has_avx512() {
+        // SAFETY: the CPU has AVX-512, AVX2 and FMA, checked just above.
+        return unsafe { products_avx512(w, v, cols, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if kernel::has_avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { products_avx2(w, v, cols, out) };
@@ -107,6 +112,13 @@ fn products(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn products_avx2(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
+    products_portable(w, v, cols, out);
+}
+
+/// The same sums as [`products_avx2`], lane for lane, in 16-wide registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn products_avx512(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
     products_portable(w, v, cols, out);
 }
 
