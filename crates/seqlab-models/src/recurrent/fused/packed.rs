@@ -23,7 +23,12 @@ pub(super) const PARALLEL_WORK: usize = 2 * 1024 * 1024;
 /// Right-hand sides at least this large (`k · n`) are packed by several threads.
 const PARALLEL_PACK: usize = 256 * 1024;
 
-/// Register tiles of rows per packed block of a product with many rows.
+/// Parallel tasks per thread a product aims for where its shape allows, so that the threads
+/// finish together.
+#[cfg(target_arch = "x86_64")]
+const TASKS_PER_THREAD: usize = 4;
+
+/// Register tiles of rows per packed block of a product with many rows (at most).
 #[cfg(target_arch = "x86_64")]
 const BLOCK_TILES: usize = 8;
 
@@ -304,18 +309,43 @@ impl Shape {
     }
 
     /// Every row against one panel at a time, the panels split across threads: for few rows
-    /// (the recurrent products), whose left-hand side stays in the core's caches.
+    /// (the recurrent products), whose left-hand side stays in the core's caches. Where there
+    /// are too few panels to keep every thread busy, the rows are split too.
     ///
     /// # Safety
     /// The CPU has the ISA; the bounds were checked by [`PackedRhs::product`].
     unsafe fn by_panels(self) {
-        // SAFETY: the caller's contract; threads write disjoint columns of `dst`.
-        let panel = |p: usize| unsafe { self.panel_tile(p).panel(self.m) };
         let panels = self.panels();
-        if self.m * self.n * self.k >= PARALLEL_WORK {
-            (0..panels).into_par_iter().with_min_len(4).for_each(panel);
+        let parallel = self.m * self.n * self.k >= PARALLEL_WORK;
+        let tile_rows = self.isa.tile_rows();
+        let tiles = self.m.div_ceil(tile_rows);
+        let groups = if parallel {
+            (TASKS_PER_THREAD * rayon::current_num_threads())
+                .div_ceil(panels)
+                .clamp(1, tiles)
         } else {
-            (0..panels).for_each(panel);
+            1
+        };
+        let group_rows = tiles.div_ceil(groups) * tile_rows;
+        let groups = self.m.div_ceil(group_rows);
+        let task = |task: usize| {
+            let (p, first_row) = (task / groups, task % groups * group_rows);
+            let tile = self.panel_tile(p);
+            // SAFETY: the caller's contract; rows `first_row..` of `lhs` and `dst` are within
+            // its bounds; tasks write disjoint blocks of `dst`.
+            unsafe {
+                Tile {
+                    lhs: tile.lhs.add(first_row * self.lhs_strides[0]),
+                    dst: tile.dst.add(first_row * self.dst_stride),
+                    ..tile
+                }
+                .panel(group_rows.min(self.m - first_row))
+            }
+        };
+        if parallel {
+            (0..panels * groups).into_par_iter().for_each(task);
+        } else {
+            (0..panels * groups).for_each(task);
         }
     }
 
@@ -342,27 +372,38 @@ impl Shape {
     /// # Safety
     /// As [`Shape::by_panels`].
     unsafe fn by_row_blocks(self) {
-        let block_rows = BLOCK_TILES * self.isa.tile_rows();
+        let parallel = self.m * self.n * self.k >= PARALLEL_WORK;
+        let tile_rows = self.isa.tile_rows();
+        // Smaller blocks where there are too few to keep every thread busy.
+        let block_tiles = if parallel {
+            self.m
+                .div_ceil(tile_rows)
+                .div_ceil(TASKS_PER_THREAD * rayon::current_num_threads())
+                .clamp(1, BLOCK_TILES)
+        } else {
+            BLOCK_TILES
+        };
+        let block_rows = block_tiles * tile_rows;
         let blocks = self.m.div_ceil(block_rows);
         // SAFETY: the caller's contract; threads write disjoint rows of `dst`.
-        let block = |b: usize| unsafe { self.row_block(b * block_rows) };
-        if self.m * self.n * self.k >= PARALLEL_WORK {
+        let block = |b: usize| unsafe { self.row_block(b * block_rows, block_rows) };
+        if parallel {
             (0..blocks).into_par_iter().for_each(block);
         } else {
             (0..blocks).for_each(block);
         }
     }
 
-    /// The block of rows from `first_row`. Rows stored contiguously are read in place (the
+    /// The block of `block_rows` rows (fewer at the end) from `first_row`. Rows stored contiguously are read in place (the
     /// tile kernel reads each row as a stream); any other left-hand side (a transposed one:
     /// the weight gradients) is first copied into tiles that hold, for each depth, the
     /// tile's rows side by side.
     ///
     /// # Safety
     /// As [`Shape::by_panels`].
-    unsafe fn row_block(self, first_row: usize) {
+    unsafe fn row_block(self, first_row: usize, block_rows: usize) {
         let (width, tile_rows) = (self.isa.panel(), self.isa.tile_rows());
-        let rows = (BLOCK_TILES * tile_rows).min(self.m - first_row);
+        let rows = block_rows.min(self.m - first_row);
         let tiles = rows.div_ceil(tile_rows);
         let [lhs_rs, lhs_cs] = self.lhs_strides;
         let in_place = lhs_cs == 1;
