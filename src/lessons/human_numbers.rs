@@ -1,8 +1,8 @@
 //! fastai's "human numbers" language models, LMModel1–4 as the lesson runs them, and the
 //! book's recurrent LMModel5–7.
 
-use super::LessonError;
 use super::resumable::{Resumable, TrainRun, config_checkpoint, fit_resumable, with_param_file};
+use super::{LessonError, init_seeded};
 use crate::data::{LmSplit, LmTask, Vocab, batches, human_numbers, split_words};
 use crate::models::{
     CellKind, LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
@@ -282,7 +282,6 @@ impl HumanNumbersConfig {
         run: &TrainRun,
         device: &Device,
     ) -> Result<Vec<EpochRecord>, LessonError> {
-        device.seed(self.seed);
         let hidden = self.hidden.unwrap_or(self.model.default_hidden());
         let ad = device.clone().autodiff();
         let v = vocab_size;
@@ -294,19 +293,27 @@ impl HumanNumbersConfig {
         let base = config_checkpoint(HUMAN_NUMBERS_KIND, &shape);
         match self.model {
             HumanNumbersModel::Lm1 => {
-                let model = LmModel1Config::new(v, hidden).init(&ad);
+                let model = init_seeded(device, self.seed, || {
+                    LmModel1Config::new(v, hidden).init(&ad)
+                });
                 self.train(model, data, base, run, device)
             }
             HumanNumbersModel::Lm2 => {
-                let model = LmModel2Config::new(v, hidden).init(&ad);
+                let model = init_seeded(device, self.seed, || {
+                    LmModel2Config::new(v, hidden).init(&ad)
+                });
                 self.train(model, data, base, run, device)
             }
             HumanNumbersModel::Lm3 => {
-                let model = LmModel3Config::new(v, hidden).init(&ad);
+                let model = init_seeded(device, self.seed, || {
+                    LmModel3Config::new(v, hidden).init(&ad)
+                });
                 self.train(model, data, base, run, device)
             }
             HumanNumbersModel::Lm4 => {
-                let model = LmModel4Config::new(v, hidden).init(&ad);
+                let model = init_seeded(device, self.seed, || {
+                    LmModel4Config::new(v, hidden).init(&ad)
+                });
                 self.train(model, data, base, run, device)
             }
             HumanNumbersModel::Lm5 | HumanNumbersModel::Lm6 => {
@@ -315,11 +322,15 @@ impl HumanNumbersConfig {
                 } else {
                     CellKind::Lstm
                 };
-                let model = RecurrentLmConfig::new(kind, v, hidden, 2).init(&ad);
+                let model = init_seeded(device, self.seed, || {
+                    RecurrentLmConfig::new(kind, v, hidden, 2).init(&ad)
+                });
                 self.train(model, data, base, run, device)
             }
             HumanNumbersModel::Lm7 => {
-                let model = RecurrentLmConfig::awd_lstm(v, hidden, 0.4).init(&ad);
+                let model = init_seeded(device, self.seed, || {
+                    RecurrentLmConfig::awd_lstm(v, hidden, 0.4).init(&ad)
+                });
                 self.train(model, data, base, run, device)
             }
         }
@@ -361,9 +372,16 @@ impl HumanNumbersConfig {
         let (model, saved) = resumable.start_from(model, device)?;
         let learner = Learner::new(model, data, device)
             .with_optimizer(optimizer)
-            .with_step_seed(self.seed)
             .with_table(run.print_table)
             .with_progress(run.show_progress);
+        // Only LMModel7 draws during training (its dropout masks): reseeding the device's
+        // generator at every step of the other models would disturb, for nothing, whatever
+        // else in the process draws from it.
+        let learner = if self.model == HumanNumbersModel::Lm7 {
+            learner.with_step_seed(self.seed)
+        } else {
+            learner
+        };
         let Resumable {
             model_files,
             settings,

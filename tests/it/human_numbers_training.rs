@@ -24,7 +24,7 @@ fn final_accuracies(model: HumanNumbersModel) -> Vec<f64> {
 }
 
 /// The mean over 5 seeds must reach `floor`. The bars are lm1 0.48, lm2 0.48, lm3 0.57,
-/// lm4 0.64; seqlab reaches 0.490, 0.485, 0.603, 0.641 on flex here (the PyTorch reference:
+/// lm4 0.64; seqlab reaches 0.489, 0.486, 0.599, 0.646 on flex here (the PyTorch reference:
 /// 0.492, 0.502, 0.584, 0.662 over 8 seeds). Where seqlab's margin over the bar is under 0.01,
 /// the floor sits 0.01 lower so that rounding differences between CPUs cannot flip the test;
 /// one run varies by ±0.03 to ±0.08 with the seed alone.
@@ -67,8 +67,10 @@ fn lm4_reaches_the_lesson_accuracy() {
     assert_mean_accuracy(HumanNumbersModel::Lm4, 0.63);
 }
 
-/// The bars for the book's recurrent models: lm5 0.50, lm6 0.72, lm7 0.84 (PyTorch over
-/// 8 seeds: 0.543, 0.752, 0.873).
+/// The bars for the book's recurrent models: lm5 0.50, lm6 0.72 (PyTorch over 8 seeds:
+/// 0.543, 0.752). lm7's (0.84) is checked by the CLI tests, each seed in a process of its own:
+/// its dropout masks are drawn from the device's generator, reseeded at every step, which in
+/// this process would change other tests' initial weights.
 #[test]
 fn lm5_reaches_the_books_accuracy() {
     assert_mean_accuracy_within(HumanNumbersModel::Lm5, 0.50, (0.40, 0.70));
@@ -77,9 +79,4 @@ fn lm5_reaches_the_books_accuracy() {
 #[test]
 fn lm6_reaches_the_books_accuracy() {
     assert_mean_accuracy_within(HumanNumbersModel::Lm6, 0.72, (0.55, 0.95));
-}
-
-#[test]
-fn lm7_reaches_the_books_accuracy() {
-    assert_mean_accuracy_within(HumanNumbersModel::Lm7, 0.84, (0.70, 0.97));
 }
