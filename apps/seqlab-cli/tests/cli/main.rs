@@ -273,6 +273,17 @@ fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Runs `seqlab` with `args` and `--metrics-json PATH`, checks that it succeeded and returns
+/// the metrics it wrote, with its standard output.
+fn run_with_metrics(args: &[&str], metrics: &std::path::Path) -> (serde_json::Value, String) {
+    let mut args = args.to_vec();
+    args.extend(["--metrics-json", metrics.to_str().unwrap()]);
+    let output = seqlab(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = serde_json::from_str(&std::fs::read_to_string(metrics).unwrap()).unwrap();
+    (json, String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// A small play: speaker names, line breaks, repeated lines a tiny model can learn.
 fn write_play(dir: &std::path::Path) -> PathBuf {
     let scene =
@@ -1159,18 +1170,10 @@ fn unwritable_outputs_are_refused_before_training() {
 #[test]
 fn addition_learns_to_add_with_the_attention_decoder() {
     let dir = scratch_dir("addition");
-    let metrics = dir.join("metrics.json");
-    let output = seqlab(&[
-        "addition",
-        "--no-progress",
-        "--metrics-json",
-        metrics.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+    let (json, stdout) =
+        run_with_metrics(&["addition", "--no-progress"], &dir.join("metrics.json"));
     let exact = json["run"]["test_exact_match"].as_f64().unwrap();
-    assert!(exact >= 0.95, "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(exact >= 0.95, "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -1183,20 +1186,18 @@ fn human_numbers_lm7_reaches_the_books_accuracy() {
     let dir = scratch_dir("lm7");
     let accuracies: Vec<f64> = (0..5)
         .map(|seed| {
-            let metrics = dir.join(format!("seed{seed}.json"));
-            let output = seqlab(&[
-                "human-numbers",
-                "--model",
-                "lm7",
-                "--seed",
-                &seed.to_string(),
-                "--no-progress",
-                "--metrics-json",
-                metrics.to_str().unwrap(),
-            ]);
-            assert!(output.status.success(), "{}", stderr(&output));
-            let json: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+            let seed = seed.to_string();
+            let (json, _) = run_with_metrics(
+                &[
+                    "human-numbers",
+                    "--model",
+                    "lm7",
+                    "--seed",
+                    &seed,
+                    "--no-progress",
+                ],
+                &dir.join(format!("seed{seed}.json")),
+            );
             let epochs = json["epochs"].as_array().unwrap();
             epochs.last().unwrap()["accuracy"].as_f64().unwrap()
         })
@@ -1218,8 +1219,7 @@ fn human_numbers_lm7_reaches_the_books_accuracy() {
 fn human_numbers_repeats_a_run_for_the_same_seed() {
     let dir = scratch_dir("human-numbers-seed");
     let run = |seed: &str, name: &str| {
-        let metrics = dir.join(name);
-        let output = seqlab(&[
+        let args = [
             "human-numbers",
             "--model",
             "lm3",
@@ -1228,12 +1228,8 @@ fn human_numbers_repeats_a_run_for_the_same_seed() {
             "--seed",
             seed,
             "--no-progress",
-            "--metrics-json",
-            metrics.to_str().unwrap(),
-        ]);
-        assert!(output.status.success(), "{}", stderr(&output));
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+        ];
+        let (json, _) = run_with_metrics(&args, &dir.join(name));
         let epoch = &json["epochs"][0];
         ["train_loss", "valid_loss", "accuracy"].map(|field| epoch[field].as_f64().unwrap())
     };
