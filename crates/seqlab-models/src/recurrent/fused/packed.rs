@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 
 /// Products at least this large (`m · n · k`) are split across threads.
-pub(super) const PARALLEL_WORK: usize = 2 * 1024 * 1024;
+pub(super) const PARALLEL_WORK: usize = 512 * 1024;
 
 /// Right-hand sides at least this large (`k · n`) are packed by several threads.
 const PARALLEL_PACK: usize = 256 * 1024;
