@@ -333,9 +333,14 @@ fn gates_mut<const G: usize>(row: &mut [f32], hidden: usize) -> [&mut [f32]; G] 
     })
 }
 
+/// Hidden units an LSTM cell pass takes at once: one AVX-512 register (two AVX2 ones).
+const CELL_LANES: usize = 16;
+
 /// One LSTM step for one sequence: updates `h` and `c` in place; with `SAVE`, saves
-/// `i, f, g, o`. Every slice is cut to the hidden size first, so the loop has no bounds
-/// checks and vectorises.
+/// `i, f, g, o`. Saving, the units go [`CELL_LANES`] at a time through fixed-size arrays, the
+/// last group padded, so that every unit runs in vector registers (a hidden size such as 20
+/// left a scalar tail of 4 units that cost more than the 16 before it: training at hidden 20
+/// +25%).
 #[inline(always)]
 fn lstm_cell<const SAVE: bool>(
     x: &[f32],
@@ -346,35 +351,70 @@ fn lstm_cell<const SAVE: bool>(
     saved: &mut [f32],
 ) {
     let hidden = h.len();
-    let c = &mut c[..hidden];
     let [xi, xf, xg, xo] = gates::<4>(x, hidden);
     let [ri, rf, rg, ro] = gates::<4>(r, hidden);
     let [bi, bf, bg, bo] = gates::<4>(bias, hidden);
-    if SAVE {
+    if !SAVE {
+        // Without the saved activations a plain loop measured faster (inference at hidden
+        // 20: 3.4 M against 2.9 M tokens/s).
+        let c = &mut c[..hidden];
+        for j in 0..hidden {
+            let i = sigmoid(xi[j] + ri[j] + bi[j]);
+            let f = sigmoid(xf[j] + rf[j] + bf[j]);
+            let g = tanh(xg[j] + rg[j] + bg[j]);
+            let o = sigmoid(xo[j] + ro[j] + bo[j]);
+            let cell = f * c[j] + i * g;
+            c[j] = cell;
+            h[j] = o * tanh(cell);
+        }
+        return;
+    }
+    let mut first = 0;
+    while first < hidden {
+        let n = CELL_LANES.min(hidden - first);
+        let units = first..first + n;
+        // Pre-activations of the group's units, zeros past the last.
+        let load = |[x, r, b]: [&[f32]; 3]| {
+            let mut lanes = [0.0f32; CELL_LANES];
+            let (x, r, b) = (&x[units.clone()], &r[units.clone()], &b[units.clone()]);
+            for (lane, ((x, r), b)) in lanes.iter_mut().zip(x.iter().zip(r).zip(b)) {
+                *lane = x + r + b;
+            }
+            lanes
+        };
+        let (ai, af, ag, ao) = (
+            load([xi, ri, bi]),
+            load([xf, rf, bf]),
+            load([xg, rg, bg]),
+            load([xo, ro, bo]),
+        );
+        let mut c_lanes = [0.0f32; CELL_LANES];
+        c_lanes[..n].copy_from_slice(&c[units.clone()]);
+        let (mut gi, mut gf, mut gg, mut go, mut h_lanes) = (
+            [0.0f32; CELL_LANES],
+            [0.0f32; CELL_LANES],
+            [0.0f32; CELL_LANES],
+            [0.0f32; CELL_LANES],
+            [0.0f32; CELL_LANES],
+        );
+        for l in 0..CELL_LANES {
+            let i = sigmoid(ai[l]);
+            let f = sigmoid(af[l]);
+            let g = tanh(ag[l]);
+            let o = sigmoid(ao[l]);
+            let cell = f * c_lanes[l] + i * g;
+            c_lanes[l] = cell;
+            h_lanes[l] = o * tanh(cell);
+            (gi[l], gf[l], gg[l], go[l]) = (i, f, g, o);
+        }
+        c[units.clone()].copy_from_slice(&c_lanes[..n]);
+        h[units.clone()].copy_from_slice(&h_lanes[..n]);
         let [si, sf, sg, so] = gates_mut::<4>(saved, hidden);
-        for j in 0..hidden {
-            let i = sigmoid(xi[j] + ri[j] + bi[j]);
-            let f = sigmoid(xf[j] + rf[j] + bf[j]);
-            let g = tanh(xg[j] + rg[j] + bg[j]);
-            let o = sigmoid(xo[j] + ro[j] + bo[j]);
-            let cell = f * c[j] + i * g;
-            c[j] = cell;
-            h[j] = o * tanh(cell);
-            si[j] = i;
-            sf[j] = f;
-            sg[j] = g;
-            so[j] = o;
-        }
-    } else {
-        for j in 0..hidden {
-            let i = sigmoid(xi[j] + ri[j] + bi[j]);
-            let f = sigmoid(xf[j] + rf[j] + bf[j]);
-            let g = tanh(xg[j] + rg[j] + bg[j]);
-            let o = sigmoid(xo[j] + ro[j] + bo[j]);
-            let cell = f * c[j] + i * g;
-            c[j] = cell;
-            h[j] = o * tanh(cell);
-        }
+        si[units.clone()].copy_from_slice(&gi[..n]);
+        sf[units.clone()].copy_from_slice(&gf[..n]);
+        sg[units.clone()].copy_from_slice(&gg[..n]);
+        so[units.clone()].copy_from_slice(&go[..n]);
+        first += n;
     }
 }
 
