@@ -82,13 +82,8 @@ pub(crate) fn column_sums(values: &[f32], width: usize) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::packed::tests::values;
     use super::*;
-
-    fn values(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0)
-            .collect()
-    }
 
     /// The projection and both gradients against plain loops, on sizes that take the packed
     /// products' row-block path (many rows) and their panel path (few).
