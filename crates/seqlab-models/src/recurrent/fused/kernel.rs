@@ -2,7 +2,8 @@
 //!
 //! The input projection `xp = x · W_ihᵀ + b_ih` of every step is computed before
 //! ([`super::projection`]: one large matrix product); here each step costs one
-//! `[B, H] × [H, G·H]` product and one pass over the gates. Buffers are batch-first and row-major:
+//! `[B, H] × [H, G·H]` product and one pass over the gates. Buffers are batch-first and
+//! row-major:
 //!
 //! | buffer | shape |
 //! |---|---|
@@ -369,6 +370,7 @@ fn lstm_cell<const SAVE: bool>(
         }
         return;
     }
+    let [si, sf, sg, so] = gates_mut::<4>(saved, hidden);
     let mut first = 0;
     while first < hidden {
         let n = CELL_LANES.min(hidden - first);
@@ -409,7 +411,6 @@ fn lstm_cell<const SAVE: bool>(
         }
         c[units.clone()].copy_from_slice(&c_lanes[..n]);
         h[units.clone()].copy_from_slice(&h_lanes[..n]);
-        let [si, sf, sg, so] = gates_mut::<4>(saved, hidden);
         si[units.clone()].copy_from_slice(&gi[..n]);
         sf[units.clone()].copy_from_slice(&gf[..n]);
         sg[units.clone()].copy_from_slice(&gg[..n]);
