@@ -302,6 +302,22 @@ unsafe impl Send for Shape {}
 #[cfg(target_arch = "x86_64")]
 unsafe impl Sync for Shape {}
 
+/// Runs `task` for `0..count`, across threads when `parallel`.
+#[cfg(target_arch = "x86_64")]
+fn for_each_task(parallel: bool, count: usize, task: impl Fn(usize) + Sync + Send) {
+    if parallel {
+        (0..count).into_par_iter().for_each(task);
+    } else {
+        (0..count).for_each(task);
+    }
+}
+
+/// The tasks a parallel product aims for: [`TASKS_PER_THREAD`] for each of rayon's threads.
+#[cfg(target_arch = "x86_64")]
+fn target_tasks() -> usize {
+    TASKS_PER_THREAD * rayon::current_num_threads()
+}
+
 #[cfg(target_arch = "x86_64")]
 impl Shape {
     fn panels(&self) -> usize {
@@ -320,9 +336,7 @@ impl Shape {
         let tile_rows = self.isa.tile_rows();
         let tiles = self.m.div_ceil(tile_rows);
         let groups = if parallel {
-            (TASKS_PER_THREAD * rayon::current_num_threads())
-                .div_ceil(panels)
-                .clamp(1, tiles)
+            target_tasks().div_ceil(panels).clamp(1, tiles)
         } else {
             1
         };
@@ -342,11 +356,7 @@ impl Shape {
                 .panel(group_rows.min(self.m - first_row))
             }
         };
-        if parallel {
-            (0..panels * groups).into_par_iter().for_each(task);
-        } else {
-            (0..panels * groups).for_each(task);
-        }
+        for_each_task(parallel, panels * groups, task);
     }
 
     /// Every row of the left-hand side against panel `p`.
@@ -366,8 +376,8 @@ impl Shape {
         }
     }
 
-    /// Blocks of `BLOCK_TILES` register tiles of rows split across threads; each runs its
-    /// rows [`BLOCK_DEPTH`] columns at a time against every panel.
+    /// Blocks of up to [`BLOCK_TILES`] register tiles of rows split across threads; each runs
+    /// its rows [`BLOCK_DEPTH`] columns at a time against every panel.
     ///
     /// # Safety
     /// As [`Shape::by_panels`].
@@ -378,7 +388,7 @@ impl Shape {
         let block_tiles = if parallel {
             self.m
                 .div_ceil(tile_rows)
-                .div_ceil(TASKS_PER_THREAD * rayon::current_num_threads())
+                .div_ceil(target_tasks())
                 .clamp(1, BLOCK_TILES)
         } else {
             BLOCK_TILES
@@ -387,17 +397,13 @@ impl Shape {
         let blocks = self.m.div_ceil(block_rows);
         // SAFETY: the caller's contract; threads write disjoint rows of `dst`.
         let block = |b: usize| unsafe { self.row_block(b * block_rows, block_rows) };
-        if parallel {
-            (0..blocks).into_par_iter().for_each(block);
-        } else {
-            (0..blocks).for_each(block);
-        }
+        for_each_task(parallel, blocks, block);
     }
 
-    /// The block of `block_rows` rows (fewer at the end) from `first_row`. Rows stored contiguously are read in place (the
-    /// tile kernel reads each row as a stream); any other left-hand side (a transposed one:
-    /// the weight gradients) is first copied into tiles that hold, for each depth, the
-    /// tile's rows side by side.
+    /// The block of `block_rows` rows (fewer at the end) from `first_row`. Rows stored
+    /// contiguously are read in place (the tile kernel reads each row as a stream); any other
+    /// left-hand side (a transposed one: the weight gradients) is first copied into tiles that
+    /// hold, for each depth, the tile's rows side by side.
     ///
     /// # Safety
     /// As [`Shape::by_panels`].
