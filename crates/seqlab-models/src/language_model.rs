@@ -35,4 +35,20 @@ pub trait LanguageModel: Module {
     fn default_grad_clip(&self) -> Option<f64> {
         None
     }
+
+    /// Generation's fast path: the model for one sequence, from `state`, with its weights on
+    /// the host, stepping one token per call without tensor operations. `None` (the default,
+    /// and on devices without one) makes [`generate_stepwise`](crate::generate_stepwise)
+    /// call [`LanguageModel::forward_lm`] once per token instead.
+    fn token_stepper(&self, state: Option<RnnState>) -> Option<Box<dyn TokenStepper>> {
+        let _ = state;
+        None
+    }
+}
+
+/// A language model for one sequence held on the host, stepped one token at a time (see
+/// [`LanguageModel::token_stepper`]).
+pub trait TokenStepper: Send {
+    /// Reads `token` and returns the scores of the next token, `[vocab]`.
+    fn step(&mut self, token: u32) -> &[f32];
 }

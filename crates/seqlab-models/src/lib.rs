@@ -37,7 +37,7 @@ pub use classifier::{
     RecurrentClassifierConfig,
 };
 pub use cross_entropy::{CrossEntropyBackend, FUSED_MIN_CLASSES, cross_entropy_rows};
-pub use language_model::{LanguageModel, LmOutput};
+pub use language_model::{LanguageModel, LmOutput, TokenStepper};
 pub use markov::{MarkovError, MarkovModel};
 pub use recurrent::{
     CellKind, DirectionWeights, Nonlinearity, Recurrent, RecurrentConfig, RecurrentError,

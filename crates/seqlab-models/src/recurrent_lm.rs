@@ -3,8 +3,11 @@
 //! output, input and output embeddings tied, activation and temporal activation
 //! regularisation), predicting after every token and keeping their state across batches.
 
+use crate::recurrent::fused::{self, HostRecurrent};
+use crate::recurrent::host_values;
 use crate::{
     CellKind, LanguageModel, LmOutput, Recurrent, RecurrentConfig, RecurrentState, RnnState,
+    TokenStepper,
 };
 use burn::module::{Module, Param};
 use burn::nn::{
@@ -222,6 +225,58 @@ impl LanguageModel for RecurrentLm {
     fn default_grad_clip(&self) -> Option<f64> {
         Some(RECURRENT_GRAD_CLIP)
     }
+
+    /// The embedding, layers and output layer on the host where the device has the fused
+    /// operations (dropout is off in generation).
+    fn token_stepper(&self, state: Option<RnnState>) -> Option<Box<dyn TokenStepper>> {
+        let layers = self
+            .rnn
+            .host_stepper(state.map(|state| self.unflatten(state)))?;
+        let embedding = self.input_to_hidden.weight.val();
+        let [vocab, width] = embedding.dims();
+        let (output, bias) = match &self.hidden_to_output {
+            // burn's Linear holds its weight as [hidden, vocab]: the host copy is [vocab, hidden].
+            Some(linear) => (
+                linear.weight.val().transpose(),
+                linear.bias.as_ref().map(|bias| bias.val()),
+            ),
+            None => (embedding.clone(), self.tied_bias.as_ref().map(Param::val)),
+        };
+        let device = embedding.device();
+        Some(Box::new(RecurrentLmStepper {
+            embedding: host_values(embedding.flatten::<1>(0, 1)),
+            width,
+            layers,
+            output: host_values(output.flatten::<1>(0, 1)),
+            bias: host_values(bias.unwrap_or_else(|| Tensor::zeros([vocab], &device))),
+            scores: vec![0.0; vocab],
+        }))
+    }
+}
+
+/// A [`RecurrentLm`] on the host for generation.
+struct RecurrentLmStepper {
+    /// `[vocab, width]`.
+    embedding: Vec<f32>,
+    width: usize,
+    layers: HostRecurrent,
+    /// `[vocab, hidden]`.
+    output: Vec<f32>,
+    /// `[vocab]`.
+    bias: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+impl TokenStepper for RecurrentLmStepper {
+    fn step(&mut self, token: u32) -> &[f32] {
+        let x = &self.embedding[token as usize * self.width..][..self.width];
+        let h = self.layers.step(x);
+        fused::matrix_vector(&self.output, h, &mut self.scores);
+        for (score, bias) in self.scores.iter_mut().zip(&self.bias) {
+            *score += bias;
+        }
+        &self.scores
+    }
 }
 
 /// The names of the book's PyTorch `LMModel5`–`7`: `i_h`, `rnn`, `h_o`. A tied model stores
@@ -332,6 +387,34 @@ mod tests {
                 .penalty
                 .is_none()
         );
+    }
+
+    /// The host stepper scores the next token as `forward_lm` does one token at a time, from
+    /// the state a prime left, for every cell and for tied output weights.
+    #[test]
+    fn the_host_stepper_scores_as_forward_lm_does() {
+        let device = Device::flex();
+        device.seed(3);
+        for config in [
+            RecurrentLmConfig::new(CellKind::Lstm, 11, 16, 2).with_embedding_size(6),
+            RecurrentLmConfig::new(CellKind::Gru, 11, 16, 2),
+            RecurrentLmConfig::new(CellKind::Rnn(Nonlinearity::Tanh), 11, 16, 1),
+            RecurrentLmConfig::awd_lstm(11, 16, 0.0),
+        ] {
+            let model = config.init(&device);
+            let prime = Tensor::<2, Int>::from_data([[1, 2, 3]], &device);
+            let mut state = model.forward_lm(prime, None).state;
+            let mut stepper = model.token_stepper(state.clone()).expect("flex has one");
+            for token in [4u32, 0, 10, 7] {
+                let tokens = Tensor::<2, Int>::from_data([[token as i64]], &device);
+                let output = model.forward_lm(tokens, state);
+                state = output.state;
+                let expected = output.logits.into_data();
+                let got = stepper.step(token).to_vec();
+                TensorData::new(got, [1, 1, 11])
+                    .assert_approx_eq::<f32>(&expected, Default::default());
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! (nucleus) — carrying the recurrent state one token at a time, or, as the RNN course does,
 //! re-reading the whole prefix for every new token.
 
-use crate::{LanguageModel, RnnState};
+use crate::recurrent::fused::on_pool;
+use crate::{LanguageModel, RnnState, TokenStepper};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -204,6 +205,9 @@ pub fn generate_stepwise<M: LanguageModel>(
     let output = model.forward_lm(ids_tensor(prime, device), None);
     let mut state: Option<RnnState> = output.state;
     let mut scores = last_scores(output.logits);
+    if let Some(stepper) = model.token_stepper(state.clone()) {
+        return Ok(generate_on_host(stepper, scores, config, rng));
+    }
     let mut generated = Vec::with_capacity(config.length);
     for step in 0..config.length {
         let next = config.sampling.pick(&scores, &config.banned, &mut rng);
@@ -215,6 +219,34 @@ pub fn generate_stepwise<M: LanguageModel>(
         }
     }
     Ok(generated)
+}
+
+/// [`generate_stepwise`]'s loop on a model's [`TokenStepper`], from the scores after the
+/// prime, on one of rayon's threads (each step splits its products across the others).
+fn generate_on_host(
+    mut stepper: Box<dyn TokenStepper>,
+    first_scores: Vec<f32>,
+    config: &GenerateConfig,
+    mut rng: StdRng,
+) -> Vec<u32> {
+    on_pool(true, move || {
+        let mut generated = Vec::with_capacity(config.length);
+        if config.length == 0 {
+            return generated;
+        }
+        let mut next = config
+            .sampling
+            .pick(&first_scores, &config.banned, &mut rng);
+        loop {
+            generated.push(next);
+            if generated.len() == config.length {
+                return generated;
+            }
+            next = config
+                .sampling
+                .pick(stepper.step(next), &config.banned, &mut rng);
+        }
+    })
 }
 
 /// Generates as the RNN course does: for every new token the model reads the whole text so

@@ -495,6 +495,48 @@ impl Recurrent {
         Ok((output.reshape([first * second, width]), state))
     }
 
+    /// The layers and `state` (zeros when `None`) copied to the host for one sequence, to be
+    /// stepped one input at a time without tensor operations: generation's fast path. `None`
+    /// where the device has no fused operations (wgpu), for bidirectional layers, and for a
+    /// state that is not one sequence's.
+    pub(crate) fn host_stepper(
+        &self,
+        state: Option<RecurrentState>,
+    ) -> Option<fused::HostRecurrent> {
+        let device = self.weights.first()?.weight_ih.val().device();
+        if self.directions != 1 || !fused::supports(&device) {
+            return None;
+        }
+        let (hidden, cell) = self.initial_state(state, 1, &device).ok()?;
+        let per_layer = |state: Tensor<3>| -> Vec<Vec<f32>> {
+            state
+                .chunk(self.num_layers, 0)
+                .into_iter()
+                .map(|layer| host_values(layer.flatten::<1>(0, 2)))
+                .collect()
+        };
+        let layers = self
+            .weights
+            .iter()
+            .map(|weights| {
+                let [b_ih, b_hh] = self.biases(weights, &device);
+                fused::HostLayer {
+                    w_ih: host_values(weights.weight_ih.val().flatten::<1>(0, 1)),
+                    b_ih: host_values(b_ih),
+                    w_hh: host_values(weights.weight_hh.val().flatten::<1>(0, 1)),
+                    b_hh: host_values(b_hh),
+                }
+            })
+            .collect();
+        Some(fused::HostRecurrent::new(
+            self.kind,
+            self.hidden_size,
+            layers,
+            per_layer(hidden),
+            cell.map(per_layer).unwrap_or_default(),
+        ))
+    }
+
     fn initial_state(
         &self,
         state: Option<RecurrentState>,
@@ -659,6 +701,15 @@ impl Recurrent {
         };
         (outputs, h, c)
     }
+}
+
+/// A CPU tensor's values on the host.
+pub(crate) fn host_values(tensor: Tensor<1>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("converted to f32")
 }
 
 fn check_lengths(lengths: &[usize], batch: usize, time: usize) -> Result<(), RecurrentError> {

@@ -310,6 +310,42 @@ pub(super) fn cell(
     h: &mut [f32],
     c: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512, AVX2 and FMA, checked just above.
+        return unsafe { cell_avx512(kind, x, r, b_hh, h, c) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { cell_avx2(kind, x, r, b_hh, h, c) };
+    }
+    cell_portable(kind, x, r, b_hh, h, c)
+}
+
+/// [`cell_portable`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn cell_avx2(kind: CellKind, x: &[f32], r: &[f32], b: &[f32], h: &mut [f32], c: &mut [f32]) {
+    cell_portable(kind, x, r, b, h, c)
+}
+
+/// [`cell_portable`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn cell_avx512(
+    kind: CellKind,
+    x: &[f32],
+    r: &[f32],
+    b: &[f32],
+    h: &mut [f32],
+    c: &mut [f32],
+) {
+    cell_portable(kind, x, r, b, h, c)
+}
+
+#[inline(always)]
+fn cell_portable(kind: CellKind, x: &[f32], r: &[f32], b_hh: &[f32], h: &mut [f32], c: &mut [f32]) {
     match kind {
         CellKind::Lstm => lstm_cell::<false>(x, r, b_hh, h, c, &mut []),
         CellKind::Gru => gru_cell::<false>(x, r, b_hh, h, &mut []),

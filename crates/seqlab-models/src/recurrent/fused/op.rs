@@ -163,7 +163,7 @@ pub fn fused_recurrence(
 /// (several a time step) split from inside the pool, a cheap join each, rather than each
 /// handing its work over from an outside thread and waiting on a lock. Serial work stays on
 /// the calling thread (the hand-over would cost more than it).
-fn on_pool<R: Send>(parallel: bool, work: impl FnOnce() -> R + Send) -> R {
+pub(crate) fn on_pool<R: Send>(parallel: bool, work: impl FnOnce() -> R + Send) -> R {
     if parallel && rayon::current_thread_index().is_none() {
         rayon::scope(|_| work())
     } else {
