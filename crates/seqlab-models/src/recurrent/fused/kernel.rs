@@ -141,6 +141,24 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
         vec![0.0f32; batch * hidden]
     };
     let mut hp = vec![0.0f32; batch * gated];
+    let parallel = batch * hidden >= PARALLEL_CELLS;
+    // W_hhᵀ `[H, G·H]`: W_hhᵀ[k, n] = w_hh[n * H + k].
+    let w_hh_t = PackedRhs::new(inputs.w_hh, [hidden, gated], [1, hidden]);
+    if kind == CellKind::Lstm && !parallel && inputs.lengths.is_none() {
+        let mut gates = vec![0.0f32; 4 * batch * hidden];
+        for t in 0..time {
+            w_hh_t.product(batch, &mut hp, gated, false, &h, [hidden, 1]);
+            let step = LstmStep {
+                dims,
+                t,
+                xp,
+                hp: &hp,
+                b_hh: inputs.b_hh,
+            };
+            step.run(&mut gates, [&mut h, &mut c, &mut out, &mut saved]);
+        }
+        return (out, saved);
+    }
     // Each sequence's state and its rows of the output, split once.
     let saved_rows: Vec<&mut [f32]> = if save && saved_width > 0 {
         saved.chunks_mut((time * saved_width).max(1)).collect()
@@ -153,9 +171,6 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
         .zip(saved_rows)
         .map(|((c, out), saved)| SequenceForward { c, out, saved })
         .collect();
-    let parallel = batch * hidden >= PARALLEL_CELLS;
-    // W_hhᵀ `[H, G·H]`: W_hhᵀ[k, n] = w_hh[n * H + k].
-    let w_hh_t = PackedRhs::new(inputs.w_hh, [hidden, gated], [1, hidden]);
     for t in 0..time {
         // hp = h · W_hhᵀ.
         w_hh_t.product(batch, &mut hp, gated, false, &h, [hidden, 1]);
@@ -281,6 +296,101 @@ impl ForwardStep<'_> {
             CellKind::Rnn(nonlinearity) => {
                 rnn_cell(nonlinearity, x, r, inputs.b_hh, h);
                 dst.copy_from_slice(h);
+            }
+        }
+    }
+}
+
+/// One LSTM step of every sequence at once, for batches too small to split across threads:
+/// the pre-activations of all `B·H` units are gathered gate by gate into contiguous runs, so
+/// that the gate loop runs in full vector registers whatever `H` is (a per-sequence pass at
+/// `H = 20` left 12 of every 32 lanes empty and paid a call per sequence). The same
+/// arithmetic as [`lstm_cell`], value for value.
+struct LstmStep<'a> {
+    dims: Dims,
+    t: usize,
+    /// `[B, T, 4·H]`.
+    xp: &'a [f32],
+    /// `[B, 4·H]`.
+    hp: &'a [f32],
+    b_hh: &'a [f32],
+}
+
+impl LstmStep<'_> {
+    /// Updates `h`, `c` `[B, H]`, writes step `t` of the output `[B, T, 2·H]` and, when it is
+    /// not empty, of the saved gates `[B, T, 4·H]`; `gates` is scratch of `4·B·H`.
+    fn run(&self, gates: &mut [f32], buffers: [&mut [f32]; 4]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU has AVX-512, AVX2 and FMA, checked just above.
+            return unsafe { self.run_avx512(gates, buffers) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { self.run_avx2(gates, buffers) };
+        }
+        self.run_portable(gates, buffers)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, gates: &mut [f32], buffers: [&mut [f32]; 4]) {
+        self.run_portable(gates, buffers)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn run_avx512(&self, gates: &mut [f32], buffers: [&mut [f32]; 4]) {
+        self.run_portable(gates, buffers)
+    }
+
+    #[inline(always)]
+    fn run_portable(&self, gates: &mut [f32], [h, c, out, saved]: [&mut [f32]; 4]) {
+        let Dims {
+            batch,
+            time,
+            hidden,
+            ..
+        } = self.dims;
+        let units = batch * hidden;
+        let gated = 4 * hidden;
+        // gates[g·B·H + b·H + j] = xp[b, t, g·H + j] + hp[b, g·H + j] + b_hh[g·H + j].
+        for b in 0..batch {
+            let x = &self.xp[(b * time + self.t) * gated..][..gated];
+            let r = &self.hp[b * gated..][..gated];
+            for g in 0..4 {
+                let dst = &mut gates[g * units + b * hidden..][..hidden];
+                let (x, r) = (&x[g * hidden..][..hidden], &r[g * hidden..][..hidden]);
+                let bias = &self.b_hh[g * hidden..][..hidden];
+                for j in 0..hidden {
+                    dst[j] = x[j] + r[j] + bias[j];
+                }
+            }
+        }
+        let (i, rest) = gates.split_at_mut(units);
+        let (f, rest) = rest.split_at_mut(units);
+        let (g, o) = rest.split_at_mut(units);
+        let (h, c) = (&mut h[..units], &mut c[..units]);
+        for n in 0..units {
+            let gi = sigmoid(i[n]);
+            let gf = sigmoid(f[n]);
+            let gg = tanh(g[n]);
+            let go = sigmoid(o[n]);
+            let cell = gf * c[n] + gi * gg;
+            c[n] = cell;
+            h[n] = go * tanh(cell);
+            (i[n], f[n], g[n], o[n]) = (gi, gf, gg, go);
+        }
+        for b in 0..batch {
+            let dst = &mut out[(b * time + self.t) * 2 * hidden..][..2 * hidden];
+            dst[..hidden].copy_from_slice(&h[b * hidden..][..hidden]);
+            dst[hidden..].copy_from_slice(&c[b * hidden..][..hidden]);
+            if !saved.is_empty() {
+                let dst = &mut saved[(b * time + self.t) * gated..][..gated];
+                for (k, gate) in [&*i, &*f, &*g, &*o].into_iter().enumerate() {
+                    dst[k * hidden..][..hidden].copy_from_slice(&gate[b * hidden..][..hidden]);
+                }
             }
         }
     }
