@@ -2,7 +2,17 @@
 
 use super::ParamState;
 use crate::schedule::StepHyper;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
+use seqlab_models::fused;
+
+/// A CPU tensor's values on the host.
+fn host_values(tensor: Tensor<1>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("converted to f32")
+}
 
 /// Adam's settings.
 ///
@@ -51,6 +61,93 @@ impl AdamConfig {
     }
 
     pub(super) fn update(
+        &self,
+        hyper: StepHyper,
+        param: Tensor<1>,
+        grad: Tensor<1>,
+        state: Option<ParamState>,
+    ) -> (Tensor<1>, ParamState) {
+        if fused::supports(&param.device()) {
+            return self.update_on_host(hyper, param, grad, state);
+        }
+        self.update_by_tensor_ops(hyper, param, grad, state)
+    }
+
+    /// [`AdamConfig::update_by_tensor_ops`] in one pass over the values on the host, for the
+    /// CPU devices: the same `f32` operations in the same order, so the same numbers, where
+    /// the tensor operations made a dozen passes and as many buffers.
+    fn update_on_host(
+        &self,
+        hyper: StepHyper,
+        param: Tensor<1>,
+        grad: Tensor<1>,
+        state: Option<ParamState>,
+    ) -> (Tensor<1>, ParamState) {
+        let device = param.device();
+        let beta1 = hyper.momentum.unwrap_or(self.beta1);
+        let (lr, beta2, wd) = (hyper.lr, self.beta2, self.weight_decay);
+        let (mut first, mut second, steps, fresh) = match state {
+            Some(ParamState {
+                first,
+                second: Some(second),
+                steps,
+            }) => (host_values(first), host_values(second), steps + 1, false),
+            _ => (Vec::new(), Vec::new(), 1, true),
+        };
+        let mut param = host_values(param);
+        let grad = host_values(grad);
+        if fresh {
+            first = vec![0.0; param.len()];
+            second = vec![0.0; param.len()];
+        }
+        // Each scalar as the tensor operations take it: computed in f64, applied in f32.
+        let coupled_wd = (wd != 0.0 && !self.decoupled_weight_decay).then_some(wd as f32);
+        let decay = (wd != 0.0 && self.decoupled_weight_decay).then_some((1.0 - lr * wd) as f32);
+        let (b1, one_minus_b1) = (beta1 as f32, (1.0 - beta1) as f32);
+        let (b2, one_minus_b2) = (beta2 as f32, (1.0 - beta2) as f32);
+        let debias2 = (1.0 - beta2.powi(steps)) as f32;
+        let step_size = (lr / (1.0 - beta1.powi(steps))) as f32;
+        let eps = self.eps as f32;
+        let update = |(((p, g), m), v): (((&mut f32, &f32), &mut f32), &mut f32)| {
+            let g = match coupled_wd {
+                Some(wd) => g + *p * wd,
+                None => *g,
+            };
+            if fresh {
+                *m = g * one_minus_b1;
+                *v = (g * g) * one_minus_b2;
+            } else {
+                *m = *m * b1 + g * one_minus_b1;
+                *v = *v * b2 + (g * g) * one_minus_b2;
+            }
+            if let Some(decay) = decay {
+                *p *= decay;
+            }
+            let denominator = (*v / debias2).sqrt() + eps;
+            *p -= (*m / denominator) * step_size;
+        };
+        param
+            .iter_mut()
+            .zip(&grad)
+            .zip(&mut first)
+            .zip(&mut second)
+            .for_each(update);
+        let tensor = |values: Vec<f32>| {
+            let len = values.len();
+            Tensor::from_data(TensorData::new(values, [len]), &device)
+        };
+        (
+            tensor(param),
+            ParamState {
+                first: tensor(first),
+                second: Some(tensor(second)),
+                steps,
+            },
+        )
+    }
+
+    /// The update as tensor operations, for every device.
+    fn update_by_tensor_ops(
         &self,
         hyper: StepHyper,
         param: Tensor<1>,
@@ -107,7 +204,54 @@ impl AdamConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, TensorData};
+    use burn::tensor::Device;
+
+    /// The host update gives the tensor operations' numbers exactly, for both kinds of weight
+    /// decay, with and without a schedule's momentum, over several steps.
+    #[test]
+    fn the_host_update_matches_the_tensor_operations_exactly() {
+        let device = Device::flex();
+        let values = |seed: usize| -> Tensor<1> {
+            let v: Vec<f32> = (0..257)
+                .map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 250.0 - 2.0)
+                .collect();
+            Tensor::from_data(TensorData::new(v, [257]), &device)
+        };
+        for (adam, momentum) in [
+            (AdamConfig::fastai(), None),
+            (AdamConfig::fastai(), Some(0.85)),
+            (
+                AdamConfig {
+                    weight_decay: 0.1,
+                    ..AdamConfig::pytorch()
+                },
+                None,
+            ),
+        ] {
+            let hyper = StepHyper { lr: 0.01, momentum };
+            let (mut host, mut ops) = ((values(0), None), (values(0), None));
+            for step in 1..=3 {
+                let grad = values(step);
+                let (p, s) = adam.update_on_host(hyper, host.0, grad.clone(), host.1);
+                host = (p, Some(s));
+                let (p, s) = adam.update_by_tensor_ops(hyper, ops.0, grad, ops.1);
+                ops = (p, Some(s));
+                let (h, o) = (host.1.as_ref().unwrap(), ops.1.as_ref().unwrap());
+                assert_eq!(h.steps, o.steps);
+                for (got, want) in [
+                    (&host.0, &ops.0),
+                    (&h.first, &o.first),
+                    (h.second.as_ref().unwrap(), o.second.as_ref().unwrap()),
+                ] {
+                    assert_eq!(
+                        got.clone().into_data().try_to_vec::<f32>().unwrap(),
+                        want.clone().into_data().try_to_vec::<f32>().unwrap(),
+                        "{adam:?} {momentum:?} step {step}"
+                    );
+                }
+            }
+        }
+    }
 
     /// Two steps of PyTorch's AdamW(lr=0.1, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01)
     /// on p = [1, -2] with gradients [0.5, 0.25] then [-1, 0.5], worked by hand.
