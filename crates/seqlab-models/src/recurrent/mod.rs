@@ -29,6 +29,7 @@ use burn::nn::{Dropout, DropoutConfig, Initializer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use thiserror::Error;
 
+mod cube_cell;
 pub mod fused;
 mod plain;
 mod pytorch;
@@ -608,6 +609,7 @@ impl Recurrent {
             }
             plain::run(
                 self.kind,
+                self.fused && cube_cell::supports(&device),
                 weights.weight_hh.val(),
                 weights.bias_hh.as_ref().map(Param::val),
                 projected.reshape([batch, time, gated]),
