@@ -49,7 +49,8 @@ pub trait CellBackend: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Whether `device` runs [`lstm_cell`] and [`gru_cell`]: the wgpu device (every CubeCL runtime built in).
+/// Whether `device` runs [`lstm_cell`] and [`gru_cell`]: the wgpu device (every CubeCL
+/// runtime built in).
 pub(crate) fn supports(device: &Device) -> bool {
     #[cfg(feature = "wgpu")]
     if matches!(

@@ -1,7 +1,8 @@
 //! One step of a recurrent layer for inference, as generation takes them: `x` `[B, I]` and
 //! the state `[B, H]` in, the next state out, with the input and recurrent products done as
-//! matrix-vector products straight from the weights (no copy, no packing) and split across
-//! threads by rows. At batch 1 a step is bound by reading the weights once, which this does.
+//! matrix-vector products straight from the weights (no copy, no packing), split across
+//! threads by groups of hidden units. At batch 1 a step is bound by reading the weights once,
+//! which this does.
 
 use super::kernel;
 use crate::recurrent::CellKind;
@@ -16,7 +17,7 @@ const TASKS_PER_THREAD: usize = 2;
 /// (one AVX-512 register in the cell).
 fn units_per_task(hidden: usize) -> usize {
     let tasks = TASKS_PER_THREAD * rayon::current_num_threads();
-    hidden.div_ceil(tasks).next_multiple_of(16)
+    hidden.div_ceil(tasks).next_multiple_of(16).max(16)
 }
 
 /// The weights and state of one step, borrowed.
