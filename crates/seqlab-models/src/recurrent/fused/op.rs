@@ -242,7 +242,9 @@ struct Forward<B: Backend> {
     h0: Vec<f32>,
     c0: Vec<f32>,
     lengths: Option<Vec<usize>>,
-    out: Vec<f32>,
+    /// The output `[B, T, S·H]`, the same tensor the operation returns (flex's is read in
+    /// place again by the backward; no second copy is kept).
+    out: Option<FloatTensor<B>>,
     saved: Vec<f32>,
 }
 
@@ -279,7 +281,7 @@ impl<B: Backend> Forward<B> {
             h0: read::<B>(h0),
             c0: read::<B>(c0),
             lengths: spec.lengths,
-            out: Vec::new(),
+            out: None,
             saved: Vec::new(),
         };
         let parallel = dims.is_parallel() || projection.is_parallel();
@@ -292,14 +294,11 @@ impl<B: Backend> Forward<B> {
             kernel::forward(dims, &xp, &forward.inputs(), save)
         });
         let shape = vec![batch, time, dims.out_width()];
-        let tensor = if save {
-            let tensor = write::<B>(out.clone(), shape, &device);
-            forward.out = out;
+        let tensor = write::<B>(out, shape, &device);
+        if save {
+            forward.out = Some(tensor.clone());
             forward.saved = saved;
-            tensor
-        } else {
-            write::<B>(out, shape, &device)
-        };
+        }
         (forward, tensor)
     }
 
@@ -357,7 +356,7 @@ impl<B: Backend> Backward<B, 7> for RecurrenceBackward {
             let g = kernel::backward(
                 forward.dims,
                 &forward.inputs(),
-                &forward.out,
+                &values::<B>(forward.out.as_ref().expect("kept when tracked")),
                 &forward.saved,
                 &values::<B>(&d_out),
             );
