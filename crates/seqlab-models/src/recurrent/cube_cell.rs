@@ -104,6 +104,47 @@ mod cube {
         F::new(1.0) / (F::new(1.0) + F::exp(-x))
     }
 
+    /// An LSTM unit's gates from its pre-activations, row `row` of `[B, 4·H]`.
+    #[derive(CubeType)]
+    struct LstmGates<F: Float> {
+        i: F,
+        f: F,
+        g: F,
+        o: F,
+    }
+
+    #[cube]
+    fn lstm_gates<F: Float>(gates: &Tensor<F>, row: usize, hidden: usize) -> LstmGates<F> {
+        LstmGates::<F> {
+            i: sigmoid::<F>(gates[row]),
+            f: sigmoid::<F>(gates[row + hidden]),
+            g: F::tanh(gates[row + 2 * hidden]),
+            o: sigmoid::<F>(gates[row + 3 * hidden]),
+        }
+    }
+
+    /// A GRU unit's gates from its projected input and state, row `row` of `[B, 3·H]`: the
+    /// reset and update gates, the state's part of the candidate and the candidate.
+    #[derive(CubeType)]
+    struct GruGates<F: Float> {
+        reset: F,
+        update: F,
+        h_n: F,
+        n: F,
+    }
+
+    #[cube]
+    fn gru_gates<F: Float>(x: &Tensor<F>, r: &Tensor<F>, row: usize, hidden: usize) -> GruGates<F> {
+        let reset = sigmoid::<F>(x[row] + r[row]);
+        let h_n = r[row + 2 * hidden];
+        GruGates::<F> {
+            reset,
+            update: sigmoid::<F>(x[row + hidden] + r[row + hidden]),
+            h_n,
+            n: F::tanh(x[row + 2 * hidden] + reset * h_n),
+        }
+    }
+
     /// One unit `(b, j)` per thread: `out[b, j] = h`, `out[b, H + j] = c'`.
     #[cube(launch)]
     fn lstm_cell_kernel<F: Float>(
@@ -118,13 +159,9 @@ mod cube {
             terminate!();
         }
         let (b, j) = (unit / hidden, unit % hidden);
-        let row = b * 4 * hidden + j;
-        let i = sigmoid::<F>(gates[row]);
-        let f = sigmoid::<F>(gates[row + hidden]);
-        let g = F::tanh(gates[row + 2 * hidden]);
-        let o = sigmoid::<F>(gates[row + 3 * hidden]);
-        let cell = f * c[unit] + i * g;
-        out[b * 2 * hidden + j] = o * F::tanh(cell);
+        let gate = lstm_gates::<F>(gates, b * 4 * hidden + j, hidden);
+        let cell = gate.f * c[unit] + gate.i * gate.g;
+        out[b * 2 * hidden + j] = gate.o * F::tanh(cell);
         out[b * 2 * hidden + hidden + j] = cell;
     }
 
@@ -144,12 +181,9 @@ mod cube {
             terminate!();
         }
         let (b, j) = (unit / hidden, unit % hidden);
-        let row = b * 4 * hidden + j;
         let one = F::new(1.0);
-        let i = sigmoid::<F>(gates[row]);
-        let f = sigmoid::<F>(gates[row + hidden]);
-        let g = F::tanh(gates[row + 2 * hidden]);
-        let o = sigmoid::<F>(gates[row + 3 * hidden]);
+        let gate = lstm_gates::<F>(gates, b * 4 * hidden + j, hidden);
+        let (i, f, g, o) = (gate.i, gate.f, gate.g, gate.o);
         let c_prev = c[unit];
         let tc = F::tanh(f * c_prev + i * g);
         let dh = d_out[b * 2 * hidden + j];
@@ -177,11 +211,8 @@ mod cube {
             terminate!();
         }
         let (b, j) = (unit / hidden, unit % hidden);
-        let row = b * 3 * hidden + j;
-        let reset = sigmoid::<F>(x[row] + r[row]);
-        let update = sigmoid::<F>(x[row + hidden] + r[row + hidden]);
-        let n = F::tanh(x[row + 2 * hidden] + reset * r[row + 2 * hidden]);
-        out[unit] = n + update * (h[unit] - n);
+        let gate = gru_gates::<F>(x, r, b * 3 * hidden + j, hidden);
+        out[unit] = gate.n + gate.update * (h[unit] - gate.n);
     }
 
     /// One unit per thread: the gradients of its gates' projected input and state, and of its
@@ -201,12 +232,9 @@ mod cube {
             terminate!();
         }
         let (b, j) = (unit / hidden, unit % hidden);
-        let row = b * 3 * hidden + j;
         let one = F::new(1.0);
-        let reset = sigmoid::<F>(x[row] + r[row]);
-        let update = sigmoid::<F>(x[row + hidden] + r[row + hidden]);
-        let h_n = r[row + 2 * hidden];
-        let n = F::tanh(x[row + 2 * hidden] + reset * h_n);
+        let gate = gru_gates::<F>(x, r, b * 3 * hidden + j, hidden);
+        let (reset, update, h_n, n) = (gate.reset, gate.update, gate.h_n, gate.n);
         let dh = d_out[unit];
         let d_n = dh * (one - update) * (one - n * n);
         let d_reset = d_n * h_n * reset * (one - reset);
