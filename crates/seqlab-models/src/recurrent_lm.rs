@@ -3,8 +3,7 @@
 //! output, input and output embeddings tied, activation and temporal activation
 //! regularisation), predicting after every token and keeping their state across batches.
 
-use crate::recurrent::fused::{self, HostRecurrent};
-use crate::recurrent::host_values;
+use crate::recurrent::fused::{self, HostRecurrent, host_values};
 use crate::{
     CellKind, LanguageModel, LmOutput, Recurrent, RecurrentConfig, RecurrentState, RnnState,
     TokenStepper,

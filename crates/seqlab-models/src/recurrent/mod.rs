@@ -513,7 +513,7 @@ impl Recurrent {
             state
                 .chunk(self.num_layers, 0)
                 .into_iter()
-                .map(|layer| host_values(layer.flatten::<1>(0, 2)))
+                .map(|layer| fused::host_values(layer.flatten::<1>(0, 2)))
                 .collect()
         };
         let layers = self
@@ -522,10 +522,10 @@ impl Recurrent {
             .map(|weights| {
                 let [b_ih, b_hh] = self.biases(weights, &device);
                 fused::HostLayer {
-                    w_ih: host_values(weights.weight_ih.val().flatten::<1>(0, 1)),
-                    b_ih: host_values(b_ih),
-                    w_hh: host_values(weights.weight_hh.val().flatten::<1>(0, 1)),
-                    b_hh: host_values(b_hh),
+                    w_ih: fused::host_values(weights.weight_ih.val().flatten::<1>(0, 1)),
+                    b_ih: fused::host_values(b_ih),
+                    w_hh: fused::host_values(weights.weight_hh.val().flatten::<1>(0, 1)),
+                    b_hh: fused::host_values(b_hh),
                 }
             })
             .collect();
@@ -703,15 +703,6 @@ impl Recurrent {
         };
         (outputs, h, c)
     }
-}
-
-/// A CPU tensor's values on the host.
-pub(crate) fn host_values(tensor: Tensor<1>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("converted to f32")
 }
 
 fn check_lengths(lengths: &[usize], batch: usize, time: usize) -> Result<(), RecurrentError> {

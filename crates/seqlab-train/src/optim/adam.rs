@@ -3,16 +3,7 @@
 use super::ParamState;
 use crate::schedule::StepHyper;
 use burn::tensor::{Tensor, TensorData};
-use seqlab_models::fused;
-
-/// A CPU tensor's values on the host.
-fn host_values(tensor: Tensor<1>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("converted to f32")
-}
+use seqlab_models::fused::{self, host_values};
 
 /// Adam's settings.
 ///
