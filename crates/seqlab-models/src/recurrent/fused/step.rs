@@ -185,25 +185,14 @@ const AVX2_ROWS: usize = 2;
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn products_avx512(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
-    let batch = v.len() / cols;
-    let rows = w.len() / cols;
-    let blocked = rows / AVX512_ROWS * AVX512_ROWS;
-    for b in 0..batch {
-        let v = &v[b * cols..][..cols];
-        for first in (0..blocked).step_by(AVX512_ROWS) {
-            let w = &w[first * cols..][..AVX512_ROWS * cols];
-            // SAFETY: AVX-512 is checked by the caller; `w` holds the rows read.
-            let sums = unsafe { dots_avx512::<AVX512_ROWS>(w, v) };
-            for (r, sum) in sums.into_iter().enumerate() {
-                out[(first + r) * batch + b] = sum;
-            }
-        }
-        for row in blocked..rows {
-            // SAFETY: as above, one row.
-            let [sum] = unsafe { dots_avx512::<1>(&w[row * cols..][..cols], v) };
-            out[row * batch + b] = sum;
-        }
-    }
+    // SAFETY (both kernels): AVX-512 is checked by the caller; the driver passes whole rows.
+    products_in_blocks::<AVX512_ROWS>(
+        [w, v],
+        cols,
+        out,
+        |w, v| unsafe { dots_avx512(w, v) },
+        |w, v| unsafe { dots_avx512(w, v) },
+    );
 }
 
 /// The dot products of `R` consecutive rows of `w` with `v`, each row in two 16-wide sums.
@@ -242,22 +231,41 @@ unsafe fn dots_avx512<const R: usize>(w: &[f32], v: &[f32]) -> [f32; R] {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn products_avx2(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
+    // SAFETY (both kernels): AVX2 and FMA are checked by the caller; the driver passes whole
+    // rows.
+    products_in_blocks::<AVX2_ROWS>(
+        [w, v],
+        cols,
+        out,
+        |w, v| unsafe { dots_avx2(w, v) },
+        |w, v| unsafe { dots_avx2(w, v) },
+    );
+}
+
+/// [`products`] with an ISA's dot-product kernel: `block` takes `R` consecutive rows of `w`
+/// at once, `single` the rows left over.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn products_in_blocks<const R: usize>(
+    [w, v]: [&[f32]; 2],
+    cols: usize,
+    out: &mut [f32],
+    block: impl Fn(&[f32], &[f32]) -> [f32; R],
+    single: impl Fn(&[f32], &[f32]) -> [f32; 1],
+) {
     let batch = v.len() / cols;
     let rows = w.len() / cols;
-    let blocked = rows / AVX2_ROWS * AVX2_ROWS;
+    let blocked = rows / R * R;
     for b in 0..batch {
         let v = &v[b * cols..][..cols];
-        for first in (0..blocked).step_by(AVX2_ROWS) {
-            let w = &w[first * cols..][..AVX2_ROWS * cols];
-            // SAFETY: AVX2 and FMA are checked by the caller; `w` holds the rows read.
-            let sums = unsafe { dots_avx2::<AVX2_ROWS>(w, v) };
+        for first in (0..blocked).step_by(R) {
+            let sums = block(&w[first * cols..][..R * cols], v);
             for (r, sum) in sums.into_iter().enumerate() {
                 out[(first + r) * batch + b] = sum;
             }
         }
         for row in blocked..rows {
-            // SAFETY: as above, one row.
-            let [sum] = unsafe { dots_avx2::<1>(&w[row * cols..][..cols], v) };
+            let [sum] = single(&w[row * cols..][..cols], v);
             out[row * batch + b] = sum;
         }
     }
