@@ -58,6 +58,40 @@ impl FromStr for ClassifierArch {
     }
 }
 
+/// What a classifier started from a language model takes from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    /// The whole encoder: the embedding and the recurrent layers (ULMFiT).
+    Encoder,
+    /// The embedding only; the recurrent layers start from fresh weights.
+    Embedding,
+}
+
+impl Transfer {
+    /// `encoder` or `embedding`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transfer::Encoder => "encoder",
+            Transfer::Embedding => "embedding",
+        }
+    }
+}
+
+impl FromStr for Transfer {
+    type Err = String;
+
+    /// `encoder` or `embedding`.
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "encoder" => Ok(Self::Encoder),
+            "embedding" => Ok(Self::Embedding),
+            other => Err(format!(
+                "unknown transfer {other:?} (known: encoder, embedding)"
+            )),
+        }
+    }
+}
+
 /// Settings of [`train_classifier`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassifyConfig {
@@ -89,6 +123,8 @@ pub struct ClassifyConfig {
     /// learning rate divided by this once more (ULMFiT's discriminative rates, 2.6: the
     /// recurrent layers at lr / 2.6, the embedding at lr / 2.6²); 1 trains all alike.
     pub lr_decay: f64,
+    /// What a classifier started from a language model takes from it.
+    pub transfer: Transfer,
     /// Share of every class held out for validation.
     pub valid_fraction: f64,
     /// Classes with fewer texts than this are left out (and reported).
@@ -125,6 +161,7 @@ impl ClassifyConfig {
             .with("batch-size", self.batch_size)
             .with("lr", self.lr)
             .with("lr-decay", self.lr_decay)
+            .with("transfer", self.transfer.name())
             .with("valid-fraction", self.valid_fraction)
             .with("min-class-count", self.min_class_count)
             .with("seed", self.seed)
@@ -149,6 +186,7 @@ impl Default for ClassifyConfig {
             head_epochs: 1,
             lr: 3e-3,
             lr_decay: 2.6,
+            transfer: Transfer::Encoder,
             valid_fraction: 0.1,
             min_class_count: 10,
             seed: 0,
@@ -520,23 +558,7 @@ pub fn train_classifier(
                         .into(),
                 ));
             }
-            let shape = &lm.shape;
-            let kind = shape.cell_kind().map_err(LessonError::Config)?;
-            let (embedding, recurrent) = lm.model.encoder();
-            let model = init_seeded(device, config.seed, || {
-                RecurrentClassifierConfig::new(
-                    kind,
-                    shape.vocab_size,
-                    shape.embedding,
-                    shape.hidden,
-                    shape.layers,
-                    classes,
-                )
-                .with_pooling(config.pooling)
-                .with_dropout(config.dropout)
-                .init(device)
-            })
-            .with_encoder(embedding, recurrent)?;
+            let model = pretrained_classifier(&lm, config, classes, device)?;
             run.fit(model, &[(config.head_epochs, true), (config.epochs, false)])?
         }
     };
@@ -560,6 +582,37 @@ pub fn train_classifier(
         parameters,
         seconds: start_time.elapsed().as_secs_f64(),
     })
+}
+
+/// A recurrent classifier on `lm`'s encoder, or on its embedding alone (`config.transfer`),
+/// its other weights drawn with `config.seed`.
+fn pretrained_classifier(
+    lm: &TextLm,
+    config: &ClassifyConfig,
+    classes: usize,
+    device: &Device,
+) -> Result<RecurrentClassifier, LessonError> {
+    let shape = &lm.shape;
+    let kind = shape.cell_kind().map_err(LessonError::Config)?;
+    let model = init_seeded(device, config.seed, || {
+        RecurrentClassifierConfig::new(
+            kind,
+            shape.vocab_size,
+            shape.embedding,
+            shape.hidden,
+            shape.layers,
+            classes,
+        )
+        .with_pooling(config.pooling)
+        .with_dropout(config.dropout)
+        .init(device)
+    });
+    let (embedding, recurrent) = lm.model.encoder();
+    let recurrent = match config.transfer {
+        Transfer::Encoder => recurrent,
+        Transfer::Embedding => model.recurrent.clone(),
+    };
+    Ok(model.with_encoder(embedding, recurrent)?)
 }
 
 /// The texts of the training split [`train_classifier`] will make with this config, to build
@@ -757,6 +810,8 @@ impl FreezeEncoder for MlpClassifier {
 mod tests {
     use super::*;
     use crate::data::LabelledText;
+    use crate::lessons::text_lm::TextLmShape;
+    use crate::models::RecurrentLmConfig;
 
     fn rows(pairs: &[(&str, &str)]) -> Vec<LabelledText> {
         pairs
@@ -780,6 +835,59 @@ mod tests {
         assert_eq!(data.class_counts(), [2, 2]);
         let err = TextDataset::new(rows(&[("a", "x"), ("b", "y")]), 2).unwrap_err();
         assert!(err.to_string().contains("two classes"), "{err}");
+    }
+
+    #[test]
+    fn a_transfer_takes_the_encoder_or_the_embedding_alone() {
+        let device = Device::flex();
+        let shape = TextLmShape {
+            cell: "lstm".into(),
+            vocab_size: 20,
+            embedding: 6,
+            hidden: 10,
+            layers: 1,
+        };
+        let lm = TextLm {
+            model: init_seeded(&device, 7, || {
+                RecurrentLmConfig::new(CellKind::Lstm, 20, 10, 1)
+                    .with_embedding_size(6)
+                    .init(&device)
+            }),
+            tokenizer: Tokenizer::word(&["a b c"], 20, 1),
+            shape,
+        };
+        let (lm_embedding, lm_recurrent) = lm.model.encoder();
+        let weights = |classifier: &RecurrentClassifier| {
+            (
+                classifier.embedding.weight.val().into_data(),
+                classifier.recurrent.weights[0].weight_hh.val().into_data(),
+            )
+        };
+        let lm_weights = (
+            lm_embedding.weight.val().into_data(),
+            lm_recurrent.weights[0].weight_hh.val().into_data(),
+        );
+        let built = |transfer| {
+            let config = ClassifyConfig {
+                transfer,
+                ..ClassifyConfig::default()
+            };
+            weights(&pretrained_classifier(&lm, &config, 2, &device).unwrap())
+        };
+        let (embedding, recurrent) = built(Transfer::Encoder);
+        embedding.assert_eq(&lm_weights.0, true);
+        recurrent.assert_eq(&lm_weights.1, true);
+        let (embedding, recurrent) = built(Transfer::Embedding);
+        embedding.assert_eq(&lm_weights.0, true);
+        assert_ne!(recurrent, lm_weights.1);
+        assert_eq!(recurrent, built(Transfer::Embedding).1, "seeded");
+        assert_eq!("embedding".parse(), Ok(Transfer::Embedding));
+        assert!(
+            "head"
+                .parse::<Transfer>()
+                .unwrap_err()
+                .contains("encoder, embedding")
+        );
     }
 
     #[test]

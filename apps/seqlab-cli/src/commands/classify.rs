@@ -6,7 +6,7 @@ use super::resume::ResumeArgs;
 use super::text::{DataArgs, TokenizerArgs, describe};
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::classify::{
-    ClassifierArch, ClassifyConfig, Start, TextDataset, train_classifier, training_texts,
+    ClassifierArch, ClassifyConfig, Start, TextDataset, Transfer, train_classifier, training_texts,
 };
 use seqlab::lessons::text_lm::TextLm;
 use seqlab::models::Pooling;
@@ -72,6 +72,11 @@ pub struct Args {
     /// below the head (ULMFiT: 2.6); 1 trains all alike.
     #[arg(long, default_value_t = 2.6, allow_negative_numbers = true)]
     lr_decay: f64,
+    /// What a classifier started from --pretrained-lm takes from the language model: its
+    /// whole encoder, embedding and recurrent layers (ULMFiT), or its embedding only, the
+    /// recurrent layers starting fresh.
+    #[arg(long, default_value = "encoder")]
+    transfer: String,
     /// Texts per batch.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
@@ -113,6 +118,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
             .or_fast(args.head_epochs, args.head_epochs.min(fast_dev_run::EPOCHS)),
         lr: args.lr,
         lr_decay: args.lr_decay,
+        transfer: args.transfer.parse::<Transfer>()?,
         valid_fraction: args.valid_fraction,
         min_class_count: args.min_class_count,
         seed: args.run.seed,

@@ -1505,6 +1505,10 @@ fn text_commands_refuse_bad_input_in_one_line() {
         "the dropout must be at least 0 and below 1, got 1",
     );
     assert_one_line_error(
+        &["classify", "--data", reviews, "--transfer", "head"],
+        "unknown transfer \"head\" (known: encoder, embedding)",
+    );
+    assert_one_line_error(
         &["classify", "--data", reviews, "--min-class-count", "1000"],
         "two classes",
     );
