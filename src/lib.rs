@@ -1,13 +1,15 @@
 //! seqlab: sequence models in Rust on Burn — tokenize, numericalize, batch, RNN/LSTM/GRU,
 //! train and sample, on the CPU or the GPU with the same code.
 //!
-//! This crate gathers the workspace's crates under one name and adds what ties them together:
-//! choosing a [`device`] from a name, and the [`lessons`] that reproduce the notebooks seqlab
-//! grew from.
+//! This crate gathers the workspace's crates under one name and adds the one thing that ties
+//! them to a machine: choosing a [`device`] from a name, with the backends its cargo features
+//! build in.
 //!
 //! - [`data`]: tokenize, numericalize, `group_chunks`, language-model batches.
 //! - [`models`]: the models and the [`models::LanguageModel`] trait.
-//! - [`train`]: the [`train::Learner`], optimizers, schedules and metrics.
+//! - [`train`]: the one training loop ([`train::FitLoop`]), the [`train::Learner`],
+//!   optimizers, schedules, metrics and checkpoints.
+//! - [`lessons`]: the notebooks seqlab grew from, as functions.
 //! - [`plot`]: PNG plots of the lessons' results.
 //! - [`bench`](mod@bench): training and inference speed in the PyTorch reference benchmark's
 //!   configurations.
@@ -15,13 +17,12 @@
 #![warn(missing_docs)]
 
 pub use seqlab_data as data;
+pub use seqlab_lessons as lessons;
+pub use seqlab_lessons::{bench, plot};
 pub use seqlab_models as models;
 pub use seqlab_train as train;
 
-pub mod bench;
 pub mod device;
-pub mod lessons;
-pub mod plot;
 
 /// The Burn device type every seqlab function takes; see [`device::DeviceChoice`].
 pub use burn::tensor::Device;

@@ -8,6 +8,7 @@ use seqlab::lessons::TrainRun;
 use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, train_char_lm};
 use seqlab::lessons::markov::run_markov;
 use seqlab::models::{CellKind, GenerateConfig, Sampling, generate_by_prefix, generate_stepwise};
+use seqlab::train::TrainError;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -224,11 +225,11 @@ fn a_stopped_and_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
     assert!(
         matches!(
             error,
-            LessonError::Interrupted {
+            LessonError::Train(TrainError::Interrupted {
                 epoch: 0,
                 batch: 1,
                 ..
-            }
+            })
         ),
         "{error}"
     );

@@ -9,6 +9,7 @@ use seqlab::lessons::pos_tag::{
     PosTagger, TaggingConfig, most_frequent_tag_accuracy, new_tagger, split_sentences, train_tagger,
 };
 use seqlab::lessons::{LessonError, TrainRun};
+use seqlab::train::TrainError;
 
 #[test]
 fn the_tutorials_tagger_learns_its_two_sentences() {
@@ -198,11 +199,11 @@ fn a_tagger_stopped_and_resumed_ends_where_an_uninterrupted_run_does() {
     assert!(
         matches!(
             error,
-            LessonError::Interrupted {
+            LessonError::Train(TrainError::Interrupted {
                 epoch: 0,
                 batch: 1,
                 ..
-            }
+            })
         ),
         "{error}"
     );

@@ -38,13 +38,16 @@ pub enum TrainError {
         /// What went wrong.
         message: String,
     },
-    /// Training was asked to stop (Ctrl-C) and stopped at a step boundary.
-    #[error("training interrupted at epoch {epoch}, before batch {batch}")]
+    /// Training was asked to stop (Ctrl-C) and stopped at a step boundary; the checkpoint, if
+    /// the run writes one, continues it.
+    #[error("training stopped at epoch {epoch}, before batch {batch}{}", checkpoint.as_ref().map_or(String::new(), |dir| format!("; the checkpoint in {dir} continues it")))]
     Interrupted {
-        /// The epoch it stopped in.
+        /// The epoch it stopped in, counted across the run.
         epoch: usize,
         /// The next batch it would have trained on.
         batch: usize,
+        /// Where the checkpoint was written.
+        checkpoint: Option<String>,
     },
     /// Saved optimizer state that does not fit the model.
     #[error("the optimizer state does not fit the model: {0}")]

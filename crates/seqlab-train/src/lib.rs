@@ -1,7 +1,8 @@
-//! Training for seqlab models: a fastai-style [`Learner`] with `fit` and `fit_one_cycle`,
-//! fastai's and PyTorch's Adam and SGD, flat cross-entropy, accuracy, per-epoch tables and JSON
-//! metrics. The loop is written here rather than taken from burn-train, because it carries the
-//! hidden state of stateful models from batch to batch.
+//! Training for seqlab models: the one training loop ([`FitLoop`], driven by a [`TrainTask`])
+//! with checkpoints and exact resumption, a fastai-style [`Learner`] for language models on
+//! it, fastai's and PyTorch's Adam and SGD, schedules, flat cross-entropy, accuracy,
+//! per-epoch tables and JSON metrics. The loop is written here rather than taken from
+//! burn-train, because it carries the hidden state of stateful models from batch to batch.
 //!
 //! ```no_run
 //! use burn::tensor::Device;
@@ -25,27 +26,37 @@
 
 mod checkpoint;
 mod error;
+mod fit;
 mod learner;
 mod loss;
 mod metrics_file;
+mod model_files;
 mod optim;
 mod progress;
 mod record;
 mod resume;
 mod schedule;
+mod seeding;
 mod trainer;
 
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, CheckpointError};
 pub use error::TrainError;
-pub use learner::{
-    DataLoaders, EpochEnd, Learner, Position, SmoothLoss, StepEnd, evaluate_lm, seed_for_step,
+pub use fit::{
+    FitLoop, LossAccuracy, Phase, Position, RunCheckpoints, Scores, SmoothLoss, Snapshot,
+    StepIndex, StepLoss, TrainRun, TrainTask,
 };
+pub use learner::{DataLoaders, Learner, LmTask, evaluate_lm};
 pub use loss::{
     accuracy_counts, flat_cross_entropy, masked_accuracy_counts, masked_cross_entropy, mse,
 };
 pub use metrics_file::{write_json_atomic, write_metrics_json};
+pub use model_files::{
+    CONFIG_FILE, WEIGHTS_FILE, check_same_model, config_checkpoint, read_module_weights,
+    read_pytorch_weights, resume_module, with_module_weights, with_pytorch_weights,
+};
 pub use optim::{AdamConfig, Optimizer, OptimizerConfig, SgdConfig, clip_grad_norm};
 pub use record::{EpochRecord, format_table_header, format_table_row};
 pub use resume::{OPTIMIZER_FILE, RunProgress, RunSettings, STATE_FILE, SavedRun, TRAINING_FILE};
 pub use schedule::{FlatCos, OneCycle, Schedule, SchedulePolicy, StepDecay, StepHyper};
+pub use seeding::{init_seeded, seed_device, seed_for_step};
 pub use trainer::Trainer;

@@ -3,7 +3,7 @@
 //! an epoch, the recurrent state carried into the next batch.
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::learner::{Position, SmoothLoss};
+use crate::fit::{Position, SmoothLoss};
 use crate::record::EpochRecord;
 use burn::tensor::{Device, Tensor, TensorData};
 use seqlab_models::{NamedTensors, RnnState};

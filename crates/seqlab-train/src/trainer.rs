@@ -63,6 +63,11 @@ impl Trainer {
         self
     }
 
+    /// The global gradient norm each step clips to, if any.
+    pub fn grad_clip(&self) -> Option<f64> {
+        self.grad_clip
+    }
+
     /// Shows a progress bar per epoch on a terminal (default) or not.
     pub fn with_progress(mut self, show_progress: bool) -> Self {
         self.show_progress = show_progress;
@@ -142,14 +147,25 @@ impl Trainer {
                 value,
             });
         }
+        let model = self.update(model, loss, hyper)?;
+        self.batch += 1;
+        Ok((model, value))
+    }
+
+    /// The update behind [`step_with`](Self::step_with), for a loss already checked:
+    /// back-propagates, clips and steps.
+    pub(crate) fn update<M: Module>(
+        &mut self,
+        model: M,
+        loss: Tensor<1>,
+        hyper: StepHyper,
+    ) -> Result<M, TrainError> {
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         if let Some(max_norm) = self.grad_clip {
             clip_grad_norm(&model, &mut grads, max_norm)?;
         }
-        let model = self.optimizer.step(hyper, model, grads);
-        self.batch += 1;
         self.steps += 1;
-        Ok((model, value))
+        Ok(self.optimizer.step(hyper, model, grads))
     }
 }
 

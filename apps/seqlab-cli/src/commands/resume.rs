@@ -4,6 +4,7 @@
 use super::common::{RunArgs, check_writable, parent_of};
 use clap::Args as ClapArgs;
 use seqlab::lessons::{LessonError, TrainRun};
+use seqlab::train::TrainError;
 use std::error::Error;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -55,11 +56,13 @@ impl ResumeArgs {
             show_progress: !run.no_progress,
         };
         match (train(&train_run), out) {
-            (Err(error @ LessonError::Interrupted { .. }), Some(out)) => Err(format!(
-                "{error}: run the same command with --resume {} to go on",
-                out.display()
-            )
-            .into()),
+            (Err(error @ LessonError::Train(TrainError::Interrupted { .. })), Some(out)) => {
+                Err(format!(
+                    "{error}: run the same command with --resume {} to go on",
+                    out.display()
+                )
+                .into())
+            }
             (other, _) => Ok(other?),
         }
     }

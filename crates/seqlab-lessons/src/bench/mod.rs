@@ -4,9 +4,9 @@
 //! median of at least `steps` timed steps (more while under `min_time` seconds, at most 500).
 //!
 //! ```no_run
-//! use seqlab::bench::{BenchConfig, Core, Timing, run};
+//! use seqlab_lessons::bench::{BenchConfig, Core, Timing, run};
 //!
-//! let device = seqlab::Device::flex();
+//! let device = burn::tensor::Device::flex();
 //! let result = run(&BenchConfig::named("a_lstm")[0], Core::Fused, &device, Timing::default());
 //! println!("{:.0} tokens/s", result.unwrap().train_tok_s);
 //! ```

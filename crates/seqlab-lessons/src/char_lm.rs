@@ -3,26 +3,27 @@
 //! carried from batch to batch), checkpointed with its vocabulary and config, and sampled one
 //! character at a time.
 
-use super::resumable::{TrainRun, check_same_model, fit_resumable, with_pytorch_weights};
-use super::{LessonError, init_seeded, read_weights};
+use super::{LessonError, TrainRun};
 use crate::data::{CharVocab, batches, group_chunks, sequence_windows};
 use crate::models::{CellKind, GenerateConfig, RecurrentLm, RecurrentLmConfig, generate_stepwise};
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
     RunSettings, SavedRun, Schedule,
 };
+use crate::train::{
+    Phase, RunCheckpoints, check_same_model, init_seeded, read_pytorch_weights,
+    with_pytorch_weights,
+};
 use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 /// The checkpoint kind of a character language model.
 pub const CHAR_LM_KIND: &str = "char-lm";
 
 const CONFIG_FILE: &str = "config.json";
 const VOCAB_FILE: &str = "vocab.json";
-const WEIGHTS_FILE: &str = "weights.safetensors";
 
 /// The model's shape, as saved in a checkpoint's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,20 +288,19 @@ pub fn train_char_lm(
         ),
     };
     let parameters = model.num_params();
-    let learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
-        .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()))
-        .with_table(run.print_table)
-        .with_progress(run.show_progress);
+    let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
+        .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()));
     let (snapshot_shape, snapshot_vocab) = (shape.clone(), corpus.vocab.clone());
-    let (learner, records) = fit_resumable(
-        learner,
-        saved,
-        settings,
-        &[(config.epochs, Schedule::OneCycle(OneCycle::new(config.lr)))],
-        Rc::new(move |model: &RecurrentLm| {
-            model_files(&snapshot_shape, &snapshot_vocab, Some(&model.valid()))
-        }),
+    let snapshot = move |model: &RecurrentLm| {
+        model_files(&snapshot_shape, &snapshot_vocab, Some(&model.valid()))
+    };
+    let records = learner.run(
+        &[Phase::new(
+            config.epochs,
+            Schedule::OneCycle(OneCycle::new(config.lr)),
+        )],
         run,
+        Some(RunCheckpoints::new(snapshot, settings, saved)),
     )?;
     let valid_loss = records.last().map_or(f64::NAN, |record| record.valid_loss);
     let batch_losses = learner.batch_losses().to_vec();
@@ -353,7 +353,7 @@ impl CharLm {
                 )
                 .into());
         }
-        let model = read_weights(&checkpoint, WEIGHTS_FILE, model_config.init(device))?;
+        let model = read_pytorch_weights(&checkpoint, model_config.init(device))?;
         Ok((
             Self {
                 shape,

@@ -2,14 +2,14 @@
 //! real tagger (bidirectional LSTM over word embeddings and each word's spelling) on the Brown
 //! corpus or CoNLL-U files, against the most-frequent-tag baseline.
 
-use super::resumable::{LoopCheckpoints, TrainRun, check_same_model, with_pytorch_weights};
-use super::{LessonError, init_seeded, read_weights};
+use super::{LessonError, TrainRun};
 use crate::data::{CharVocab, TaggedSentence, Vocab, VocabOrder, batch_rows};
-use crate::models::{CharFeaturesConfig, Tagger, TaggerConfig, WordChars};
+use crate::models::{CharFeaturesConfig, RnnState, Tagger, TaggerConfig, WordChars};
 use crate::train::{
-    AdamConfig, Checkpoint, EpochRecord, OptimizerConfig, RunSettings, SavedRun, SgdConfig,
-    StepHyper, Trainer, format_table_header, format_table_row, masked_accuracy_counts,
-    masked_cross_entropy,
+    AdamConfig, Checkpoint, EpochRecord, FitLoop, LossAccuracy, OptimizerConfig, Phase,
+    RunCheckpoints, RunSettings, SavedRun, Schedule, SgdConfig, StepLoss, TrainTask,
+    check_same_model, init_seeded, masked_accuracy_counts, masked_cross_entropy,
+    read_pytorch_weights, with_pytorch_weights,
 };
 use burn::module::Module;
 use burn::tensor::activation::log_softmax;
@@ -17,8 +17,6 @@ use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
-use std::rc::Rc;
-use std::time::Instant;
 
 /// The checkpoint kind of a tagger.
 pub const POS_TAGGER_KIND: &str = "pos-tagger";
@@ -30,7 +28,6 @@ const CONFIG_FILE: &str = "config.json";
 const WORDS_FILE: &str = "words.json";
 const TAGS_FILE: &str = "tags.json";
 const CHARS_FILE: &str = "chars.json";
-const WEIGHTS_FILE: &str = "weights.safetensors";
 
 /// Settings of a tagging run. [`TaggingConfig::tutorial`] is the tutorial's; the default is
 /// the real tagger.
@@ -408,9 +405,8 @@ impl PosTagger {
         } else {
             None
         };
-        let model = read_weights(
+        let model = read_pytorch_weights(
             &checkpoint,
-            WEIGHTS_FILE,
             model_config(&shape, words.len(), tags.len(), chars.as_ref()).init(device),
         )?;
         Ok((
@@ -559,11 +555,6 @@ pub fn train_tagger(
     } else {
         OptimizerConfig::Adam(AdamConfig::pytorch())
     };
-    let mut trainer = Trainer::new(device, optimizer).with_progress(run.show_progress);
-    let hyper = StepHyper {
-        lr: config.lr,
-        momentum: None,
-    };
     let parameters = tagger.model.num_params();
     let baseline_accuracy = most_frequent_tag_accuracy(train, valid);
     let settings = config.run_settings();
@@ -578,66 +569,28 @@ pub fn train_tagger(
         }
         None => None,
     };
-    let mut model = tagger
+    let task = TaggingTask {
+        tagger: &tagger,
+        train,
+        valid,
+        batch_size: config.batch_size,
+        seed: config.seed,
+        device: device.clone(),
+    };
+    let model = tagger
         .model
         .clone()
         .train()
         .fork(&device.clone().autodiff());
-    let mut checkpoints = LoopCheckpoints::start(
+    let mut fit = FitLoop::new(task, model, device, optimizer);
+    let snapshot = move |model: &Tagger| with_pytorch_weights(base.clone(), &model.valid());
+    let records = fit.run(
+        &[Phase::new(config.epochs, Schedule::Constant(config.lr))],
         run,
-        saved,
-        settings,
-        config.epochs,
-        Rc::new(move |model: &Tagger| with_pytorch_weights(base.clone(), &model.valid())),
-        &mut trainer,
-        &model,
+        Some(RunCheckpoints::new(snapshot, settings, saved)),
     )?;
-    if run.print_table {
-        println!("{}", format_table_header(&["accuracy"]));
-    }
-    for epoch in checkpoints.epochs_left() {
-        let start = Instant::now();
-        let order = batch_rows(
-            train.len(),
-            config.batch_size,
-            Some(config.seed.wrapping_add(epoch as u64)),
-        )?;
-        let bar = trainer.start_epoch(epoch, order.len());
-        let (first, mut loss_sum) = checkpoints.epoch_start(epoch);
-        bar.inc(first as u64);
-        for (index, rows) in order.iter().enumerate().skip(first) {
-            let sentences: Vec<&TaggedSentence> = rows.iter().map(|&r| &train[r]).collect();
-            let batch = tagger.batch(&sentences, trainer.device())?;
-            let scores = PosTagger::scores_of(&model, &batch)?;
-            let loss = masked_cross_entropy(scores, batch.targets, batch.mask);
-            let (updated, value) = trainer.step_with(model, loss, hyper)?;
-            model = updated;
-            loss_sum += f64::from(value);
-            bar.set_message(format!("loss {value:.4}"));
-            bar.inc(1);
-            let place = (epoch, index + 1, order.len());
-            checkpoints
-                .after_step(&model, &trainer, place, loss_sum)
-                .inspect_err(|_| bar.finish_and_clear())?;
-        }
-        bar.finish_and_clear();
-        let inference = model.valid();
-        let (valid_loss, accuracy) = tagger.evaluate(&inference, valid, device)?;
-        let record = EpochRecord {
-            fit: 0,
-            epoch,
-            train_loss: loss_sum / order.len() as f64,
-            valid_loss,
-            metrics: vec![("accuracy".into(), accuracy)],
-            time_s: start.elapsed().as_secs_f64(),
-        };
-        if run.print_table {
-            println!("{}", format_table_row(&record));
-        }
-        checkpoints.end_epoch(record, &model, &trainer)?;
-    }
-    let records = checkpoints.records().to_vec();
-    tagger.model = model.valid();
+    let model = fit.into_model().valid();
+    tagger.model = model;
     let accuracy = records
         .last()
         .map_or(0.0, |r| r.metric("accuracy").unwrap_or(0.0));
@@ -652,4 +605,53 @@ pub fn train_tagger(
             parameters,
         },
     ))
+}
+
+/// Tagging as the one training loop runs it: batches of sentences in a seeded order per
+/// epoch, the masked loss over real words, held-out token accuracy.
+struct TaggingTask<'a> {
+    tagger: &'a PosTagger,
+    train: &'a [TaggedSentence],
+    valid: &'a [TaggedSentence],
+    batch_size: usize,
+    seed: u64,
+    device: Device,
+}
+
+impl TrainTask for TaggingTask<'_> {
+    type Model = Tagger;
+    type Batch = Vec<usize>;
+    type Scores = LossAccuracy;
+    type Error = LessonError;
+
+    fn metric_names(&self) -> Vec<&'static str> {
+        vec!["accuracy"]
+    }
+
+    fn batches(&self, epoch: usize) -> Result<Vec<Vec<usize>>, LessonError> {
+        let seed = self.seed.wrapping_add(epoch as u64);
+        Ok(batch_rows(self.train.len(), self.batch_size, Some(seed))?)
+    }
+
+    fn loss(
+        &self,
+        model: &Tagger,
+        rows: &Vec<usize>,
+        _carried: Option<RnnState>,
+        device: &Device,
+    ) -> Result<StepLoss, LessonError> {
+        let sentences: Vec<&TaggedSentence> = rows.iter().map(|&r| &self.train[r]).collect();
+        let batch = self.tagger.batch(&sentences, device)?;
+        let scores = PosTagger::scores_of(model, &batch)?;
+        Ok(StepLoss::new(masked_cross_entropy(
+            scores,
+            batch.targets,
+            batch.mask,
+        )))
+    }
+
+    fn evaluate(&self, model: &Tagger) -> Result<LossAccuracy, LessonError> {
+        let (loss, accuracy) = self.tagger.evaluate(model, self.valid, &self.device)?;
+        Ok(LossAccuracy { loss, accuracy })
+    }
 }

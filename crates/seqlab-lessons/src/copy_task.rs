@@ -2,14 +2,15 @@
 //! at one fixed length or at lengths that vary with a stop symbol, and see how far a trained
 //! model generalises to other lengths.
 
-use super::resumable::{Resumable, TrainRun, config_checkpoint};
+use super::LessonError;
+use super::TrainRun;
 use super::seq2seq_task::{
-    PairEvaluation, PairModel, PairTraining, SymbolPairs, evaluate_pairs, train_pairs,
+    PairEvaluation, PairModel, PairTraining, Resumable, SymbolPairs, evaluate_pairs, train_pairs,
 };
-use super::{LessonError, init_seeded};
 use crate::data::{Alphabet, random_sequences};
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig, SeqEncoderDecoderConfig};
 use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, Schedule};
+use crate::train::{config_checkpoint, init_seeded};
 use burn::tensor::Device;
 use std::ops::RangeInclusive;
 
@@ -284,7 +285,7 @@ pub fn run_copy(
     }
 }
 
-fn finish<M: PairModel + 'static>(
+fn finish<M: PairModel + Clone + 'static>(
     config: &CopyConfig,
     alphabet: &Alphabet,
     model: M,

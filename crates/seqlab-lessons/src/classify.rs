@@ -3,20 +3,17 @@
 //! under one cycle; from scratch, or from a language model's encoder (ULMFiT: the head first
 //! with the encoder frozen, then everything).
 
-use super::resumable::{
-    LoopCheckpoints, TOKENIZER_FILE, TrainRun, check_same_model, saved_tokenizer,
-    with_pytorch_weights,
-};
 use super::text_lm::TextLm;
-use super::{LessonError, init_seeded, read_weights, reseed};
+use super::{LessonError, TOKENIZER_FILE, TrainRun, saved_tokenizer};
 use crate::data::{LabelledText, Tokenizer, stratified_split};
 use crate::models::{
     CellKind, ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, PytorchWeights,
-    RecurrentClassifier, RecurrentClassifierConfig,
+    RecurrentClassifier, RecurrentClassifierConfig, RnnState,
 };
 use crate::train::{
-    AdamConfig, Checkpoint, EpochRecord, OneCycle, OptimizerConfig, RunSettings, SavedRun, Trainer,
-    flat_cross_entropy, format_table_header, format_table_row,
+    AdamConfig, Checkpoint, EpochRecord, FitLoop, OneCycle, OptimizerConfig, Phase, RunCheckpoints,
+    RunSettings, SavedRun, Schedule, Scores, StepIndex, StepLoss, TrainTask, check_same_model,
+    flat_cross_entropy, init_seeded, read_pytorch_weights, seed_for_step, with_pytorch_weights,
 };
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -24,7 +21,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::marker::PhantomData;
 use std::str::FromStr;
 use std::time::Instant;
 
@@ -32,7 +29,6 @@ use std::time::Instant;
 pub const CLASSIFIER_KIND: &str = "classifier";
 const CONFIG_FILE: &str = "config.json";
 const CLASSES_FILE: &str = "classes.json";
-const WEIGHTS_FILE: &str = "weights.safetensors";
 
 /// Which classifier to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +37,16 @@ pub enum ClassifierArch {
     Mlp,
     /// Embedding → recurrent layers → pooling → linear.
     Recurrent(CellKind),
+}
+
+impl ClassifierArch {
+    /// `mlp`, `rnn`, `lstm` or `gru`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mlp => "mlp",
+            Self::Recurrent(kind) => kind.name(),
+        }
+    }
 }
 
 impl FromStr for ClassifierArch {
@@ -137,10 +143,7 @@ impl ClassifyConfig {
     /// The model's shape, as a checkpoint's `config.json` holds it.
     fn shape_json(&self, vocab_size: usize, classes: usize) -> serde_json::Value {
         serde_json::json!({
-            "model": match self.arch {
-                ClassifierArch::Mlp => "mlp",
-                ClassifierArch::Recurrent(kind) => kind.name(),
-            },
+            "model": self.arch.name(),
             "vocab_size": vocab_size,
             "embedding": self.embedding,
             "hidden": self.hidden,
@@ -636,18 +639,6 @@ struct Run<'a> {
     base: Checkpoint,
 }
 
-/// The phase of a run of `phases` that its `epoch` belongs to, and the epoch within it.
-fn phase_of(phases: &[(usize, bool)], epoch: usize) -> (usize, usize) {
-    let mut first = 0;
-    for (phase, &(epochs, _)) in phases.iter().enumerate() {
-        if epoch < first + epochs {
-            return (phase, epoch - first);
-        }
-        first += epochs;
-    }
-    (phases.len().saturating_sub(1), epoch.saturating_sub(first))
-}
-
 type Fitted = (Vec<EpochRecord>, Vec<Vec<usize>>, usize);
 
 impl Run<'_> {
@@ -663,91 +654,42 @@ impl Run<'_> {
             Some(dir) => {
                 let checkpoint = Checkpoint::load(dir, CLASSIFIER_KIND)?;
                 check_same_model(&checkpoint, &self.base)?;
-                let model = read_weights(&checkpoint, WEIGHTS_FILE, model)?;
+                let model = read_pytorch_weights(&checkpoint, model)?;
                 let saved = SavedRun::read(&checkpoint, &settings, self.device)?;
                 (model, Some(saved))
             }
             None => (model, None),
         };
         let parameters = model.num_params();
-        let mut trainer = Trainer::new(self.device, OptimizerConfig::Adam(AdamConfig::pytorch()))
-            .with_progress(self.run.show_progress);
-        let mut model = model.train().fork(trainer.device());
+        let task = ClassifyTask {
+            run: self,
+            frozen: phases.iter().map(|&(_, frozen)| frozen).collect(),
+            model: PhantomData,
+        };
+        let adam = OptimizerConfig::Adam(AdamConfig::pytorch());
+        let model = model.train().fork(&self.device.clone().autodiff());
+        let mut fit = FitLoop::new(task, model, self.device, adam);
         if phases.len() > 1 {
-            model.scale_encoder_lr(&mut trainer, 1.0 / self.config.lr_decay);
+            let model = fit.model().clone();
+            model.scale_encoder_lr(&mut fit, 1.0 / self.config.lr_decay);
         }
         let base = self.base.clone();
-        let total = phases.iter().map(|&(epochs, _)| epochs).sum();
-        let mut checkpoints = LoopCheckpoints::start(
+        let snapshot = move |model: &M| with_pytorch_weights(base.clone(), &model.valid());
+        let schedule = Schedule::OneCycle(OneCycle::new(self.config.lr));
+        let phases: Vec<Phase> = phases
+            .iter()
+            .map(|&(epochs, _)| Phase::new(epochs, schedule))
+            .collect();
+        let records = fit.run(
+            &phases,
             self.run,
-            saved,
-            settings,
-            total,
-            Rc::new(move |model: &M| with_pytorch_weights(base.clone(), &model.valid())),
-            &mut trainer,
-            &model,
+            Some(RunCheckpoints::new(snapshot, settings, saved)),
         )?;
-        let mut confusion = None;
-        if self.run.print_table {
-            println!("{}", format_table_header(&["accuracy"]));
-        }
-        for epoch in checkpoints.epochs_left() {
-            let (fit, phase_epoch) = phase_of(phases, epoch);
-            let (epochs, frozen) = phases[fit];
-            model = model.with_encoder_frozen(frozen);
-            let schedule = OneCycle::new(self.config.lr);
-            let start = Instant::now();
-            let order = self.train.batches(
-                self.config.batch_size,
-                Some(self.config.seed.wrapping_add(epoch as u64 + 1)),
-            );
-            let bar = trainer.start_epoch(epoch, order.len());
-            let (first, mut loss_sum) = checkpoints.epoch_start(epoch);
-            bar.inc(first as u64);
-            for (index, rows) in order.iter().enumerate().skip(first) {
-                if self.config.dropout > 0.0 {
-                    let step = (epoch * order.len() + index) as u64;
-                    reseed(self.device, self.config.seed, step);
-                }
-                let batch = self.train.batch(rows, trainer.device());
-                let loss = class_loss(model.logits(&batch)?, batch.targets.clone());
-                let progress =
-                    (phase_epoch * order.len() + index) as f64 / (epochs * order.len()) as f64;
-                let (updated, value) = trainer.step_with(model, loss, schedule.at(progress))?;
-                model = updated;
-                loss_sum += f64::from(value);
-                bar.set_message(format!("loss {value:.4}"));
-                bar.inc(1);
-                let place = (epoch, index + 1, order.len());
-                checkpoints
-                    .after_step(&model, &trainer, place, loss_sum)
-                    .inspect_err(|_| bar.finish_and_clear())?;
-            }
-            bar.finish_and_clear();
-            let (valid_loss, matrix) = self.evaluate(&model.valid())?;
-            let correct: usize = (0..self.classes).map(|c| matrix[c][c]).sum();
-            let record = EpochRecord {
-                fit,
-                epoch,
-                train_loss: loss_sum / order.len() as f64,
-                valid_loss,
-                metrics: vec![(
-                    "accuracy".into(),
-                    correct as f64 / self.valid.ids.len() as f64,
-                )],
-                time_s: start.elapsed().as_secs_f64(),
-            };
-            if self.run.print_table {
-                println!("{}", format_table_row(&record));
-            }
-            confusion = Some(matrix);
-            checkpoints.end_epoch(record, &model, &trainer)?;
-        }
-        let confusion = match confusion {
-            Some(matrix) => matrix,
-            None => self.evaluate(&model.valid())?.1,
+        let confusion = match fit.scores() {
+            Some(scores) => scores.confusion.clone(),
+            None => self.evaluate(&fit.model().valid())?.1,
         };
-        Ok((checkpoints.records().to_vec(), confusion, parameters))
+        Ok((records, confusion, parameters))
     }
 
     fn evaluate<M: Classify>(&self, model: &M) -> Result<(f64, Vec<Vec<usize>>), LessonError> {
@@ -768,6 +710,79 @@ impl Run<'_> {
     }
 }
 
+/// Classification as the one training loop runs it: sortish batches in a seeded order per
+/// epoch, the encoder frozen in the phases that say so, dropout masks seeded per step.
+struct ClassifyTask<'a, M> {
+    run: &'a Run<'a>,
+    /// Whether each phase trains with the encoder frozen.
+    frozen: Vec<bool>,
+    model: PhantomData<fn() -> M>,
+}
+
+/// A classifier's held-out loss and confusion matrix.
+struct ClassScores {
+    loss: f64,
+    /// `confusion[actual][predicted]`.
+    confusion: Vec<Vec<usize>>,
+}
+
+impl Scores for ClassScores {
+    fn loss(&self) -> f64 {
+        self.loss
+    }
+
+    fn metrics(&self) -> Vec<(String, f64)> {
+        let correct: usize = (0..self.confusion.len())
+            .map(|c| self.confusion[c][c])
+            .sum();
+        let total: usize = self.confusion.iter().flatten().sum();
+        vec![("accuracy".into(), correct as f64 / total.max(1) as f64)]
+    }
+}
+
+impl<M: Classify + FreezeEncoder + 'static> TrainTask for ClassifyTask<'_, M> {
+    type Model = M;
+    type Batch = Vec<usize>;
+    type Scores = ClassScores;
+    type Error = LessonError;
+
+    fn metric_names(&self) -> Vec<&'static str> {
+        vec!["accuracy"]
+    }
+
+    fn batches(&self, epoch: usize) -> Result<Vec<Vec<usize>>, LessonError> {
+        let config = self.run.config;
+        let seed = config.seed.wrapping_add(epoch as u64 + 1);
+        Ok(self.run.train.batches(config.batch_size, Some(seed)))
+    }
+
+    fn loss(
+        &self,
+        model: &M,
+        rows: &Vec<usize>,
+        _carried: Option<RnnState>,
+        device: &Device,
+    ) -> Result<StepLoss, LessonError> {
+        let batch = self.run.train.batch(rows, device);
+        let loss = class_loss(model.logits(&batch)?, batch.targets.clone());
+        Ok(StepLoss::new(loss))
+    }
+
+    fn evaluate(&self, model: &M) -> Result<ClassScores, LessonError> {
+        let (loss, confusion) = self.run.evaluate(model)?;
+        Ok(ClassScores { loss, confusion })
+    }
+
+    fn prepare_epoch(&self, model: M, fit: usize) -> M {
+        model.with_encoder_frozen(self.frozen[fit])
+    }
+
+    fn step_seed(&self, step: StepIndex) -> Option<u64> {
+        let config = self.run.config;
+        (config.dropout > 0.0).then(|| seed_for_step(config.seed, step.in_run as u64))
+    }
+}
+
 /// Mean cross-entropy of class `logits` `[B, C]` against `targets` `[B]`.
 fn class_loss(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     let [rows, classes] = logits.dims();
@@ -784,7 +799,7 @@ trait FreezeEncoder: Sized {
 
     /// Trains the top encoder layer group at `factor` times the learning rate, the next
     /// below at `factor²`.
-    fn scale_encoder_lr(&self, trainer: &mut Trainer, factor: f64);
+    fn scale_encoder_lr<T: TrainTask>(&self, fit: &mut FitLoop<T>, factor: f64);
 }
 
 impl FreezeEncoder for RecurrentClassifier {
@@ -792,9 +807,9 @@ impl FreezeEncoder for RecurrentClassifier {
         self.freeze_encoder(frozen)
     }
 
-    fn scale_encoder_lr(&self, trainer: &mut Trainer, factor: f64) {
-        trainer.scale_lr(&self.recurrent, factor);
-        trainer.scale_lr(&self.embedding, factor * factor);
+    fn scale_encoder_lr<T: TrainTask>(&self, fit: &mut FitLoop<T>, factor: f64) {
+        fit.scale_lr(&self.recurrent, factor);
+        fit.scale_lr(&self.embedding, factor * factor);
     }
 }
 
@@ -803,15 +818,15 @@ impl FreezeEncoder for MlpClassifier {
         self
     }
 
-    fn scale_encoder_lr(&self, _trainer: &mut Trainer, _factor: f64) {}
+    fn scale_encoder_lr<T: TrainTask>(&self, _fit: &mut FitLoop<T>, _factor: f64) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::LabelledText;
-    use crate::lessons::text_lm::TextLmShape;
     use crate::models::RecurrentLmConfig;
+    use crate::text_lm::TextLmShape;
 
     fn rows(pairs: &[(&str, &str)]) -> Vec<LabelledText> {
         pairs

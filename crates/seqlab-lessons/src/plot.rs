@@ -2,10 +2,10 @@
 //! a bundled DejaVu Sans Mono font, and written atomically (a temporary file, flushed, then a
 //! rename).
 
+use crate::LessonError;
+use crate::copy_task::CopyReport;
 use crate::data::{commit_atomic, temporary_path};
-use crate::lessons::LessonError;
-use crate::lessons::copy_task::CopyReport;
-use crate::lessons::sinusoid::SinusoidReport;
+use crate::sinusoid::SinusoidReport;
 use crate::train::EpochRecord;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};

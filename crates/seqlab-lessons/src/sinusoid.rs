@@ -1,15 +1,16 @@
 //! The RNN course's first experiment: a linear RNN learns next-step prediction on sinusoids,
 //! then runs free from one sample.
 
-use super::resumable::{LoopCheckpoints, Resumable, TrainRun, config_checkpoint, with_param_file};
-use super::{LessonError, init_seeded};
-use crate::data::{SinusoidConfig, batch_rows, generate_sinusoids};
-use crate::models::{LinRnn, LinRnnConfig};
-use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, RunSettings, Trainer, mse};
+use super::{LessonError, TrainRun};
+use crate::data::{SinusoidConfig, Sinusoids, batch_rows, generate_sinusoids};
+use crate::models::{LinRnn, LinRnnConfig, RnnState};
+use crate::train::{
+    AdamConfig, EpochRecord, FitLoop, OptimizerConfig, Phase, RunCheckpoints, RunSettings,
+    Schedule, Scores, StepLoss, TrainTask, config_checkpoint, init_seeded, mse, resume_module,
+    with_module_weights,
+};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use std::rc::Rc;
-use std::time::Instant;
 
 /// The checkpoint kind of the sinusoid lesson's model.
 pub const SINUSOID_KIND: &str = "sinusoid";
@@ -100,83 +101,37 @@ pub fn run_sinusoid(
         &config.data,
         config.seed.wrapping_add(1_000_003),
     )?;
-    let mut trainer = Trainer::new(device, OptimizerConfig::Adam(AdamConfig::pytorch()))
-        .with_progress(run.show_progress);
     let model = init_seeded(device, config.seed, || {
-        LinRnnConfig::new(1, config.hidden, 1).init(trainer.device())
+        LinRnnConfig::new(1, config.hidden, 1).init(&device.clone().autodiff())
     });
     let shape = serde_json::json!({ "hidden": config.hidden });
     let model_files = config_checkpoint(SINUSOID_KIND, &shape);
-    let resumable = Resumable {
-        run,
-        model_files,
-        settings: RunSettings::default()
-            .with("data", format!("{:?}", config.data))
-            .with("train-series", config.train_series)
-            .with("epochs", config.epochs)
-            .with("batch-size", config.batch_size)
-            .with("lr", config.lr)
-            .with("seed", config.seed),
-    };
-    let (mut model, saved) = resumable.start_from(model, device)?;
-    let files = resumable.model_files;
-    let mut checkpoints = LoopCheckpoints::start(
-        run,
-        saved,
-        resumable.settings,
-        config.epochs,
-        Rc::new(move |model: &LinRnn| with_param_file(files.clone(), &model.valid())),
-        &mut trainer,
-        &model,
-    )?;
+    let settings = RunSettings::default()
+        .with("data", format!("{:?}", config.data))
+        .with("train-series", config.train_series)
+        .with("epochs", config.epochs)
+        .with("batch-size", config.batch_size)
+        .with("lr", config.lr)
+        .with("seed", config.seed);
+    let (model, saved) = resume_module(run.resume, &model_files, &settings, model, device)?;
     let all_test: Vec<usize> = (0..test.len()).collect();
     let (test_inputs, test_targets) = test.next_step_pair(&all_test, device);
-    let test_mse = |model: &LinRnn| -> Result<f64, LessonError> {
-        let predicted = model.valid().forward(test_inputs.clone())?;
-        Ok(mse(predicted, test_targets.clone()).into_scalar::<f32>() as f64)
+    let task = SinusoidTask {
+        train: &train,
+        batch_size: config.batch_size,
+        seed: config.seed,
+        test: (test_inputs.clone(), test_targets.clone()),
     };
-    let mut batch_losses = Vec::new();
-    if run.print_table {
-        println!("{}", crate::train::format_table_header(&[]));
-    }
-    for epoch in checkpoints.epochs_left() {
-        let start = Instant::now();
-        let order = batch_rows(
-            train.len(),
-            config.batch_size,
-            Some(config.seed.wrapping_add(epoch as u64)),
-        )?;
-        let bar = trainer.start_epoch(epoch, order.len());
-        let (first, mut sum) = checkpoints.epoch_start(epoch);
-        bar.inc(first as u64);
-        for (index, rows) in order.iter().enumerate().skip(first) {
-            let (inputs, targets) = train.next_step_pair(rows, trainer.device());
-            let loss = mse(model.forward(inputs)?, targets);
-            let (updated, value) = trainer.step(model, loss, config.lr)?;
-            model = updated;
-            batch_losses.push(value);
-            sum += value as f64;
-            bar.inc(1);
-            let place = (epoch, index + 1, order.len());
-            checkpoints
-                .after_step(&model, &trainer, place, sum)
-                .inspect_err(|_| bar.finish_and_clear())?;
-        }
-        bar.finish_and_clear();
-        let record = EpochRecord {
-            fit: 0,
-            epoch,
-            train_loss: sum / order.len() as f64,
-            valid_loss: test_mse(&model)?,
-            metrics: vec![],
-            time_s: start.elapsed().as_secs_f64(),
-        };
-        if run.print_table {
-            println!("{}", crate::train::format_table_row(&record));
-        }
-        checkpoints.end_epoch(record, &model, &trainer)?;
-    }
-    let records = checkpoints.records().to_vec();
+    let optimizer = OptimizerConfig::Adam(AdamConfig::pytorch());
+    let mut fit = FitLoop::new(task, model, device, optimizer);
+    let snapshot = move |model: &LinRnn| with_module_weights(model_files.clone(), &model.valid());
+    let records = fit.run(
+        &[Phase::new(config.epochs, Schedule::Constant(config.lr))],
+        run,
+        Some(RunCheckpoints::new(snapshot, settings, saved)),
+    )?;
+    let batch_losses = fit.batch_losses().to_vec();
+    let model = fit.into_model();
     let model = model.valid();
     let predictions = model.forward(test_inputs.clone())?;
     let [series, steps, _] = predictions.dims();
@@ -215,4 +170,59 @@ pub fn run_sinusoid(
         generated,
         generated_mse,
     })
+}
+
+/// Next-step prediction on the training series, scored by the held-out MSE.
+struct SinusoidTask<'a> {
+    train: &'a Sinusoids,
+    batch_size: usize,
+    seed: u64,
+    /// The held-out inputs and targets.
+    test: (Tensor<3>, Tensor<3>),
+}
+
+/// The held-out MSE.
+struct TestMse(f64);
+
+impl Scores for TestMse {
+    fn loss(&self) -> f64 {
+        self.0
+    }
+
+    fn metrics(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+}
+
+impl TrainTask for SinusoidTask<'_> {
+    type Model = LinRnn;
+    type Batch = Vec<usize>;
+    type Scores = TestMse;
+    type Error = LessonError;
+
+    fn metric_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    fn batches(&self, epoch: usize) -> Result<Vec<Vec<usize>>, LessonError> {
+        let seed = self.seed.wrapping_add(epoch as u64);
+        Ok(batch_rows(self.train.len(), self.batch_size, Some(seed))?)
+    }
+
+    fn loss(
+        &self,
+        model: &LinRnn,
+        rows: &Vec<usize>,
+        _carried: Option<RnnState>,
+        device: &Device,
+    ) -> Result<StepLoss, LessonError> {
+        let (inputs, targets) = self.train.next_step_pair(rows, device);
+        Ok(StepLoss::new(mse(model.forward(inputs)?, targets)))
+    }
+
+    fn evaluate(&self, model: &LinRnn) -> Result<TestMse, LessonError> {
+        let (inputs, targets) = self.test.clone();
+        let predicted = model.forward(inputs)?;
+        Ok(TestMse(mse(predicted, targets).into_scalar::<f32>() as f64))
+    }
 }

@@ -1,14 +1,16 @@
 //! The RNN course's addition task: read `"123+4567"`, write `"4690"`. The notebook's `SumRNN` /
 //! `SumLSTM` (a decoder with no input, unmasked) as it is, and the decoders that solve it.
 
-use super::resumable::{Resumable, TrainRun, config_checkpoint};
+use super::LessonError;
+use super::TrainRun;
+use super::seq2seq_task::Resumable;
 use super::seq2seq_task::{PairEvaluation, PairTraining, SymbolPairs, evaluate_pairs, train_pairs};
-use super::{LessonError, init_seeded};
 use crate::data::{
     ADDITION_ANSWER_SYMBOLS, ADDITION_QUESTION_SYMBOLS, Addition, Alphabet, generate_additions,
 };
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig};
 use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, SchedulePolicy};
+use crate::train::{config_checkpoint, init_seeded};
 use burn::tensor::Device;
 use std::collections::HashSet;
 use std::ops::RangeInclusive;

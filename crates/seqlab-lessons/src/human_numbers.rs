@@ -1,8 +1,7 @@
 //! fastai's "human numbers" language models, LMModel1–4 as the lesson runs them, and the
 //! book's recurrent LMModel5–7.
 
-use super::resumable::{Resumable, TrainRun, config_checkpoint, fit_resumable, with_param_file};
-use super::{LessonError, init_seeded};
+use super::{LessonError, TrainRun};
 use crate::data::{LmSplit, LmTask, Vocab, batches, human_numbers, split_words};
 use crate::models::{
     CellKind, LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
@@ -12,8 +11,10 @@ use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
     RunSettings, Schedule,
 };
+use crate::train::{
+    Phase, RunCheckpoints, config_checkpoint, init_seeded, resume_module, with_module_weights,
+};
 use burn::tensor::Device;
-use std::rc::Rc;
 
 /// The checkpoint kind of a human-numbers model.
 pub const HUMAN_NUMBERS_KIND: &str = "human-numbers";
@@ -346,7 +347,7 @@ impl HumanNumbersConfig {
             .with("seed", self.seed)
     }
 
-    fn train<M: LanguageModel + 'static>(
+    fn train<M: LanguageModel + Clone + 'static>(
         &self,
         model: M,
         data: DataLoaders,
@@ -364,38 +365,25 @@ impl HumanNumbersConfig {
             }
             (_, optimizer) => optimizer,
         };
-        let resumable = Resumable {
-            run,
-            model_files: base,
-            settings: self.run_settings(),
-        };
-        let (model, saved) = resumable.start_from(model, device)?;
-        let learner = Learner::new(model, data, device)
-            .with_optimizer(optimizer)
-            .with_table(run.print_table)
-            .with_progress(run.show_progress);
+        let settings = self.run_settings();
+        let (model, saved) = resume_module(run.resume, &base, &settings, model, device)?;
+        let learner = Learner::new(model, data, device).with_optimizer(optimizer);
         // Only LMModel7 draws during training (its dropout masks): reseeding the device's
         // generator at every step of the other models would disturb, for nothing, whatever
         // else in the process draws from it.
-        let learner = if self.model == HumanNumbersModel::Lm7 {
+        let mut learner = if self.model == HumanNumbersModel::Lm7 {
             learner.with_step_seed(self.seed)
         } else {
             learner
         };
-        let Resumable {
-            model_files,
-            settings,
-            ..
-        } = resumable;
-        let (_, records) = fit_resumable(
-            learner,
-            saved,
-            settings,
-            &self.phases(),
-            Rc::new(move |model: &M| with_param_file(model_files.clone(), &model.valid())),
-            run,
-        )?;
-        Ok(records)
+        let phases: Vec<Phase> = self
+            .phases()
+            .into_iter()
+            .map(|(epochs, schedule)| Phase::new(epochs, schedule))
+            .collect();
+        let snapshot = move |model: &M| with_module_weights(base.clone(), &model.valid());
+        let checkpoints = RunCheckpoints::new(snapshot, settings, saved);
+        Ok(learner.run(&phases, run, Some(checkpoints))?)
     }
 }
 

@@ -1,18 +1,18 @@
 //! ULMFiT's first stage, simplified: a recurrent language model trained on a corpus of texts
 //! with any [`Tokenizer`], saved with its tokenizer so that a classifier can start from its
-//! encoder ([`crate::lessons::classify`]).
+//! encoder ([`crate::classify`]).
 
 use super::char_lm::{held_out_batches, stream_batches};
-use super::resumable::{
-    TOKENIZER_FILE, TrainRun, check_same_model, fit_resumable, saved_tokenizer,
-    with_pytorch_weights,
-};
-use super::{LessonError, init_seeded, read_weights};
+use super::{LessonError, TOKENIZER_FILE, TrainRun, saved_tokenizer};
 use crate::data::Tokenizer;
 use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
     RunSettings, SavedRun, Schedule, SgdConfig, StepDecay, evaluate_lm,
+};
+use crate::train::{
+    Phase, RunCheckpoints, check_same_model, init_seeded, read_pytorch_weights,
+    with_pytorch_weights,
 };
 use burn::module::Module;
 use burn::tensor::Device;
@@ -21,13 +21,11 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::rc::Rc;
 use std::time::Instant;
 
 /// The checkpoint kind of a text language model.
 pub const TEXT_LM_KIND: &str = "text-lm";
 const CONFIG_FILE: &str = "config.json";
-const WEIGHTS_FILE: &str = "weights.safetensors";
 
 /// Settings of [`train_text_lm`].
 #[derive(Debug, Clone, PartialEq)]
@@ -328,21 +326,17 @@ pub fn train_text_lm(
     let tokens = (train_ids.len(), valid_ids.len());
     let start = Instant::now();
     let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
-        .with_optimizer(config.optimizer())
-        .with_table(run.print_table)
-        .with_progress(run.show_progress);
+        .with_optimizer(config.optimizer());
     if let Some(max_norm) = config.grad_clip {
         learner = learner.with_grad_clip(Some(max_norm));
     }
     // The tokenizer's JSON is written once, not at every save.
     let base = model_files(&shape, &tokenizer, None)?;
-    let (learner, records) = fit_resumable(
-        learner,
-        saved,
-        settings,
-        &[(config.epochs, config.schedule())],
-        Rc::new(move |model: &RecurrentLm| with_pytorch_weights(base.clone(), &model.valid())),
+    let snapshot = move |model: &RecurrentLm| with_pytorch_weights(base.clone(), &model.valid());
+    let records = learner.run(
+        &[Phase::new(config.epochs, config.schedule())],
         run,
+        Some(RunCheckpoints::new(snapshot, settings, saved)),
     )?;
     let valid_loss = records.last().map_or(f64::NAN, |r| r.valid_loss);
     let test_perplexity = test.map(|batches| {
@@ -420,7 +414,7 @@ impl TextLm {
                 )
                 .into());
         }
-        let model = read_weights(&checkpoint, WEIGHTS_FILE, model_config.init(device))?;
+        let model = read_pytorch_weights(&checkpoint, model_config.init(device))?;
         Ok((
             Self {
                 shape,

@@ -2,18 +2,17 @@
 //! and addition lessons share (the notebook's `train_epoch`, `train_epoch_var_smart` and its
 //! accuracy checks).
 
-use super::LessonError;
-use super::resumable::{LoopCheckpoints, Resumable, with_param_file};
+use super::{LessonError, TrainRun};
 use crate::data::{Padded, STOP, batch_rows, pad_with_stop};
-use crate::models::{Seq2Seq, SeqEncoderDecoder};
+use crate::models::{RnnState, Seq2Seq, SeqEncoderDecoder};
 use crate::train::{
-    EpochRecord, OptimizerConfig, RunSettings, Schedule, Trainer, flat_cross_entropy,
-    format_table_header, format_table_row, masked_cross_entropy,
+    Checkpoint, EpochRecord, FitLoop, OptimizerConfig, Phase, RunCheckpoints, RunSettings,
+    Schedule, Scores, StepLoss, TrainTask, flat_cross_entropy, masked_cross_entropy, resume_module,
+    with_module_weights,
 };
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
-use std::rc::Rc;
-use std::time::Instant;
+use std::marker::PhantomData;
 
 /// Source and target sequences of symbol ids, pair by pair: from 1 when 0 is the stop symbol
 /// that pads variable lengths (`trailing_stops > 0` in [`PairTraining`]), from 0 when every
@@ -164,10 +163,80 @@ pub struct PairEvaluation {
     pub predictions: Vec<Vec<u32>>,
 }
 
+/// What a pair lesson's checkpoints are: where and when (`run`), the model's files but the
+/// weights, and the settings a resumed run must share with the saved one.
+pub(crate) struct Resumable<'a> {
+    /// Where and when.
+    pub(crate) run: &'a TrainRun<'a>,
+    /// The checkpoint's kind and files but the weights.
+    pub(crate) model_files: Checkpoint,
+    /// The run's settings.
+    pub(crate) settings: RunSettings,
+}
+
+/// Training on symbol pairs, as the one training loop runs it.
+struct PairTask<'a, M> {
+    train: &'a SymbolPairs,
+    valid: &'a SymbolPairs,
+    settings: &'a PairTraining,
+    device: Device,
+    model: PhantomData<fn() -> M>,
+}
+
+impl Scores for PairEvaluation {
+    fn loss(&self) -> f64 {
+        self.loss
+    }
+
+    fn metrics(&self) -> Vec<(String, f64)> {
+        vec![
+            ("accuracy".into(), self.token_accuracy),
+            ("exact_match".into(), self.exact_match),
+        ]
+    }
+}
+
+impl<M: PairModel + Clone + 'static> TrainTask for PairTask<'_, M> {
+    type Model = M;
+    type Batch = Vec<usize>;
+    type Scores = PairEvaluation;
+    type Error = LessonError;
+
+    fn metric_names(&self) -> Vec<&'static str> {
+        vec!["accuracy", "exact"]
+    }
+
+    fn batches(&self, epoch: usize) -> Result<Vec<Vec<usize>>, LessonError> {
+        let seed = self.settings.seed.wrapping_add(epoch as u64);
+        Ok(batch_rows(
+            self.train.len(),
+            self.settings.batch_size,
+            Some(seed),
+        )?)
+    }
+
+    fn loss(
+        &self,
+        model: &M,
+        rows: &Vec<usize>,
+        _carried: Option<RnnState>,
+        device: &Device,
+    ) -> Result<StepLoss, LessonError> {
+        let source = one_hot_sources(self.train, rows, self.settings, device)?;
+        let targets = padded_targets(self.train, rows, self.settings)?;
+        let loss = batch_loss(model, source, &targets, self.settings, device)?;
+        Ok(StepLoss::new(loss))
+    }
+
+    fn evaluate(&self, model: &M) -> Result<PairEvaluation, LessonError> {
+        evaluate_pairs(model, self.valid, self.settings, &self.device)
+    }
+}
+
 /// Trains `model` (built on `device.autodiff()`) on `train`, evaluating on `valid` after each
 /// epoch, checkpointing and resuming as `resumable` says. Returns the trained model, every
 /// epoch's records since the run began and the losses of the batches this call trained.
-pub(crate) fn train_pairs<M: PairModel + 'static>(
+pub(crate) fn train_pairs<M: PairModel + Clone + 'static>(
     model: M,
     train: &SymbolPairs,
     valid: &SymbolPairs,
@@ -176,72 +245,34 @@ pub(crate) fn train_pairs<M: PairModel + 'static>(
     device: &Device,
 ) -> Result<(M, Vec<EpochRecord>, Vec<f32>), LessonError> {
     check(settings)?;
-    let mut trainer = Trainer::new(device, settings.optimizer)
-        .with_grad_clip(settings.grad_clip)
-        .with_progress(settings.show_progress);
-    let (mut model, saved) = resumable.start_from(model, device)?;
-    let files = resumable.model_files;
-    let mut checkpoints = LoopCheckpoints::start(
-        resumable.run,
-        saved,
-        resumable.settings,
-        settings.epochs,
-        Rc::new(move |model: &M| with_param_file(files.clone(), &model.valid())),
-        &mut trainer,
-        &model,
+    let Resumable {
+        run,
+        model_files,
+        settings: run_settings,
+    } = resumable;
+    let (model, saved) = resume_module(run.resume, &model_files, &run_settings, model, device)?;
+    let task = PairTask {
+        train,
+        valid,
+        settings,
+        device: device.clone(),
+        model: PhantomData,
+    };
+    let mut fit =
+        FitLoop::new(task, model, device, settings.optimizer).with_grad_clip(settings.grad_clip);
+    let snapshot = move |model: &M| with_module_weights(model_files.clone(), &model.valid());
+    let run = TrainRun {
+        print_table: settings.print_table,
+        show_progress: settings.show_progress,
+        ..*run
+    };
+    let records = fit.run(
+        &[Phase::new(settings.epochs, settings.schedule)],
+        &run,
+        Some(RunCheckpoints::new(snapshot, run_settings, saved)),
     )?;
-    let mut losses = Vec::new();
-    if settings.print_table {
-        println!("{}", format_table_header(&["accuracy", "exact"]));
-    }
-    for epoch in checkpoints.epochs_left() {
-        let start = Instant::now();
-        let order = batch_rows(
-            train.len(),
-            settings.batch_size,
-            Some(settings.seed.wrapping_add(epoch as u64)),
-        )?;
-        let bar = trainer.start_epoch(epoch, order.len());
-        let (first, mut epoch_loss) = checkpoints.epoch_start(epoch);
-        bar.inc(first as u64);
-        for (index, rows) in order.iter().enumerate().skip(first) {
-            let progress =
-                (epoch * order.len() + index) as f64 / (settings.epochs * order.len()) as f64;
-            let device = trainer.device();
-            let source = one_hot_sources(train, rows, settings, device)?;
-            let targets = padded_targets(train, rows, settings)?;
-            let loss = batch_loss(&model, source, &targets, settings, device)?;
-            let (updated, value) =
-                trainer.step_with(model, loss, settings.schedule.at(progress))?;
-            model = updated;
-            losses.push(value);
-            epoch_loss += value as f64;
-            bar.set_message(format!("loss {value:.4}"));
-            bar.inc(1);
-            let place = (epoch, index + 1, order.len());
-            checkpoints
-                .after_step(&model, &trainer, place, epoch_loss)
-                .inspect_err(|_| bar.finish_and_clear())?;
-        }
-        bar.finish_and_clear();
-        let evaluation = evaluate_pairs(&model, valid, settings, &device.clone().inner())?;
-        let record = EpochRecord {
-            fit: 0,
-            epoch,
-            train_loss: epoch_loss / order.len() as f64,
-            valid_loss: evaluation.loss,
-            metrics: vec![
-                ("accuracy".into(), evaluation.token_accuracy),
-                ("exact_match".into(), evaluation.exact_match),
-            ],
-            time_s: start.elapsed().as_secs_f64(),
-        };
-        if settings.print_table {
-            println!("{}", format_table_row(&record));
-        }
-        checkpoints.end_epoch(record, &model, &trainer)?;
-    }
-    Ok((model, checkpoints.records().to_vec(), losses))
+    let losses = fit.batch_losses().to_vec();
+    Ok((fit.into_model(), records, losses))
 }
 
 /// Greedy-decodes every source of `pairs` and compares with the targets.

@@ -1,0 +1,528 @@
+//! [`FitLoop`]: the one training loop that every seqlab command runs on.
+
+use super::run::{Phase, RunCheckpoints, Snapshot, TrainRun};
+use super::task::{Scores, StepIndex, TrainTask};
+use crate::error::read_scalar;
+use crate::progress::epoch_bar;
+use crate::record::{EpochRecord, format_table_header, format_table_row};
+use crate::resume::{RunProgress, RunSettings, SavedRun};
+use crate::seeding::seed_device;
+use crate::{OptimizerConfig, TrainError, Trainer};
+use burn::module::Module;
+use burn::tensor::Device;
+use seqlab_models::RnnState;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// fastai's debiased exponential moving average of the batch losses (`AvgSmoothLoss`),
+/// restarted with each fit; part of what a checkpoint saves, so that a resumed fit reports
+/// the same training losses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SmoothLoss {
+    average: f64,
+    count: i32,
+}
+
+impl SmoothLoss {
+    const BETA: f64 = 0.98;
+
+    fn add(&mut self, loss: f64) {
+        self.count += 1;
+        self.average = Self::BETA * self.average + (1.0 - Self::BETA) * loss;
+    }
+
+    /// The smoothed loss so far (NaN before the first batch).
+    pub fn value(&self) -> f64 {
+        if self.count == 0 {
+            return f64::NAN;
+        }
+        self.average / (1.0 - Self::BETA.powi(self.count))
+    }
+}
+
+/// A place inside an epoch: the next training batch, and the state carried into it.
+#[derive(Debug, Clone)]
+pub struct Position {
+    /// The epoch, counted across the run.
+    pub epoch: usize,
+    /// The next batch to train on.
+    pub next_batch: usize,
+    /// The (detached) state the previous batch left, for stateful models.
+    pub state: Option<RnnState>,
+}
+
+/// The one training loop: runs a [`TrainTask`]'s fits epoch by epoch — the schedule's
+/// learning rate at every step, gradient clipping, the optimizer, carried recurrent state,
+/// a progress bar, fastai's epoch table — and, given a [`TrainRun`], writes checkpoints after
+/// every epoch, every `save_every` steps and at Ctrl-C, and continues a saved run exactly
+/// where it stopped.
+pub struct FitLoop<T: TrainTask> {
+    task: T,
+    trainer: Trainer,
+    model: Option<T::Model>,
+    smoothed_loss: bool,
+    smooth: SmoothLoss,
+    history: Vec<EpochRecord>,
+    batch_losses: Vec<f32>,
+    fits: usize,
+    print_table: bool,
+    show_progress: bool,
+    stop: Option<Arc<AtomicBool>>,
+    scores: Option<T::Scores>,
+}
+
+/// Where checkpoints go and what they hold, for one call of [`FitLoop::run`].
+struct Writer<'a, M> {
+    dir: &'a Path,
+    snapshot: &'a Snapshot<M>,
+}
+
+impl<T: TrainTask> FitLoop<T> {
+    /// A loop training `model` for `task` on `device.autodiff()` with a fresh `optimizer`, no
+    /// gradient clipping, each epoch's mean batch loss as its training loss, the table and
+    /// progress bars on. The model must be on `device.autodiff()` already: built there, or
+    /// moved with `model.train().fork(&device.clone().autodiff())`. (The loop does not move
+    /// it: Burn draws a lazily initialised parameter when it is first touched, so moving it
+    /// here would change the order of a seeded model's draws.)
+    pub fn new(task: T, model: T::Model, device: &Device, optimizer: OptimizerConfig) -> Self {
+        let trainer = Trainer::new(device, optimizer);
+        Self {
+            task,
+            trainer,
+            model: Some(model),
+            smoothed_loss: false,
+            smooth: SmoothLoss::default(),
+            history: Vec::new(),
+            batch_losses: Vec::new(),
+            fits: 0,
+            print_table: true,
+            show_progress: true,
+            stop: None,
+            scores: None,
+        }
+    }
+
+    /// Clips the gradients to this global L2 norm before each step (PyTorch's
+    /// `clip_grad_norm_`), or not at all (`None`).
+    pub fn with_grad_clip(mut self, max_norm: Option<f64>) -> Self {
+        self.trainer = self.trainer.with_grad_clip(max_norm);
+        self
+    }
+
+    /// Reports fastai's smoothed loss ([`SmoothLoss`]) as each epoch's training loss, rather
+    /// than the mean of its batch losses.
+    pub fn with_smoothed_loss(mut self, smoothed: bool) -> Self {
+        self.smoothed_loss = smoothed;
+        self
+    }
+
+    /// Prints fastai's per-epoch table to stdout (default) or not, in [`FitLoop::fit`].
+    pub fn with_table(mut self, print_table: bool) -> Self {
+        self.print_table = print_table;
+        self
+    }
+
+    /// Shows a progress bar on stderr during each epoch when it is a terminal (default) or
+    /// not, in [`FitLoop::fit`].
+    pub fn with_progress(mut self, show_progress: bool) -> Self {
+        self.show_progress = show_progress;
+        self
+    }
+
+    /// Stops training at the next step boundary once `flag` is set (by a Ctrl-C handler,
+    /// say): the fit returns [`TrainError::Interrupted`].
+    pub fn with_stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// Uses another optimizer (its state starts empty), keeping the clipping.
+    pub fn with_optimizer(mut self, config: OptimizerConfig) -> Self {
+        let grad_clip = self.trainer.grad_clip();
+        self.trainer = Trainer::new(self.trainer.device(), config).with_grad_clip(grad_clip);
+        self
+    }
+
+    /// The task, to change its settings.
+    pub fn task_mut(&mut self) -> &mut T {
+        &mut self.task
+    }
+
+    /// Trains the parameters of `part` (of the model) at `factor` times the learning rate.
+    pub fn scale_lr<P: Module>(&mut self, part: &P, factor: f64) {
+        self.trainer.scale_lr(part, factor);
+    }
+
+    /// The task.
+    pub fn task(&self) -> &T {
+        &self.task
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &T::Model {
+        self.model
+            .as_ref()
+            .expect("the model is only taken during a step")
+    }
+
+    /// Gives back the trained model.
+    pub fn into_model(self) -> T::Model {
+        self.model.expect("the model is only taken during a step")
+    }
+
+    /// The autodiff device training runs on.
+    pub fn device(&self) -> &Device {
+        self.trainer.device()
+    }
+
+    /// The global gradient norm each step clips to, if any.
+    pub fn grad_clip(&self) -> Option<f64> {
+        self.trainer.grad_clip()
+    }
+
+    /// Every epoch's numbers so far, across fits and calls.
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.history
+    }
+
+    /// Every training batch's loss so far (fastai's `recorder.losses`, unsmoothed).
+    pub fn batch_losses(&self) -> &[f32] {
+        &self.batch_losses
+    }
+
+    /// The last epoch's scores, if an epoch has ended.
+    pub fn scores(&self) -> Option<&T::Scores> {
+        self.scores.as_ref()
+    }
+
+    /// Trains through `phases`, one fit after another, without checkpoints; fits are numbered
+    /// on from earlier calls. Returns this call's epochs.
+    pub fn fit(&mut self, phases: &[Phase]) -> Result<Vec<EpochRecord>, T::Error> {
+        let stop = self.stop.clone();
+        let run = TrainRun {
+            stop: stop.as_ref(),
+            print_table: self.print_table,
+            show_progress: self.show_progress,
+            ..TrainRun::default()
+        };
+        self.run(phases, &run, None)
+    }
+
+    /// Trains through `phases` as `run` says: the epochs the run has not done yet (all of
+    /// them, or those after the saved run of `checkpoints`), up to `run.stop_after`. With
+    /// `run.out` it writes a checkpoint there (the model's files, the run's progress, the
+    /// optimizer's state, the carried state) after every epoch, every `run.save_every` steps
+    /// and when `run.stop` stops it with [`TrainError::Interrupted`]. The learning rate at
+    /// every step, the batches, the carried state and the random draws of a seeded task are
+    /// where a run that never stopped has them, so a resumed run ends with its weights.
+    /// Returns every epoch's numbers since the run began (the saved ones first).
+    pub fn run(
+        &mut self,
+        phases: &[Phase],
+        run: &TrainRun,
+        checkpoints: Option<RunCheckpoints<T::Model>>,
+    ) -> Result<Vec<EpochRecord>, T::Error> {
+        if let Some(max_norm) = self.grad_clip()
+            && !(max_norm.is_finite() && max_norm > 0.0)
+        {
+            return Err(TrainError::BadHyperparameter {
+                name: "the gradient clipping norm",
+                requirement: "positive and finite",
+                value: max_norm,
+            }
+            .into());
+        }
+        for phase in phases {
+            let lr = phase.schedule.max_lr();
+            if !(lr.is_finite() && lr > 0.0) {
+                return Err(TrainError::BadHyperparameter {
+                    name: "the learning rate",
+                    requirement: "positive",
+                    value: lr,
+                }
+                .into());
+            }
+        }
+        let (snapshot, mut progress, mut inside) = match checkpoints {
+            Some(RunCheckpoints {
+                snapshot,
+                saved: Some(saved),
+                ..
+            }) => {
+                self.restore(&saved)?;
+                (Some(snapshot), saved.progress, saved.position)
+            }
+            Some(RunCheckpoints {
+                snapshot, settings, ..
+            }) => (Some(snapshot), RunProgress::new(settings), None),
+            None => (None, RunProgress::new(RunSettings::default()), None),
+        };
+        let writer = snapshot
+            .as_ref()
+            .zip(run.out)
+            .map(|(snapshot, dir)| Writer { dir, snapshot });
+        let total: usize = phases.iter().map(|phase| phase.epochs).sum();
+        let first = progress.epochs_done;
+        let last = run.stop_after.unwrap_or(total).min(total).max(first);
+        let mut phase_start = 0;
+        for (index, phase) in phases.iter().enumerate() {
+            let (begin, end) = (first.max(phase_start), last.min(phase_start + phase.epochs));
+            if begin < end {
+                let resumed = inside.take().filter(|position| position.epoch == begin);
+                if begin == phase_start && resumed.is_none() {
+                    self.smooth = SmoothLoss::default();
+                }
+                if run.print_table {
+                    println!("{}", format_table_header(&self.task.metric_names()));
+                }
+                let mut resumed = resumed;
+                for epoch in begin..end {
+                    let fit = FitPlace {
+                        index,
+                        number: self.fits + index,
+                        phase: *phase,
+                        start: phase_start,
+                    };
+                    let place = EpochPlace {
+                        epoch,
+                        last,
+                        resumed: resumed.take(),
+                    };
+                    self.epoch(fit, place, run, writer.as_ref(), &mut progress)?;
+                }
+            }
+            phase_start += phase.epochs;
+        }
+        self.fits += phases.len();
+        Ok(progress.records)
+    }
+
+    /// Gives the optimizer back its saved averages and the smoothed loss.
+    fn restore(&mut self, saved: &SavedRun) -> Result<(), TrainError> {
+        let model = self.model.as_ref().expect("the model is present");
+        self.trainer.restore(model, &saved.optimizer)?;
+        self.smooth = saved.progress.smooth_loss;
+        Ok(())
+    }
+
+    fn stop_requested(run: &TrainRun) -> bool {
+        run.stop.is_some_and(|flag| flag.load(Ordering::SeqCst))
+    }
+
+    /// Trains and scores one epoch, records it and checkpoints after it.
+    fn epoch(
+        &mut self,
+        fit: FitPlace,
+        place: EpochPlace,
+        run: &TrainRun,
+        writer: Option<&Writer<'_, T::Model>>,
+        progress: &mut RunProgress,
+    ) -> Result<(), T::Error> {
+        let EpochPlace {
+            epoch,
+            last,
+            resumed,
+        } = place;
+        let start = Instant::now();
+        let model = self.model.take().expect("the model is present");
+        self.model = Some(self.task.prepare_epoch(model, fit.index));
+        let batches = self.task.batches(epoch)?;
+        if batches.is_empty() {
+            return Err(TrainError::NoBatches("the training set").into());
+        }
+        let count = batches.len();
+        let (first, mut loss_sum, mut state) = match resumed {
+            Some(position) => (position.next_batch, progress.epoch_loss_sum, position.state),
+            None => (0, 0.0, None),
+        };
+        let bar = epoch_bar(count, epoch, run.show_progress);
+        bar.inc(first as u64);
+        let epoch_in_fit = epoch - fit.start;
+        let fit_steps = fit.phase.epochs * count;
+        for (index, batch) in batches.iter().enumerate().skip(first) {
+            let in_fit = epoch_in_fit * count + index;
+            let step = StepIndex {
+                fit: fit.number,
+                in_fit,
+                in_run: epoch * count + index,
+            };
+            if let Some(seed) = self.task.step_seed(step) {
+                seed_device(self.trainer.device(), seed);
+            }
+            let hyper = fit.phase.schedule.at(in_fit as f64 / fit_steps as f64);
+            let value = self
+                .step(batch, state.take(), hyper, (epoch, index))
+                .inspect_err(|_| bar.finish_and_clear())?;
+            state = value.1;
+            let value = value.0;
+            self.batch_losses.push(value);
+            self.smooth.add(f64::from(value));
+            loss_sum += f64::from(value);
+            let shown = if self.smoothed_loss {
+                self.smooth.value()
+            } else {
+                f64::from(value)
+            };
+            bar.set_message(format!("loss {shown:.4}"));
+            bar.inc(1);
+            let next = index + 1;
+            if next == count {
+                break;
+            }
+            let stop = Self::stop_requested(run);
+            let due = run
+                .save_every
+                .is_some_and(|every| (epoch * count + next).is_multiple_of(every.max(1)));
+            let mut saved_in = None;
+            if let Some(writer) = writer
+                && (stop || due)
+            {
+                let mut at = progress.clone();
+                at.epochs_done = epoch;
+                at.next_batch = Some(next);
+                at.smooth_loss = self.smooth;
+                at.epoch_loss_sum = loss_sum;
+                self.save(writer, &at, state.as_ref())
+                    .inspect_err(|_| bar.finish_and_clear())?;
+                saved_in = Some(writer.dir.display().to_string());
+            }
+            if stop {
+                bar.finish_and_clear();
+                return Err(TrainError::Interrupted {
+                    epoch,
+                    batch: next,
+                    checkpoint: saved_in,
+                }
+                .into());
+            }
+        }
+        bar.finish_and_clear();
+        let scores = self.task.evaluate(&self.model().valid())?;
+        let record = EpochRecord {
+            fit: fit.number,
+            epoch: epoch_in_fit,
+            train_loss: if self.smoothed_loss {
+                self.smooth.value()
+            } else {
+                loss_sum / count as f64
+            },
+            valid_loss: scores.loss(),
+            metrics: scores.metrics(),
+            time_s: start.elapsed().as_secs_f64(),
+        };
+        if run.print_table {
+            println!("{}", format_table_row(&record));
+        }
+        progress.epochs_done = epoch + 1;
+        progress.next_batch = None;
+        progress.smooth_loss = self.smooth;
+        progress.epoch_loss_sum = 0.0;
+        progress.records.push(record.clone());
+        let mut saved_in = None;
+        if let Some(writer) = writer {
+            self.save(writer, progress, None)?;
+            saved_in = Some(writer.dir.display().to_string());
+        }
+        self.history.push(record);
+        self.scores = Some(scores);
+        if Self::stop_requested(run) && epoch + 1 < last {
+            return Err(TrainError::Interrupted {
+                epoch: epoch + 1,
+                batch: 0,
+                checkpoint: saved_in,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// One optimisation step on `batch`: the loss (refused when not finite), its gradients,
+    /// clipping and the update. Returns the loss and the state to carry on.
+    fn step(
+        &mut self,
+        batch: &T::Batch,
+        carried: Option<RnnState>,
+        hyper: crate::StepHyper,
+        (epoch, index): (usize, usize),
+    ) -> Result<(f32, Option<RnnState>), T::Error> {
+        let model = self
+            .model
+            .take()
+            .expect("the model is present between steps");
+        let output = match self
+            .task
+            .loss(&model, batch, carried, self.trainer.device())
+        {
+            Ok(output) => output,
+            Err(error) => {
+                self.model = Some(model);
+                return Err(error);
+            }
+        };
+        let values = read_scalar(output.loss.clone()).and_then(|value| {
+            let penalty = match &output.penalty {
+                Some(penalty) => read_scalar(penalty.clone())?,
+                None => 0.0,
+            };
+            Ok((value, penalty))
+        });
+        let (value, penalty) = match values {
+            Ok(values) => values,
+            Err(error) => {
+                self.model = Some(model);
+                return Err(error.into());
+            }
+        };
+        if !(value + penalty).is_finite() {
+            self.model = Some(model);
+            return Err(TrainError::NonFiniteLoss {
+                epoch,
+                batch: index,
+                value: value + penalty,
+            }
+            .into());
+        }
+        // Like fastai's RNNRegularizer: the penalty is back-propagated, not recorded.
+        let loss = match output.penalty {
+            Some(penalty) => output.loss + penalty,
+            None => output.loss,
+        };
+        self.model = Some(self.trainer.update(model, loss, hyper)?);
+        Ok((value, output.state.map(RnnState::detach)))
+    }
+
+    fn save(
+        &self,
+        writer: &Writer<'_, T::Model>,
+        progress: &RunProgress,
+        state: Option<&RnnState>,
+    ) -> Result<(), TrainError> {
+        let model = self.model();
+        let mut checkpoint = (writer.snapshot)(model);
+        let optimizer = self.trainer.optimizer().state_of(model);
+        SavedRun::insert_into(&mut checkpoint, progress, optimizer, state);
+        Ok(checkpoint.save(writer.dir)?)
+    }
+}
+
+/// The fit an epoch belongs to.
+#[derive(Clone, Copy)]
+struct FitPlace {
+    /// Its index among the call's phases.
+    index: usize,
+    /// Its number, counted on from earlier calls.
+    number: usize,
+    phase: Phase,
+    /// The run's epoch where it starts.
+    start: usize,
+}
+
+/// An epoch of a run: its number, the run's last epoch to train, and where inside it a saved
+/// run stopped.
+struct EpochPlace {
+    epoch: usize,
+    last: usize,
+    resumed: Option<Position>,
+}
