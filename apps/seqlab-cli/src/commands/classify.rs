@@ -34,7 +34,7 @@ pub struct Args {
     tokenizer: TokenizerArgs,
     /// mlp, rnn, lstm or gru.
     #[arg(long, default_value = "lstm")]
-    model: String,
+    model: ClassifierArch,
     /// Start from this language model's encoder and tokenizer (`seqlab lm train --out`).
     #[arg(long, value_name = "DIR")]
     pretrained_lm: Option<PathBuf>,
@@ -76,7 +76,7 @@ pub struct Args {
     /// whole encoder, embedding and recurrent layers (ULMFiT), or its embedding only, the
     /// recurrent layers starting fresh.
     #[arg(long, default_value = "encoder")]
-    transfer: String,
+    transfer: Transfer,
     /// Texts per batch.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
@@ -99,7 +99,7 @@ pub struct Args {
 /// Reads, splits, tokenizes, trains and reports.
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let config = ClassifyConfig {
-        arch: args.model.parse::<ClassifierArch>()?,
+        arch: args.model,
         embedding: args.embedding,
         hidden: args.hidden,
         layers: args.layers,
@@ -118,7 +118,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
             .or_fast(args.head_epochs, args.head_epochs.min(fast_dev_run::EPOCHS)),
         lr: args.lr,
         lr_decay: args.lr_decay,
-        transfer: args.transfer.parse::<Transfer>()?,
+        transfer: args.transfer,
         valid_fraction: args.valid_fraction,
         min_class_count: args.min_class_count,
         seed: args.run.seed,
@@ -195,7 +195,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         json!({
             "command": "classify",
             "data": args.data.data,
-            "model": args.model,
+            "model": args.model.name(),
             "tokenizer": args.tokenizer.tokenizer,
             "pretrained_lm": args.pretrained_lm,
             "accuracy": report.accuracy,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub struct RunArgs {
     /// Device: flex, ndarray, wgpu, or cpu (the fastest CPU device built in).
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: DeviceChoice,
     /// Seed for initialisation and sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -54,7 +54,7 @@ impl RunArgs {
     /// The chosen device, started and checked, after checking that the plot folder can be
     /// written; under `--fast-dev-run`, first a note on stderr that what follows is a check.
     pub fn device(&self) -> Result<(DeviceChoice, seqlab::Device), Box<dyn Error>> {
-        let choice: DeviceChoice = self.device.parse()?;
+        let choice = self.device;
         if let Some(dir) = &self.plot {
             seqlab::plot::check_dir(dir)?;
         }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 pub struct Args {
     /// Model: lm1–lm4 (the lesson), lm5 (2-layer RNN), lm6 (2-layer LSTM), lm7 (AWD-LSTM style).
     #[arg(long, default_value = "lm4")]
-    model: String,
+    model: HumanNumbersModel,
     /// Epochs (one fit instead of the lesson's phases).
     #[arg(long)]
     epochs: Option<usize>,
@@ -62,7 +62,7 @@ enum OptimizerArg {
 
 /// Trains the chosen model, printing fastai's table, then a summary line.
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    let model: HumanNumbersModel = args.model.parse()?;
+    let model = args.model;
     let config = HumanNumbersConfig {
         model,
         schedule: match args.schedule {

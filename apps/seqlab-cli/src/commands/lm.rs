@@ -8,6 +8,7 @@ use super::text::{DataArgs, TokenizerArgs, describe};
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use seqlab::data::read_text_files;
 use seqlab::lessons::text_lm::{LmSchedule, LmTexts, TextLmConfig, train_text_lm};
+use seqlab::models::CellKind;
 use serde_json::json;
 use std::error::Error;
 use std::path::PathBuf;
@@ -41,7 +42,7 @@ pub struct TrainArgs {
     resume: ResumeArgs,
     /// rnn, lstm or gru.
     #[arg(long, default_value = "lstm")]
-    cell: String,
+    cell: CellKind,
     /// Embedding width.
     #[arg(long, default_value_t = 64)]
     embedding: usize,
@@ -106,7 +107,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
 
 fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     let config = TextLmConfig {
-        cell: args.cell.parse()?,
+        cell: args.cell,
         embedding: args.embedding,
         hidden: args.hidden,
         layers: args.layers,

@@ -104,7 +104,7 @@ pub struct TagArgs {
     sentence: String,
     /// Device: flex, ndarray, wgpu, or cpu.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: seqlab::device::DeviceChoice,
 }
 
 /// Runs `train` or `tag`.
@@ -268,7 +268,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
 }
 
 fn tag(args: TagArgs) -> Result<(), Box<dyn Error>> {
-    let choice: seqlab::device::DeviceChoice = args.device.parse()?;
+    let choice = args.device;
     let device = choice.device()?;
     let tagger = PosTagger::load(&args.checkpoint, &device)?;
     let words: Vec<String> = args
