@@ -3,9 +3,11 @@
 //! with checkpoints and exact resumption ([`TrainRun`], [`RunCheckpoints`]).
 
 mod engine;
+mod position;
 mod run;
 mod task;
 
-pub use engine::{FitLoop, Position, SmoothLoss};
+pub use engine::FitLoop;
+pub use position::{Position, SmoothLoss};
 pub use run::{Phase, RunCheckpoints, Snapshot, TrainRun};
 pub use task::{LossAccuracy, Scores, StepIndex, StepLoss, TrainTask};

@@ -3,6 +3,7 @@
 
 pub(crate) mod activation;
 mod host;
+mod isa;
 mod kernel;
 pub(crate) mod op;
 mod packed;

@@ -313,7 +313,7 @@ impl<B: Backend> Forward<B> {
     }
 }
 
-/// Flex's tensors are read in place (see [`values`]): a step reads each weight once and
+/// Flex's tensors are read in place (see `values`): a step reads each weight once and
 /// copies none.
 #[cfg(feature = "flex")]
 impl FusedRecurrenceBackend for Flex {}

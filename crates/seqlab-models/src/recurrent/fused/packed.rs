@@ -15,6 +15,8 @@
 //! kept in the core's L2 cache while the panels stream past it), and split the row blocks
 //! across threads.
 
+#[cfg(target_arch = "x86_64")]
+use super::isa::Isa;
 use rayon::prelude::*;
 
 /// Products at least this large (`m · n · k`) are split across threads.
@@ -36,29 +38,8 @@ const BLOCK_TILES: usize = 8;
 #[cfg(target_arch = "x86_64")]
 const BLOCK_DEPTH: usize = 256;
 
-/// The vector instructions a packed product runs on.
-#[cfg(target_arch = "x86_64")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Isa {
-    /// 8-wide AVX2 with FMA.
-    Avx2,
-    /// 16-wide AVX-512.
-    Avx512,
-}
-
 #[cfg(target_arch = "x86_64")]
 impl Isa {
-    /// The widest this CPU runs, if any.
-    fn detect() -> Option<Self> {
-        if super::kernel::has_avx512() {
-            Some(Isa::Avx512)
-        } else if super::kernel::has_avx2_fma() {
-            Some(Isa::Avx2)
-        } else {
-            None
-        }
-    }
-
     /// Columns per packed panel: two vector registers.
     fn panel(self) -> usize {
         match self {
@@ -296,6 +277,8 @@ struct Shape {
 // SAFETY: the threads of one product read `lhs` and `packed` and write disjoint parts of `dst`.
 #[cfg(target_arch = "x86_64")]
 unsafe impl Send for Shape {}
+// SAFETY: as for `Send`: shared between the threads of one product, which only read what
+// they share and write disjoint parts of `dst`.
 #[cfg(target_arch = "x86_64")]
 unsafe impl Sync for Shape {}
 

@@ -4,6 +4,8 @@
 //! threads by groups of hidden units. At batch 1 a step is bound by reading the weights once,
 //! which this does.
 
+#[cfg(target_arch = "x86_64")]
+use super::isa::{has_avx2_fma, has_avx512};
 use super::kernel;
 use crate::recurrent::CellKind;
 use rayon::prelude::*;
@@ -159,12 +161,12 @@ fn products(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if kernel::has_avx512() {
+    if has_avx512() {
         // SAFETY: the CPU has AVX-512, AVX2 and FMA, checked just above.
         return unsafe { products_avx512(w, v, cols, out) };
     }
     #[cfg(target_arch = "x86_64")]
-    if kernel::has_avx2_fma() {
+    if has_avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { products_avx2(w, v, cols, out) };
     }
@@ -182,20 +184,26 @@ const AVX512_ROWS: usize = 4;
 #[cfg(target_arch = "x86_64")]
 const AVX2_ROWS: usize = 2;
 
+/// # Safety
+/// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn products_avx512(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
-    // SAFETY (both kernels): AVX-512 is checked by the caller; the driver passes whole rows.
     products_in_blocks::<AVX512_ROWS>(
         [w, v],
         cols,
         out,
+        // SAFETY: AVX-512 is checked by the caller, and the driver passes whole rows.
         |w, v| unsafe { dots_avx512(w, v) },
+        // SAFETY: as above.
         |w, v| unsafe { dots_avx512(w, v) },
     );
 }
 
 /// The dot products of `R` consecutive rows of `w` with `v`, each row in two 16-wide sums.
+///
+/// # Safety
+/// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn dots_avx512<const R: usize>(w: &[f32], v: &[f32]) -> [f32; R] {
@@ -228,16 +236,18 @@ unsafe fn dots_avx512<const R: usize>(w: &[f32], v: &[f32]) -> [f32; R] {
     })
 }
 
+/// # Safety
+/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn products_avx2(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
-    // SAFETY (both kernels): AVX2 and FMA are checked by the caller; the driver passes whole
-    // rows.
     products_in_blocks::<AVX2_ROWS>(
         [w, v],
         cols,
         out,
+        // SAFETY: AVX2 and FMA are checked by the caller, and the driver passes whole rows.
         |w, v| unsafe { dots_avx2(w, v) },
+        // SAFETY: as above.
         |w, v| unsafe { dots_avx2(w, v) },
     );
 }
@@ -272,6 +282,9 @@ fn products_in_blocks<const R: usize>(
 }
 
 /// [`dots_avx512`] in four 8-wide sums per row, added in the same order.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dots_avx2<const R: usize>(w: &[f32], v: &[f32]) -> [f32; R] {
@@ -451,7 +464,7 @@ mod tests {
             products(&w, &v, cols, &mut got);
             assert_eq!(got, expected, "{rows} x {cols}, batch {batch}");
             #[cfg(target_arch = "x86_64")]
-            if kernel::has_avx2_fma() {
+            if has_avx2_fma() {
                 got.fill(f32::NAN);
                 // SAFETY: the CPU has AVX2 and FMA, checked just above.
                 unsafe { products_avx2(&w, &v, cols, &mut got) };

@@ -1,0 +1,254 @@
+//! `seqlab char-lm` and `seqlab markov`.
+
+use crate::*;
+
+#[test]
+fn char_lm_trains_writes_a_checkpoint_and_samples_from_it() {
+    let dir = scratch_dir("char-lm");
+    let play = write_play(&dir);
+    let checkpoint = dir.join("model");
+    let output = seqlab(&[
+        "char-lm",
+        "train",
+        "--text",
+        play.to_str().unwrap(),
+        "--out",
+        checkpoint.to_str().unwrap(),
+        "--hidden",
+        "32",
+        "--embedding",
+        "8",
+        "--layers",
+        "1",
+        "--seq-len",
+        "40",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "2",
+        "--lr",
+        "0.01",
+        "--sample-length",
+        "40",
+        "--no-progress",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "char-lm: 1 files, 12150 characters (30 distinct), 1215 held out",
+        "held out:",
+        "bits per character",
+        "--- sample at temperature 0.5:",
+        "--- sample at temperature 1:",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+    for file in [
+        "manifest.json",
+        "config.json",
+        "vocab.json",
+        "weights.safetensors",
+    ] {
+        assert!(checkpoint.join(file).exists(), "{file}");
+    }
+    let ck = checkpoint.to_str().unwrap();
+    let greedy = |prime: &str| {
+        seqlab(&[
+            "char-lm",
+            "sample",
+            "--checkpoint",
+            ck,
+            "--prime",
+            prime,
+            "--length",
+            "30",
+            "--greedy",
+        ])
+    };
+    let first = greedy("HAMLET.\n");
+    assert!(first.status.success(), "{}", stderr(&first));
+    let text = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(
+        text.starts_with("HAMLET.\n") && text.chars().count() >= 38,
+        "{text}"
+    );
+    assert!(
+        stderr(&first).contains("characters/s"),
+        "{}",
+        stderr(&first)
+    );
+    assert_eq!(
+        greedy("HAMLET.\n").stdout,
+        first.stdout,
+        "greedy is deterministic"
+    );
+    let nucleus = seqlab(&[
+        "char-lm",
+        "sample",
+        "--checkpoint",
+        ck,
+        "--top-p",
+        "0.9",
+        "--top-k",
+        "5",
+        "--temperature",
+        "0.7",
+        "--seed",
+        "3",
+    ]);
+    assert!(nucleus.status.success(), "{}", stderr(&nucleus));
+
+    // Bad input, each in one line.
+    assert_one_line_error(
+        &["char-lm", "sample", "--checkpoint", ck, "--prime", "Zounds"],
+        "character 'Z' (at position 0) is not in the vocabulary",
+    );
+    assert_one_line_error(
+        &[
+            "char-lm",
+            "sample",
+            "--checkpoint",
+            ck,
+            "--temperature",
+            "0",
+        ],
+        "temperature must be above 0",
+    );
+    assert_one_line_error(
+        &["char-lm", "sample", "--checkpoint", ck, "--top-p", "2"],
+        "top-p must be in (0, 1]",
+    );
+    let manifest = checkpoint.join("manifest.json");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, original.replace("char-lm", "pos-tagger")).unwrap();
+    assert_one_line_error(
+        &["char-lm", "sample", "--checkpoint", ck],
+        "holds a pos-tagger checkpoint, not a char-lm one",
+    );
+    std::fs::write(&manifest, &original).unwrap();
+    let weights = checkpoint.join("weights.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&weights, &bytes).unwrap();
+    assert_one_line_error(
+        &["char-lm", "sample", "--checkpoint", ck],
+        "weights.safetensors is corrupt: CRC-32",
+    );
+    assert_one_line_error(
+        &["char-lm", "sample", "--checkpoint", dir.to_str().unwrap()],
+        "is not a seqlab checkpoint",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn char_lm_and_markov_refuse_bad_text_in_one_line() {
+    let dir = scratch_dir("bad-text");
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let empty = write("empty.txt", b"");
+    let binary = write("binary.txt", b"\x7fELF\x02\x01\x00\x00");
+    let latin1 = write("latin1.txt", b"caf\xe9 au lait\n");
+    let short = write("short.txt", b"To be.\n");
+    let out = dir.join("out");
+    let out = out.to_str().unwrap();
+    // Larger than the 1 GiB read into memory: sparse files, so nothing is written to disk.
+    let huge = |name: &str| {
+        let path = dir.join(name);
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len((1 << 30) + 1)
+            .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (huge_text, huge_table) = (huge("huge.txt"), huge("huge.csv"));
+    assert_one_line_error(
+        &["char-lm", "train", "--out", out, "--text", &huge_text],
+        "more than the 1073741824 a character model reads into memory",
+    );
+    assert_one_line_error(
+        &["classify", "--data", &huge_table],
+        "the file has 1073741825 bytes, more than the 1073741824 read into memory",
+    );
+    for command in [&["char-lm", "train", "--out", out][..], &["markov"][..]] {
+        let run = |text: &str, expected: &str| {
+            let mut args = command.to_vec();
+            args.extend(["--text", text]);
+            assert_one_line_error(&args, expected);
+        };
+        run(&empty, "empty.txt: the file is empty");
+        run(
+            &binary,
+            "binary.txt: the file looks binary (a NUL byte at offset 6)",
+        );
+        run(
+            &latin1,
+            "latin1.txt: the file is not UTF-8 text (invalid byte at offset 3)",
+        );
+        run("/no/such/corpus.txt", "/no/such/corpus.txt: No such file");
+        run(dir.join("out-none").to_str().unwrap(), "No such file");
+    }
+    assert_one_line_error(
+        &["char-lm", "train", "--out", out, "--text", &short],
+        "too short for one batch",
+    );
+    assert_one_line_error(
+        &[
+            "char-lm",
+            "train",
+            "--out",
+            out,
+            "--text",
+            &short,
+            "--valid-fraction",
+            "1.5",
+        ],
+        "strictly between 0 and 1",
+    );
+    assert_one_line_error(
+        &[
+            "char-lm", "train", "--out", out, "--text", &short, "--hidden", "0",
+        ],
+        "at least 1",
+    );
+    assert_one_line_error(&["char-lm", "train", "--out", out], "--text");
+    assert!(
+        !std::path::Path::new(out).exists(),
+        "a failed run leaves no checkpoint"
+    );
+    assert_one_line_error(&["markov", "--text", &short, "--order", "6..2"], "is empty");
+    assert_one_line_error(&["markov", "--text", &short, "--order", "30"], "too high");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn markov_scores_each_order_and_samples_from_the_best() {
+    let dir = scratch_dir("markov");
+    let play = write_play(&dir);
+    let output = seqlab(&[
+        "markov",
+        "--text",
+        play.to_str().unwrap(),
+        "--order",
+        "1..4",
+        "--length",
+        "50",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let rows: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("order"))
+        .skip(1)
+        .take(4)
+        .collect();
+    assert_eq!(rows.len(), 4, "{stdout}");
+    assert!(rows[0].trim_start().starts_with('1') && rows[3].trim_start().starts_with('4'));
+    assert!(stdout.contains("best: order"), "{stdout}");
+    assert!(stdout.contains("--- sample (order"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,101 @@
+//! Classes, transfers and sortish batches.
+
+use super::data::Encoded;
+use super::*;
+use crate::data::LabelledText;
+use crate::models::RecurrentLmConfig;
+use crate::text_lm::TextLmShape;
+
+fn rows(pairs: &[(&str, &str)]) -> Vec<LabelledText> {
+    pairs
+        .iter()
+        .map(|(text, label)| LabelledText {
+            text: text.to_string(),
+            label: label.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn rare_classes_are_left_out_and_reported() {
+    let data = TextDataset::new(
+        rows(&[("a", "x"), ("b", "x"), ("c", "y"), ("d", "y"), ("e", "z")]),
+        2,
+    )
+    .unwrap();
+    assert_eq!(data.classes, ["x", "y"]);
+    assert_eq!(data.dropped, [("z".to_string(), 1)]);
+    assert_eq!(data.class_counts(), [2, 2]);
+    let err = TextDataset::new(rows(&[("a", "x"), ("b", "y")]), 2).unwrap_err();
+    assert!(err.to_string().contains("two classes"), "{err}");
+}
+
+#[test]
+fn a_transfer_takes_the_encoder_or_the_embedding_alone() {
+    let device = Device::flex();
+    let shape = TextLmShape {
+        cell: "lstm".into(),
+        vocab_size: 20,
+        embedding: 6,
+        hidden: 10,
+        layers: 1,
+    };
+    let lm = TextLm {
+        model: init_seeded(&device, 7, || {
+            RecurrentLmConfig::new(CellKind::Lstm, 20, 10, 1)
+                .with_embedding_size(6)
+                .init(&device)
+        }),
+        tokenizer: Tokenizer::word(&["a b c"], 20, 1),
+        shape,
+    };
+    let (lm_embedding, lm_recurrent) = lm.model.encoder();
+    let weights = |classifier: &RecurrentClassifier| {
+        (
+            classifier.embedding.weight.val().into_data(),
+            classifier.recurrent.weights[0].weight_hh.val().into_data(),
+        )
+    };
+    let lm_weights = (
+        lm_embedding.weight.val().into_data(),
+        lm_recurrent.weights[0].weight_hh.val().into_data(),
+    );
+    let built = |transfer| {
+        let config = ClassifyConfig {
+            transfer,
+            ..ClassifyConfig::default()
+        };
+        weights(&pretrained_classifier(&lm, &config, 2, &device).unwrap())
+    };
+    let (embedding, recurrent) = built(Transfer::Encoder);
+    embedding.assert_eq(&lm_weights.0, true);
+    recurrent.assert_eq(&lm_weights.1, true);
+    let (embedding, recurrent) = built(Transfer::Embedding);
+    embedding.assert_eq(&lm_weights.0, true);
+    assert_ne!(recurrent, lm_weights.1);
+    assert_eq!(recurrent, built(Transfer::Embedding).1, "seeded");
+    assert_eq!("embedding".parse(), Ok(Transfer::Embedding));
+    assert!(
+        "head"
+            .parse::<Transfer>()
+            .unwrap_err()
+            .contains("encoder, embedding")
+    );
+}
+
+#[test]
+fn sortish_batches_cover_every_row_once() {
+    let encoded = Encoded {
+        ids: (0..97).map(|i| vec![1; 1 + i % 13]).collect(),
+        labels: vec![0; 97],
+        pad: 0,
+        fixed_len: None,
+    };
+    for seed in [None, Some(3)] {
+        let mut all: Vec<usize> = encoded.batches(8, seed).concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..97).collect::<Vec<_>>());
+    }
+    let sorted = encoded.batches(8, None);
+    assert!(sorted[0].iter().all(|&r| encoded.ids[r].len() >= 12));
+}

@@ -1,0 +1,138 @@
+//! [`RecurrentConfig`]: a layer's settings, named as PyTorch names them, and its
+//! initialisation.
+
+use super::{CellKind, DirectionWeights, Nonlinearity, Recurrent};
+use burn::nn::{DropoutConfig, Initializer};
+use burn::tensor::Device;
+
+/// Settings of a [`Recurrent`] layer, named as PyTorch names them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecurrentConfig {
+    /// The recurrence.
+    pub kind: CellKind,
+    /// Features per input step.
+    pub input_size: usize,
+    /// Width of the hidden state.
+    pub hidden_size: usize,
+    /// Stacked layers (default 1).
+    pub num_layers: usize,
+    /// Whether the layers have biases (default true).
+    pub bias: bool,
+    /// Dropout on the outputs of every layer but the last, in training (default 0).
+    pub dropout: f64,
+    /// Whether each layer also runs backwards in time (default false).
+    pub bidirectional: bool,
+    /// Whether inputs and outputs are `[batch, time, features]` (default true, unlike
+    /// PyTorch) or `[time, batch, features]`. States are `[D·layers, batch, hidden]` either way.
+    pub batch_first: bool,
+    /// Whether to run the fused operation where the device has it (default true); `false`
+    /// forces the plain tensor-operation path everywhere.
+    pub fused: bool,
+}
+
+impl RecurrentConfig {
+    /// A one-layer recurrence of `kind`.
+    pub fn new(kind: CellKind, input_size: usize, hidden_size: usize) -> Self {
+        Self {
+            kind,
+            input_size,
+            hidden_size,
+            num_layers: 1,
+            bias: true,
+            dropout: 0.0,
+            bidirectional: false,
+            batch_first: true,
+            fused: true,
+        }
+    }
+
+    /// `torch.nn.RNN(input_size, hidden_size)` with tanh.
+    pub fn rnn(input_size: usize, hidden_size: usize) -> Self {
+        Self::new(CellKind::Rnn(Nonlinearity::Tanh), input_size, hidden_size)
+    }
+
+    /// `torch.nn.LSTM(input_size, hidden_size)`.
+    pub fn lstm(input_size: usize, hidden_size: usize) -> Self {
+        Self::new(CellKind::Lstm, input_size, hidden_size)
+    }
+
+    /// `torch.nn.GRU(input_size, hidden_size)`.
+    pub fn gru(input_size: usize, hidden_size: usize) -> Self {
+        Self::new(CellKind::Gru, input_size, hidden_size)
+    }
+
+    /// Sets the number of stacked layers.
+    pub fn with_num_layers(mut self, num_layers: usize) -> Self {
+        self.num_layers = num_layers;
+        self
+    }
+
+    /// Sets whether the layers have biases.
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// Sets the dropout between layers.
+    pub fn with_dropout(mut self, dropout: f64) -> Self {
+        self.dropout = dropout;
+        self
+    }
+
+    /// Sets whether each layer runs in both directions.
+    pub fn with_bidirectional(mut self, bidirectional: bool) -> Self {
+        self.bidirectional = bidirectional;
+        self
+    }
+
+    /// Sets whether inputs and outputs are batch-first.
+    pub fn with_batch_first(mut self, batch_first: bool) -> Self {
+        self.batch_first = batch_first;
+        self
+    }
+
+    /// Sets whether to use the fused operation where the device has it.
+    pub fn with_fused(mut self, fused: bool) -> Self {
+        self.fused = fused;
+        self
+    }
+
+    /// Builds the layer on `device`, every parameter drawn from `U(-1/√hidden, 1/√hidden)`
+    /// as PyTorch does.
+    pub fn init(&self, device: &Device) -> Recurrent {
+        let directions = if self.bidirectional { 2 } else { 1 };
+        let gated = self.kind.gates() * self.hidden_size;
+        let bound = 1.0 / (self.hidden_size as f64).sqrt();
+        let init = Initializer::Uniform {
+            min: -bound,
+            max: bound,
+        };
+        let weights = (0..self.num_layers)
+            .flat_map(|layer| (0..directions).map(move |_| layer))
+            .map(|layer| {
+                let input = if layer == 0 {
+                    self.input_size
+                } else {
+                    directions * self.hidden_size
+                };
+                DirectionWeights {
+                    weight_ih: init.init([gated, input], device),
+                    weight_hh: init.init([gated, self.hidden_size], device),
+                    bias_ih: self.bias.then(|| init.init([gated], device)),
+                    bias_hh: self.bias.then(|| init.init([gated], device)),
+                }
+            })
+            .collect();
+        Recurrent {
+            weights,
+            dropout: DropoutConfig::new(self.dropout).init(),
+            kind: self.kind,
+            input_size: self.input_size,
+            hidden_size: self.hidden_size,
+            num_layers: self.num_layers,
+            directions,
+            batch_first: self.batch_first,
+            fused: self.fused,
+        }
+    }
+}
