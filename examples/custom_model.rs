@@ -12,7 +12,7 @@ use burn::tensor::{Device, Int, Tensor};
 use seqlab::data::{LmSplit, LmTask, Vocab, batches, human_numbers, split_words};
 use seqlab::device::DeviceChoice;
 use seqlab::models::{
-    CellKind, LanguageModel, LmOutput, Recurrent, RecurrentConfig, RecurrentState, RnnState,
+    CellKind, LanguageModel, LmOutput, Recurrent, RecurrentConfig, RecurrentState,
 };
 use seqlab::train::{DataLoaders, Learner};
 
@@ -35,22 +35,16 @@ impl ResidualGru {
 }
 
 impl LanguageModel for ResidualGru {
-    fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RnnState>) -> LmOutput {
+    fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RecurrentState>) -> LmOutput {
         let embedded = self.embedding.forward(tokens);
-        // The Learner carries the state between batches as `[B, W]` tensors; the layer's is
-        // `[layers, B, W]`.
-        let start = state.map(|s| RecurrentState {
-            hidden: s.tensors[0].clone().unsqueeze_dim::<3>(0),
-            cell: None,
-        });
+        // The Learner carries the layer's own state from batch to batch.
         let (hidden, end) = self
             .gru
-            .forward(embedded.clone(), start)
+            .forward(embedded.clone(), state)
             .expect("the embedding width is the GRU's input width");
-        let [_, batch, width] = end.hidden.dims();
         LmOutput {
             logits: self.output.forward(hidden + embedded),
-            state: Some(RnnState::new(vec![end.hidden.reshape([batch, width])])),
+            state: Some(end),
             penalty: None,
         }
     }

@@ -4,7 +4,7 @@
 
 use super::{LessonError, TrainRun};
 use crate::data::{Padded, STOP, batch_rows, pad_with_stop};
-use crate::models::{RnnState, Seq2Seq, SeqEncoderDecoder};
+use crate::models::{RecurrentState, Seq2Seq, SeqEncoderDecoder};
 use crate::train::{
     Checkpoint, EpochRecord, FitLoop, OptimizerConfig, Phase, RunCheckpoints, RunSettings,
     Schedule, Scores, StepLoss, TrainTask, flat_cross_entropy, masked_cross_entropy, resume_module,
@@ -219,7 +219,7 @@ impl<M: PairModel + Clone + 'static> TrainTask for PairTask<'_, M> {
         &self,
         model: &M,
         rows: &Vec<usize>,
-        _carried: Option<RnnState>,
+        _carried: Option<RecurrentState>,
         device: &Device,
     ) -> Result<StepLoss, LessonError> {
         let source = one_hot_sources(self.train, rows, self.settings, device)?;

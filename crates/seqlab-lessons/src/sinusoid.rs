@@ -3,7 +3,7 @@
 
 use super::{LessonError, TrainRun};
 use crate::data::{SinusoidConfig, Sinusoids, batch_rows, generate_sinusoids};
-use crate::models::{LinRnn, LinRnnConfig, RnnState};
+use crate::models::{LinRnn, LinRnnConfig, RecurrentState};
 use crate::train::{
     AdamConfig, EpochRecord, FitLoop, OptimizerConfig, Phase, RunCheckpoints, RunSettings,
     Schedule, Scores, StepLoss, TrainTask, config_checkpoint, init_seeded, mse, resume_module,
@@ -213,7 +213,7 @@ impl TrainTask for SinusoidTask<'_> {
         &self,
         model: &LinRnn,
         rows: &Vec<usize>,
-        _carried: Option<RnnState>,
+        _carried: Option<RecurrentState>,
         device: &Device,
     ) -> Result<StepLoss, LessonError> {
         let (inputs, targets) = self.train.next_step_pair(rows, device);

@@ -19,24 +19,21 @@
 
 #![warn(missing_docs)]
 
-mod classifier;
-mod cross_entropy;
-mod language_model;
-mod markov;
-mod recurrent;
-mod recurrent_lm;
-mod sampling;
-mod seq2seq;
-mod simple_rnn_lm;
-mod state;
-mod tagger;
+mod layers;
+mod models;
 mod weights;
+
+use layers::{cross_entropy, encoder, recurrent};
+use models::{
+    classifier, language_model, markov, recurrent_lm, sampling, seq2seq, simple_rnn_lm, tagger,
+};
 
 pub use classifier::{
     ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, RecurrentClassifier,
-    RecurrentClassifierConfig,
+    RecurrentClassifierConfig, SequenceClassifier, SequenceClassifierConfig,
 };
 pub use cross_entropy::{CrossEntropyBackend, FUSED_MIN_CLASSES, cross_entropy_rows};
+pub use encoder::{EncoderError, SequenceEncoder};
 pub use language_model::{LanguageModel, LmOutput, TokenStepper};
 pub use markov::{MarkovError, MarkovModel};
 pub use recurrent::{
@@ -55,7 +52,6 @@ pub use simple_rnn_lm::{
     LmModel1, LmModel1Config, LmModel2, LmModel2Config, LmModel3, LmModel3Config, LmModel4,
     LmModel4Config,
 };
-pub use state::RnnState;
 pub use tagger::{CharFeaturesConfig, Tagger, TaggerConfig, WordChars};
 pub use weights::{
     NamedTensors, PytorchWeights, WeightReader, WeightsError, load_module_tensors, module_tensors,

@@ -10,7 +10,7 @@ use crate::seeding::seed_for_step;
 use crate::{OptimizerConfig, TrainError};
 use burn::tensor::Device;
 use seqlab_data::LmBatch;
-use seqlab_models::{LanguageModel, RnnState};
+use seqlab_models::{LanguageModel, RecurrentState};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -99,13 +99,13 @@ impl<M: LanguageModel + Clone> TrainTask for LmTask<M> {
         &self,
         model: &M,
         batch: &usize,
-        carried: Option<RnnState>,
+        carried: Option<RecurrentState>,
         device: &Device,
     ) -> Result<StepLoss, TrainError> {
         let batch = &self.data.train[*batch];
         let (inputs, targets) = batch.to_tensors(device);
         // A state made for another batch size cannot continue: start afresh.
-        let carried = carried.filter(|s| s.batch_size() == Some(batch.rows()));
+        let carried = carried.filter(|s| s.batch_size() == batch.rows());
         let output = model.forward_lm(inputs, carried);
         Ok(StepLoss {
             loss: flat_cross_entropy(output.logits, targets),
@@ -270,13 +270,11 @@ pub fn evaluate_lm<M: LanguageModel>(
     batches: &[LmBatch],
     device: &Device,
 ) -> (f64, f64) {
-    let mut state: Option<RnnState> = None;
+    let mut state: Option<RecurrentState> = None;
     let (mut loss_sum, mut correct, mut count) = (0.0f64, 0u64, 0u64);
     for batch in batches {
         let (inputs, targets) = batch.to_tensors(device);
-        let carried = state
-            .take()
-            .filter(|s| s.batch_size() == Some(batch.rows()));
+        let carried = state.take().filter(|s| s.batch_size() == batch.rows());
         let output = model.forward_lm(inputs, carried);
         let loss: f32 = flat_cross_entropy(output.logits.clone(), targets.clone()).into_scalar();
         let (batch_correct, batch_count) = accuracy_counts(output.logits, targets);

@@ -6,7 +6,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::fit::{Position, SmoothLoss};
 use crate::record::EpochRecord;
 use burn::tensor::{Device, Tensor, TensorData};
-use seqlab_models::{NamedTensors, RnnState};
+use seqlab_models::{NamedTensors, RecurrentState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -108,7 +108,7 @@ impl SavedRun {
         checkpoint: &mut Checkpoint,
         progress: &RunProgress,
         optimizer: NamedTensors,
-        state: Option<&RnnState>,
+        state: Option<&RecurrentState>,
     ) {
         checkpoint.insert(
             TRAINING_FILE,
@@ -117,8 +117,9 @@ impl SavedRun {
         checkpoint.insert(OPTIMIZER_FILE, optimizer.to_safetensors_bytes());
         if let Some(state) = state {
             let mut named = NamedTensors::default();
-            for (index, tensor) in state.tensors.iter().enumerate() {
-                named.insert_tensor(index.to_string(), tensor.clone());
+            named.insert_tensor(STATE_HIDDEN, state.hidden.clone());
+            if let Some(cell) = &state.cell {
+                named.insert_tensor(STATE_CELL, cell.clone());
             }
             checkpoint.insert(STATE_FILE, named.to_safetensors_bytes());
         }
@@ -165,30 +166,47 @@ impl SavedRun {
     }
 }
 
-/// The carried state in `checkpoint`'s `state.safetensors`: 2-D tensors named 0, 1, ….
-fn read_state(checkpoint: &Checkpoint, device: &Device) -> Result<RnnState, CheckpointError> {
+/// The carried state in `checkpoint`'s `state.safetensors`: `hidden` and, for an LSTM,
+/// `cell`, each `[layers × directions, batch, hidden]`. The first format (2-D tensors named
+/// `0`, `1`, … in an order each model chose) is refused in one line: which model wrote it, and
+/// so what its tensors were, is not in the file.
+fn read_state(checkpoint: &Checkpoint, device: &Device) -> Result<RecurrentState, CheckpointError> {
     let named = NamedTensors::from_safetensors_bytes(
         checkpoint.file(STATE_FILE)?,
         &checkpoint.path_of(STATE_FILE),
     )
     .map_err(|e| checkpoint.contents_error(STATE_FILE, e))?;
+    if named.get(STATE_HIDDEN).is_none() && named.get("0").is_some() {
+        return Err(checkpoint.contents_error(
+            STATE_FILE,
+            "holds the carried state in seqlab's first format (tensors by position), which this \
+             version does not read: resume that run with the seqlab that wrote it, or start it again",
+        ));
+    }
     let autodiff = device.clone().autodiff();
-    let tensors = (0..named.len())
-        .map(|index| {
-            let (shape, values) = named.get(&index.to_string()).ok_or_else(|| {
-                checkpoint.contents_error(STATE_FILE, format!("no tensor {index}"))
-            })?;
-            let [rows, width] = <[usize; 2]>::try_from(shape).map_err(|_| {
-                checkpoint.contents_error(STATE_FILE, format!("tensor {index} is not 2-D"))
-            })?;
-            Ok(Tensor::from_data(
-                TensorData::new(values.to_vec(), [rows, width]),
-                &autodiff,
-            ))
-        })
-        .collect::<Result<Vec<Tensor<2>>, CheckpointError>>()?;
-    Ok(RnnState::new(tensors))
+    let tensor = |name: &str| -> Result<Option<Tensor<3>>, CheckpointError> {
+        let Some((shape, values)) = named.get(name) else {
+            return Ok(None);
+        };
+        let shape = <[usize; 3]>::try_from(shape)
+            .map_err(|_| checkpoint.contents_error(STATE_FILE, format!("`{name}` is not 3-D")))?;
+        Ok(Some(Tensor::from_data(
+            TensorData::new(values.to_vec(), shape),
+            &autodiff,
+        )))
+    };
+    let hidden = tensor(STATE_HIDDEN)?
+        .ok_or_else(|| checkpoint.contents_error(STATE_FILE, format!("no `{STATE_HIDDEN}`")))?;
+    let cell = tensor(STATE_CELL)?;
+    if cell.as_ref().is_some_and(|c| c.dims() != hidden.dims()) {
+        return Err(checkpoint.contents_error(STATE_FILE, "`cell` and `hidden` differ in shape"));
+    }
+    Ok(RecurrentState { hidden, cell })
 }
+
+/// The names of the carried state's tensors in `state.safetensors`.
+const STATE_HIDDEN: &str = "hidden";
+const STATE_CELL: &str = "cell";
 
 #[cfg(test)]
 mod tests {
@@ -215,7 +233,10 @@ mod tests {
         let mut progress = RunProgress::new(settings.clone());
         progress.epochs_done = 1;
         progress.next_batch = Some(3);
-        let state = RnnState::new(vec![Tensor::from_floats([[1.0, 2.0], [3.0, 4.0]], &device)]);
+        let state = RecurrentState {
+            hidden: Tensor::from_floats([[[1.0, 2.0], [3.0, 4.0]]], &device),
+            cell: None,
+        };
         let mut checkpoint = Checkpoint::new("test");
         SavedRun::insert_into(
             &mut checkpoint,
@@ -227,8 +248,10 @@ mod tests {
         assert_eq!(saved.progress, progress);
         let position = saved.position.unwrap();
         assert_eq!((position.epoch, position.next_batch), (1, 3));
-        let values: Vec<f32> = position.state.unwrap().tensors[0]
-            .clone()
+        let values: Vec<f32> = position
+            .state
+            .unwrap()
+            .hidden
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
@@ -241,5 +264,23 @@ mod tests {
             error.ends_with("training.json: the saved run differs: lr 0.5 (asked 0.25)"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_carried_state_in_the_first_format_is_refused_in_one_line() {
+        let device = Device::flex();
+        let settings = RunSettings::default();
+        let mut progress = RunProgress::new(settings.clone());
+        progress.next_batch = Some(1);
+        let mut checkpoint = Checkpoint::new("test");
+        SavedRun::insert_into(&mut checkpoint, &progress, NamedTensors::default(), None);
+        let mut old = NamedTensors::default();
+        old.insert_tensor("0", Tensor::<2>::from_floats([[1.0, 2.0]], &device));
+        checkpoint.insert(STATE_FILE, old.to_safetensors_bytes());
+        let error = SavedRun::read(&checkpoint, &settings, &device)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("first format"), "{error}");
+        assert_eq!(error.lines().count(), 1, "{error}");
     }
 }

@@ -138,7 +138,12 @@ fn every_documented_command_is_one_the_project_runs() {
     assert!(seqlab >= 50, "only {seqlab} seqlab commands found");
     documented.finish();
     let names: Vec<&str> = examples.iter().map(|(_, name, _)| name.as_str()).collect();
-    for example in ["custom_model", "custom_dataset", "pytorch_weights"] {
+    for example in [
+        "custom_model",
+        "custom_dataset",
+        "custom_encoder",
+        "pytorch_weights",
+    ] {
         assert!(names.contains(&example), "docs do not show {example}");
         assert!(
             workspace().join(format!("examples/{example}.rs")).is_file(),
@@ -378,6 +383,16 @@ fn the_examples_run_as_the_library_guide_says() {
         .expect("the accuracy is printed");
     // Seeded: 0.510 on flex, as the guide prints (other backends sum in other orders).
     assert!(accuracy > 0.45, "{model}");
+
+    // An encoder that is not seqlab's (a convolution), trained as a review classifier through
+    // the library: seeded, and the cue words are easy, so it learns them.
+    let encoder = example("custom_encoder", &[]);
+    let accuracy: f64 = encoder
+        .lines()
+        .find_map(|l| l.strip_prefix("held-out accuracy: "))
+        .and_then(|v| v.parse().ok())
+        .expect("the accuracy is printed");
+    assert!(accuracy > 0.9, "{encoder}");
 
     let dataset = example("custom_dataset", &["README.md"]);
     assert!(

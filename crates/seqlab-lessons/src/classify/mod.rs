@@ -8,7 +8,7 @@ use super::{LessonError, TOKENIZER_FILE, TrainRun, saved_tokenizer};
 use crate::data::{LabelledText, Tokenizer, stratified_split};
 use crate::models::{
     CellKind, ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, PytorchWeights,
-    RecurrentClassifier, RecurrentClassifierConfig, RnnState,
+    RecurrentClassifier, RecurrentClassifierConfig, RecurrentState,
 };
 use crate::train::{
     AdamConfig, Checkpoint, EpochRecord, FitLoop, OneCycle, OptimizerConfig, Phase, RunCheckpoints,
@@ -454,7 +454,7 @@ fn pretrained_classifier(
     let (embedding, recurrent) = lm.model.encoder();
     let recurrent = match config.transfer {
         Transfer::Encoder => recurrent,
-        Transfer::Embedding => model.recurrent.clone(),
+        Transfer::Embedding => model.encoder.clone(),
     };
     Ok(model.with_encoder(embedding, recurrent)?)
 }

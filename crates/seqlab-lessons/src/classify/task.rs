@@ -153,7 +153,7 @@ impl<M: Classify + FreezeEncoder + 'static> TrainTask for ClassifyTask<'_, M> {
         &self,
         model: &M,
         rows: &Vec<usize>,
-        _carried: Option<RnnState>,
+        _carried: Option<RecurrentState>,
         device: &Device,
     ) -> Result<StepLoss, LessonError> {
         let batch = self.run.train.batch(rows, device);
@@ -201,7 +201,7 @@ impl FreezeEncoder for RecurrentClassifier {
     }
 
     fn scale_encoder_lr<T: TrainTask>(&self, fit: &mut FitLoop<T>, factor: f64) {
-        fit.scale_lr(&self.recurrent, factor);
+        fit.scale_lr(&self.encoder, factor);
         fit.scale_lr(&self.embedding, factor * factor);
     }
 }

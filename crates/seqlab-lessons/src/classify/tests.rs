@@ -53,7 +53,7 @@ fn a_transfer_takes_the_encoder_or_the_embedding_alone() {
     let weights = |classifier: &RecurrentClassifier| {
         (
             classifier.embedding.weight.val().into_data(),
-            classifier.recurrent.weights[0].weight_hh.val().into_data(),
+            classifier.encoder.weights[0].weight_hh.val().into_data(),
         )
     };
     let lm_weights = (

@@ -4,7 +4,7 @@
 
 use super::{LessonError, TrainRun};
 use crate::data::{CharVocab, TaggedSentence, Vocab, VocabOrder, batch_rows};
-use crate::models::{CharFeaturesConfig, RnnState, Tagger, TaggerConfig, WordChars};
+use crate::models::{CharFeaturesConfig, RecurrentState, Tagger, TaggerConfig, WordChars};
 use crate::train::{
     AdamConfig, Checkpoint, EpochRecord, FitLoop, LossAccuracy, OptimizerConfig, Phase,
     RunCheckpoints, RunSettings, SavedRun, Schedule, SgdConfig, StepLoss, TrainTask,
@@ -413,7 +413,7 @@ impl TrainTask for TaggingTask<'_> {
         &self,
         model: &Tagger,
         rows: &Vec<usize>,
-        _carried: Option<RnnState>,
+        _carried: Option<RecurrentState>,
         device: &Device,
     ) -> Result<StepLoss, LessonError> {
         let sentences: Vec<&TaggedSentence> = rows.iter().map(|&r| &self.train[r]).collect();

@@ -11,7 +11,7 @@ use crate::seeding::seed_device;
 use crate::{OptimizerConfig, TrainError, Trainer};
 use burn::module::Module;
 use burn::tensor::Device;
-use seqlab_models::RnnState;
+use seqlab_models::RecurrentState;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -407,10 +407,10 @@ impl<T: TrainTask> FitLoop<T> {
     fn step(
         &mut self,
         batch: &T::Batch,
-        carried: Option<RnnState>,
+        carried: Option<RecurrentState>,
         hyper: crate::StepHyper,
         (epoch, index): (usize, usize),
-    ) -> Result<(f32, Option<RnnState>), T::Error> {
+    ) -> Result<(f32, Option<RecurrentState>), T::Error> {
         let model = self
             .model
             .take()
@@ -454,14 +454,14 @@ impl<T: TrainTask> FitLoop<T> {
             None => output.loss,
         };
         self.model = Some(self.trainer.update(model, loss, hyper)?);
-        Ok((value, output.state.map(RnnState::detach)))
+        Ok((value, output.state.map(RecurrentState::detach)))
     }
 
     fn save(
         &self,
         writer: &Writer<'_, T::Model>,
         progress: &RunProgress,
-        state: Option<&RnnState>,
+        state: Option<&RecurrentState>,
     ) -> Result<(), TrainError> {
         let model = self.model();
         let mut checkpoint = (writer.snapshot)(model);

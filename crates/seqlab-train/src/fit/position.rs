@@ -1,7 +1,7 @@
 //! Where a run stands inside a fit: fastai's smoothed loss, and the place inside an epoch
 //! that a checkpoint continues from.
 
-use seqlab_models::RnnState;
+use seqlab_models::RecurrentState;
 
 /// fastai's debiased exponential moving average of the batch losses (`AvgSmoothLoss`),
 /// restarted with each fit; part of what a checkpoint saves, so that a resumed fit reports
@@ -37,5 +37,5 @@ pub struct Position {
     /// The next batch to train on.
     pub next_batch: usize,
     /// The (detached) state the previous batch left, for stateful models.
-    pub state: Option<RnnState>,
+    pub state: Option<RecurrentState>,
 }

@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use seqlab_models::RnnState;
+use seqlab_models::RecurrentState;
 
 use crate::TrainError;
 
@@ -16,7 +16,7 @@ pub struct StepLoss {
     pub penalty: Option<Tensor<1>>,
     /// The recurrent state to carry into the next batch (stateful language models); the loop
     /// detaches it.
-    pub state: Option<RnnState>,
+    pub state: Option<RecurrentState>,
 }
 
 impl StepLoss {
@@ -77,7 +77,7 @@ pub struct StepIndex {
 /// use burn::module::Module;
 /// use burn::nn::{Linear, LinearConfig};
 /// use burn::tensor::{Device, Tensor};
-/// use seqlab_models::RnnState;
+/// use seqlab_models::RecurrentState;
 /// use seqlab_train::{FitLoop, OptimizerConfig, Phase, Schedule, Scores, StepLoss};
 /// use seqlab_train::{TrainError, TrainTask, mse};
 ///
@@ -97,7 +97,7 @@ pub struct StepIndex {
 ///     type Error = TrainError;
 ///     fn metric_names(&self) -> Vec<&'static str> { vec![] }
 ///     fn batches(&self, _epoch: usize) -> Result<Vec<()>, TrainError> { Ok(vec![(); 4]) }
-///     fn loss(&self, model: &Linear, _: &(), _: Option<RnnState>, device: &Device)
+///     fn loss(&self, model: &Linear, _: &(), _: Option<RecurrentState>, device: &Device)
 ///         -> Result<StepLoss, TrainError> {
 ///         let x = Tensor::<2>::from_floats([[1.0], [2.0]], device);
 ///         Ok(StepLoss::new(mse(model.forward(x.clone()), x * 2.0)))
@@ -141,7 +141,7 @@ pub trait TrainTask {
         &self,
         model: &Self::Model,
         batch: &Self::Batch,
-        carried: Option<RnnState>,
+        carried: Option<RecurrentState>,
         device: &Device,
     ) -> Result<StepLoss, Self::Error>;
 

@@ -24,9 +24,9 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
 use rayon::prelude::*;
 
-use crate::recurrent::fused::activation::exp;
-use crate::recurrent::fused::op::{read, write};
-use crate::recurrent::fused::supports;
+use crate::layers::recurrent::fused::activation::exp;
+use crate::layers::recurrent::fused::op::{read, write};
+use crate::layers::recurrent::fused::supports;
 
 #[cfg(feature = "flex")]
 use burn::backend::Flex;

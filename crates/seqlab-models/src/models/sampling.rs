@@ -2,8 +2,8 @@
 //! (nucleus) — carrying the recurrent state one token at a time, or, as the RNN course does,
 //! re-reading the whole prefix for every new token.
 
-use crate::recurrent::fused::on_pool;
-use crate::{LanguageModel, RnnState, TokenStepper};
+use crate::layers::recurrent::fused::on_pool;
+use crate::{LanguageModel, RecurrentState, TokenStepper};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -203,7 +203,7 @@ pub fn generate_stepwise<M: LanguageModel>(
     check_inputs(model.vocab_size(), prime, config)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let output = model.forward_lm(ids_tensor(prime, device), None);
-    let mut state: Option<RnnState> = output.state;
+    let mut state: Option<RecurrentState> = output.state;
     let mut scores = last_scores(output.logits);
     if let Some(stepper) = model.token_stepper(state.clone()) {
         return Ok(generate_on_host(stepper, scores, config, rng));

@@ -3,10 +3,9 @@
 //! output, input and output embeddings tied, activation and temporal activation
 //! regularisation), predicting after every token and keeping their state across batches.
 
-use crate::recurrent::fused::{self, HostRecurrent, host_values};
+use crate::layers::recurrent::fused::{self, HostRecurrent, host_values};
 use crate::{
-    CellKind, LanguageModel, LmOutput, Recurrent, RecurrentConfig, RecurrentState, RnnState,
-    TokenStepper,
+    CellKind, LanguageModel, LmOutput, Recurrent, RecurrentConfig, RecurrentState, TokenStepper,
 };
 use burn::module::{Module, Param};
 use burn::nn::{
@@ -140,30 +139,6 @@ impl RecurrentLm {
         (self.input_to_hidden.clone(), self.rnn.clone())
     }
 
-    /// The recurrent layers' state as one `[batch, hidden]` tensor per layer (hidden states,
-    /// then cell states for an LSTM).
-    fn flatten(&self, state: RecurrentState) -> RnnState {
-        let split = |t: Tensor<3>| {
-            let [layers, batch, hidden] = t.dims();
-            t.chunk(layers, 0)
-                .into_iter()
-                .map(move |layer| layer.reshape([batch, hidden]))
-        };
-        let mut tensors: Vec<Tensor<2>> = split(state.hidden).collect();
-        tensors.extend(state.cell.into_iter().flat_map(split));
-        RnnState::new(tensors)
-    }
-
-    fn unflatten(&self, state: RnnState) -> RecurrentState {
-        let mut layers = state.tensors.into_iter().map(|t| t.unsqueeze_dim::<3>(0));
-        let hidden = Tensor::cat(layers.by_ref().take(self.num_layers).collect(), 0);
-        let cell: Vec<Tensor<3>> = layers.collect();
-        RecurrentState {
-            hidden,
-            cell: (!cell.is_empty()).then(|| Tensor::cat(cell, 0)),
-        }
-    }
-
     /// Scores `[batch, time, hidden]` outputs over the vocabulary.
     fn score(&self, output: Tensor<3>) -> Tensor<3> {
         if let Some(linear) = &self.hidden_to_output {
@@ -200,9 +175,8 @@ impl RecurrentLm {
 }
 
 impl LanguageModel for RecurrentLm {
-    fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RnnState>) -> LmOutput {
+    fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RecurrentState>) -> LmOutput {
         let embedded = self.input_to_hidden.forward(tokens);
-        let state = state.map(|s| self.unflatten(s));
         let (raw, state) = self.rnn.forward(embedded, state).expect(
             "the embedding width is the layer's input size, and the state is the layer's own",
         );
@@ -210,7 +184,7 @@ impl LanguageModel for RecurrentLm {
         let penalty = self.penalty(&raw, &dropped);
         LmOutput {
             logits: self.score(dropped),
-            state: Some(self.flatten(state)),
+            state: Some(state),
             penalty,
         }
     }
@@ -227,10 +201,8 @@ impl LanguageModel for RecurrentLm {
 
     /// The embedding, layers and output layer on the host where the device has the fused
     /// operations (dropout is off in generation).
-    fn token_stepper(&self, state: Option<RnnState>) -> Option<Box<dyn TokenStepper>> {
-        let layers = self
-            .rnn
-            .host_stepper(state.map(|state| self.unflatten(state)))?;
+    fn token_stepper(&self, state: Option<RecurrentState>) -> Option<Box<dyn TokenStepper>> {
+        let layers = self.rnn.host_stepper(state)?;
         let embedding = self.input_to_hidden.weight.val();
         let [vocab, width] = embedding.dims();
         let (output, bias) = match &self.hidden_to_output {
@@ -426,7 +398,9 @@ mod tests {
         );
         let whole = lm.forward_lm(tokens.clone(), None);
         let first = lm.forward_lm(tokens.clone().narrow(1, 0, 3), None);
-        assert_eq!(first.state.as_ref().unwrap().tensors.len(), 4);
+        let state = first.state.as_ref().unwrap();
+        assert_eq!(state.hidden.dims(), [2, 1, 8]);
+        assert_eq!(state.cell.as_ref().unwrap().dims(), [2, 1, 8]);
         let second = lm.forward_lm(tokens.narrow(1, 3, 3), first.state);
         let split = Tensor::cat(vec![first.logits, second.logits], 1);
         whole

@@ -24,7 +24,7 @@ use burn::tensor::{Device, Tensor, TensorData, read_sync};
 use super::kernel::{self, Dims, Inputs};
 use super::projection::{self, Projection};
 use super::step::{self, StepInputs};
-use crate::recurrent::CellKind;
+use crate::layers::recurrent::CellKind;
 
 #[cfg(feature = "flex")]
 use burn::backend::Flex;

@@ -7,7 +7,7 @@
 #[cfg(target_arch = "x86_64")]
 use super::isa::{has_avx2_fma, has_avx512};
 use super::kernel;
-use crate::recurrent::CellKind;
+use crate::layers::recurrent::CellKind;
 use rayon::prelude::*;
 
 /// Thread tasks a step aims for per thread: a few, so that a thread held up elsewhere does
@@ -185,7 +185,7 @@ const AVX512_ROWS: usize = 4;
 const AVX2_ROWS: usize = 2;
 
 /// # Safety
-/// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+/// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn products_avx512(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
@@ -203,7 +203,7 @@ unsafe fn products_avx512(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
 /// The dot products of `R` consecutive rows of `w` with `v`, each row in two 16-wide sums.
 ///
 /// # Safety
-/// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+/// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn dots_avx512<const R: usize>(w: &[f32], v: &[f32]) -> [f32; R] {
@@ -237,7 +237,7 @@ unsafe fn dots_avx512<const R: usize>(w: &[f32], v: &[f32]) -> [f32; R] {
 }
 
 /// # Safety
-/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn products_avx2(w: &[f32], v: &[f32], cols: usize, out: &mut [f32]) {
@@ -284,7 +284,7 @@ fn products_in_blocks<const R: usize>(
 /// [`dots_avx512`] in four 8-wide sums per row, added in the same order.
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dots_avx2<const R: usize>(w: &[f32], v: &[f32]) -> [f32; R] {
@@ -382,7 +382,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recurrent::Nonlinearity;
+    use crate::layers::recurrent::Nonlinearity;
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
         (0..n)

@@ -1,7 +1,7 @@
 //! The kernel against finite differences and padding.
 
 use super::*;
-use crate::recurrent::Nonlinearity;
+use crate::layers::recurrent::Nonlinearity;
 
 /// A tiny deterministic generator, so the kernel's tests need no backend.
 fn values(n: usize, seed: u64) -> Vec<f32> {

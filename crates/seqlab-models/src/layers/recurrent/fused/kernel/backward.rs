@@ -4,10 +4,10 @@
 use super::cells::{gru_cell_backward, lstm_cell_backward, rnn_cell_backward};
 use super::forward::PARALLEL_CELLS;
 use super::{Dims, Gradients, Inputs, active};
-use crate::recurrent::CellKind;
-use crate::recurrent::fused::isa::{has_avx2_fma, has_avx512};
-use crate::recurrent::fused::packed::PackedRhs;
-use crate::recurrent::fused::projection::column_sums;
+use crate::layers::recurrent::CellKind;
+use crate::layers::recurrent::fused::isa::{has_avx2_fma, has_avx512};
+use crate::layers::recurrent::fused::packed::PackedRhs;
+use crate::layers::recurrent::fused::projection::column_sums;
 use rayon::prelude::*;
 
 /// The cell pass of one backward step for one sequence.
@@ -41,7 +41,7 @@ impl BackwardStep<'_> {
     /// [`Self::run_portable`] compiled for AVX2 and FMA.
     ///
     /// # Safety
-    /// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+    /// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, b: usize, buffers: [&mut [f32]; 4]) {
@@ -51,7 +51,7 @@ impl BackwardStep<'_> {
     /// [`Self::run_portable`] compiled for AVX-512.
     ///
     /// # Safety
-    /// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+    /// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma")]
     unsafe fn run_avx512(&self, b: usize, buffers: [&mut [f32]; 4]) {
@@ -132,7 +132,7 @@ pub(crate) fn backward(
 /// [`backward_portable`] compiled for AVX2 and FMA.
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn backward_avx2(

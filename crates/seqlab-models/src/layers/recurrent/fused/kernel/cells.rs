@@ -1,9 +1,9 @@
 //! The cells: one step of an LSTM, GRU or RNN for one sequence, forward and backward, on
 //! plain `f32` rows of gates.
 
-use crate::recurrent::fused::activation::{sigmoid, tanh};
-use crate::recurrent::fused::isa::{has_avx2_fma, has_avx512};
-use crate::recurrent::{CellKind, Nonlinearity};
+use crate::layers::recurrent::fused::activation::{sigmoid, tanh};
+use crate::layers::recurrent::fused::isa::{has_avx2_fma, has_avx512};
+use crate::layers::recurrent::{CellKind, Nonlinearity};
 
 /// One step of the recurrence for one sequence without saving anything: the projected input
 /// `x` and state `r` `[G·H]` (bias `b_hh` not yet added) update `h` (and, for the LSTM, `c`).
@@ -31,7 +31,7 @@ pub(crate) fn cell(
 /// [`cell_portable`] compiled for AVX2 and FMA.
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn cell_avx2(kind: CellKind, x: &[f32], r: &[f32], b: &[f32], h: &mut [f32], c: &mut [f32]) {
@@ -41,7 +41,7 @@ unsafe fn cell_avx2(kind: CellKind, x: &[f32], r: &[f32], b: &[f32], h: &mut [f3
 /// [`cell_portable`] compiled for AVX-512.
 ///
 /// # Safety
-/// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+/// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn cell_avx512(

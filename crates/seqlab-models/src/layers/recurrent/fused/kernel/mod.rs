@@ -27,7 +27,7 @@ pub(crate) use cells::cell;
 pub(crate) use forward::forward;
 
 use super::packed::PARALLEL_WORK;
-use crate::recurrent::CellKind;
+use crate::layers::recurrent::CellKind;
 use forward::PARALLEL_CELLS;
 
 /// The sizes of one recurrence.

@@ -12,6 +12,11 @@ pub struct RecurrentState {
 }
 
 impl RecurrentState {
+    /// The number of sequences (rows of the batch) the state is for.
+    pub fn batch_size(&self) -> usize {
+        self.hidden.dims()[1]
+    }
+
     /// Cuts the state from the autodiff graph (truncated back-propagation through time).
     pub fn detach(self) -> Self {
         Self {

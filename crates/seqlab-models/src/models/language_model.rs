@@ -1,6 +1,6 @@
 //! The interface the training loop uses for every language model.
 
-use crate::RnnState;
+use crate::RecurrentState;
 use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
@@ -12,7 +12,7 @@ pub struct LmOutput {
     /// after every token.
     pub logits: Tensor<3>,
     /// The hidden state to pass to the next call, for models that keep state across batches.
-    pub state: Option<RnnState>,
+    pub state: Option<RecurrentState>,
     /// A regularisation term to add to the training loss (e.g. AWD-LSTM's activation and
     /// temporal activation regularisation); models give one only while training.
     pub penalty: Option<Tensor<1>>,
@@ -25,7 +25,7 @@ pub struct LmOutput {
 /// The caller decides when to reset (pass `None`) and detaches between batches.
 pub trait LanguageModel: Module {
     /// Scores the next token(s) for each row of `tokens`.
-    fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RnnState>) -> LmOutput;
+    fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RecurrentState>) -> LmOutput;
 
     /// The size of the vocabulary the model scores.
     fn vocab_size(&self) -> usize;
@@ -40,7 +40,7 @@ pub trait LanguageModel: Module {
     /// the host, stepping one token per call without tensor operations. `None` (the default,
     /// and on devices without one) makes [`generate_stepwise`](crate::generate_stepwise)
     /// call [`LanguageModel::forward_lm`] once per token instead.
-    fn token_stepper(&self, state: Option<RnnState>) -> Option<Box<dyn TokenStepper>> {
+    fn token_stepper(&self, state: Option<RecurrentState>) -> Option<Box<dyn TokenStepper>> {
         let _ = state;
         None
     }

@@ -10,7 +10,7 @@
 //! hidden)`), `hidden` (`Linear(hidden, hidden)`) and `hidden_to_output` (`Linear(hidden,
 //! vocab)`), initialised as PyTorch does.
 
-use crate::{LanguageModel, LmOutput, RnnState};
+use crate::{LanguageModel, LmOutput, RecurrentState};
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
@@ -117,7 +117,7 @@ pub struct LmModel1 {
 }
 
 impl LanguageModel for LmModel1 {
-    fn forward_lm(&self, tokens: Tensor<2, Int>, _state: Option<RnnState>) -> LmOutput {
+    fn forward_lm(&self, tokens: Tensor<2, Int>, _state: Option<RecurrentState>) -> LmOutput {
         let [batch, time] = tokens.dims();
         assert_eq!(time, 3, "LMModel1 reads exactly three tokens per row");
         let l = &self.layers;
@@ -148,7 +148,7 @@ pub struct LmModel2 {
 }
 
 impl LanguageModel for LmModel2 {
-    fn forward_lm(&self, tokens: Tensor<2, Int>, _state: Option<RnnState>) -> LmOutput {
+    fn forward_lm(&self, tokens: Tensor<2, Int>, _state: Option<RecurrentState>) -> LmOutput {
         let last = self
             .layers
             .run(tokens, None)
@@ -175,8 +175,11 @@ pub struct LmModel3 {
 }
 
 impl LanguageModel for LmModel3 {
-    fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RnnState>) -> LmOutput {
-        let h = state.and_then(|s| s.tensors.into_iter().next());
+    fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RecurrentState>) -> LmOutput {
+        let h = state.map(|s| {
+            let [_, batch, hidden] = s.hidden.dims();
+            s.hidden.reshape([batch, hidden])
+        });
         let last = self
             .layers
             .run(tokens, h)
@@ -184,7 +187,10 @@ impl LanguageModel for LmModel3 {
             .expect("at least one token per row");
         LmOutput {
             logits: self.layers.score_last(last.clone()),
-            state: Some(RnnState::new(vec![last])),
+            state: Some(RecurrentState {
+                hidden: last.unsqueeze_dim(0),
+                cell: None,
+            }),
             penalty: None,
         }
     }
@@ -202,8 +208,11 @@ pub struct LmModel4 {
 }
 
 impl LanguageModel for LmModel4 {
-    fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RnnState>) -> LmOutput {
-        let h = state.and_then(|s| s.tensors.into_iter().next());
+    fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RecurrentState>) -> LmOutput {
+        let h = state.map(|s| {
+            let [_, batch, hidden] = s.hidden.dims();
+            s.hidden.reshape([batch, hidden])
+        });
         let hidden = self.layers.run(tokens, h);
         let last = hidden.last().expect("at least one token per row").clone();
         let logits = self
@@ -212,7 +221,10 @@ impl LanguageModel for LmModel4 {
             .forward(Tensor::stack(hidden, 1));
         LmOutput {
             logits,
-            state: Some(RnnState::new(vec![last])),
+            state: Some(RecurrentState {
+                hidden: last.unsqueeze_dim(0),
+                cell: None,
+            }),
             penalty: None,
         }
     }

@@ -3,7 +3,7 @@
 //! solve such tasks well — a decoder fed its previous symbol, with or without attention.
 
 use super::attention::{LuongAttention, LuongAttentionConfig};
-use crate::recurrent::step_mask;
+use crate::layers::recurrent::step_mask;
 use crate::{CellKind, Recurrent, RecurrentConfig, RecurrentError, RecurrentState};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};

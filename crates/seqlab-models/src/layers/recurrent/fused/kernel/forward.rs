@@ -3,10 +3,10 @@
 
 use super::cells::{gru_cell, lstm_cell, rnn_cell};
 use super::{Dims, Inputs, active};
-use crate::recurrent::CellKind;
-use crate::recurrent::fused::activation::{sigmoid, tanh};
-use crate::recurrent::fused::isa::{has_avx2_fma, has_avx512};
-use crate::recurrent::fused::packed::PackedRhs;
+use crate::layers::recurrent::CellKind;
+use crate::layers::recurrent::fused::activation::{sigmoid, tanh};
+use crate::layers::recurrent::fused::isa::{has_avx2_fma, has_avx512};
+use crate::layers::recurrent::fused::packed::PackedRhs;
 use rayon::prelude::*;
 
 /// Runs the recurrence over the projected input `xp`. Returns the output `[B, T, S·H]` and,
@@ -23,7 +23,7 @@ pub(crate) fn forward(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (V
 /// [`forward_portable`] compiled for AVX2 and FMA.
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+/// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn forward_avx2(
@@ -143,7 +143,7 @@ impl ForwardStep<'_> {
     /// caller's target features, so each thread's work enters through here).
     ///
     /// # Safety
-    /// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+    /// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, b: usize, h: &mut [f32], sequence: &mut SequenceForward, r: &[f32]) {
@@ -153,7 +153,7 @@ impl ForwardStep<'_> {
     /// [`Self::run_portable`] compiled for AVX-512 (16-wide gate loops).
     ///
     /// # Safety
-    /// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+    /// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma")]
     unsafe fn run_avx512(
@@ -253,7 +253,7 @@ impl LstmStep<'_> {
     }
 
     /// # Safety
-    /// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+    /// The CPU must have AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, gates: &mut [f32], buffers: [&mut [f32]; 4]) {
@@ -261,7 +261,7 @@ impl LstmStep<'_> {
     }
 
     /// # Safety
-    /// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::recurrent::fused::isa) says so.
+    /// The CPU must have AVX-512F, AVX2 and FMA: call it only after [`isa`](crate::layers::recurrent::fused::isa) says so.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma")]
     unsafe fn run_avx512(&self, gates: &mut [f32], buffers: [&mut [f32]; 4]) {

@@ -3,7 +3,7 @@
 //! products and a cell pass per layer, with no tensor operation between them.
 
 use super::step::{self, StepInputs};
-use crate::recurrent::CellKind;
+use crate::layers::recurrent::CellKind;
 use burn::tensor::Tensor;
 
 /// A tensor's values as `f32` on the host (read from the device; for the CPU backends, a copy
