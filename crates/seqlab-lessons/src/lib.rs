@@ -20,6 +20,7 @@ pub mod plot;
 pub mod pos_tag;
 pub mod seq2seq_task;
 pub mod sinusoid;
+mod streams;
 pub mod text_lm;
 
 pub use crate::train::TrainRun;

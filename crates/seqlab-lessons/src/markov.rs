@@ -2,8 +2,8 @@
 //! order, and text generated from the best.
 
 use super::LessonError;
-use super::char_lm::CharCorpus;
 use crate::models::MarkovModel;
+use crate::streams::CharCorpus;
 use std::ops::RangeInclusive;
 
 /// What the Markov baseline found on a corpus.

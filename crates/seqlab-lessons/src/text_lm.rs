@@ -2,10 +2,10 @@
 //! with any [`Tokenizer`], saved with its tokenizer so that a classifier can start from its
 //! encoder ([`crate::classify`]).
 
-use super::char_lm::{held_out_batches, stream_batches};
 use super::{LessonError, TOKENIZER_FILE, TrainRun, saved_tokenizer};
 use crate::data::Tokenizer;
 use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
+use crate::streams::{held_out_batches, stream_batches};
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
     RunSettings, SavedRun, Schedule, SgdConfig, StepDecay, evaluate_lm,

@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod host;
 mod layers;
 mod models;
 mod weights;

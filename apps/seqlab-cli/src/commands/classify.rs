@@ -171,10 +171,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         Start::Pretrained(lm) => &lm.tokenizer,
     };
     println!("{}", describe(tokenizer));
-    let out = args.out.as_ref().or(args.resume.resume.as_ref());
     let report = args
         .resume
-        .train(out.map(PathBuf::as_path), &args.run, |run| {
+        .train_or_resume(args.out.as_deref(), &args.run, |run| {
             train_classifier(&config, &data, start, run, &device)
         })?;
     println!(
@@ -186,7 +185,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         report.accuracy, report.balanced_accuracy, report.majority_accuracy
     );
     println!("{}", report.confusion_table());
-    if let Some(out) = out {
+    if let Some(out) = args.out.as_ref().or(args.resume.resume.as_ref()) {
         println!("wrote {}", out.display());
     }
     args.run

@@ -165,10 +165,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         if config.masked { "masked" } else { "unmasked" },
         config.seed
     );
-    let out = args.out.as_ref().or(args.resume.resume.as_ref());
     let report = args
         .resume
-        .train(out.map(PathBuf::as_path), &args.run, |run| {
+        .train_or_resume(args.out.as_deref(), &args.run, |run| {
             run_copy(&config, run, &device)
         })?;
     println!(

@@ -89,10 +89,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let (vocab, data) = config.data()?;
     let (choice, device) = args.run.device()?;
     println!("human numbers, {model} on {choice}, seed {}", config.seed);
-    let out = args.out.as_ref().or(args.resume.resume.as_ref());
     let epochs = args
         .resume
-        .train(out.map(PathBuf::as_path), &args.run, |run| {
+        .train_or_resume(args.out.as_deref(), &args.run, |run| {
             config.run_on(vocab.len(), data, run, &device)
         })?;
     let last = epochs.last().expect("at least one epoch ran");

@@ -225,10 +225,9 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         );
     }
     let start = Instant::now();
-    let out = args.out.as_ref().or(args.resume.resume.as_ref());
     let (tagger, report) = args
         .resume
-        .train(out.map(PathBuf::as_path), &args.run, |run| {
+        .train_or_resume(args.out.as_deref(), &args.run, |run| {
             let run = TrainRun {
                 print_table: !toy,
                 ..*run
@@ -248,7 +247,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         "held out: accuracy {:.4}; most-frequent-tag baseline {:.4}; {} parameters, {minutes:.1} min",
         report.accuracy, report.baseline_accuracy, report.parameters
     );
-    if let Some(out) = out {
+    if let Some(out) = args.out.as_ref().or(args.resume.resume.as_ref()) {
         println!("wrote {}", out.display());
     }
     let run = json!({

@@ -68,6 +68,19 @@ impl ResumeArgs {
     }
 }
 
+impl ResumeArgs {
+    /// [`ResumeArgs::train`] with checkpoints written to `out`, or where `--resume` reads
+    /// from when no `--out` is given (the run goes on in its own folder).
+    pub fn train_or_resume<T>(
+        &self,
+        out: Option<&Path>,
+        run: &RunArgs,
+        train: impl FnOnce(&TrainRun) -> Result<T, LessonError>,
+    ) -> Result<T, Box<dyn Error>> {
+        self.train(out.or(self.resume.as_deref()), run, train)
+    }
+}
+
 /// A flag that the first Ctrl-C sets (training stops at the next step and checkpoints); a
 /// second one quits at once.
 fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>, Box<dyn Error>> {

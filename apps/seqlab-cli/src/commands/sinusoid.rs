@@ -60,10 +60,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         "sinusoid: linear RNN, {} hidden, frequencies {:?}, noise {}, on {choice}, seed {}",
         config.hidden, config.data.frequencies, config.data.noise, config.seed
     );
-    let out = args.out.as_ref().or(args.resume.resume.as_ref());
     let report = args
         .resume
-        .train(out.map(PathBuf::as_path), &args.run, |run| {
+        .train_or_resume(args.out.as_deref(), &args.run, |run| {
             run_sinusoid(&config, run, &device)
         })?;
     println!(

@@ -3,7 +3,8 @@
 //! output, input and output embeddings tied, activation and temporal activation
 //! regularisation), predicting after every token and keeping their state across batches.
 
-use crate::layers::recurrent::fused::{self, HostRecurrent, host_values};
+use crate::host::host_values;
+use crate::layers::recurrent::fused::{self, HostRecurrent};
 use crate::{
     CellKind, LanguageModel, LmOutput, Recurrent, RecurrentConfig, RecurrentState, TokenStepper,
 };

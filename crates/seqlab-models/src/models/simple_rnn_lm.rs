@@ -166,6 +166,20 @@ impl LanguageModel for LmModel2 {
     }
 }
 
+/// The `[batch, hidden]` state of the lesson's one-layer RNN, from the state it carries.
+fn one_layer_hidden(state: RecurrentState) -> Tensor<2> {
+    let [_, batch, hidden] = state.hidden.dims();
+    state.hidden.reshape([batch, hidden])
+}
+
+/// The state the one-layer RNN carries on: `h` as `[1, batch, hidden]`.
+fn one_layer_state(last: Tensor<2>) -> RecurrentState {
+    RecurrentState {
+        hidden: last.unsqueeze_dim(0),
+        cell: None,
+    }
+}
+
 /// LMModel3: LMModel2 that starts each batch from the state the last batch ended in, so that it
 /// sees the whole stream (with batches arranged by `group_chunks`). The training loop detaches
 /// the state between batches and resets it at the start of each epoch.
@@ -176,10 +190,7 @@ pub struct LmModel3 {
 
 impl LanguageModel for LmModel3 {
     fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RecurrentState>) -> LmOutput {
-        let h = state.map(|s| {
-            let [_, batch, hidden] = s.hidden.dims();
-            s.hidden.reshape([batch, hidden])
-        });
+        let h = state.map(one_layer_hidden);
         let last = self
             .layers
             .run(tokens, h)
@@ -187,10 +198,7 @@ impl LanguageModel for LmModel3 {
             .expect("at least one token per row");
         LmOutput {
             logits: self.layers.score_last(last.clone()),
-            state: Some(RecurrentState {
-                hidden: last.unsqueeze_dim(0),
-                cell: None,
-            }),
+            state: Some(one_layer_state(last)),
             penalty: None,
         }
     }
@@ -209,10 +217,7 @@ pub struct LmModel4 {
 
 impl LanguageModel for LmModel4 {
     fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RecurrentState>) -> LmOutput {
-        let h = state.map(|s| {
-            let [_, batch, hidden] = s.hidden.dims();
-            s.hidden.reshape([batch, hidden])
-        });
+        let h = state.map(one_layer_hidden);
         let hidden = self.layers.run(tokens, h);
         let last = hidden.last().expect("at least one token per row").clone();
         let logits = self
@@ -221,10 +226,7 @@ impl LanguageModel for LmModel4 {
             .forward(Tensor::stack(hidden, 1));
         LmOutput {
             logits,
-            state: Some(RecurrentState {
-                hidden: last.unsqueeze_dim(0),
-                cell: None,
-            }),
+            state: Some(one_layer_state(last)),
             penalty: None,
         }
     }

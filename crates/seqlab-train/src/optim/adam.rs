@@ -3,7 +3,7 @@
 use super::ParamState;
 use crate::schedule::StepHyper;
 use burn::tensor::{Tensor, TensorData};
-use seqlab_models::fused::{self, host_values};
+use seqlab_models::host::{host_values, is_host_device};
 
 /// Adam's settings.
 ///
@@ -58,7 +58,7 @@ impl AdamConfig {
         grad: Tensor<1>,
         state: Option<ParamState>,
     ) -> (Tensor<1>, ParamState) {
-        if fused::supports(&param.device()) {
+        if is_host_device(&param.device()) {
             return self.update_on_host(hyper, param, grad, state);
         }
         self.update_by_tensor_ops(hyper, param, grad, state)

@@ -3,6 +3,7 @@
 
 use super::padding::{Reversal, check_lengths, step_mask};
 use super::{CellKind, RecurrentError, RecurrentState, cube_cell, fused, plain};
+use crate::host::host_values;
 use burn::module::{Module, Param};
 use burn::nn::Dropout;
 use burn::tensor::{Device, Tensor};
@@ -222,7 +223,7 @@ impl Recurrent {
             state
                 .chunk(self.num_layers, 0)
                 .into_iter()
-                .map(|layer| fused::host_values(layer.flatten::<1>(0, 2)))
+                .map(|layer| host_values(layer.flatten::<1>(0, 2)))
                 .collect()
         };
         let layers = self
@@ -231,10 +232,10 @@ impl Recurrent {
             .map(|weights| {
                 let [b_ih, b_hh] = self.biases(weights, &device);
                 fused::HostLayer {
-                    w_ih: fused::host_values(weights.weight_ih.val().flatten::<1>(0, 1)),
-                    b_ih: fused::host_values(b_ih),
-                    w_hh: fused::host_values(weights.weight_hh.val().flatten::<1>(0, 1)),
-                    b_hh: fused::host_values(b_hh),
+                    w_ih: host_values(weights.weight_ih.val().flatten::<1>(0, 1)),
+                    b_ih: host_values(b_ih),
+                    w_hh: host_values(weights.weight_hh.val().flatten::<1>(0, 1)),
+                    b_hh: host_values(b_hh),
                 }
             })
             .collect();

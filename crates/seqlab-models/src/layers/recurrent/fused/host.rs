@@ -4,17 +4,6 @@
 
 use super::step::{self, StepInputs};
 use crate::layers::recurrent::CellKind;
-use burn::tensor::Tensor;
-
-/// A tensor's values as `f32` on the host (read from the device; for the CPU backends, a copy
-/// at most).
-pub fn host_values(tensor: Tensor<1>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("converted to f32")
-}
 
 /// One layer's weights in PyTorch's layout: `w_ih` `[G·H, I]`, `w_hh` `[G·H, H]`, biases
 /// `[G·H]` (zeros for a layer without them).

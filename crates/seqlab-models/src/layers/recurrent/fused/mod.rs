@@ -10,7 +10,6 @@ mod packed;
 mod projection;
 mod step;
 
-pub use host::host_values;
 pub(crate) use host::{HostLayer, HostRecurrent};
 pub(crate) use op::on_pool;
 pub use op::{

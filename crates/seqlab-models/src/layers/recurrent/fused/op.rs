@@ -85,17 +85,7 @@ pub trait FusedRecurrenceBackend: Backend {
 
 /// Whether `device` runs [`fused_recurrence`]: the CPU backends built in.
 pub fn supports(device: &Device) -> bool {
-    let inner = device.clone().inner();
-    #[cfg(feature = "flex")]
-    if inner == Device::flex() {
-        return true;
-    }
-    #[cfg(feature = "ndarray")]
-    if inner == Device::ndarray() {
-        return true;
-    }
-    let _ = inner;
-    false
+    crate::host::is_host_device(device)
 }
 
 /// Runs one step of a layer for inference on tensors of a [`supports_step`] device (see

@@ -1,0 +1,84 @@
+//! Text as stateful language-model streams, shared by the character and text language models
+//! and the Markov baseline: a character corpus cut into a training head and a held-out tail,
+//! and the batches of streams both language models train on.
+
+use crate::LessonError;
+use crate::data::{CharVocab, LmBatch, batches, group_chunks, sequence_windows};
+
+/// A text cut into a training head and a held-out tail, as ids over the whole text's
+/// characters.
+#[derive(Debug, Clone)]
+pub struct CharCorpus {
+    /// The characters.
+    pub vocab: CharVocab,
+    /// The first `1 − valid_fraction` of the text.
+    pub train: Vec<u32>,
+    /// The rest.
+    pub valid: Vec<u32>,
+}
+
+impl CharCorpus {
+    /// Splits `text` at `floor(chars × (1 − valid_fraction))`.
+    pub fn split(text: &str, valid_fraction: f64) -> Result<Self, LessonError> {
+        if !(valid_fraction > 0.0 && valid_fraction < 1.0) {
+            return Err(LessonError::Config(format!(
+                "the validation fraction must be strictly between 0 and 1, got {valid_fraction}"
+            )));
+        }
+        let vocab = CharVocab::from_text(text);
+        let mut train = vocab.encode(text)?;
+        let cut = (train.len() as f64 * (1.0 - valid_fraction)) as usize;
+        let valid = train.split_off(cut);
+        if train.is_empty() || valid.is_empty() {
+            return Err(LessonError::Config(format!(
+                "a text of {} characters is too short to split",
+                train.len() + valid.len()
+            )));
+        }
+        Ok(Self {
+            vocab,
+            train,
+            valid,
+        })
+    }
+}
+
+/// Stateful LM batches of `batch_size` streams × `seq_len` tokens from `ids` (`what` names
+/// the text, `unit` its tokens, in the error when it is too short for one batch).
+pub(crate) fn stream_batches(
+    ids: &[u32],
+    seq_len: usize,
+    batch_size: usize,
+    what: &'static str,
+    unit: &'static str,
+) -> Result<Vec<LmBatch>, LessonError> {
+    let too_short = || {
+        LessonError::Config(format!(
+            "{what} ({} {unit}) is too short for one batch of {batch_size} × {seq_len}",
+            ids.len()
+        ))
+    };
+    if ids.len() <= seq_len {
+        return Err(too_short());
+    }
+    let windows = sequence_windows(ids, seq_len)?;
+    let batched = batches(&group_chunks(&windows, batch_size)?, batch_size, true)?;
+    if batched.is_empty() {
+        return Err(too_short());
+    }
+    Ok(batched)
+}
+
+/// Held-out batches: as [`stream_batches`], with fewer streams when the held-out text is too
+/// short to fill `batch_size` of them, so that a small corpus still gets a held-out score
+/// (the loss is a mean per token either way).
+pub(crate) fn held_out_batches(
+    ids: &[u32],
+    seq_len: usize,
+    batch_size: usize,
+    what: &'static str,
+    unit: &'static str,
+) -> Result<Vec<LmBatch>, LessonError> {
+    let streams = (ids.len().saturating_sub(1) / seq_len.max(1)).clamp(1, batch_size.max(1));
+    stream_batches(ids, seq_len, streams, what, unit)
+}
