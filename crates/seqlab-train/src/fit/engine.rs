@@ -9,8 +9,8 @@ use crate::record::{EpochRecord, format_table_header, format_table_row};
 use crate::resume::{RunProgress, RunSettings, SavedRun};
 use crate::seeding::seed_device;
 use crate::{OptimizerConfig, TrainError, Trainer};
-use burn::module::Module;
-use burn::tensor::Device;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
 use seqlab_models::RecurrentState;
 use std::path::Path;
 use std::sync::Arc;
@@ -46,12 +46,16 @@ struct Writer<'a, M> {
 impl<T: TrainTask> FitLoop<T> {
     /// A loop training `model` for `task` on `device.autodiff()` with a fresh `optimizer`, no
     /// gradient clipping, each epoch's mean batch loss as its training loss, the table and
-    /// progress bars on. The model must be on `device.autodiff()` already: built there, or
-    /// moved with `model.train().fork(&device.clone().autodiff())`. (The loop does not move
-    /// it: Burn draws a lazily initialised parameter when it is first touched, so moving it
-    /// here would change the order of a seeded model's draws.)
+    /// progress bars on. A model built on `device` is moved to `device.autodiff()`; one built
+    /// there already is left as it is (Burn draws a lazily initialised parameter when it is
+    /// first touched, so moving it would change the order of a seeded model's draws).
     pub fn new(task: T, model: T::Model, device: &Device, optimizer: OptimizerConfig) -> Self {
         let trainer = Trainer::new(device, optimizer);
+        let model = if on_autodiff(&model) {
+            model
+        } else {
+            model.train().fork(trainer.device())
+        };
         Self {
             task,
             trainer,
@@ -469,6 +473,20 @@ impl<T: TrainTask> FitLoop<T> {
         SavedRun::insert_into(&mut checkpoint, progress, optimizer, state);
         Ok(checkpoint.save(writer.dir)?)
     }
+}
+
+/// Whether every parameter of `model` is on an autodiff device, asked without drawing a
+/// lazily initialised one.
+fn on_autodiff<M: Module>(model: &M) -> bool {
+    struct Check(bool);
+    impl ModuleVisitor for Check {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0 &= param.lazy_device().is_autodiff();
+        }
+    }
+    let mut check = Check(true);
+    model.visit(&mut check);
+    check.0
 }
 
 /// The fit an epoch belongs to.

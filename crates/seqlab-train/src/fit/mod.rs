@@ -6,6 +6,8 @@ mod engine;
 mod position;
 mod run;
 mod task;
+#[cfg(test)]
+mod tests;
 
 pub use engine::FitLoop;
 pub use position::{Position, SmoothLoss};

@@ -109,7 +109,7 @@ pub struct StepIndex {
 /// }
 ///
 /// let device = Device::flex();
-/// let model = LinearConfig::new(1, 1).init(&device.clone().autodiff());
+/// let model = LinearConfig::new(1, 1).init(&device);
 /// let mut fit = FitLoop::new(Double(device.clone()), model, &device, OptimizerConfig::default())
 ///     .with_table(false)
 ///     .with_progress(false);
