@@ -30,18 +30,21 @@ enum Command {
     /// The RNN course: encoder-decoders learn to add, "123+4567" -> "4690".
     Addition(commands::addition::Args),
     /// The RNN course's character-level LSTM: train on any text, then sample.
-    CharLm(commands::char_lm::Args),
+    #[command(subcommand)]
+    CharLm(commands::char_lm::Action),
     /// Goldberg's character n-gram baseline: held-out bits per character by order.
     Markov(commands::markov::Args),
     /// Part-of-speech tagging: the tutorial's LSTMTag, then a real tagger on the Brown corpus.
-    PosTag(commands::pos_tag::Args),
+    #[command(subcommand)]
+    PosTag(commands::pos_tag::Action),
     /// Token ids of a text, one per line with what each decodes to (bert-base-uncased by
     /// default).
     Tokenize(commands::tokenize::Args),
     /// Text classification: MLP, RNN, LSTM or GRU, from scratch or from a language model.
     Classify(commands::classify::Args),
     /// Language models on a corpus of texts, for classifiers to start from.
-    Lm(commands::lm::Args),
+    #[command(subcommand)]
+    Lm(commands::lm::Action),
     /// Training and inference speed in the PyTorch reference benchmark's configurations.
     Bench(commands::bench::Args),
 }

@@ -3,7 +3,7 @@
 use super::common::parse_range;
 use super::common::{RunArgs, fast_dev_run};
 use super::copy::{CellArg, DecoderArg};
-use super::resume::ResumeArgs;
+use super::resume::CheckpointArgs;
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::addition::{AdditionConfig, run_addition};
 use seqlab::models::{CellKind, DecoderKind};
@@ -11,7 +11,6 @@ use seqlab::plot;
 use seqlab::train::SchedulePolicy;
 use serde_json::json;
 use std::error::Error;
-use std::path::PathBuf;
 
 /// Options of `seqlab addition`. The zero decoder is the notebook's `SumLSTM` (5 layers, 200
 /// hidden, 10 epochs); feedback and attention default to a 1-layer 128-unit LSTM reading the
@@ -61,12 +60,8 @@ pub struct Args {
     /// Write the operands with leading zeros to one width (true/false).
     #[arg(long)]
     pad_operands: Option<bool>,
-    /// Write the model after every epoch here, with what --resume needs to continue the run
-    /// (default: the --resume folder).
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
     #[command(flatten)]
-    resume: ResumeArgs,
+    checkpoint: CheckpointArgs,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -124,10 +119,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         config.seed
     );
     let report = args
-        .resume
-        .train_or_resume(args.out.as_deref(), &args.run, |run| {
-            run_addition(&config, run, &device)
-        })?;
+        .checkpoint
+        .train(&args.run, |run| run_addition(&config, run, &device))?;
     println!(
         "test: exact match {:.4}, digit accuracy {:.4} on {} held-out sums",
         report.test.exact_match,

@@ -1,25 +1,19 @@
 //! `seqlab char-lm train | sample`: the RNN course's character-level LSTM on any text.
 
 use super::common::{RunArgs, fast_dev_run, head_chars};
-use super::resume::ResumeArgs;
+use super::resume::CheckpointArgs;
 use clap::{Args as ClapArgs, Subcommand};
 use seqlab::data::read_text_files;
 use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, text_files, train_char_lm};
 use seqlab::models::{CellKind, GenerateConfig, Sampling};
 use serde_json::json;
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Options of `seqlab char-lm`.
-#[derive(ClapArgs, Debug)]
-pub struct Args {
-    #[command(subcommand)]
-    action: Action,
-}
-
+/// What `seqlab char-lm` does.
 #[derive(Subcommand, Debug)]
-enum Action {
+pub enum Action {
     /// Trains on text files (or folders of .txt files), holding out the tail, and writes a
     /// checkpoint after every epoch.
     Train(TrainArgs),
@@ -33,11 +27,8 @@ pub struct TrainArgs {
     /// UTF-8 text files, or folders whose .txt files are read in name order.
     #[arg(long, required = true, num_args = 1..)]
     text: Vec<PathBuf>,
-    /// Where to write the checkpoint (default: the --resume folder, or char-lm).
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
     #[command(flatten)]
-    resume: ResumeArgs,
+    checkpoint: CheckpointArgs,
     /// The recurrence: lstm, gru or rnn.
     #[arg(long, default_value = "lstm")]
     cell: CellKind,
@@ -104,8 +95,8 @@ pub struct SampleArgs {
 }
 
 /// Runs `train` or `sample`.
-pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    match args.action {
+pub fn run(action: Action) -> Result<(), Box<dyn Error>> {
+    match action {
         Action::Train(args) => train(args),
         Action::Sample(args) => sample(args),
     }
@@ -144,12 +135,12 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         config.seed
     );
     let out = args
-        .out
-        .clone()
-        .or_else(|| args.resume.resume.clone())
+        .checkpoint
+        .out_dir()
+        .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("char-lm"));
     let start = Instant::now();
-    let (model, report) = args.resume.train(Some(&out), &args.run, |run| {
+    let (model, report) = args.checkpoint.train_into(Some(&out), &args.run, |run| {
         train_char_lm(&config, &corpus, run, &device)
     })?;
     let minutes = start.elapsed().as_secs_f64() / 60.0;

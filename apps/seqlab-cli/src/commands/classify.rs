@@ -1,10 +1,11 @@
 //! `seqlab classify`: text classification with an MLP, RNN, LSTM or GRU, from scratch or
 //! from a language model that `seqlab lm train` saved.
 
+use super::common::LayerSizes;
 use super::common::{RunArgs, fast_dev_run, spread};
-use super::resume::ResumeArgs;
+use super::resume::CheckpointArgs;
 use super::text::{DataArgs, TokenizerArgs, describe};
-use clap::{Args as ClapArgs, ValueEnum};
+use clap::Args as ClapArgs;
 use seqlab::lessons::classify::{
     ClassifierArch, ClassifyConfig, Start, TextDataset, Transfer, train_classifier, training_texts,
 };
@@ -13,17 +14,6 @@ use seqlab::models::Pooling;
 use serde_json::json;
 use std::error::Error;
 use std::path::PathBuf;
-
-/// Pooling over time.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum PoolingArg {
-    /// The mean over the real (unpadded) steps.
-    Mean,
-    /// The output at the last real step.
-    Last,
-    /// ULMFiT's concat pooling: the last output, the maximum and the mean, side by side.
-    Concat,
-}
 
 /// Options of `seqlab classify`.
 #[derive(ClapArgs, Debug)]
@@ -41,21 +31,16 @@ pub struct Args {
     /// Tokens kept per text (the first ones); the MLP reads exactly this many.
     #[arg(long, default_value_t = 256)]
     max_len: usize,
-    /// Embedding width.
-    #[arg(long, default_value_t = 64)]
-    embedding: usize,
-    /// Hidden width.
-    #[arg(long, default_value_t = 128)]
-    hidden: usize,
-    /// Recurrent layers.
-    #[arg(long, default_value_t = 1)]
-    layers: usize,
+    #[command(flatten)]
+    sizes: LayerSizes,
     /// Run the recurrent layers both ways.
     #[arg(long)]
     bidirectional: bool,
-    /// Pooling over time.
-    #[arg(long, value_enum, default_value = "mean")]
-    pooling: PoolingArg,
+    /// Pooling over time: mean (over the real, unpadded steps), last (the output at the last
+    /// real step) or concat (ULMFiT's: the last output, the maximum and the mean, side by
+    /// side).
+    #[arg(long, default_value = "mean")]
+    pooling: Pooling,
     /// Dropout on the pooled features before the head (recurrent classifiers; 0 for none).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     dropout: f64,
@@ -86,12 +71,8 @@ pub struct Args {
     /// Leave out classes with fewer texts than this.
     #[arg(long, default_value_t = 10)]
     min_class_count: usize,
-    /// Write the classifier, its tokenizer and class names here after every epoch, with what
-    /// --resume needs to continue the run (default: the --resume folder).
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
     #[command(flatten)]
-    resume: ResumeArgs,
+    checkpoint: CheckpointArgs,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -100,15 +81,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let config = ClassifyConfig {
         arch: args.model,
-        embedding: args.embedding,
-        hidden: args.hidden,
-        layers: args.layers,
+        embedding: args.sizes.embedding.get(),
+        hidden: args.sizes.hidden.get(),
+        layers: args.sizes.layers.get(),
         bidirectional: args.bidirectional,
-        pooling: match args.pooling {
-            PoolingArg::Mean => Pooling::Mean,
-            PoolingArg::Last => Pooling::Last,
-            PoolingArg::Concat => Pooling::Concat,
-        },
+        pooling: args.pooling,
         dropout: args.dropout,
         max_len: args.max_len,
         batch_size: args.batch_size,
@@ -171,11 +148,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         Start::Pretrained(lm) => &lm.tokenizer,
     };
     println!("{}", describe(tokenizer));
-    let report = args
-        .resume
-        .train_or_resume(args.out.as_deref(), &args.run, |run| {
-            train_classifier(&config, &data, start, run, &device)
-        })?;
+    let report = args.checkpoint.train(&args.run, |run| {
+        train_classifier(&config, &data, start, run, &device)
+    })?;
     println!(
         "{} training / {} held-out texts, {} parameters, {:.1} s",
         report.sizes.0, report.sizes.1, report.parameters, report.seconds
@@ -185,7 +160,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         report.accuracy, report.balanced_accuracy, report.majority_accuracy
     );
     println!("{}", report.confusion_table());
-    if let Some(out) = args.out.as_ref().or(args.resume.resume.as_ref()) {
+    if let Some(out) = args.checkpoint.out_dir() {
         println!("wrote {}", out.display());
     }
     args.run

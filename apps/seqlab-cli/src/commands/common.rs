@@ -6,6 +6,7 @@ use seqlab::device::DeviceChoice;
 use seqlab::lessons::LessonError;
 use seqlab::train::{EpochRecord, write_metrics_json};
 use std::error::Error;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 /// Where and how to run.
@@ -32,6 +33,20 @@ pub struct RunArgs {
     /// `fast_dev_run`). Its numbers show that the pipeline works, not how well it learns.
     #[arg(long)]
     pub fast_dev_run: bool,
+}
+
+/// The widths and depth of a token model (`lm train`, and `classify` from scratch).
+#[derive(ClapArgs, Debug)]
+pub struct LayerSizes {
+    /// Embedding width.
+    #[arg(long, default_value = "64")]
+    pub embedding: NonZeroUsize,
+    /// Hidden width.
+    #[arg(long, default_value = "128")]
+    pub hidden: NonZeroUsize,
+    /// Recurrent layers.
+    #[arg(long, default_value = "1")]
+    pub layers: NonZeroUsize,
 }
 
 /// How much of a run `--fast-dev-run` keeps.

@@ -1,14 +1,13 @@
 //! `seqlab copy`: the RNN course's copy task.
 
 use super::common::{RunArgs, fast_dev_run, parse_range};
-use super::resume::ResumeArgs;
+use super::resume::CheckpointArgs;
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::copy_task::{CopyConfig, CopyModel, run_copy};
 use seqlab::models::{CellKind, DecoderKind, Nonlinearity};
 use seqlab::plot;
 use serde_json::json;
 use std::error::Error;
-use std::path::PathBuf;
 
 /// Options of `seqlab copy`. Without `--variable-length` it is the notebook's fixed-length
 /// task (hand-built model, 100 epochs, 32 hidden: `--hidden 20` is the notebook's size); with it, the variable-length one (a
@@ -56,12 +55,8 @@ pub struct Args {
     /// otherwise; 0 turns it off).
     #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
     grad_clip: Option<f64>,
-    /// Write the model after every epoch here, with what --resume needs to continue the run
-    /// (default: the --resume folder).
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
     #[command(flatten)]
-    resume: ResumeArgs,
+    checkpoint: CheckpointArgs,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -166,10 +161,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         config.seed
     );
     let report = args
-        .resume
-        .train_or_resume(args.out.as_deref(), &args.run, |run| {
-            run_copy(&config, run, &device)
-        })?;
+        .checkpoint
+        .train(&args.run, |run| run_copy(&config, run, &device))?;
     println!(
         "test: token accuracy {:.4} (real symbols only), exact match {:.4}",
         report.test.token_accuracy, report.test.exact_match

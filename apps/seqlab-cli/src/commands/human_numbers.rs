@@ -1,13 +1,12 @@
 //! `seqlab human-numbers`: fastai's LMModel1–7.
 
 use super::common::{RunArgs, fast_dev_run};
-use super::resume::ResumeArgs;
+use super::resume::CheckpointArgs;
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::human_numbers::{HumanNumbersConfig, HumanNumbersModel, HumanNumbersSchedule};
 use seqlab::train::{AdamConfig, OptimizerConfig, SgdConfig};
 use serde_json::json;
 use std::error::Error;
-use std::path::PathBuf;
 
 /// Options of `seqlab human-numbers`. Unset options take the lesson's values.
 #[derive(ClapArgs, Debug)]
@@ -36,12 +35,8 @@ pub struct Args {
     /// Optimizer: fastai's Adam (as the lesson), PyTorch's Adam, or SGD.
     #[arg(long, value_enum, default_value_t = OptimizerArg::FastaiAdam)]
     optimizer: OptimizerArg,
-    /// Write the model after every epoch here, with what --resume needs to continue the run
-    /// (default: the --resume folder).
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
     #[command(flatten)]
-    resume: ResumeArgs,
+    checkpoint: CheckpointArgs,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -89,11 +84,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let (vocab, data) = config.data()?;
     let (choice, device) = args.run.device()?;
     println!("human numbers, {model} on {choice}, seed {}", config.seed);
-    let epochs = args
-        .resume
-        .train_or_resume(args.out.as_deref(), &args.run, |run| {
-            config.run_on(vocab.len(), data, run, &device)
-        })?;
+    let epochs = args.checkpoint.train(&args.run, |run| {
+        config.run_on(vocab.len(), data, run, &device)
+    })?;
     let last = epochs.last().expect("at least one epoch ran");
     let accuracy = last.metric("accuracy").unwrap_or(f64::NAN);
     println!(

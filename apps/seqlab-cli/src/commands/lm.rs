@@ -1,9 +1,10 @@
 //! `seqlab lm train`: a recurrent language model on a corpus of texts, saved with its
 //! tokenizer for `seqlab classify --pretrained-lm`.
 
+use super::common::LayerSizes;
 use super::common::fetched_dataset;
 use super::common::{RunArgs, fast_dev_run, spread};
-use super::resume::ResumeArgs;
+use super::resume::CheckpointArgs;
 use super::text::{DataArgs, TokenizerArgs, describe};
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use seqlab::data::read_text_files;
@@ -11,17 +12,11 @@ use seqlab::lessons::text_lm::{LmSchedule, LmTexts, TextLmConfig, train_text_lm}
 use seqlab::models::CellKind;
 use serde_json::json;
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::Path;
 
-/// Options of `seqlab lm`.
-#[derive(ClapArgs, Debug)]
-pub struct Args {
-    #[command(subcommand)]
-    action: Action,
-}
-
+/// What `seqlab lm` does.
 #[derive(Subcommand, Debug)]
-enum Action {
+pub enum Action {
     /// Trains a language model on every text of the data (labels are not used; every tune
     /// of an ABC collection counts, labelled or not).
     Train(TrainArgs),
@@ -34,24 +29,13 @@ pub struct TrainArgs {
     data: DataArgs,
     #[command(flatten)]
     tokenizer: TokenizerArgs,
-    /// Where to write the model, its config and its tokenizer (after every epoch, with what
-    /// --resume needs to continue the run; default: the --resume folder).
-    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
-    out: Option<PathBuf>,
     #[command(flatten)]
-    resume: ResumeArgs,
+    checkpoint: CheckpointArgs,
     /// rnn, lstm or gru.
     #[arg(long, default_value = "lstm")]
     cell: CellKind,
-    /// Embedding width.
-    #[arg(long, default_value_t = 64)]
-    embedding: usize,
-    /// Hidden width.
-    #[arg(long, default_value_t = 128)]
-    hidden: usize,
-    /// Layers.
-    #[arg(long, default_value_t = 1)]
-    layers: usize,
+    #[command(flatten)]
+    sizes: LayerSizes,
     /// Tokens per sequence.
     #[arg(long, default_value_t = 64)]
     seq_len: usize,
@@ -99,8 +83,8 @@ enum OptimizerArg {
 }
 
 /// Runs `train`.
-pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    match args.action {
+pub fn run(action: Action) -> Result<(), Box<dyn Error>> {
+    match action {
         Action::Train(args) => train(args),
     }
 }
@@ -108,9 +92,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
 fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     let config = TextLmConfig {
         cell: args.cell,
-        embedding: args.embedding,
-        hidden: args.hidden,
-        layers: args.layers,
+        embedding: args.sizes.embedding.get(),
+        hidden: args.sizes.hidden.get(),
+        layers: args.sizes.layers.get(),
         seq_len: args.seq_len,
         batch_size: args.batch_size,
         epochs: args.run.or_fast(args.epochs, fast_dev_run::EPOCHS),
@@ -168,11 +152,11 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         (tokenizer, LmTexts::Shuffled(&texts))
     };
     let out = args
-        .out
-        .clone()
-        .or_else(|| args.resume.resume.clone())
+        .checkpoint
+        .out_dir()
+        .map(Path::to_path_buf)
         .ok_or("lm train needs --out DIR")?;
-    let (_, report) = args.resume.train(Some(&out), &args.run, |run| {
+    let (_, report) = args.checkpoint.train_into(Some(&out), &args.run, |run| {
         train_text_lm(&config, corpus, tokenizer, run, &device)
     })?;
     println!(

@@ -2,7 +2,7 @@
 //! the Brown corpus.
 
 use super::common::{RunArgs, fast_dev_run, fetched_dataset, spread};
-use super::resume::ResumeArgs;
+use super::resume::CheckpointArgs;
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use seqlab::data::{
     TaggedSentence, parse_brown, parse_conllu, read_brown_dir, read_text_files,
@@ -17,15 +17,9 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Options of `seqlab pos-tag`.
-#[derive(ClapArgs, Debug)]
-pub struct Args {
-    #[command(subcommand)]
-    action: Action,
-}
-
+/// What `seqlab pos-tag` does.
 #[derive(Subcommand, Debug)]
-enum Action {
+pub enum Action {
     /// Trains a tagger: `--corpus toy` is the tutorial's LSTMTag on its two sentences;
     /// `brown` the fetched Brown corpus (datasets/fetch brown); or a folder of Brown files, a
     /// Brown-format file, or a .conllu file.
@@ -54,12 +48,8 @@ pub struct TrainArgs {
     /// Keep the Brown corpus's full tags (`nn-tl`, `fw-in`) instead of the base tags.
     #[arg(long)]
     full_tags: bool,
-    /// Where to write the tagger (after every epoch, with what --resume needs to continue
-    /// the run; default: the --resume folder).
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
     #[command(flatten)]
-    resume: ResumeArgs,
+    checkpoint: CheckpointArgs,
     /// Word embedding width (tutorial 6, default 100).
     #[arg(long)]
     embedding: Option<usize>,
@@ -108,8 +98,8 @@ pub struct TagArgs {
 }
 
 /// Runs `train` or `tag`.
-pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    match args.action {
+pub fn run(action: Action) -> Result<(), Box<dyn Error>> {
+    match action {
         Action::Train(args) => train(*args),
         Action::Tag(args) => tag(args),
     }
@@ -225,15 +215,13 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         );
     }
     let start = Instant::now();
-    let (tagger, report) = args
-        .resume
-        .train_or_resume(args.out.as_deref(), &args.run, |run| {
-            let run = TrainRun {
-                print_table: !toy,
-                ..*run
-            };
-            train_tagger(tagger, &config, &train_set, &valid_set, &run, &device)
-        })?;
+    let (tagger, report) = args.checkpoint.train(&args.run, |run| {
+        let run = TrainRun {
+            print_table: !toy,
+            ..*run
+        };
+        train_tagger(tagger, &config, &train_set, &valid_set, &run, &device)
+    })?;
     let minutes = start.elapsed().as_secs_f64() / 60.0;
     if toy {
         print_scores(
@@ -247,7 +235,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         "held out: accuracy {:.4}; most-frequent-tag baseline {:.4}; {} parameters, {minutes:.1} min",
         report.accuracy, report.baseline_accuracy, report.parameters
     );
-    if let Some(out) = args.out.as_ref().or(args.resume.resume.as_ref()) {
+    if let Some(out) = args.checkpoint.out_dir() {
         println!("wrote {}", out.display());
     }
     let run = json!({

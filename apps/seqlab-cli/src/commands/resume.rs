@@ -1,5 +1,5 @@
-//! Options of the training commands that checkpoint as they go: `--resume`, `--stop-after`,
-//! `--save-every`, and Ctrl-C stopping with a checkpoint.
+//! Options of the training commands that checkpoint as they go: `--out`, `--resume`,
+//! `--stop-after`, `--save-every`, and Ctrl-C stopping with a checkpoint.
 
 use super::common::{RunArgs, check_writable, parent_of};
 use clap::Args as ClapArgs;
@@ -11,9 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// How a training run checkpoints, stops and continues.
+/// Where a training run checkpoints, and how it stops and continues.
 #[derive(ClapArgs, Debug)]
-pub struct ResumeArgs {
+pub struct CheckpointArgs {
+    /// Write the checkpoint here after every epoch: the model, its settings (and tokenizer or
+    /// labels) and what --resume needs to continue the run (default: the --resume folder).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Continue the run saved in this checkpoint, on the same data with the same settings;
     /// it ends with the same weights as a run that never stopped.
     #[arg(long, value_name = "DIR")]
@@ -27,10 +31,26 @@ pub struct ResumeArgs {
     pub save_every: Option<NonZeroUsize>,
 }
 
-impl ResumeArgs {
-    /// Runs `train` with checkpoints written to `out`, if given; the first Ctrl-C stops it at
-    /// the next step (with a checkpoint), and the error then says how to go on.
+impl CheckpointArgs {
+    /// The folder the checkpoint goes to: `--out`, else the `--resume` folder (the run goes
+    /// on in its own folder), else none.
+    pub fn out_dir(&self) -> Option<&Path> {
+        self.out.as_deref().or(self.resume.as_deref())
+    }
+
+    /// Runs `train` with checkpoints written to [`CheckpointArgs::out_dir`], if any; the first
+    /// Ctrl-C stops it at the next step (with a checkpoint), and the error then says how to go
+    /// on.
     pub fn train<T>(
+        &self,
+        run: &RunArgs,
+        train: impl FnOnce(&TrainRun) -> Result<T, LessonError>,
+    ) -> Result<T, Box<dyn Error>> {
+        self.train_into(self.out_dir(), run, train)
+    }
+
+    /// [`CheckpointArgs::train`] with checkpoints written to `out`, if given.
+    pub fn train_into<T>(
         &self,
         out: Option<&Path>,
         run: &RunArgs,
@@ -65,19 +85,6 @@ impl ResumeArgs {
             }
             (other, _) => Ok(other?),
         }
-    }
-}
-
-impl ResumeArgs {
-    /// [`ResumeArgs::train`] with checkpoints written to `out`, or where `--resume` reads
-    /// from when no `--out` is given (the run goes on in its own folder).
-    pub fn train_or_resume<T>(
-        &self,
-        out: Option<&Path>,
-        run: &RunArgs,
-        train: impl FnOnce(&TrainRun) -> Result<T, LessonError>,
-    ) -> Result<T, Box<dyn Error>> {
-        self.train(out.or(self.resume.as_deref()), run, train)
     }
 }
 

@@ -1,13 +1,12 @@
 //! `seqlab sinusoid`: the RNN course's linear RNN on sinusoids.
 
 use super::common::{RunArgs, fast_dev_run};
-use super::resume::ResumeArgs;
+use super::resume::CheckpointArgs;
 use clap::Args as ClapArgs;
 use seqlab::lessons::sinusoid::{SinusoidLessonConfig, run_sinusoid};
 use seqlab::plot;
 use serde_json::json;
 use std::error::Error;
-use std::path::PathBuf;
 
 /// Options of `seqlab sinusoid`; the defaults are the notebook's.
 #[derive(ClapArgs, Debug)]
@@ -30,12 +29,8 @@ pub struct Args {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f64,
-    /// Write the model after every epoch here, with what --resume needs to continue the run
-    /// (default: the --resume folder).
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
     #[command(flatten)]
-    resume: ResumeArgs,
+    checkpoint: CheckpointArgs,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -61,10 +56,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         config.hidden, config.data.frequencies, config.data.noise, config.seed
     );
     let report = args
-        .resume
-        .train_or_resume(args.out.as_deref(), &args.run, |run| {
-            run_sinusoid(&config, run, &device)
-        })?;
+        .checkpoint
+        .train(&args.run, |run| run_sinusoid(&config, run, &device))?;
     println!(
         "final: train_mse {:.6} test_mse {:.6} test_mse_after_warmup {:.6} free_run_mse {:.6}",
         report.records.last().map_or(f64::NAN, |r| r.train_loss),

@@ -156,7 +156,7 @@ impl ClassifyConfig {
             "hidden": self.hidden,
             "layers": self.layers,
             "bidirectional": self.bidirectional,
-            "pooling": format!("{:?}", self.pooling).to_lowercase(),
+            "pooling": self.pooling.name(),
             "dropout": self.dropout,
             "max_len": self.max_len,
             "classes": classes,

@@ -78,12 +78,32 @@ pub enum Pooling {
 }
 
 impl Pooling {
+    /// Its name on the command line and in configs: `mean`, `last` or `concat`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::Last => "last",
+            Pooling::Concat => "concat",
+        }
+    }
+
     /// Features per output unit of the recurrent layers: 3 for [`Pooling::Concat`], else 1.
     pub fn widths(self) -> usize {
         match self {
             Pooling::Concat => 3,
             Pooling::Mean | Pooling::Last => 1,
         }
+    }
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        [Pooling::Mean, Pooling::Last, Pooling::Concat]
+            .into_iter()
+            .find(|pooling| pooling.name() == name)
+            .ok_or_else(|| format!("unknown pooling {name:?}: expected mean, last or concat"))
     }
 }
 
