@@ -73,7 +73,7 @@ fn a_small_char_lstm_learns_checkpoints_and_samples_exactly_as_the_prefix_way() 
         report.valid_bits_per_char
     );
     let loaded = CharLm::load(&out, &device).unwrap();
-    assert_eq!(loaded.shape, trained.shape);
+    assert_eq!(loaded.config, trained.config);
     assert_eq!(loaded.vocab, trained.vocab);
 
     // Greedy and seeded sampling: the checkpoint gives the same text as the trained model,
@@ -133,14 +133,15 @@ fn a_checkpoint_that_does_not_fit_its_config_is_refused() {
     // Claim a bigger model in the config: the manifest's checksum catches the edit first...
     let config_path = out.join("config.json");
     let original = std::fs::read_to_string(&config_path).unwrap();
-    let edited = original.replace("\"hidden\": 8", "\"hidden\": 9");
+    assert!(original.contains("\"hidden_size\": 8"), "{original}");
+    let edited = original.replace("\"hidden_size\": 8", "\"hidden_size\": 9");
     std::fs::write(&config_path, &edited).unwrap();
     let error = CharLm::load(&out, &device).unwrap_err().to_string();
     assert!(error.contains("config.json is corrupt"), "{error}");
     // ...and a consistent checkpoint whose weights do not fit says which tensor.
     let (model, _) = train_char_lm(&config, &corpus, &TrainRun::default(), &device).unwrap();
     let mut bigger = model;
-    bigger.shape.hidden = 9;
+    bigger.config.hidden_size = 9;
     bigger.save(&out).unwrap();
     let error = CharLm::load(&out, &device).unwrap_err().to_string();
     assert!(

@@ -153,7 +153,7 @@ fn a_language_models_encoder_starts_a_classifier_and_freezing_keeps_it_fixed() {
     let dir = std::env::temp_dir().join(format!("seqlab-it-text-lm-{}", std::process::id()));
     lm.save(&dir).unwrap();
     let loaded = TextLm::load(&dir, &device).unwrap();
-    assert_eq!(loaded.shape, lm.shape);
+    assert_eq!(loaded.config, lm.config);
     assert_eq!(
         loaded.tokenizer.encode("a dull film").unwrap(),
         lm.tokenizer.encode("a dull film").unwrap()
@@ -173,8 +173,8 @@ fn a_language_models_encoder_starts_a_classifier_and_freezing_keeps_it_fixed() {
     );
 
     // One head-only step moves the head and nothing else.
-    let shape = &loaded.shape;
-    let classifier = RecurrentClassifierConfig::new(CellKind::Lstm, shape.vocab_size, 16, 32, 1, 2)
+    let vocab_size = loaded.config.vocab_size;
+    let classifier = RecurrentClassifierConfig::new(CellKind::Lstm, vocab_size, 16, 32, 1, 2)
         .init(&device)
         .with_encoder(embedding.clone(), recurrent)
         .unwrap();
@@ -203,7 +203,7 @@ fn a_language_models_encoder_starts_a_classifier_and_freezing_keeps_it_fixed() {
         .max();
     assert!(moved.into_scalar::<f32>() > 1e-3);
     // A mismatched encoder is refused.
-    let other = RecurrentLmConfig::new(CellKind::Gru, shape.vocab_size, 32, 1)
+    let other = RecurrentLmConfig::new(CellKind::Gru, vocab_size, 32, 1)
         .with_embedding_size(16)
         .init(&device);
     let (e, r) = other.encoder();

@@ -13,49 +13,17 @@ use crate::train::{
     RunSettings, SavedRun, Schedule,
 };
 use crate::train::{
-    Phase, RunCheckpoints, check_same_model, init_seeded, read_pytorch_weights,
-    with_pytorch_weights,
+    Phase, RunCheckpoints, check_same_model, config_checkpoint, init_seeded, read_config,
+    read_pytorch_weights, with_pytorch_weights,
 };
 use burn::module::Module;
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The checkpoint kind of a character language model.
 pub const CHAR_LM_KIND: &str = "char-lm";
 
-const CONFIG_FILE: &str = "config.json";
 const VOCAB_FILE: &str = "vocab.json";
-
-/// The model's shape, as saved in a checkpoint's `config.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CharLmShape {
-    /// The recurrence (`lstm`, `gru`, `rnn`).
-    pub cell: String,
-    /// Output classes: the characters and padding id 0.
-    pub classes: usize,
-    /// Embedding width.
-    pub embedding: usize,
-    /// Hidden units per layer.
-    pub hidden: usize,
-    /// Stacked layers.
-    pub layers: usize,
-}
-
-impl CharLmShape {
-    fn model_config(&self) -> Result<RecurrentLmConfig, String> {
-        let cell: CellKind = self.cell.parse()?;
-        if self.classes < 2 || self.embedding == 0 || self.hidden == 0 || self.layers == 0 {
-            return Err(format!(
-                "sizes must be at least 1 (and 2 classes): {self:?}"
-            ));
-        }
-        Ok(
-            RecurrentLmConfig::new(cell, self.classes, self.hidden, self.layers)
-                .with_embedding_size(self.embedding),
-        )
-    }
-}
 
 /// Settings of a training run. [`CharLmConfig::default`] is the notebook's model.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,8 +87,8 @@ pub struct CharLmReport {
 /// A trained character model with its vocabulary: what a checkpoint holds.
 #[derive(Debug)]
 pub struct CharLm {
-    /// The model's shape.
-    pub shape: CharLmShape,
+    /// The model's config (`config.json`).
+    pub config: RecurrentLmConfig,
     /// Its characters.
     pub vocab: CharVocab,
     /// The model.
@@ -140,14 +108,14 @@ impl CharLmConfig {
     }
 }
 
-/// The model's files of a checkpoint: its shape, its characters and, given a model, its
+/// The model's files of a checkpoint: its config, its characters and, given a model, its
 /// weights.
-fn model_files(shape: &CharLmShape, vocab: &CharVocab, model: Option<&RecurrentLm>) -> Checkpoint {
-    let mut checkpoint = Checkpoint::new(CHAR_LM_KIND);
-    checkpoint.insert(
-        CONFIG_FILE,
-        serde_json::to_vec_pretty(shape).expect("a shape always serialises"),
-    );
+fn model_files(
+    config: &RecurrentLmConfig,
+    vocab: &CharVocab,
+    model: Option<&RecurrentLm>,
+) -> Checkpoint {
+    let mut checkpoint = config_checkpoint(CHAR_LM_KIND, config);
     checkpoint.insert(VOCAB_FILE, vocab.to_json());
     match model {
         Some(model) => with_pytorch_weights(checkpoint, model),
@@ -165,14 +133,14 @@ pub fn train_char_lm(
     run: &TrainRun,
     device: &Device,
 ) -> Result<(CharLm, CharLmReport), LessonError> {
-    let shape = CharLmShape {
-        cell: config.cell.name().into(),
-        classes: corpus.vocab.classes(),
-        embedding: config.embedding,
-        hidden: config.hidden,
-        layers: config.layers,
-    };
-    let model_config = shape.model_config().map_err(LessonError::Config)?;
+    let model_config = RecurrentLmConfig::new(
+        config.cell,
+        corpus.vocab.classes(),
+        config.hidden,
+        config.layers,
+    )
+    .with_embedding_size(config.embedding)
+    .check()?;
     if config.seq_len == 0 || config.batch_size == 0 || config.epochs == 0 {
         return Err(LessonError::Config(
             "the sequence length, batch size and epochs must be at least 1".into(),
@@ -202,7 +170,10 @@ pub fn train_char_lm(
     let (model, saved) = match run.resume {
         Some(dir) => {
             let (saved, checkpoint) = CharLm::load_checkpoint(dir, device)?;
-            check_same_model(&checkpoint, &model_files(&shape, &corpus.vocab, None))?;
+            check_same_model(
+                &checkpoint,
+                &model_files(&model_config, &corpus.vocab, None),
+            )?;
             let run = SavedRun::read(&checkpoint, &settings, device)?;
             (saved.model, Some(run))
         }
@@ -214,9 +185,9 @@ pub fn train_char_lm(
     let parameters = model.num_params();
     let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
         .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()));
-    let (snapshot_shape, snapshot_vocab) = (shape.clone(), corpus.vocab.clone());
+    let snapshot_vocab = corpus.vocab.clone();
     let snapshot = move |model: &RecurrentLm| {
-        model_files(&snapshot_shape, &snapshot_vocab, Some(&model.valid()))
+        model_files(&model_config, &snapshot_vocab, Some(&model.valid()))
     };
     let records = learner.run(
         &[Phase::new(
@@ -231,7 +202,7 @@ pub fn train_char_lm(
     let model = learner.into_model().valid();
     Ok((
         CharLm {
-            shape,
+            config: model_config,
             vocab: corpus.vocab.clone(),
             model,
         },
@@ -256,31 +227,27 @@ impl CharLm {
     /// [`CharLm::load`], keeping the checkpoint's other files.
     fn load_checkpoint(dir: &Path, device: &Device) -> Result<(Self, Checkpoint), LessonError> {
         let checkpoint = Checkpoint::load(dir, CHAR_LM_KIND)?;
-        let shape: CharLmShape = serde_json::from_slice(checkpoint.file(CONFIG_FILE)?)
-            .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
-        let model_config = shape
-            .model_config()
-            .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
+        let config = read_config(&checkpoint, RecurrentLmConfig::check)?;
         let vocab = CharVocab::from_json(
             checkpoint.file(VOCAB_FILE)?,
             &checkpoint.path_of(VOCAB_FILE),
         )?;
-        if vocab.classes() != shape.classes {
+        if vocab.classes() != config.vocab_size {
             return Err(checkpoint
                 .contents_error(
                     VOCAB_FILE,
                     format!(
                         "{} classes, the config says {}",
                         vocab.classes(),
-                        shape.classes
+                        config.vocab_size
                     ),
                 )
                 .into());
         }
-        let model = read_pytorch_weights(&checkpoint, model_config.init(device))?;
+        let model = read_pytorch_weights(&checkpoint, config.init(device))?;
         Ok((
             Self {
-                shape,
+                config,
                 vocab,
                 model,
             },
@@ -291,7 +258,7 @@ impl CharLm {
     /// Writes the model as a checkpoint in `dir` (atomically), for sampling (it holds no
     /// optimizer state to resume training from).
     pub fn save(&self, dir: &Path) -> Result<(), LessonError> {
-        Ok(model_files(&self.shape, &self.vocab, Some(&self.model)).save(dir)?)
+        Ok(model_files(&self.config, &self.vocab, Some(&self.model)).save(dir)?)
     }
 
     /// Generates `config.length` characters after `prime`, one step at a time; padding is

@@ -26,7 +26,7 @@ pub mod text_lm;
 pub use crate::train::TrainRun;
 
 use crate::data::{DataError, Tokenizer};
-use crate::models::{ClassifierError, MarkovError, RecurrentError, SamplingError};
+use crate::models::{ClassifierError, ConfigError, MarkovError, RecurrentError, SamplingError};
 use crate::train::{Checkpoint, CheckpointError, TrainError};
 use std::path::Path;
 use thiserror::Error;
@@ -55,6 +55,9 @@ pub enum LessonError {
     /// A model was given input it cannot take.
     #[error(transparent)]
     Model(#[from] RecurrentError),
+    /// A model config cannot build a model.
+    #[error(transparent)]
+    ModelConfig(#[from] ConfigError),
     /// A classifier was given input it cannot take.
     #[error(transparent)]
     Classifier(#[from] ClassifierError),

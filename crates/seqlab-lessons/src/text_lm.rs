@@ -11,21 +11,19 @@ use crate::train::{
     RunSettings, SavedRun, Schedule, SgdConfig, StepDecay, evaluate_lm,
 };
 use crate::train::{
-    Phase, RunCheckpoints, check_same_model, init_seeded, read_pytorch_weights,
-    with_pytorch_weights,
+    Phase, RunCheckpoints, check_same_model, config_checkpoint, init_seeded, read_config,
+    read_pytorch_weights, with_pytorch_weights,
 };
 use burn::module::Module;
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
 
 /// The checkpoint kind of a text language model.
 pub const TEXT_LM_KIND: &str = "text-lm";
-const CONFIG_FILE: &str = "config.json";
 
 /// Settings of [`train_text_lm`].
 #[derive(Debug, Clone, PartialEq)]
@@ -143,46 +141,11 @@ impl Default for TextLmConfig {
     }
 }
 
-/// The shape of a saved text language model (its `config.json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TextLmShape {
-    /// `rnn`, `lstm` or `gru`.
-    pub cell: String,
-    /// Tokens in the vocabulary.
-    pub vocab_size: usize,
-    /// Embedding width.
-    pub embedding: usize,
-    /// Hidden width.
-    pub hidden: usize,
-    /// Stacked layers.
-    pub layers: usize,
-}
-
-impl TextLmShape {
-    fn model_config(&self) -> Result<RecurrentLmConfig, String> {
-        let cell: CellKind = self.cell.parse()?;
-        if self.vocab_size == 0 || self.embedding == 0 || self.hidden == 0 || self.layers == 0 {
-            return Err(
-                "the vocabulary, embedding, hidden width and layers must be at least 1".into(),
-            );
-        }
-        Ok(
-            RecurrentLmConfig::new(cell, self.vocab_size, self.hidden, self.layers)
-                .with_embedding_size(self.embedding),
-        )
-    }
-
-    /// The recurrence.
-    pub fn cell_kind(&self) -> Result<CellKind, String> {
-        self.cell.parse()
-    }
-}
-
 /// A trained text language model with the tokenizer it reads.
 #[derive(Debug, Clone)]
 pub struct TextLm {
-    /// The model's shape.
-    pub shape: TextLmShape,
+    /// The model's config (`config.json`).
+    pub config: RecurrentLmConfig,
     /// Its tokenizer.
     pub tokenizer: Tokenizer,
     /// The model.
@@ -301,19 +264,19 @@ pub fn train_text_lm(
             )
         })
         .transpose()?;
-    let shape = TextLmShape {
-        cell: config.cell.name().into(),
-        vocab_size: tokenizer.vocab_size(),
-        embedding: config.embedding,
-        hidden: config.hidden,
-        layers: config.layers,
-    };
-    let model_config = shape.model_config().map_err(LessonError::Config)?;
+    let model_config = RecurrentLmConfig::new(
+        config.cell,
+        tokenizer.vocab_size(),
+        config.hidden,
+        config.layers,
+    )
+    .with_embedding_size(config.embedding)
+    .check()?;
     let settings = config.run_settings();
     let (model, saved) = match run.resume {
         Some(dir) => {
             let (saved, checkpoint) = TextLm::load_checkpoint(dir, device)?;
-            check_same_model(&checkpoint, &model_files(&shape, &tokenizer, None)?)?;
+            check_same_model(&checkpoint, &model_files(&model_config, &tokenizer, None)?)?;
             let run = SavedRun::read(&checkpoint, &settings, device)?;
             (saved.model, Some(run))
         }
@@ -331,7 +294,7 @@ pub fn train_text_lm(
         learner = learner.with_grad_clip(Some(max_norm));
     }
     // The tokenizer's JSON is written once, not at every save.
-    let base = model_files(&shape, &tokenizer, None)?;
+    let base = model_files(&model_config, &tokenizer, None)?;
     let snapshot = move |model: &RecurrentLm| with_pytorch_weights(base.clone(), &model.valid());
     let records = learner.run(
         &[Phase::new(config.epochs, config.schedule())],
@@ -355,24 +318,21 @@ pub fn train_text_lm(
         seconds: start.elapsed().as_secs_f64(),
     };
     let lm = TextLm {
-        shape,
+        config: model_config,
         tokenizer,
         model: learner.into_model().valid(),
     };
     Ok((lm, report))
 }
 
-/// The model's files of a checkpoint: its shape and tokenizer and, given a model, its weights.
+/// The model's files of a checkpoint: its config and tokenizer and, given a model, its
+/// weights.
 fn model_files(
-    shape: &TextLmShape,
+    config: &RecurrentLmConfig,
     tokenizer: &Tokenizer,
     model: Option<&RecurrentLm>,
 ) -> Result<Checkpoint, LessonError> {
-    let mut checkpoint = Checkpoint::new(TEXT_LM_KIND);
-    checkpoint.insert(
-        CONFIG_FILE,
-        serde_json::to_vec_pretty(shape).expect("a shape always serialises"),
-    );
+    let mut checkpoint = config_checkpoint(TEXT_LM_KIND, config);
     checkpoint.insert(TOKENIZER_FILE, tokenizer.to_json()?.into_bytes());
     Ok(match model {
         Some(model) => with_pytorch_weights(checkpoint, model),
@@ -383,7 +343,7 @@ fn model_files(
 impl TextLm {
     /// Writes the model, its config and its tokenizer as a checkpoint in `dir`, atomically.
     pub fn save(&self, dir: &Path) -> Result<(), LessonError> {
-        Ok(model_files(&self.shape, &self.tokenizer, Some(&self.model))?.save(dir)?)
+        Ok(model_files(&self.config, &self.tokenizer, Some(&self.model))?.save(dir)?)
     }
 
     /// Reads a checkpoint written by [`TextLm::save`] or [`train_text_lm`] onto `device`,
@@ -395,29 +355,25 @@ impl TextLm {
     /// [`TextLm::load`], keeping the checkpoint's other files.
     fn load_checkpoint(dir: &Path, device: &Device) -> Result<(Self, Checkpoint), LessonError> {
         let checkpoint = Checkpoint::load(dir, TEXT_LM_KIND)?;
-        let shape: TextLmShape = serde_json::from_slice(checkpoint.file(CONFIG_FILE)?)
-            .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
-        let model_config = shape
-            .model_config()
-            .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
+        let config = read_config(&checkpoint, RecurrentLmConfig::check)?;
         let tokenizer = Tokenizer::from_json(checkpoint.file(TOKENIZER_FILE)?)
             .map_err(|e| checkpoint.contents_error(TOKENIZER_FILE, e))?;
-        if tokenizer.vocab_size() != shape.vocab_size {
+        if tokenizer.vocab_size() != config.vocab_size {
             return Err(checkpoint
                 .contents_error(
                     TOKENIZER_FILE,
                     format!(
                         "{} tokens, the config says {}",
                         tokenizer.vocab_size(),
-                        shape.vocab_size
+                        config.vocab_size
                     ),
                 )
                 .into());
         }
-        let model = read_pytorch_weights(&checkpoint, model_config.init(device))?;
+        let model = read_pytorch_weights(&checkpoint, config.init(device))?;
         Ok((
             Self {
-                shape,
+                config,
                 tokenizer,
                 model,
             },

@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod config_check;
 pub mod host;
 mod layers;
 mod models;
@@ -33,6 +34,7 @@ pub use classifier::{
     ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, RecurrentClassifier,
     RecurrentClassifierConfig, SequenceClassifier, SequenceClassifierConfig,
 };
+pub use config_check::ConfigError;
 pub use cross_entropy::{CrossEntropyBackend, FUSED_MIN_CLASSES, cross_entropy_rows};
 pub use encoder::{EncoderError, SequenceEncoder};
 pub use language_model::{LanguageModel, LmOutput, TokenStepper};

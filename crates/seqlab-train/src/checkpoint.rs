@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// The version [`Checkpoint::save`] writes and [`Checkpoint::load`] accepts.
-pub const CHECKPOINT_VERSION: u32 = 1;
+pub const CHECKPOINT_VERSION: u32 = 2;
 
 const MANIFEST: &str = "manifest.json";
 const FORMAT: &str = "seqlab-checkpoint";
@@ -421,13 +421,24 @@ mod tests {
         ));
         std::fs::write(
             &manifest,
-            original.replace("\"version\": 1", "\"version\": 7"),
+            original.replace("\"version\": 2", "\"version\": 7"),
         )
         .unwrap();
         assert!(matches!(
             Checkpoint::load(&dir, "char-lm"),
             Err(CheckpointError::Version { found: 7, .. })
         ));
+        // A checkpoint from before the model configs were saved as they are.
+        std::fs::write(
+            &manifest,
+            original.replace("\"version\": 2", "\"version\": 1"),
+        )
+        .unwrap();
+        let old = Checkpoint::load(&dir, "char-lm").unwrap_err().to_string();
+        assert!(
+            old.ends_with("checkpoint format version 1, but this seqlab reads version 2"),
+            "{old}"
+        );
         std::fs::write(&manifest, &original[..original.len() / 2]).unwrap();
         assert!(matches!(
             Checkpoint::load(&dir, "char-lm"),

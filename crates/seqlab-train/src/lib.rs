@@ -51,8 +51,9 @@ pub use loss::{
 };
 pub use metrics_file::{write_json_atomic, write_metrics_json};
 pub use model_files::{
-    CONFIG_FILE, WEIGHTS_FILE, check_same_model, config_checkpoint, read_module_weights,
-    read_pytorch_weights, resume_module, with_module_weights, with_pytorch_weights,
+    CONFIG_FILE, WEIGHTS_FILE, check_same_model, config_checkpoint, read_config,
+    read_module_weights, read_pytorch_weights, resume_module, with_module_weights,
+    with_pytorch_weights,
 };
 pub use optim::{AdamConfig, Optimizer, OptimizerConfig, SgdConfig, clip_grad_norm};
 pub use record::{EpochRecord, format_table_header, format_table_row};

@@ -7,6 +7,8 @@ use burn::tensor::Device;
 use seqlab_models::{
     NamedTensors, PytorchWeights, WeightReader, load_module_tensors, module_tensors,
 };
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// The file of a checkpoint that holds a model's weights.
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
@@ -14,15 +16,26 @@ pub const WEIGHTS_FILE: &str = "weights.safetensors";
 /// The file of a checkpoint that holds a model's config.
 pub const CONFIG_FILE: &str = "config.json";
 
-/// A checkpoint of `kind` holding `config` as `config.json` (the weights come with each
-/// save).
-pub fn config_checkpoint(kind: &str, config: &serde_json::Value) -> Checkpoint {
+/// A checkpoint of `kind` holding `config` (a model's config as it is, or the settings that
+/// build it) as `config.json`; the weights come with each save.
+pub fn config_checkpoint<C: Serialize + ?Sized>(kind: &str, config: &C) -> Checkpoint {
     let mut checkpoint = Checkpoint::new(kind);
     checkpoint.insert(
         CONFIG_FILE,
-        serde_json::to_vec_pretty(config).expect("JSON values always serialise"),
+        serde_json::to_vec_pretty(config).expect("a config always serialises"),
     );
     checkpoint
+}
+
+/// The config in `checkpoint`'s `config.json`, as `check` accepts it: one that does not parse
+/// or that `check` refuses is an error naming the file.
+pub fn read_config<C: DeserializeOwned, E: std::fmt::Display>(
+    checkpoint: &Checkpoint,
+    check: impl FnOnce(C) -> Result<C, E>,
+) -> Result<C, CheckpointError> {
+    let config = serde_json::from_slice(checkpoint.file(CONFIG_FILE)?)
+        .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
+    check(config).map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))
 }
 
 /// Checks that the checkpoint a run resumes from holds this run's model: every file of

@@ -134,9 +134,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
             let lm = TextLm::load(dir, &device)?;
             println!(
                 "pretrained: {} {} layer(s) of {} from {}",
-                lm.shape.cell,
-                lm.shape.layers,
-                lm.shape.hidden,
+                lm.config.kind.name(),
+                lm.config.num_layers,
+                lm.config.hidden_size,
                 dir.display()
             );
             Start::Pretrained(Box::new(lm))

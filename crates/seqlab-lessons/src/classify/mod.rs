@@ -13,7 +13,8 @@ use crate::models::{
 use crate::train::{
     AdamConfig, Checkpoint, EpochRecord, FitLoop, OneCycle, OptimizerConfig, Phase, RunCheckpoints,
     RunSettings, SavedRun, Schedule, Scores, StepIndex, StepLoss, TrainTask, check_same_model,
-    flat_cross_entropy, init_seeded, read_pytorch_weights, seed_for_step, with_pytorch_weights,
+    config_checkpoint, flat_cross_entropy, init_seeded, read_pytorch_weights, seed_for_step,
+    with_pytorch_weights,
 };
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -34,8 +35,17 @@ use task::Run;
 
 /// The checkpoint kind of a text classifier.
 pub const CLASSIFIER_KIND: &str = "classifier";
-const CONFIG_FILE: &str = "config.json";
 const CLASSES_FILE: &str = "classes.json";
+
+/// The model a classifier checkpoint holds, its config as it is (`config.json`'s `model`).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ClassifierModelConfig {
+    /// [`MlpClassifier`].
+    Mlp(MlpClassifierConfig),
+    /// [`RecurrentClassifier`].
+    Recurrent(RecurrentClassifierConfig),
+}
 
 /// Which classifier to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,22 +157,6 @@ pub struct ClassifyConfig {
 }
 
 impl ClassifyConfig {
-    /// The model's shape, as a checkpoint's `config.json` holds it.
-    fn shape_json(&self, vocab_size: usize, classes: usize) -> serde_json::Value {
-        serde_json::json!({
-            "model": self.arch.name(),
-            "vocab_size": vocab_size,
-            "embedding": self.embedding,
-            "hidden": self.hidden,
-            "layers": self.layers,
-            "bidirectional": self.bidirectional,
-            "pooling": self.pooling.name(),
-            "dropout": self.dropout,
-            "max_len": self.max_len,
-            "classes": classes,
-        })
-    }
-
     /// The settings a resumed run must share with the saved one.
     fn run_settings(&self) -> RunSettings {
         RunSettings::default()
@@ -333,20 +327,52 @@ pub fn train_classifier(
             .unwrap_or(0);
         valid.labels.iter().filter(|&&l| l == top).count() as f64 / valid.labels.len() as f64
     };
-    let mut base = Checkpoint::new(CLASSIFIER_KIND);
-    let shape = match &start {
-        Start::Pretrained(lm) => ClassifyConfig {
-            embedding: lm.shape.embedding,
-            hidden: lm.shape.hidden,
-            layers: lm.shape.layers,
-            ..config.clone()
-        },
-        Start::Scratch(_) => config.clone(),
+    let model_config = match (config.arch, &start) {
+        (ClassifierArch::Mlp, Start::Pretrained(_)) => {
+            return Err(LessonError::Config(
+                "a pretrained language model starts a recurrent classifier (rnn, lstm, gru), not the MLP".into(),
+            ));
+        }
+        (ClassifierArch::Recurrent(_), Start::Pretrained(_)) if config.bidirectional => {
+            return Err(LessonError::Config(
+                "a language model's encoder runs forwards only: leave out --bidirectional".into(),
+            ));
+        }
+        (ClassifierArch::Mlp, Start::Scratch(_)) => ClassifierModelConfig::Mlp(
+            MlpClassifierConfig {
+                vocab_size,
+                embedding_size: config.embedding,
+                seq_len: config.max_len,
+                hidden_size: config.hidden,
+                classes,
+            }
+            .check()?,
+        ),
+        (ClassifierArch::Recurrent(kind), Start::Scratch(_)) => ClassifierModelConfig::Recurrent(
+            RecurrentClassifierConfig::new(
+                kind,
+                vocab_size,
+                config.embedding,
+                config.hidden,
+                config.layers,
+                classes,
+            )
+            .with_bidirectional(config.bidirectional)
+            .with_pooling(config.pooling)
+            .with_dropout(config.dropout)
+            .check()?,
+        ),
+        (ClassifierArch::Recurrent(_), Start::Pretrained(lm)) => {
+            ClassifierModelConfig::Recurrent(classifier_on_lm(lm, config, classes)?)
+        }
     };
+    let mut base = config_checkpoint(
+        CLASSIFIER_KIND,
+        &serde_json::json!({ "model": model_config, "max_len": config.max_len }),
+    );
     let to_json = |value: &serde_json::Value| {
         serde_json::to_vec_pretty(value).expect("JSON always serialises")
     };
-    base.insert(CONFIG_FILE, to_json(&shape.shape_json(vocab_size, classes)));
     base.insert(TOKENIZER_FILE, tokenizer.to_json()?.into_bytes());
     base.insert(CLASSES_FILE, to_json(&serde_json::json!(data.classes)));
     let run = Run {
@@ -359,50 +385,17 @@ pub fn train_classifier(
         base,
     };
     let start_time = Instant::now();
-    let (records, confusion, parameters) = match (config.arch, start) {
-        (ClassifierArch::Mlp, Start::Pretrained(_)) => {
-            return Err(LessonError::Config(
-                "a pretrained language model starts a recurrent classifier (rnn, lstm, gru), not the MLP".into(),
-            ));
-        }
-        (ClassifierArch::Mlp, Start::Scratch(_)) => {
-            let model = init_seeded(device, config.seed, || {
-                MlpClassifierConfig {
-                    vocab_size,
-                    embedding_size: config.embedding,
-                    seq_len: config.max_len,
-                    hidden_size: config.hidden,
-                    classes,
-                }
-                .init(device)
-            });
+    let (records, confusion, parameters) = match (model_config, start) {
+        (ClassifierModelConfig::Mlp(model_config), _) => {
+            let model = init_seeded(device, config.seed, || model_config.init(device));
             run.fit(model, &[(config.epochs, false)])?
         }
-        (ClassifierArch::Recurrent(kind), Start::Scratch(_)) => {
-            let model = init_seeded(device, config.seed, || {
-                RecurrentClassifierConfig::new(
-                    kind,
-                    vocab_size,
-                    config.embedding,
-                    config.hidden,
-                    config.layers,
-                    classes,
-                )
-                .with_bidirectional(config.bidirectional)
-                .with_pooling(config.pooling)
-                .with_dropout(config.dropout)
-                .init(device)
-            });
+        (ClassifierModelConfig::Recurrent(model_config), Start::Scratch(_)) => {
+            let model = init_seeded(device, config.seed, || model_config.init(device));
             run.fit(model, &[(config.epochs, false)])?
         }
-        (ClassifierArch::Recurrent(_), Start::Pretrained(lm)) => {
-            if config.bidirectional {
-                return Err(LessonError::Config(
-                    "a language model's encoder runs forwards only: leave out --bidirectional"
-                        .into(),
-                ));
-            }
-            let model = pretrained_classifier(&lm, config, classes, device)?;
+        (ClassifierModelConfig::Recurrent(model_config), Start::Pretrained(lm)) => {
+            let model = pretrained_classifier(&lm, &model_config, config, device)?;
             run.fit(model, &[(config.head_epochs, true), (config.epochs, false)])?
         }
     };
@@ -428,29 +421,36 @@ pub fn train_classifier(
     })
 }
 
-/// A recurrent classifier on `lm`'s encoder, or on its embedding alone (`config.transfer`),
-/// its other weights drawn with `config.seed`.
-fn pretrained_classifier(
+/// The config of a classifier on `lm`'s encoder: its cell and sizes, `config`'s pooling and
+/// dropout.
+fn classifier_on_lm(
     lm: &TextLm,
     config: &ClassifyConfig,
     classes: usize,
+) -> Result<RecurrentClassifierConfig, LessonError> {
+    let lm = &lm.config;
+    Ok(RecurrentClassifierConfig::new(
+        lm.kind,
+        lm.vocab_size,
+        lm.embedding_width(),
+        lm.hidden_size,
+        lm.num_layers,
+        classes,
+    )
+    .with_pooling(config.pooling)
+    .with_dropout(config.dropout)
+    .check()?)
+}
+
+/// A recurrent classifier of `model_config` on `lm`'s encoder, or on its embedding alone
+/// (`config.transfer`), its other weights drawn with `config.seed`.
+fn pretrained_classifier(
+    lm: &TextLm,
+    model_config: &RecurrentClassifierConfig,
+    config: &ClassifyConfig,
     device: &Device,
 ) -> Result<RecurrentClassifier, LessonError> {
-    let shape = &lm.shape;
-    let kind = shape.cell_kind().map_err(LessonError::Config)?;
-    let model = init_seeded(device, config.seed, || {
-        RecurrentClassifierConfig::new(
-            kind,
-            shape.vocab_size,
-            shape.embedding,
-            shape.hidden,
-            shape.layers,
-            classes,
-        )
-        .with_pooling(config.pooling)
-        .with_dropout(config.dropout)
-        .init(device)
-    });
+    let model = init_seeded(device, config.seed, || model_config.init(device));
     let (embedding, recurrent) = lm.model.encoder();
     let recurrent = match config.transfer {
         Transfer::Encoder => recurrent,

@@ -4,7 +4,6 @@ use super::data::Encoded;
 use super::*;
 use crate::data::LabelledText;
 use crate::models::RecurrentLmConfig;
-use crate::text_lm::TextLmShape;
 
 fn rows(pairs: &[(&str, &str)]) -> Vec<LabelledText> {
     pairs
@@ -33,21 +32,11 @@ fn rare_classes_are_left_out_and_reported() {
 #[test]
 fn a_transfer_takes_the_encoder_or_the_embedding_alone() {
     let device = Device::flex();
-    let shape = TextLmShape {
-        cell: "lstm".into(),
-        vocab_size: 20,
-        embedding: 6,
-        hidden: 10,
-        layers: 1,
-    };
+    let config = RecurrentLmConfig::new(CellKind::Lstm, 20, 10, 1).with_embedding_size(6);
     let lm = TextLm {
-        model: init_seeded(&device, 7, || {
-            RecurrentLmConfig::new(CellKind::Lstm, 20, 10, 1)
-                .with_embedding_size(6)
-                .init(&device)
-        }),
+        model: init_seeded(&device, 7, || config.init(&device)),
         tokenizer: Tokenizer::word(&["a b c"], 20, 1),
-        shape,
+        config,
     };
     let (lm_embedding, lm_recurrent) = lm.model.encoder();
     let weights = |classifier: &RecurrentClassifier| {
@@ -65,7 +54,8 @@ fn a_transfer_takes_the_encoder_or_the_embedding_alone() {
             transfer,
             ..ClassifyConfig::default()
         };
-        weights(&pretrained_classifier(&lm, &config, 2, &device).unwrap())
+        let model_config = classifier_on_lm(&lm, &config, 2).unwrap();
+        weights(&pretrained_classifier(&lm, &model_config, &config, &device).unwrap())
     };
     let (embedding, recurrent) = built(Transfer::Encoder);
     embedding.assert_eq(&lm_weights.0, true);

@@ -6,21 +6,19 @@ use super::{LessonError, TrainRun};
 use crate::data::{CharVocab, TaggedSentence, Vocab, VocabOrder, batch_rows};
 use crate::models::{CharFeaturesConfig, RecurrentState, Tagger, TaggerConfig, WordChars};
 use crate::train::{
-    AdamConfig, Checkpoint, EpochRecord, FitLoop, LossAccuracy, OptimizerConfig, Phase,
-    RunCheckpoints, RunSettings, SavedRun, Schedule, SgdConfig, StepLoss, TrainTask,
-    check_same_model, init_seeded, masked_accuracy_counts, masked_cross_entropy,
-    read_pytorch_weights, with_pytorch_weights,
+    AdamConfig, CONFIG_FILE, Checkpoint, EpochRecord, FitLoop, LossAccuracy, OptimizerConfig,
+    Phase, RunCheckpoints, RunSettings, SavedRun, Schedule, SgdConfig, StepLoss, TrainTask,
+    check_same_model, config_checkpoint, init_seeded, masked_accuracy_counts, masked_cross_entropy,
+    read_config, read_pytorch_weights, with_pytorch_weights,
 };
 use burn::module::Module;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
 
 mod tagger;
-
-use tagger::model_config;
 
 /// The checkpoint kind of a tagger.
 pub const POS_TAGGER_KIND: &str = "pos-tagger";
@@ -28,7 +26,6 @@ pub const POS_TAGGER_KIND: &str = "pos-tagger";
 /// The word that stands for every word the tagger did not see often enough in training.
 pub const UNKNOWN_WORD: &str = "<unk>";
 
-const CONFIG_FILE: &str = "config.json";
 const WORDS_FILE: &str = "words.json";
 const TAGS_FILE: &str = "tags.json";
 const CHARS_FILE: &str = "chars.json";
@@ -113,26 +110,11 @@ impl TaggingConfig {
     }
 }
 
-/// The tagger's shape, as saved in a checkpoint's `config.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaggerShape {
-    /// Word embedding width.
-    pub embedding: usize,
-    /// Hidden units per direction.
-    pub hidden: usize,
-    /// Whether sentences are read both ways.
-    pub bidirectional: bool,
-    /// Character embedding width (0: no spelling features).
-    pub char_embedding: usize,
-    /// The character LSTM's width.
-    pub char_hidden: usize,
-}
-
 /// A trained tagger with its vocabularies: what a checkpoint holds.
 #[derive(Debug, Clone)]
 pub struct PosTagger {
-    /// The shape.
-    pub shape: TaggerShape,
+    /// The model's config (`config.json`).
+    pub config: TaggerConfig,
     /// Words (with [`UNKNOWN_WORD`]).
     pub words: Vocab,
     /// Tags, in id order.
@@ -267,18 +249,20 @@ pub fn new_tagger(
         }
     };
     let chars = (config.char_embedding > 0).then(|| CharVocab::from_text(&all_words.concat()));
-    let shape = TaggerShape {
-        embedding: config.embedding,
-        hidden: config.hidden,
-        bidirectional: config.bidirectional,
-        char_embedding: config.char_embedding,
-        char_hidden: config.char_hidden,
-    };
-    let model = init_seeded(device, config.seed, || {
-        model_config(&shape, words.len(), tags.len(), chars.as_ref()).init(device)
-    });
+    let mut model_config =
+        TaggerConfig::new(words.len(), tags.len(), config.embedding, config.hidden)
+            .with_bidirectional(config.bidirectional);
+    if let Some(chars) = &chars {
+        model_config = model_config.with_chars(CharFeaturesConfig {
+            classes: chars.classes(),
+            embedding: config.char_embedding,
+            hidden: config.char_hidden,
+        });
+    }
+    let model_config = model_config.check()?;
+    let model = init_seeded(device, config.seed, || model_config.init(device));
     Ok(PosTagger {
-        shape,
+        config: model_config,
         words,
         tags,
         chars,

@@ -147,10 +147,9 @@ impl PosTagger {
         ))
     }
 
-    /// The tagger's files of a checkpoint: its shape and vocabularies.
+    /// The tagger's files of a checkpoint: its config and vocabularies.
     pub(super) fn model_files(&self) -> Checkpoint {
-        let mut checkpoint = Checkpoint::new(POS_TAGGER_KIND);
-        checkpoint.insert(CONFIG_FILE, to_json(&self.shape));
+        let mut checkpoint = config_checkpoint(POS_TAGGER_KIND, &self.config);
         checkpoint.insert(WORDS_FILE, to_json(&self.words));
         checkpoint.insert(TAGS_FILE, to_json(&self.tags));
         if let Some(chars) = &self.chars {
@@ -180,13 +179,12 @@ impl PosTagger {
             serde_json::from_slice(checkpoint.file(name)?)
                 .map_err(|e| checkpoint.contents_error(name, e).into())
         };
-        let shape: TaggerShape = serde_json::from_value(parse(CONFIG_FILE)?)
-            .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
+        let config = read_config(&checkpoint, TaggerConfig::check)?;
         let words: Vocab = serde_json::from_value(parse(WORDS_FILE)?)
             .map_err(|e| checkpoint.contents_error(WORDS_FILE, e))?;
         let tags: Vocab = serde_json::from_value(parse(TAGS_FILE)?)
             .map_err(|e| checkpoint.contents_error(TAGS_FILE, e))?;
-        let chars = if shape.char_embedding > 0 {
+        let chars = if config.chars.is_some() {
             Some(CharVocab::from_json(
                 checkpoint.file(CHARS_FILE)?,
                 &checkpoint.path_of(CHARS_FILE),
@@ -194,13 +192,26 @@ impl PosTagger {
         } else {
             None
         };
-        let model = read_pytorch_weights(
-            &checkpoint,
-            model_config(&shape, words.len(), tags.len(), chars.as_ref()).init(device),
-        )?;
+        let sizes = (
+            words.len(),
+            tags.len(),
+            chars.as_ref().map(CharVocab::classes),
+        );
+        let expected = (config.words, config.tags, config.chars.map(|c| c.classes));
+        if sizes != expected {
+            return Err(checkpoint
+                .contents_error(
+                    CONFIG_FILE,
+                    format!(
+                        "the vocabularies hold (words, tags, characters) {sizes:?}, the config says {expected:?}"
+                    ),
+                )
+                .into());
+        }
+        let model = read_pytorch_weights(&checkpoint, config.init(device))?;
         Ok((
             Self {
-                shape,
+                config,
                 words,
                 tags,
                 chars,
@@ -214,22 +225,4 @@ impl PosTagger {
 /// A checkpoint's small file as pretty JSON.
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).expect("checkpoint metadata always serialises")
-}
-
-pub(super) fn model_config(
-    shape: &TaggerShape,
-    words: usize,
-    tags: usize,
-    chars: Option<&CharVocab>,
-) -> TaggerConfig {
-    let config = TaggerConfig::new(words, tags, shape.embedding, shape.hidden)
-        .with_bidirectional(shape.bidirectional);
-    match chars {
-        Some(chars) if shape.char_embedding > 0 => config.with_chars(CharFeaturesConfig {
-            classes: chars.classes(),
-            embedding: shape.char_embedding,
-            hidden: shape.char_hidden,
-        }),
-        _ => config,
-    }
 }

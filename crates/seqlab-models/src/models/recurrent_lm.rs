@@ -3,6 +3,7 @@
 //! output, input and output embeddings tied, activation and temporal activation
 //! regularisation), predicting after every token and keeping their state across batches.
 
+use crate::config_check::{ConfigError, at_least};
 use crate::host::host_values;
 use crate::layers::recurrent::fused::{self, HostRecurrent};
 use crate::{
@@ -20,7 +21,7 @@ use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
 pub const RECURRENT_GRAD_CLIP: f64 = 5.0;
 
 /// Configuration of a [`RecurrentLm`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RecurrentLmConfig {
     /// Tokens in the vocabulary.
     pub vocab_size: usize,
@@ -69,6 +70,15 @@ impl RecurrentLmConfig {
             temporal_reg: 1.0,
             ..Self::new(CellKind::Lstm, vocab_size, hidden_size, 2)
         }
+    }
+
+    /// The config, if it can build a model: vocabulary, widths and layers at least 1.
+    pub fn check(self) -> Result<Self, ConfigError> {
+        at_least("vocab_size", self.vocab_size, 1)?;
+        at_least("hidden_size", self.hidden_size, 1)?;
+        at_least("embedding_size", self.embedding_width(), 1)?;
+        at_least("num_layers", self.num_layers, 1)?;
+        Ok(self)
     }
 
     /// The same model with embeddings of `size` (see [`RecurrentLmConfig::embedding_size`]).

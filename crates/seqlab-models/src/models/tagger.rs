@@ -2,6 +2,7 @@
 //! score for every word) and its exercise, word embeddings joined by a character-level LSTM's
 //! summary of each word's spelling, optionally bidirectional.
 
+use crate::config_check::{ConfigError, at_least};
 use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
 use crate::{CellKind, Recurrent, RecurrentConfig, RecurrentError};
 use burn::module::Module;
@@ -10,7 +11,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 /// The character-level part of a [`Tagger`]: each word's characters through an embedding and
 /// an LSTM whose final state joins the word's embedding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CharFeaturesConfig {
     /// Character classes (id 0 for characters not seen in training).
     pub classes: usize,
@@ -21,7 +22,7 @@ pub struct CharFeaturesConfig {
 }
 
 /// Configuration of a [`Tagger`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaggerConfig {
     /// Words in the vocabulary.
     pub words: usize,
@@ -51,6 +52,20 @@ impl TaggerConfig {
             bidirectional: false,
             chars: None,
         }
+    }
+
+    /// The config, if it can build a tagger: every count and width at least 1.
+    pub fn check(self) -> Result<Self, ConfigError> {
+        at_least("words", self.words, 1)?;
+        at_least("tags", self.tags, 1)?;
+        at_least("embedding", self.embedding, 1)?;
+        at_least("hidden", self.hidden, 1)?;
+        if let Some(chars) = self.chars {
+            at_least("chars.classes", chars.classes, 1)?;
+            at_least("chars.embedding", chars.embedding, 1)?;
+            at_least("chars.hidden", chars.hidden, 1)?;
+        }
+        Ok(self)
     }
 
     /// Reads the sentence both ways.

@@ -2,11 +2,12 @@
 //! initialisation.
 
 use super::{CellKind, DirectionWeights, Nonlinearity, Recurrent};
+use crate::config_check::{ConfigError, at_least};
 use burn::nn::{DropoutConfig, Initializer};
 use burn::tensor::Device;
 
 /// Settings of a [`Recurrent`] layer, named as PyTorch names them.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RecurrentConfig {
     /// The recurrence.
     pub kind: CellKind,
@@ -31,6 +32,14 @@ pub struct RecurrentConfig {
 }
 
 impl RecurrentConfig {
+    /// The config, if it can build a layer: input, hidden width and layers at least 1.
+    pub fn check(self) -> Result<Self, ConfigError> {
+        at_least("input_size", self.input_size, 1)?;
+        at_least("hidden_size", self.hidden_size, 1)?;
+        at_least("num_layers", self.num_layers, 1)?;
+        Ok(self)
+    }
+
     /// A one-layer recurrence of `kind`.
     pub fn new(kind: CellKind, input_size: usize, hidden_size: usize) -> Self {
         Self {

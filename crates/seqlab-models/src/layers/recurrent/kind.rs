@@ -11,8 +11,10 @@ pub enum Nonlinearity {
     Identity,
 }
 
-/// Which recurrence a [`Recurrent`](super::Recurrent) layer computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which recurrence a [`Recurrent`](super::Recurrent) layer computes. In configs it is its
+/// [name](CellKind::name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum CellKind {
     /// `h' = act(W_ih x + b_ih + W_hh h + b_hh)`.
     Rnn(Nonlinearity),
@@ -68,5 +70,19 @@ impl std::str::FromStr for CellKind {
         .ok_or_else(|| {
             format!("unknown cell {name:?}: expected rnn, rnn-relu, rnn-identity, lstm or gru")
         })
+    }
+}
+
+impl From<CellKind> for &'static str {
+    fn from(kind: CellKind) -> Self {
+        kind.name()
+    }
+}
+
+impl TryFrom<String> for CellKind {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        name.parse()
     }
 }

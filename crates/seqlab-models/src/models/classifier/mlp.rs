@@ -6,10 +6,11 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::ClassifierError;
+use crate::config_check::{ConfigError, at_least};
 use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
 
 /// Configuration of an [`MlpClassifier`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MlpClassifierConfig {
     /// Tokens in the vocabulary.
     pub vocab_size: usize,
@@ -34,6 +35,16 @@ impl MlpClassifierConfig {
             hidden_size: 64,
             classes: 2,
         }
+    }
+
+    /// The config, if it can build a classifier: every size at least 1.
+    pub fn check(self) -> Result<Self, ConfigError> {
+        at_least("vocab_size", self.vocab_size, 1)?;
+        at_least("embedding_size", self.embedding_size, 1)?;
+        at_least("seq_len", self.seq_len, 1)?;
+        at_least("hidden_size", self.hidden_size, 1)?;
+        at_least("classes", self.classes, 1)?;
+        Ok(self)
     }
 
     /// Builds the classifier on `device`.

@@ -66,7 +66,8 @@ pub enum ClassifierError {
 }
 
 /// How a [`SequenceClassifier`] summarises the outputs of every step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// The mean over the valid steps (the notebook's `mean(dim=1)`).
     Mean,

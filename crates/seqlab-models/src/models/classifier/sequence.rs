@@ -6,6 +6,7 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, Linea
 use burn::tensor::{Device, Int, Tensor};
 
 use super::{ClassifierError, Pooling, pool};
+use crate::config_check::{ConfigError, at_least};
 use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
 use crate::{CellKind, Recurrent, RecurrentConfig, SequenceEncoder};
 
@@ -25,7 +26,7 @@ use crate::{CellKind, Recurrent, RecurrentConfig, SequenceEncoder};
 /// assert_eq!(logits.dims(), [2, 3]);
 /// # Ok::<(), seqlab_models::ClassifierError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SequenceClassifierConfig {
     /// Tokens in the vocabulary.
     pub vocab_size: usize,
@@ -141,7 +142,7 @@ impl<E: SequenceEncoder> SequenceClassifier<E> {
 pub type RecurrentClassifier = SequenceClassifier<Recurrent>;
 
 /// Configuration of a [`RecurrentClassifier`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RecurrentClassifierConfig {
     /// The embedding, pooling and head.
     pub classifier: SequenceClassifierConfig,
@@ -165,6 +166,15 @@ impl RecurrentClassifierConfig {
             recurrent: RecurrentConfig::new(kind, embedding_size, hidden_size)
                 .with_num_layers(num_layers),
         }
+    }
+
+    /// The config, if it can build a classifier: every size at least 1.
+    pub fn check(self) -> Result<Self, ConfigError> {
+        at_least("vocab_size", self.classifier.vocab_size, 1)?;
+        at_least("embedding_size", self.classifier.embedding_size, 1)?;
+        at_least("classes", self.classifier.classes, 1)?;
+        self.recurrent.check()?;
+        Ok(self)
     }
 
     /// The seed notebook's `MyRNNClassifier` (`kind` = tanh RNN) and `MyLSTMClassifier`
