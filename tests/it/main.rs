@@ -4,6 +4,7 @@
 mod char_lm;
 mod classify;
 mod devices;
+mod encoders;
 mod human_numbers_data;
 mod human_numbers_training;
 mod pos_tag;

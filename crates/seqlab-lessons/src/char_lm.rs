@@ -7,7 +7,7 @@ use super::{LessonError, TrainRun};
 use crate::data::CharVocab;
 use crate::models::{CellKind, GenerateConfig, RecurrentLm, RecurrentLmConfig, generate_stepwise};
 pub use crate::streams::CharCorpus;
-use crate::streams::{held_out_batches, stream_batches};
+use crate::streams::{check_stream_sizes, held_out_batches, stream_batches};
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
     RunSettings, SavedRun, Schedule,
@@ -141,11 +141,7 @@ pub fn train_char_lm(
     )
     .with_embedding_size(config.embedding)
     .check()?;
-    if config.seq_len == 0 || config.batch_size == 0 || config.epochs == 0 {
-        return Err(LessonError::Config(
-            "the sequence length, batch size and epochs must be at least 1".into(),
-        ));
-    }
+    check_stream_sizes(config.seq_len, config.batch_size, config.epochs)?;
     let train_ids = match config.max_train_chars {
         Some(limit) => &corpus.train[..limit.min(corpus.train.len())],
         None => &corpus.train[..],

@@ -26,7 +26,9 @@ pub mod text_lm;
 pub use crate::train::TrainRun;
 
 use crate::data::{DataError, Tokenizer};
-use crate::models::{ClassifierError, ConfigError, MarkovError, RecurrentError, SamplingError};
+use crate::models::{
+    ClassifierError, ConfigError, EncoderError, MarkovError, RecurrentError, SamplingError,
+};
 use crate::train::{Checkpoint, CheckpointError, TrainError};
 use std::path::Path;
 use thiserror::Error;
@@ -58,6 +60,9 @@ pub enum LessonError {
     /// A model config cannot build a model.
     #[error(transparent)]
     ModelConfig(#[from] ConfigError),
+    /// An encoder was given input it cannot take.
+    #[error(transparent)]
+    Encoder(#[from] EncoderError),
     /// A classifier was given input it cannot take.
     #[error(transparent)]
     Classifier(#[from] ClassifierError),

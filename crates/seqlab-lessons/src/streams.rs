@@ -43,6 +43,21 @@ impl CharCorpus {
     }
 }
 
+/// Checks the sizes of a run on stream batches: sequence length, batch size and epochs each
+/// at least 1.
+pub(crate) fn check_stream_sizes(
+    seq_len: usize,
+    batch_size: usize,
+    epochs: usize,
+) -> Result<(), LessonError> {
+    if seq_len == 0 || batch_size == 0 || epochs == 0 {
+        return Err(LessonError::Config(format!(
+            "the sequence length, batch size and epochs must be at least 1, got {seq_len}, {batch_size} and {epochs}"
+        )));
+    }
+    Ok(())
+}
+
 /// Stateful LM batches of `batch_size` streams × `seq_len` tokens from `ids` (`what` names
 /// the text, `unit` its tokens, in the error when it is too short for one batch).
 pub(crate) fn stream_batches(

@@ -5,7 +5,7 @@
 use super::{LessonError, TOKENIZER_FILE, TrainRun, saved_tokenizer};
 use crate::data::Tokenizer;
 use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
-use crate::streams::{held_out_batches, stream_batches};
+use crate::streams::{check_stream_sizes, held_out_batches, stream_batches};
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
     RunSettings, SavedRun, Schedule, SgdConfig, StepDecay, evaluate_lm,
@@ -202,11 +202,7 @@ pub fn train_text_lm(
     run: &TrainRun,
     device: &Device,
 ) -> Result<(TextLm, TextLmReport), LessonError> {
-    if config.seq_len == 0 || config.batch_size == 0 || config.epochs == 0 {
-        return Err(LessonError::Config(
-            "the sequence length, batch size and epochs must be at least 1".into(),
-        ));
-    }
+    check_stream_sizes(config.seq_len, config.batch_size, config.epochs)?;
     // A resumed run reads the texts with the tokenizer it saved.
     let tokenizer = match run.resume {
         Some(dir) => saved_tokenizer(dir, TEXT_LM_KIND)?,

@@ -5,14 +5,29 @@ use thiserror::Error;
 
 /// A model setting that cannot build a model.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[error("{setting} must be at least {minimum}, got {value}")]
-pub struct ConfigError {
-    /// The setting, as the config names it.
-    pub setting: &'static str,
-    /// Its value.
-    pub value: usize,
-    /// The least it may be.
-    pub minimum: usize,
+pub enum ConfigError {
+    /// A size below its least value.
+    #[error("{setting} must be at least {minimum}, got {value}")]
+    TooSmall {
+        /// The setting, as the config names it.
+        setting: &'static str,
+        /// Its value.
+        value: usize,
+        /// The least it may be.
+        minimum: usize,
+    },
+    /// A width that must match another.
+    #[error("{setting} must be {expected} ({reason}), got {value}")]
+    Mismatch {
+        /// The setting or part.
+        setting: &'static str,
+        /// Its value.
+        value: usize,
+        /// The value it must have.
+        expected: usize,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 /// `Ok` if `value` ≥ `minimum`, else the [`ConfigError`] naming `setting`.
@@ -24,7 +39,7 @@ pub(crate) fn at_least(
     if value >= minimum {
         Ok(())
     } else {
-        Err(ConfigError {
+        Err(ConfigError::TooSmall {
             setting,
             value,
             minimum,

@@ -36,14 +36,14 @@ pub use classifier::{
 };
 pub use config_check::ConfigError;
 pub use cross_entropy::{CrossEntropyBackend, FUSED_MIN_CLASSES, cross_entropy_rows};
-pub use encoder::{EncoderError, SequenceEncoder};
+pub use encoder::{EncoderError, HostStepper, SequenceEncoder};
 pub use language_model::{LanguageModel, LmOutput, TokenStepper};
 pub use markov::{MarkovError, MarkovModel};
 pub use recurrent::{
     CellKind, DirectionWeights, Nonlinearity, Recurrent, RecurrentConfig, RecurrentError,
     RecurrentState, fused, last_valid_output,
 };
-pub use recurrent_lm::{RECURRENT_GRAD_CLIP, RecurrentLm, RecurrentLmConfig};
+pub use recurrent_lm::{EncoderLm, RECURRENT_GRAD_CLIP, RecurrentLm, RecurrentLmConfig};
 pub use sampling::{
     GenerateConfig, Sampling, SamplingError, generate_by_prefix, generate_stepwise,
 };
@@ -55,7 +55,7 @@ pub use simple_rnn_lm::{
     LmModel1, LmModel1Config, LmModel2, LmModel2Config, LmModel3, LmModel3Config, LmModel4,
     LmModel4Config,
 };
-pub use tagger::{CharFeaturesConfig, Tagger, TaggerConfig, WordChars};
+pub use tagger::{CharFeaturesConfig, SequenceTagger, Tagger, TaggerConfig, WordChars};
 pub use weights::{
     NamedTensors, PytorchWeights, WeightReader, WeightsError, load_module_tensors, module_tensors,
 };

@@ -79,3 +79,36 @@ fn first_line(message: &str) -> String {
         .unwrap_or("no details")
         .to_string()
 }
+
+impl TrainError {
+    /// `Ok` for a learning rate that is positive and finite.
+    pub(crate) fn check_lr(lr: f64) -> Result<(), Self> {
+        Self::check_positive("the learning rate", "positive", lr)
+    }
+
+    /// `Ok` for a gradient clipping norm that is positive and finite: a negative or NaN limit
+    /// would flip or erase every gradient rather than bound it.
+    pub(crate) fn check_max_norm(max_norm: f64) -> Result<(), Self> {
+        Self::check_positive(
+            "the gradient clipping norm",
+            "positive and finite",
+            max_norm,
+        )
+    }
+
+    fn check_positive(
+        name: &'static str,
+        requirement: &'static str,
+        value: f64,
+    ) -> Result<(), Self> {
+        if value.is_finite() && value > 0.0 {
+            Ok(())
+        } else {
+            Err(TrainError::BadHyperparameter {
+                name,
+                requirement,
+                value,
+            })
+        }
+    }
+}

@@ -132,13 +132,7 @@ impl Trainer {
         loss: Tensor<1>,
         hyper: StepHyper,
     ) -> Result<(M, f32), TrainError> {
-        if !(hyper.lr.is_finite() && hyper.lr > 0.0) {
-            return Err(TrainError::BadHyperparameter {
-                name: "the learning rate",
-                requirement: "positive",
-                value: hyper.lr,
-            });
-        }
+        TrainError::check_lr(hyper.lr)?;
         let value = read_scalar(loss.clone())?;
         if !value.is_finite() {
             return Err(TrainError::NonFiniteLoss {

@@ -41,6 +41,16 @@ fn assert_one_line_error(args: &[&str], expected: &str) {
     );
 }
 
+/// Runs `seqlab` with `args` on flex without the progress bar, checks that it succeeded and
+/// returns its standard output.
+fn run_on_flex(args: &[&str]) -> String {
+    let mut args = args.to_vec();
+    args.extend(["--device", "flex", "--no-progress"]);
+    let output = seqlab(&args);
+    assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("seqlab-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -58,6 +68,9 @@ fn run_with_metrics(args: &[&str], metrics: &std::path::Path) -> (serde_json::Va
     let json = serde_json::from_str(&std::fs::read_to_string(metrics).unwrap()).unwrap();
     (json, String::from_utf8_lossy(&output.stdout).into_owned())
 }
+
+/// The sizes of a character model small enough to train in seconds (with `--hidden 16`).
+const TINY_CHAR_LM: [&str; 6] = ["--hidden", "16", "--embedding", "4", "--layers", "1"];
 
 /// A small play: speaker names, line breaks, repeated lines a tiny model can learn.
 fn write_play(dir: &std::path::Path) -> PathBuf {

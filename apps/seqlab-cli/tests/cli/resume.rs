@@ -11,17 +11,8 @@ fn char_lm_stops_and_resumes_where_it_stopped() {
     let play = write_play(&dir);
     let checkpoint = dir.join("model");
     let train = |extra: &[&str]| {
-        let mut args = vec![
-            "char-lm",
-            "train",
-            "--text",
-            play.to_str().unwrap(),
-            "--hidden",
-            "16",
-            "--embedding",
-            "4",
-            "--layers",
-            "1",
+        let head = ["char-lm", "train", "--text", play.to_str().unwrap()];
+        let rest = [
             "--seq-len",
             "40",
             "--batch-size",
@@ -32,8 +23,7 @@ fn char_lm_stops_and_resumes_where_it_stopped() {
             "0",
             "--no-progress",
         ];
-        args.extend_from_slice(extra);
-        seqlab(&args)
+        seqlab(&[&head[..], &TINY_CHAR_LM, &rest, extra].concat())
     };
     let ck = checkpoint.to_str().unwrap();
     let first = train(&["--out", ck, "--stop-after", "1"]);
@@ -53,25 +43,12 @@ fn char_lm_stops_and_resumes_where_it_stopped() {
     assert!(manifest.contains("optimizer.safetensors"), "{manifest}");
     assert_one_line_error(
         &[
-            "char-lm",
-            "train",
-            "--text",
-            play.to_str().unwrap(),
-            "--resume",
-            ck,
-            "--hidden",
-            "16",
-            "--embedding",
-            "4",
-            "--layers",
-            "1",
-            "--seq-len",
-            "40",
-            "--batch-size",
-            "8",
-            "--epochs",
-            "3",
-        ],
+            &["char-lm", "train", "--text", play.to_str().unwrap()][..],
+            &TINY_CHAR_LM,
+            &["--resume", ck, "--seq-len", "40", "--batch-size", "8"],
+            &["--epochs", "3"],
+        ]
+        .concat(),
         "the saved run differs: epochs 2 (asked 3)",
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -89,7 +89,7 @@ fn a_language_model_trained_on_tunes_starts_a_tune_classifier() {
     let dir = scratch_dir("tunes");
     let tunes = write_tunes(&dir);
     let lm = dir.join("lm");
-    let output = seqlab(&[
+    let stdout = run_on_flex(&[
         "lm",
         "train",
         "--data",
@@ -110,16 +110,11 @@ fn a_language_model_trained_on_tunes_starts_a_tune_classifier() {
         "2000",
         "--out",
         lm.to_str().unwrap(),
-        "--device",
-        "flex",
-        "--no-progress",
     ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("60 texts; tokenizer: char"), "{stdout}");
     assert!(stdout.contains("2000 training / "), "{stdout}");
     assert!(stdout.contains("held-out perplexity"), "{stdout}");
-    let output = seqlab(&[
+    let stdout = run_on_flex(&[
         "classify",
         "--data",
         tunes.to_str().unwrap(),
@@ -135,12 +130,7 @@ fn a_language_model_trained_on_tunes_starts_a_tune_classifier() {
         "8",
         "--valid-fraction",
         "0.2",
-        "--device",
-        "flex",
-        "--no-progress",
     ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains("60 texts, 2 classes: jig 30, reel 30"),
         "{stdout}"
@@ -305,7 +295,7 @@ fn the_seeds_classifiers_on_the_bert_tokenizer_have_its_parameter_counts() {
             30522 * 256 + 256 * 64 * 64 + 64 + 64 * 2 + 2,
         ),
     ] {
-        let output = seqlab(&[
+        let stdout = run_on_flex(&[
             "classify",
             "--data",
             reviews.to_str().unwrap(),
@@ -323,12 +313,7 @@ fn the_seeds_classifiers_on_the_bert_tokenizer_have_its_parameter_counts() {
             "64",
             "--epochs",
             "1",
-            "--device",
-            "flex",
-            "--no-progress",
         ]);
-        assert!(output.status.success(), "{}", stderr(&output));
-        let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             stdout.contains("tokenizer: huggingface, 30522 tokens"),
             "{stdout}"

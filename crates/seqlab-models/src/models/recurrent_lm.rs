@@ -5,9 +5,10 @@
 
 use crate::config_check::{ConfigError, at_least};
 use crate::host::host_values;
-use crate::layers::recurrent::fused::{self, HostRecurrent};
+use crate::layers::recurrent::fused;
 use crate::{
-    CellKind, LanguageModel, LmOutput, Recurrent, RecurrentConfig, RecurrentState, TokenStepper,
+    CellKind, HostStepper, LanguageModel, LmOutput, Recurrent, RecurrentConfig, RecurrentState,
+    SequenceEncoder, TokenStepper,
 };
 use burn::module::{Module, Param};
 use burn::nn::{
@@ -99,8 +100,44 @@ impl RecurrentLmConfig {
     /// `Linear(hidden, vocab)` — or, tied, the embedding's weights and a bias — each initialised
     /// as PyTorch does.
     pub fn init(&self, device: &Device) -> RecurrentLm {
-        let (hidden_to_output, tied_bias) = if self.tie_weights {
-            let bound = 1.0 / (self.hidden_size as f64).sqrt();
+        let output = self.output_layer(self.hidden_size, device);
+        let embedding = EmbeddingConfig::new(self.vocab_size, self.embedding_width()).init(device);
+        let encoder = RecurrentConfig::new(self.kind, self.embedding_width(), self.hidden_size)
+            .with_num_layers(self.num_layers)
+            .init(device);
+        self.assemble(embedding, encoder, output)
+    }
+
+    /// Builds a language model around `encoder` (which reads
+    /// [`embedding_width`](RecurrentLmConfig::embedding_width) features a token and must be
+    /// causal) on `device`: a new encoder plugs in without touching the model. `kind`,
+    /// `hidden_size` and `num_layers` describe the recurrent encoder [`init`](Self::init)
+    /// builds; here the encoder's own width sizes the output layer. A tied model needs an
+    /// encoder as wide as its embedding.
+    pub fn init_with_encoder<E: SequenceEncoder>(
+        &self,
+        encoder: E,
+        device: &Device,
+    ) -> Result<EncoderLm<E>, ConfigError> {
+        let width = encoder.output_width();
+        if self.tie_weights && width != self.embedding_width() {
+            return Err(ConfigError::Mismatch {
+                setting: "the encoder's output width",
+                value: width,
+                expected: self.embedding_width(),
+                reason: "the embedding's width, as the output layer reuses its weights",
+            });
+        }
+        let output = self.output_layer(width, device);
+        let embedding = EmbeddingConfig::new(self.vocab_size, self.embedding_width()).init(device);
+        Ok(self.assemble(embedding, encoder, output))
+    }
+
+    /// The output layer over `width` features: a `Linear(width, vocab)`, or, tied, the
+    /// embedding's bias alone.
+    fn output_layer(&self, width: usize, device: &Device) -> OutputLayer {
+        if self.tie_weights {
+            let bound = 1.0 / (width as f64).sqrt();
             let init = Initializer::Uniform {
                 min: -bound,
                 max: bound,
@@ -108,16 +145,21 @@ impl RecurrentLmConfig {
             (None, Some(init.init([self.vocab_size], device)))
         } else {
             (
-                Some(LinearConfig::new(self.hidden_size, self.vocab_size).init(device)),
+                Some(LinearConfig::new(width, self.vocab_size).init(device)),
                 None,
             )
-        };
-        RecurrentLm {
-            input_to_hidden: EmbeddingConfig::new(self.vocab_size, self.embedding_width())
-                .init(device),
-            rnn: RecurrentConfig::new(self.kind, self.embedding_width(), self.hidden_size)
-                .with_num_layers(self.num_layers)
-                .init(device),
+        }
+    }
+
+    fn assemble<E: SequenceEncoder>(
+        &self,
+        embedding: Embedding,
+        encoder: E,
+        (hidden_to_output, tied_bias): OutputLayer,
+    ) -> EncoderLm<E> {
+        EncoderLm {
+            input_to_hidden: embedding,
+            rnn: encoder,
             output_dropout: DropoutConfig::new(self.output_dropout).init(),
             hidden_to_output,
             tied_bias,
@@ -128,12 +170,17 @@ impl RecurrentLmConfig {
     }
 }
 
-/// Embedding → recurrent layers → (dropout) → output layer, scoring the next token after every
-/// input token.
+/// An untied output layer, or a tied one's bias.
+type OutputLayer = (Option<Linear>, Option<Param<Tensor<1>>>);
+
+/// Embedding → an encoder → (dropout) → output layer, scoring the next token after every
+/// input token. Build it with [`RecurrentLmConfig`]: [`RecurrentLm`] on seqlab's recurrent
+/// layers ([`init`](RecurrentLmConfig::init)), or on any causal [`SequenceEncoder`]
+/// ([`init_with_encoder`](RecurrentLmConfig::init_with_encoder)).
 #[derive(Module, Debug)]
-pub struct RecurrentLm {
+pub struct EncoderLm<E: SequenceEncoder> {
     input_to_hidden: Embedding,
-    rnn: Recurrent,
+    rnn: E,
     output_dropout: Dropout,
     hidden_to_output: Option<Linear>,
     tied_bias: Option<Param<Tensor<1>>>,
@@ -142,11 +189,14 @@ pub struct RecurrentLm {
     temporal_reg: f64,
 }
 
-impl RecurrentLm {
-    /// The input embedding and the recurrent layers: ULMFiT's encoder, which a
+/// The fastai book's LMModel5–7: an [`EncoderLm`] on seqlab's recurrent layers.
+pub type RecurrentLm = EncoderLm<Recurrent>;
+
+impl<E: SequenceEncoder> EncoderLm<E> {
+    /// The input embedding and the encoder: ULMFiT's encoder, which a
     /// [`RecurrentClassifier`](crate::RecurrentClassifier) can start from
     /// ([`RecurrentClassifier::with_encoder`](crate::RecurrentClassifier::with_encoder)).
-    pub fn encoder(&self) -> (Embedding, Recurrent) {
+    pub fn encoder(&self) -> (Embedding, E) {
         (self.input_to_hidden.clone(), self.rnn.clone())
     }
 
@@ -185,17 +235,21 @@ impl RecurrentLm {
     }
 }
 
-impl LanguageModel for RecurrentLm {
+/// # Panics
+/// If the encoder refuses the embedded tokens or the state it returned itself: seqlab's
+/// recurrent layers never do (the embedding width is their input size).
+impl<E: SequenceEncoder> LanguageModel for EncoderLm<E> {
     fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RecurrentState>) -> LmOutput {
         let embedded = self.input_to_hidden.forward(tokens);
-        let (raw, state) = self.rnn.forward(embedded, state).expect(
-            "the embedding width is the layer's input size, and the state is the layer's own",
-        );
+        let (raw, state) = self
+            .rnn
+            .encode_carrying(embedded, state)
+            .expect("an encoder takes the embedding it was built for, and its own state");
         let dropped = self.output_dropout.forward(raw.clone());
         let penalty = self.penalty(&raw, &dropped);
         LmOutput {
             logits: self.score(dropped),
-            state: Some(state),
+            state,
             penalty,
         }
     }
@@ -213,7 +267,7 @@ impl LanguageModel for RecurrentLm {
     /// The embedding, layers and output layer on the host where the device has the fused
     /// operations (dropout is off in generation).
     fn token_stepper(&self, state: Option<RecurrentState>) -> Option<Box<dyn TokenStepper>> {
-        let layers = self.rnn.host_stepper(state)?;
+        let layers = self.rnn.step_on_host(state)?;
         let embedding = self.input_to_hidden.weight.val();
         let [vocab, width] = embedding.dims();
         let (output, bias) = match &self.hidden_to_output {
@@ -236,12 +290,12 @@ impl LanguageModel for RecurrentLm {
     }
 }
 
-/// A [`RecurrentLm`] on the host for generation.
+/// An [`EncoderLm`] on the host for generation.
 struct RecurrentLmStepper {
     /// `[vocab, width]`.
     embedding: Vec<f32>,
     width: usize,
-    layers: HostRecurrent,
+    layers: Box<dyn HostStepper>,
     /// `[vocab, hidden]`.
     output: Vec<f32>,
     /// `[vocab]`.
@@ -263,7 +317,7 @@ impl TokenStepper for RecurrentLmStepper {
 
 /// The names of the book's PyTorch `LMModel5`–`7`: `i_h`, `rnn`, `h_o`. A tied model stores
 /// the embedding as `h_o.weight` too, as PyTorch's `state_dict` does.
-impl PytorchWeights for RecurrentLm {
+impl<E: SequenceEncoder + PytorchWeights> PytorchWeights for EncoderLm<E> {
     fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
         self.input_to_hidden
             .save_pytorch(&format!("{prefix}i_h."), out);

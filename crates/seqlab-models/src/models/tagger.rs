@@ -4,7 +4,7 @@
 
 use crate::config_check::{ConfigError, at_least};
 use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
-use crate::{CellKind, Recurrent, RecurrentConfig, RecurrentError};
+use crate::{CellKind, EncoderError, Recurrent, RecurrentConfig, RecurrentError, SequenceEncoder};
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
@@ -80,10 +80,31 @@ impl TaggerConfig {
         self
     }
 
+    /// Features per word the encoder reads: the word embedding, and the character features
+    /// when the tagger has them.
+    pub fn encoder_input_width(&self) -> usize {
+        self.embedding + self.chars.map_or(0, |c| c.hidden)
+    }
+
     /// Builds the tagger on `device`, initialised as PyTorch initialises its layers.
     pub fn init(&self, device: &Device) -> Tagger {
-        let char_width = self.chars.map_or(0, |c| c.hidden);
-        Tagger {
+        let encoder = RecurrentConfig::new(self.cell, self.encoder_input_width(), self.hidden)
+            .with_bidirectional(self.bidirectional)
+            .init(device);
+        self.init_with_encoder(encoder, device)
+    }
+
+    /// Builds a tagger around `encoder` (which reads
+    /// [`encoder_input_width`](TaggerConfig::encoder_input_width) features a word) on `device`:
+    /// a new encoder plugs in without touching the tagger. `cell`, `hidden` and
+    /// `bidirectional` describe the recurrent encoder [`TaggerConfig::init`] builds; here the
+    /// encoder's own width sizes the output layer.
+    pub fn init_with_encoder<E: SequenceEncoder>(
+        &self,
+        encoder: E,
+        device: &Device,
+    ) -> SequenceTagger<E> {
+        SequenceTagger {
             embeddings: EmbeddingConfig::new(self.words, self.embedding).init(device),
             char_embeddings: self
                 .chars
@@ -91,14 +112,8 @@ impl TaggerConfig {
             char_lstm: self
                 .chars
                 .map(|c| RecurrentConfig::lstm(c.embedding, c.hidden).init(device)),
-            lstm: RecurrentConfig::new(self.cell, self.embedding + char_width, self.hidden)
-                .with_bidirectional(self.bidirectional)
-                .init(device),
-            hidden2tag: LinearConfig::new(
-                self.hidden * if self.bidirectional { 2 } else { 1 },
-                self.tags,
-            )
-            .init(device),
+            hidden2tag: LinearConfig::new(encoder.output_width(), self.tags).init(device),
+            lstm: encoder,
         }
     }
 }
@@ -113,17 +128,22 @@ pub struct WordChars<'a> {
     pub lengths: &'a [usize],
 }
 
-/// A tagger: word (and character) features → recurrent layer → a score per tag per word.
+/// A tagger: word (and character) features → an encoder → a score per tag per word. Build it
+/// with [`TaggerConfig::init_with_encoder`].
 #[derive(Module, Debug)]
-pub struct Tagger {
+pub struct SequenceTagger<E: SequenceEncoder> {
     embeddings: Embedding,
     char_embeddings: Option<Embedding>,
     char_lstm: Option<Recurrent>,
-    lstm: Recurrent,
+    /// The encoder (the tutorial's `lstm`).
+    lstm: E,
     hidden2tag: Linear,
 }
 
-impl Tagger {
+/// The tutorial's tagger: a [`SequenceTagger`] on seqlab's recurrent layers.
+pub type Tagger = SequenceTagger<Recurrent>;
+
+impl<E: SequenceEncoder> SequenceTagger<E> {
     /// Tag scores `[B, T, tags]` (before the softmax) for `words` `[B, T]`; sentence `b` is
     /// `words[b, ..lengths[b]]` when lengths are given. A tagger with character features needs
     /// `chars`.
@@ -132,7 +152,7 @@ impl Tagger {
         words: Tensor<2, Int>,
         lengths: Option<&[usize]>,
         chars: Option<WordChars>,
-    ) -> Result<Tensor<3>, RecurrentError> {
+    ) -> Result<Tensor<3>, EncoderError> {
         let [batch, time] = words.dims();
         let mut features = self.embeddings.forward(words);
         if let (Some(embeddings), Some(lstm)) = (&self.char_embeddings, &self.char_lstm) {
@@ -145,15 +165,13 @@ impl Tagger {
             if slots != batch * time {
                 return Err(RecurrentError::MissingInput(
                     "the characters must cover every word slot of the batch",
-                ));
+                )
+                .into());
             }
             let spelling = state.hidden.reshape([batch, time, width]);
             features = Tensor::cat(vec![features, spelling], 2);
         }
-        let (output, _) = match lengths {
-            Some(lengths) => self.lstm.forward_padded(features, None, lengths)?,
-            None => self.lstm.forward(features, None)?,
-        };
+        let output = self.lstm.encode(features, lengths)?;
         Ok(self.hidden2tag.forward(output))
     }
 
@@ -165,7 +183,7 @@ impl Tagger {
 
 /// The tutorial's names: `embeddings`, `lstm`, `hidden2tag`; and `char_embeddings`,
 /// `char_lstm` for the character features.
-impl PytorchWeights for Tagger {
+impl<E: SequenceEncoder + PytorchWeights> PytorchWeights for SequenceTagger<E> {
     fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
         self.embeddings
             .save_pytorch(&format!("{prefix}embeddings."), out);
@@ -205,6 +223,50 @@ impl PytorchWeights for Tagger {
 mod tests {
     use super::*;
     use burn::tensor::TensorData;
+
+    /// An encoder that is not recurrent: one linear map per word, no context.
+    #[derive(Module, Debug)]
+    struct PerWord {
+        linear: Linear,
+    }
+
+    impl SequenceEncoder for PerWord {
+        fn output_width(&self) -> usize {
+            self.linear.weight.dims()[1]
+        }
+
+        fn encode(
+            &self,
+            input: Tensor<3>,
+            _lengths: Option<&[usize]>,
+        ) -> Result<Tensor<3>, EncoderError> {
+            Ok(self.linear.forward(input))
+        }
+    }
+
+    #[test]
+    fn another_encoder_plugs_into_the_tagger() {
+        let device = Device::flex();
+        let config = TaggerConfig::new(9, 3, 6, 6).with_chars(CharFeaturesConfig {
+            classes: 5,
+            embedding: 2,
+            hidden: 4,
+        });
+        assert_eq!(config.encoder_input_width(), 10);
+        let encoder = PerWord {
+            linear: LinearConfig::new(10, 7).init(&device),
+        };
+        let tagger = config.init_with_encoder(encoder, &device);
+        // Words 9·6, characters 5·2 + LSTM 4·4·(2 + 4 + 2), the encoder 10·7 + 7, the head 7·3 + 3.
+        assert_eq!(tagger.num_params(), 54 + 10 + 128 + 77 + 24);
+        let words = Tensor::<2, Int>::from_data([[1, 2, 3], [4, 5, 0]], &device);
+        let chars = WordChars {
+            ids: Tensor::<2, Int>::ones([6, 2], &device),
+            lengths: &[2, 1, 2, 2, 1, 1],
+        };
+        let scores = tagger.forward(words, Some(&[3, 2]), Some(chars)).unwrap();
+        assert_eq!(scores.dims(), [2, 3, 3]);
+    }
 
     #[test]
     fn the_tutorials_tagger_has_its_parameter_count_and_shapes() {

@@ -192,26 +192,11 @@ impl<T: TrainTask> FitLoop<T> {
         run: &TrainRun,
         checkpoints: Option<RunCheckpoints<T::Model>>,
     ) -> Result<Vec<EpochRecord>, T::Error> {
-        if let Some(max_norm) = self.grad_clip()
-            && !(max_norm.is_finite() && max_norm > 0.0)
-        {
-            return Err(TrainError::BadHyperparameter {
-                name: "the gradient clipping norm",
-                requirement: "positive and finite",
-                value: max_norm,
-            }
-            .into());
+        if let Some(max_norm) = self.grad_clip() {
+            TrainError::check_max_norm(max_norm)?;
         }
         for phase in phases {
-            let lr = phase.schedule.max_lr();
-            if !(lr.is_finite() && lr > 0.0) {
-                return Err(TrainError::BadHyperparameter {
-                    name: "the learning rate",
-                    requirement: "positive",
-                    value: lr,
-                }
-                .into());
-            }
+            TrainError::check_lr(phase.schedule.max_lr())?;
         }
         let (snapshot, mut progress, mut inside) = match checkpoints {
             Some(RunCheckpoints {

@@ -17,14 +17,7 @@ pub fn clip_grad_norm<M: Module>(
     grads: &mut GradientsParams,
     max_norm: f64,
 ) -> Result<f64, TrainError> {
-    // A negative or NaN limit would flip or erase every gradient rather than bound it.
-    if !(max_norm.is_finite() && max_norm > 0.0) {
-        return Err(TrainError::BadHyperparameter {
-            name: "the gradient clipping norm",
-            requirement: "positive and finite",
-            value: max_norm,
-        });
-    }
+    TrainError::check_max_norm(max_norm)?;
     let mut squares = SquaredNorm { grads, total: None };
     module.visit(&mut squares);
     let norm = match squares.total {
