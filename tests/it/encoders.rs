@@ -65,11 +65,13 @@ fn a_language_model_on_an_encoder_of_ones_own_learns_and_generates() {
     let mut learner = Learner::new(model, data, &device)
         .with_table(false)
         .with_progress(false);
-    learner.fit_one_cycle(8, 1e-2).unwrap();
+    learner.fit_one_cycle(16, 1e-2).unwrap();
     let history = learner.history();
     let (first, last) = (&history[0], history.last().unwrap());
+    // From its own token alone the next is that token or the one after, even odds: ln 2 =
+    // 0.69. Below that, the model reads the token before through its encoder.
     assert!(
-        last.valid_loss < 0.1 && last.valid_loss < first.valid_loss / 4.0,
+        last.valid_loss < 0.3 && first.valid_loss > 1.0,
         "held-out loss {} → {}",
         first.valid_loss,
         last.valid_loss
