@@ -220,15 +220,15 @@ pub fn run_addition(
     let train = encode(config, &train_problems)?;
     let test = encode(config, &test_problems)?;
     let settings = config.training(run.print_table, run.show_progress);
-    let shape = serde_json::json!({
-        "cell": config.cell.name(),
-        "layers": config.layers,
-        "hidden": config.hidden,
-        "decoder": format!("{:?}", config.decoder),
-        "source_classes": train.source_classes,
-        "target_classes": train.target_classes,
-    });
-    let model_files = config_checkpoint(ADDITION_KIND, &shape);
+    let model_config = Seq2SeqConfig::new(
+        config.cell,
+        train.source_classes,
+        train.target_classes,
+        config.hidden,
+        config.decoder,
+    )
+    .with_num_layers(config.layers);
+    let model_files = config_checkpoint(ADDITION_KIND, &model_config);
     let resumable = Resumable {
         run,
         model_files,
@@ -245,15 +245,7 @@ pub fn run_addition(
             .with("pad-operands", config.pad_operands),
     };
     let model = init_seeded(device, config.seed, || {
-        Seq2SeqConfig::new(
-            config.cell,
-            train.source_classes,
-            train.target_classes,
-            config.hidden,
-            config.decoder,
-        )
-        .with_num_layers(config.layers)
-        .init(&device.clone().autodiff())
+        model_config.init(&device.clone().autodiff())
     });
     let (model, records, batch_losses) =
         train_pairs(model, &train, &test, &settings, resumable, device)?;

@@ -236,12 +236,19 @@ pub fn run_copy(
     let settings = config.training(run.print_table, run.show_progress);
     let autodiff = device.clone().autodiff();
     let classes = config.classes();
-    let shape = serde_json::json!({
-        "model": format!("{:?}", config.model),
-        "hidden": config.hidden,
-        "classes": classes,
-    });
-    let model_files = config_checkpoint(COPY_KIND, &shape);
+    let model_config = match config.model {
+        CopyModel::HandBuilt => {
+            CopyModelConfig::HandBuilt(SeqEncoderDecoderConfig::new(classes, config.hidden))
+        }
+        CopyModel::Layers { cell, decoder } => CopyModelConfig::Layers(Seq2SeqConfig::new(
+            cell,
+            classes,
+            classes,
+            config.hidden,
+            decoder,
+        )),
+    };
+    let model_files = config_checkpoint(COPY_KIND, &model_config);
     let resumable = Resumable {
         run,
         model_files,
@@ -253,77 +260,91 @@ pub fn run_copy(
             .with("reverse", config.reverse)
             .with("lr", config.lr),
     };
-    match config.model {
-        CopyModel::HandBuilt => {
-            let model = init_seeded(device, config.seed, || {
-                SeqEncoderDecoderConfig::new(classes, config.hidden).init(&autodiff)
-            });
-            finish(
-                config,
-                &alphabet,
-                model,
-                (&train, &test),
-                &settings,
-                resumable,
-                device,
-            )
+    let copy_run = CopyRun {
+        config,
+        alphabet: &alphabet,
+        data: (&train, &test),
+        settings: &settings,
+        resumable,
+        device,
+    };
+    match model_config {
+        CopyModelConfig::HandBuilt(model_config) => {
+            copy_run.finish(init_seeded(device, config.seed, || {
+                model_config.init(&autodiff)
+            }))
         }
-        CopyModel::Layers { cell, decoder } => {
-            let model = init_seeded(device, config.seed, || {
-                Seq2SeqConfig::new(cell, classes, classes, config.hidden, decoder).init(&autodiff)
-            });
-            finish(
-                config,
-                &alphabet,
-                model,
-                (&train, &test),
-                &settings,
-                resumable,
-                device,
-            )
+        CopyModelConfig::Layers(model_config) => {
+            copy_run.finish(init_seeded(device, config.seed, || {
+                model_config.init(&autodiff)
+            }))
         }
     }
 }
 
-fn finish<M: PairModel + Clone + 'static>(
-    config: &CopyConfig,
-    alphabet: &Alphabet,
-    model: M,
-    (train, test): (&SymbolPairs, &SymbolPairs),
-    settings: &PairTraining,
-    resumable: Resumable,
-    device: &Device,
-) -> Result<CopyReport, LessonError> {
-    let (model, records, batch_losses) =
-        train_pairs(model, train, test, settings, resumable, device)?;
-    let evaluation = evaluate_pairs(&model, test, settings, device)?;
-    let mut by_length = Vec::new();
-    for length in GENERALISATION_LENGTHS {
-        let pairs = config.pairs(
-            200,
-            length..=length,
-            config.seed.wrapping_add(7919 * length as u64),
-        )?;
-        by_length.push((
-            length,
-            evaluate_pairs(&model, &pairs, settings, device)?.token_accuracy,
-        ));
-    }
-    let examples = (0..test.len().min(5))
-        .map(|row| {
-            (
-                config.text(alphabet, &test.sources[row]),
-                config.text(alphabet, &test.targets[row]),
-                config.text(alphabet, &evaluation.predictions[row]),
-            )
+/// The model a copy checkpoint holds, its config as it is (`config.json`).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum CopyModelConfig {
+    /// The notebook's hand-built encoder–decoder.
+    HandBuilt(SeqEncoderDecoderConfig),
+    /// An encoder–decoder on seqlab's recurrent layers.
+    Layers(Seq2SeqConfig),
+}
+
+/// A copy run, once its model is built: train, evaluate, report.
+struct CopyRun<'a> {
+    config: &'a CopyConfig,
+    alphabet: &'a Alphabet,
+    data: (&'a SymbolPairs, &'a SymbolPairs),
+    settings: &'a PairTraining,
+    resumable: Resumable<'a>,
+    device: &'a Device,
+}
+
+impl CopyRun<'_> {
+    /// Trains `model`, scores it on the held-out pairs and on fresh ones of every length of
+    /// [`GENERALISATION_LENGTHS`], and reports.
+    fn finish<M: PairModel + Clone + 'static>(self, model: M) -> Result<CopyReport, LessonError> {
+        let CopyRun {
+            config,
+            alphabet,
+            data: (train, test),
+            settings,
+            resumable,
+            device,
+        } = self;
+        let (model, records, batch_losses) =
+            train_pairs(model, train, test, settings, resumable, device)?;
+        let evaluation = evaluate_pairs(&model, test, settings, device)?;
+        let mut by_length = Vec::new();
+        for length in GENERALISATION_LENGTHS {
+            let pairs = config.pairs(
+                200,
+                length..=length,
+                config.seed.wrapping_add(7919 * length as u64),
+            )?;
+            by_length.push((
+                length,
+                evaluate_pairs(&model, &pairs, settings, device)?.token_accuracy,
+            ));
+        }
+        let examples = (0..test.len().min(5))
+            .map(|row| {
+                (
+                    config.text(alphabet, &test.sources[row]),
+                    config.text(alphabet, &test.targets[row]),
+                    config.text(alphabet, &evaluation.predictions[row]),
+                )
+            })
+            .collect();
+        Ok(CopyReport {
+            records,
+            batch_losses,
+            test: evaluation,
+            by_length,
+            examples,
+            test_targets: test.targets.clone(),
         })
-        .collect();
-    Ok(CopyReport {
-        records,
-        batch_losses,
-        test: evaluation,
-        by_length,
-        examples,
-        test_targets: test.targets.clone(),
-    })
+    }
 }

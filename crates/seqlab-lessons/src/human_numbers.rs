@@ -285,56 +285,40 @@ impl HumanNumbersConfig {
     ) -> Result<Vec<EpochRecord>, LessonError> {
         let hidden = self.hidden.unwrap_or(self.model.default_hidden());
         let ad = device.clone().autodiff();
-        let v = vocab_size;
-        let shape = serde_json::json!({
-            "model": self.model.name(),
-            "vocab_size": v,
-            "hidden": hidden,
-        });
-        let base = config_checkpoint(HUMAN_NUMBERS_KIND, &shape);
-        match self.model {
-            HumanNumbersModel::Lm1 => {
-                let model = init_seeded(device, self.seed, || {
-                    LmModel1Config::new(v, hidden).init(&ad)
-                });
-                self.train(model, data, base, run, device)
-            }
-            HumanNumbersModel::Lm2 => {
-                let model = init_seeded(device, self.seed, || {
-                    LmModel2Config::new(v, hidden).init(&ad)
-                });
-                self.train(model, data, base, run, device)
-            }
-            HumanNumbersModel::Lm3 => {
-                let model = init_seeded(device, self.seed, || {
-                    LmModel3Config::new(v, hidden).init(&ad)
-                });
-                self.train(model, data, base, run, device)
-            }
-            HumanNumbersModel::Lm4 => {
-                let model = init_seeded(device, self.seed, || {
-                    LmModel4Config::new(v, hidden).init(&ad)
-                });
-                self.train(model, data, base, run, device)
-            }
-            HumanNumbersModel::Lm5 | HumanNumbersModel::Lm6 => {
-                let kind = if self.model == HumanNumbersModel::Lm5 {
-                    CellKind::Rnn(Nonlinearity::Tanh)
-                } else {
-                    CellKind::Lstm
-                };
-                let model = init_seeded(device, self.seed, || {
-                    RecurrentLmConfig::new(kind, v, hidden, 2).init(&ad)
-                });
-                self.train(model, data, base, run, device)
-            }
-            HumanNumbersModel::Lm7 => {
-                let model = init_seeded(device, self.seed, || {
-                    RecurrentLmConfig::awd_lstm(v, hidden, 0.4).init(&ad)
-                });
-                self.train(model, data, base, run, device)
-            }
+        let (v, tanh) = (vocab_size, CellKind::Rnn(Nonlinearity::Tanh));
+        // Each model's config has its own type: the same call for each.
+        macro_rules! train {
+            ($config:expr) => {
+                self.train_new($config, |config| config.init(&ad), data, run, device)
+            };
         }
+        match self.model {
+            HumanNumbersModel::Lm1 => train!(LmModel1Config::new(v, hidden)),
+            HumanNumbersModel::Lm2 => train!(LmModel2Config::new(v, hidden)),
+            HumanNumbersModel::Lm3 => train!(LmModel3Config::new(v, hidden)),
+            HumanNumbersModel::Lm4 => train!(LmModel4Config::new(v, hidden)),
+            HumanNumbersModel::Lm5 => train!(RecurrentLmConfig::new(tanh, v, hidden, 2)),
+            HumanNumbersModel::Lm6 => train!(RecurrentLmConfig::new(CellKind::Lstm, v, hidden, 2)),
+            HumanNumbersModel::Lm7 => train!(RecurrentLmConfig::awd_lstm(v, hidden, 0.4)),
+        }
+    }
+
+    /// Builds the model of `config` with this run's seed and trains it, the config saved as
+    /// it is in the checkpoints beside the lesson's name of the model.
+    fn train_new<C: serde::Serialize, M: LanguageModel + Clone + 'static>(
+        &self,
+        config: C,
+        init: impl FnOnce(&C) -> M,
+        data: DataLoaders,
+        run: &TrainRun,
+        device: &Device,
+    ) -> Result<Vec<EpochRecord>, LessonError> {
+        let base = config_checkpoint(
+            HUMAN_NUMBERS_KIND,
+            &serde_json::json!({ "model": self.model.name(), "config": config }),
+        );
+        let model = init_seeded(device, self.seed, || init(&config));
+        self.train(model, data, base, run, device)
     }
 
     /// The settings a resumed run must share with the saved one.

@@ -101,11 +101,11 @@ pub fn run_sinusoid(
         &config.data,
         config.seed.wrapping_add(1_000_003),
     )?;
+    let model_config = LinRnnConfig::new(1, config.hidden, 1);
     let model = init_seeded(device, config.seed, || {
-        LinRnnConfig::new(1, config.hidden, 1).init(&device.clone().autodiff())
+        model_config.init(&device.clone().autodiff())
     });
-    let shape = serde_json::json!({ "hidden": config.hidden });
-    let model_files = config_checkpoint(SINUSOID_KIND, &shape);
+    let model_files = config_checkpoint(SINUSOID_KIND, &model_config);
     let settings = RunSettings::default()
         .with("data", format!("{:?}", config.data))
         .with("train-series", config.train_series)

@@ -11,6 +11,7 @@ use seqlab::plot;
 use seqlab::train::SchedulePolicy;
 use serde_json::json;
 use std::error::Error;
+use std::num::NonZeroUsize;
 
 /// Options of `seqlab addition`. The zero decoder is the notebook's `SumLSTM` (5 layers, 200
 /// hidden, 10 epochs); feedback and attention default to a 1-layer 128-unit LSTM reading the
@@ -25,19 +26,19 @@ pub struct Args {
     cell: Option<CellArg>,
     /// Stacked layers in encoder and decoder.
     #[arg(long)]
-    layers: Option<usize>,
+    layers: Option<NonZeroUsize>,
     /// Hidden units per layer.
     #[arg(long)]
-    hidden: Option<usize>,
+    hidden: Option<NonZeroUsize>,
     /// Epochs.
     #[arg(long)]
-    epochs: Option<usize>,
+    epochs: Option<NonZeroUsize>,
     /// Training problems.
     #[arg(long)]
-    examples: Option<usize>,
+    examples: Option<NonZeroUsize>,
     /// Held-out problems.
-    #[arg(long, default_value_t = 1000)]
-    test_examples: usize,
+    #[arg(long, default_value = "1000")]
+    test_examples: NonZeroUsize,
     /// Digits of each operand, e.g. 3..4.
     #[arg(long, value_name = "MIN..MAX", default_value = "3..4")]
     digits: String,
@@ -46,7 +47,7 @@ pub struct Args {
     lr: Option<f64>,
     /// Problems per batch.
     #[arg(long)]
-    batch_size: Option<usize>,
+    batch_size: Option<NonZeroUsize>,
     /// How the learning rate moves: constant, one-cycle (warm up to --lr, then anneal) or
     /// flat-cos (--lr, then anneal over the last quarter).
     #[arg(long, value_enum)]
@@ -88,18 +89,24 @@ impl From<ScheduleArg> for SchedulePolicy {
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let mut config = AdditionConfig::new(DecoderKind::from(args.decoder));
     config.cell = args.cell.map_or(config.cell, CellKind::from);
-    config.layers = args.layers.unwrap_or(config.layers);
-    config.hidden = args.hidden.unwrap_or(config.hidden);
-    config.epochs = args.epochs.unwrap_or(config.epochs);
-    config.train_examples = args.examples.unwrap_or(config.train_examples);
-    config.test_examples = args.test_examples;
+    config.layers = args.layers.map(NonZeroUsize::get).unwrap_or(config.layers);
+    config.hidden = args.hidden.map(NonZeroUsize::get).unwrap_or(config.hidden);
+    config.epochs = args.epochs.map(NonZeroUsize::get).unwrap_or(config.epochs);
+    config.train_examples = args
+        .examples
+        .map(NonZeroUsize::get)
+        .unwrap_or(config.train_examples);
+    config.test_examples = args.test_examples.get();
     if args.run.fast_dev_run {
         config.epochs = fast_dev_run::EPOCHS;
         config.train_examples = config.train_examples.min(fast_dev_run::EXAMPLES);
         config.test_examples = config.test_examples.min(fast_dev_run::EXAMPLES);
     }
     config.lr = args.lr.unwrap_or(config.lr);
-    config.batch_size = args.batch_size.unwrap_or(config.batch_size);
+    config.batch_size = args
+        .batch_size
+        .map(NonZeroUsize::get)
+        .unwrap_or(config.batch_size);
     config.schedule = args.schedule.map_or(config.schedule, SchedulePolicy::from);
     config.reverse_question = args.reverse_question.unwrap_or(config.reverse_question);
     config.reverse_answer = args.reverse_answer.unwrap_or(config.reverse_answer);

@@ -8,6 +8,7 @@ use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, text_files, tra
 use seqlab::models::{CellKind, GenerateConfig, Sampling};
 use serde_json::json;
 use std::error::Error;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -33,23 +34,23 @@ pub struct TrainArgs {
     #[arg(long, default_value = "lstm")]
     cell: CellKind,
     /// Hidden units per layer.
-    #[arg(long, default_value_t = 512)]
-    hidden: usize,
+    #[arg(long, default_value = "512")]
+    hidden: NonZeroUsize,
     /// Stacked layers.
-    #[arg(long, default_value_t = 2)]
-    layers: usize,
+    #[arg(long, default_value = "2")]
+    layers: NonZeroUsize,
     /// Embedding width.
-    #[arg(long, default_value_t = 64)]
-    embedding: usize,
+    #[arg(long, default_value = "64")]
+    embedding: NonZeroUsize,
     /// Characters per training sequence.
-    #[arg(long, default_value_t = 100)]
-    seq_len: usize,
+    #[arg(long, default_value = "100")]
+    seq_len: NonZeroUsize,
     /// Sequences per batch.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
+    #[arg(long, default_value = "32")]
+    batch_size: NonZeroUsize,
     /// Passes over the training text.
-    #[arg(long, default_value_t = 1)]
-    epochs: usize,
+    #[arg(long, default_value = "1")]
+    epochs: NonZeroUsize,
     /// Peak learning rate (Adam, one-cycle).
     #[arg(long, default_value_t = 2e-3, allow_negative_numbers = true)]
     lr: f64,
@@ -111,12 +112,12 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     let corpus = CharCorpus::split(&text, args.valid_fraction)?;
     let config = CharLmConfig {
         cell: args.cell,
-        embedding: args.embedding,
-        hidden: args.hidden,
-        layers: args.layers,
-        seq_len: args.seq_len,
-        batch_size: args.batch_size,
-        epochs: args.run.or_fast(args.epochs, fast_dev_run::EPOCHS),
+        embedding: args.embedding.get(),
+        hidden: args.hidden.get(),
+        layers: args.layers.get(),
+        seq_len: args.seq_len.get(),
+        batch_size: args.batch_size.get(),
+        epochs: args.run.or_fast(args.epochs.get(), fast_dev_run::EPOCHS),
         lr: args.lr,
         max_train_chars: args.max_chars,
         seed: args.run.seed,

@@ -13,6 +13,7 @@ use seqlab::lessons::text_lm::TextLm;
 use seqlab::models::Pooling;
 use serde_json::json;
 use std::error::Error;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 /// Options of `seqlab classify`.
@@ -29,8 +30,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pretrained_lm: Option<PathBuf>,
     /// Tokens kept per text (the first ones); the MLP reads exactly this many.
-    #[arg(long, default_value_t = 256)]
-    max_len: usize,
+    #[arg(long, default_value = "256")]
+    max_len: NonZeroUsize,
     #[command(flatten)]
     sizes: LayerSizes,
     /// Run the recurrent layers both ways.
@@ -45,8 +46,8 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     dropout: f64,
     /// Epochs (after the head-only epochs when fine-tuning).
-    #[arg(long, default_value_t = 4)]
-    epochs: usize,
+    #[arg(long, default_value = "4")]
+    epochs: NonZeroUsize,
     /// Epochs that train only the head of a pretrained classifier.
     #[arg(long, default_value_t = 1)]
     head_epochs: usize,
@@ -63,8 +64,8 @@ pub struct Args {
     #[arg(long, default_value = "encoder")]
     transfer: Transfer,
     /// Texts per batch.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
+    #[arg(long, default_value = "32")]
+    batch_size: NonZeroUsize,
     /// Share of every class held out.
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     valid_fraction: f64,
@@ -87,9 +88,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         bidirectional: args.bidirectional,
         pooling: args.pooling,
         dropout: args.dropout,
-        max_len: args.max_len,
-        batch_size: args.batch_size,
-        epochs: args.run.or_fast(args.epochs, fast_dev_run::EPOCHS),
+        max_len: args.max_len.get(),
+        batch_size: args.batch_size.get(),
+        epochs: args.run.or_fast(args.epochs.get(), fast_dev_run::EPOCHS),
         head_epochs: args
             .run
             .or_fast(args.head_epochs, args.head_epochs.min(fast_dev_run::EPOCHS)),

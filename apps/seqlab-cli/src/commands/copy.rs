@@ -8,6 +8,7 @@ use seqlab::models::{CellKind, DecoderKind, Nonlinearity};
 use seqlab::plot;
 use serde_json::json;
 use std::error::Error;
+use std::num::NonZeroUsize;
 
 /// Options of `seqlab copy`. Without `--variable-length` it is the notebook's fixed-length
 /// task (hand-built model, 100 epochs, 32 hidden: `--hidden 20` is the notebook's size); with it, the variable-length one (a
@@ -41,13 +42,13 @@ pub struct Args {
     lengths: Option<String>,
     /// Training sequences.
     #[arg(long)]
-    sequences: Option<usize>,
+    sequences: Option<NonZeroUsize>,
     /// Hidden units.
     #[arg(long)]
-    hidden: Option<usize>,
+    hidden: Option<NonZeroUsize>,
     /// Epochs.
     #[arg(long)]
-    epochs: Option<usize>,
+    epochs: Option<NonZeroUsize>,
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f64,
@@ -129,9 +130,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     config.masked = args.masked.unwrap_or(config.masked);
     config.reverse = args.reverse;
     config.alphabet_size = args.alphabet;
-    config.train_sequences = args.sequences.unwrap_or(config.train_sequences);
-    config.hidden = args.hidden.unwrap_or(config.hidden);
-    config.epochs = args.epochs.unwrap_or(config.epochs);
+    config.train_sequences = args
+        .sequences
+        .map(NonZeroUsize::get)
+        .unwrap_or(config.train_sequences);
+    config.hidden = args.hidden.map(NonZeroUsize::get).unwrap_or(config.hidden);
+    config.epochs = args.epochs.map(NonZeroUsize::get).unwrap_or(config.epochs);
     if args.run.fast_dev_run {
         config.epochs = fast_dev_run::EPOCHS;
         config.train_sequences = config.train_sequences.min(fast_dev_run::EXAMPLES);

@@ -7,6 +7,7 @@ use seqlab::lessons::human_numbers::{HumanNumbersConfig, HumanNumbersModel, Huma
 use seqlab::train::{AdamConfig, OptimizerConfig, SgdConfig};
 use serde_json::json;
 use std::error::Error;
+use std::num::NonZeroUsize;
 
 /// Options of `seqlab human-numbers`. Unset options take the lesson's values.
 #[derive(ClapArgs, Debug)]
@@ -16,19 +17,19 @@ pub struct Args {
     model: HumanNumbersModel,
     /// Epochs (one fit instead of the lesson's phases).
     #[arg(long)]
-    epochs: Option<usize>,
+    epochs: Option<NonZeroUsize>,
     /// Learning rate (peak rate for one-cycle).
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Samples per batch.
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
+    #[arg(long, default_value = "64")]
+    batch_size: NonZeroUsize,
     /// Tokens per sample: 3 of context for lm1–lm3, 16 per sequence for lm4–lm7.
     #[arg(long)]
-    seq_len: Option<usize>,
+    seq_len: Option<NonZeroUsize>,
     /// Hidden size (the lesson: 64, and 128 for lm2).
     #[arg(long)]
-    hidden: Option<usize>,
+    hidden: Option<NonZeroUsize>,
     /// Schedule: as the lesson, one constant-rate fit, or one-cycle (the book's lm4 recipe).
     #[arg(long, value_enum, default_value_t = ScheduleArg::Lesson)]
     schedule: ScheduleArg,
@@ -65,11 +66,14 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
             ScheduleArg::Fit => HumanNumbersSchedule::Fit,
             ScheduleArg::OneCycle => HumanNumbersSchedule::OneCycle,
         },
-        epochs: args.run.or_fast(args.epochs, Some(fast_dev_run::EPOCHS)),
+        epochs: args.run.or_fast(
+            args.epochs.map(NonZeroUsize::get),
+            Some(fast_dev_run::EPOCHS),
+        ),
         lr: args.lr,
-        batch_size: args.batch_size,
-        seq_len: args.seq_len,
-        hidden: args.hidden,
+        batch_size: args.batch_size.get(),
+        seq_len: args.seq_len.map(NonZeroUsize::get),
+        hidden: args.hidden.map(NonZeroUsize::get),
         seed: args.run.seed,
         optimizer: match args.optimizer {
             OptimizerArg::FastaiAdam => OptimizerConfig::Adam(AdamConfig::fastai()),

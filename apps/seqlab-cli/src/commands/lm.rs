@@ -12,6 +12,7 @@ use seqlab::lessons::text_lm::{LmSchedule, LmTexts, TextLmConfig, train_text_lm}
 use seqlab::models::CellKind;
 use serde_json::json;
 use std::error::Error;
+use std::num::NonZeroUsize;
 use std::path::Path;
 
 /// What `seqlab lm` does.
@@ -37,14 +38,14 @@ pub struct TrainArgs {
     #[command(flatten)]
     sizes: LayerSizes,
     /// Tokens per sequence.
-    #[arg(long, default_value_t = 64)]
-    seq_len: usize,
+    #[arg(long, default_value = "64")]
+    seq_len: NonZeroUsize,
     /// Streams per batch.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
+    #[arg(long, default_value = "32")]
+    batch_size: NonZeroUsize,
     /// Epochs.
-    #[arg(long, default_value_t = 3)]
-    epochs: usize,
+    #[arg(long, default_value = "3")]
+    epochs: NonZeroUsize,
     /// Peak learning rate (one cycle), or the rate before the decay (--decay-after).
     #[arg(long, default_value_t = 3e-3, allow_negative_numbers = true)]
     lr: f64,
@@ -95,9 +96,9 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         embedding: args.sizes.embedding.get(),
         hidden: args.sizes.hidden.get(),
         layers: args.sizes.layers.get(),
-        seq_len: args.seq_len,
-        batch_size: args.batch_size,
-        epochs: args.run.or_fast(args.epochs, fast_dev_run::EPOCHS),
+        seq_len: args.seq_len.get(),
+        batch_size: args.batch_size.get(),
+        epochs: args.run.or_fast(args.epochs.get(), fast_dev_run::EPOCHS),
         lr: args.lr,
         sgd: args.optimizer == OptimizerArg::Sgd,
         schedule: match args.decay_after {

@@ -14,6 +14,7 @@ use seqlab::lessons::pos_tag::{
 };
 use serde_json::json;
 use std::error::Error;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -52,10 +53,10 @@ pub struct TrainArgs {
     checkpoint: CheckpointArgs,
     /// Word embedding width (tutorial 6, default 100).
     #[arg(long)]
-    embedding: Option<usize>,
+    embedding: Option<NonZeroUsize>,
     /// Hidden units per direction (tutorial 6, default 128).
     #[arg(long)]
-    hidden: Option<usize>,
+    hidden: Option<NonZeroUsize>,
     /// Read sentences both ways (true/false).
     #[arg(long)]
     bidirectional: Option<bool>,
@@ -64,13 +65,13 @@ pub struct TrainArgs {
     char_embedding: Option<usize>,
     /// The character LSTM's width.
     #[arg(long)]
-    char_hidden: Option<usize>,
+    char_hidden: Option<NonZeroUsize>,
     /// Epochs (tutorial 300, default 3).
     #[arg(long)]
-    epochs: Option<usize>,
+    epochs: Option<NonZeroUsize>,
     /// Sentences per batch.
     #[arg(long)]
-    batch_size: Option<usize>,
+    batch_size: Option<NonZeroUsize>,
     /// Learning rate (SGD for the tutorial, Adam otherwise).
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
@@ -157,15 +158,30 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         TaggingConfig::default()
     };
     let config = TaggingConfig {
-        embedding: args.embedding.unwrap_or(defaults.embedding),
-        hidden: args.hidden.unwrap_or(defaults.hidden),
+        embedding: args
+            .embedding
+            .map(NonZeroUsize::get)
+            .unwrap_or(defaults.embedding),
+        hidden: args
+            .hidden
+            .map(NonZeroUsize::get)
+            .unwrap_or(defaults.hidden),
         bidirectional: args.bidirectional.unwrap_or(defaults.bidirectional),
         char_embedding: args.char_embedding.unwrap_or(defaults.char_embedding),
-        char_hidden: args.char_hidden.unwrap_or(defaults.char_hidden),
-        epochs: args
-            .run
-            .or_fast(args.epochs.unwrap_or(defaults.epochs), fast_dev_run::EPOCHS),
-        batch_size: args.batch_size.unwrap_or(defaults.batch_size),
+        char_hidden: args
+            .char_hidden
+            .map(NonZeroUsize::get)
+            .unwrap_or(defaults.char_hidden),
+        epochs: args.run.or_fast(
+            args.epochs
+                .map(NonZeroUsize::get)
+                .unwrap_or(defaults.epochs),
+            fast_dev_run::EPOCHS,
+        ),
+        batch_size: args
+            .batch_size
+            .map(NonZeroUsize::get)
+            .unwrap_or(defaults.batch_size),
         lr: args.lr.unwrap_or(defaults.lr),
         valid_fraction: args.valid_fraction.unwrap_or(defaults.valid_fraction),
         max_sentences: args.max_sentences,

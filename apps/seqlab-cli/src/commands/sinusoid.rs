@@ -7,16 +7,17 @@ use seqlab::lessons::sinusoid::{SinusoidLessonConfig, run_sinusoid};
 use seqlab::plot;
 use serde_json::json;
 use std::error::Error;
+use std::num::NonZeroUsize;
 
 /// Options of `seqlab sinusoid`; the defaults are the notebook's.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     /// Hidden units (the notebook starts with 1; one frequency needs 2).
-    #[arg(long, default_value_t = 1)]
-    hidden: usize,
+    #[arg(long, default_value = "1")]
+    hidden: NonZeroUsize,
     /// Epochs.
-    #[arg(long, default_value_t = 5)]
-    epochs: usize,
+    #[arg(long, default_value = "5")]
+    epochs: NonZeroUsize,
     /// Frequencies of the summed sinusoids, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     frequencies: Vec<f64>,
@@ -24,8 +25,8 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     noise: f64,
     /// Series per batch.
-    #[arg(long, default_value_t = 2)]
-    batch_size: usize,
+    #[arg(long, default_value = "2")]
+    batch_size: NonZeroUsize,
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f64,
@@ -38,9 +39,9 @@ pub struct Args {
 /// Trains, prints the table and the final numbers, and writes plots if asked.
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let mut config = SinusoidLessonConfig {
-        hidden: args.hidden,
-        epochs: args.run.or_fast(args.epochs, fast_dev_run::EPOCHS),
-        batch_size: args.batch_size,
+        hidden: args.hidden.get(),
+        epochs: args.run.or_fast(args.epochs.get(), fast_dev_run::EPOCHS),
+        batch_size: args.batch_size.get(),
         lr: args.lr,
         seed: args.run.seed,
         ..SinusoidLessonConfig::default()

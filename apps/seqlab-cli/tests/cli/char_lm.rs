@@ -213,7 +213,7 @@ fn char_lm_and_markov_refuse_bad_text_in_one_line() {
         &[
             "char-lm", "train", "--out", out, "--text", &short, "--hidden", "0",
         ],
-        "at least 1",
+        "'0' for '--hidden",
     );
     assert_one_line_error(&["char-lm", "train", "--out", out], "--text");
     assert!(

@@ -11,7 +11,7 @@ fn bad_input_gives_one_line_and_a_non_zero_exit() {
     );
     assert_one_line_error(
         &["human-numbers", "--batch-size", "0"],
-        "batch size must be at least 1",
+        "invalid value '0' for '--batch-size",
     );
     assert_one_line_error(
         &["human-numbers", "--seq-len", "70000"],

@@ -10,13 +10,13 @@ fn rnn_course_commands_refuse_bad_input_in_one_line() {
         "minimum above its maximum",
     );
     assert_one_line_error(&["copy", "--lengths", "ten"], "is not a range like 3..14");
-    assert_one_line_error(&["copy", "--sequences", "0"], "at least 1");
+    assert_one_line_error(&["copy", "--sequences", "0"], "'0' for '--sequences");
     assert_one_line_error(
         &["copy", "--grad-clip", "-1"],
         "--grad-clip must be positive (or 0 for none), got -1",
     );
     assert_one_line_error(&["copy", "--decoder", "magic"], "invalid value 'magic'");
-    assert_one_line_error(&["addition", "--examples", "0"], "at least 1");
+    assert_one_line_error(&["addition", "--examples", "0"], "'0' for '--examples");
     assert_one_line_error(
         &["addition", "--digits", "4..2"],
         "minimum above its maximum",
@@ -26,7 +26,7 @@ fn rnn_course_commands_refuse_bad_input_in_one_line() {
         &["sinusoid", "--noise", "-1"],
         "noise level must be 0 or more",
     );
-    assert_one_line_error(&["sinusoid", "--hidden", "0"], "at least 1");
+    assert_one_line_error(&["sinusoid", "--hidden", "0"], "'0' for '--hidden");
     // A plot directory that cannot be made: a file stands where it should be.
     let file = std::env::temp_dir().join(format!("seqlab-not-a-dir-{}", std::process::id()));
     std::fs::write(&file, b"x").unwrap();

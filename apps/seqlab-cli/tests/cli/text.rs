@@ -205,7 +205,7 @@ fn text_commands_refuse_bad_input_in_one_line() {
     );
     assert_one_line_error(
         &["classify", "--data", reviews, "--max-len", "0"],
-        "must be at least 1",
+        "'0' for '--max-len",
     );
     assert_one_line_error(
         &["classify", "--data", reviews, "--dropout", "1"],

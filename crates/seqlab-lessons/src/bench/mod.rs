@@ -302,7 +302,7 @@ pub fn run(
         momentum: None,
     };
     let (mut state, mut index) = (None, 0);
-    let (train_s, n_train) = measure(timing, &train_device, || {
+    let train = measure(timing, &train_device, || {
         let (x, y) = train_batches[index % train_batches.len()].clone();
         index += 1;
         let (logits, next) = model.forward(x, state.take())?;
@@ -315,7 +315,7 @@ pub fn run(
     let model = model.valid();
     let infer_batches = batches(device);
     let mut state = None;
-    let (infer_s, n_infer) = measure(timing, device, || {
+    let infer = measure(timing, device, || {
         let (x, _) = infer_batches[index % infer_batches.len()].clone();
         index += 1;
         let (logits, next) = model.forward(x, state.take())?;
@@ -324,11 +324,7 @@ pub fn run(
         Ok(())
     })?;
     Ok(BenchResult::from_medians(
-        config,
-        core,
-        params,
-        (train_s, n_train),
-        (infer_s, n_infer),
+        config, core, params, train, infer,
     ))
 }
 
@@ -380,7 +376,7 @@ fn run_seq2seq(
         momentum: None,
     };
     let mut index = 0;
-    let (train_s, n_train) = measure(timing, &train_device, || {
+    let train = measure(timing, &train_device, || {
         let (x, y) = train_batches[index % train_batches.len()].clone();
         index += 1;
         let logits = model.forward(x, None, y.clone())?;
@@ -391,18 +387,14 @@ fn run_seq2seq(
     })?;
     let model = model.valid();
     let infer_batches = batches(device);
-    let (infer_s, n_infer) = measure(timing, device, || {
+    let infer = measure(timing, device, || {
         let (x, y) = infer_batches[index % infer_batches.len()].clone();
         index += 1;
         drop(model.forward(x, None, y)?);
         Ok(())
     })?;
     Ok(BenchResult::from_medians(
-        config,
-        core,
-        params,
-        (train_s, n_train),
-        (infer_s, n_infer),
+        config, core, params, train, infer,
     ))
 }
 

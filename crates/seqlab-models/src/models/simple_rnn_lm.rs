@@ -70,7 +70,7 @@ impl SimpleRnnLayers {
 macro_rules! simple_lm_config {
     ($config:ident, $model:ident, $what:literal) => {
         #[doc = concat!("Configuration of [`", stringify!($model), "`]: ", $what)]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         pub struct $config {
             /// Tokens in the vocabulary (30 for human numbers).
             pub vocab_size: usize,

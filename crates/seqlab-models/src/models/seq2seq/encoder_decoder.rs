@@ -12,7 +12,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What the decoder reads at each step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DecoderKind {
     /// Nothing (a zero of width 1), as the notebook's decoders: everything it writes must
     /// come from the encoder's final state.
@@ -60,7 +61,7 @@ impl FromStr for DecoderKind {
 }
 
 /// Settings of a [`Seq2Seq`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Seq2SeqConfig {
     /// The recurrence of encoder and decoder.
     pub kind: CellKind,

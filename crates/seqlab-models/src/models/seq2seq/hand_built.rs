@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 
 /// Sizes of a [`SeqEncoderDecoder`] (the notebook's `SeqEncoderDecoder(input_dim, hidden_dim)`:
 /// the output has as many classes as the input).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SeqEncoderDecoderConfig {
     /// One-hot width of the symbols, in and out.
     pub classes: usize,

@@ -7,7 +7,7 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 /// Sizes of a [`LinRnn`] (the notebook's `LinRNN(n_input=1, n_hidden=1, n_output=1)`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LinRnnConfig {
     /// Features per input step.
     pub input_size: usize,
