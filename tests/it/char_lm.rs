@@ -3,12 +3,10 @@
 
 use seqlab::Device;
 use seqlab::data::human_numbers;
-use seqlab::lessons::LessonError;
 use seqlab::lessons::TrainRun;
 use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, train_char_lm};
 use seqlab::lessons::markov::run_markov;
 use seqlab::models::{CellKind, GenerateConfig, Sampling, generate_by_prefix, generate_stepwise};
-use seqlab::train::TrainError;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -223,17 +221,7 @@ fn a_stopped_and_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
         ..TrainRun::default()
     };
     let error = train_char_lm(&config, &corpus, &stopped, &device).unwrap_err();
-    assert!(
-        matches!(
-            error,
-            LessonError::Train(TrainError::Interrupted {
-                epoch: 0,
-                batch: 1,
-                ..
-            })
-        ),
-        "{error}"
-    );
+    crate::assert_stopped_at(&error, 0, 1);
     assert!(inside.join("state.safetensors").exists());
     let go_on = TrainRun {
         out: Some(&inside),

@@ -5,11 +5,10 @@
 use burn::module::Module;
 use seqlab::Device;
 use seqlab::data::{TaggedSentence, toy_tagged_sentences};
+use seqlab::lessons::TrainRun;
 use seqlab::lessons::pos_tag::{
     PosTagger, TaggingConfig, most_frequent_tag_accuracy, new_tagger, split_sentences, train_tagger,
 };
-use seqlab::lessons::{LessonError, TrainRun};
-use seqlab::train::TrainError;
 
 #[test]
 fn the_tutorials_tagger_learns_its_two_sentences() {
@@ -196,17 +195,7 @@ fn a_tagger_stopped_and_resumed_ends_where_an_uninterrupted_run_does() {
         ..TrainRun::default()
     })
     .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            LessonError::Train(TrainError::Interrupted {
-                epoch: 0,
-                batch: 1,
-                ..
-            })
-        ),
-        "{error}"
-    );
+    crate::assert_stopped_at(&error, 0, 1);
     let (_, resumed) = go(&resume).unwrap();
     assert!(weights(&whole) == weights(&parts), "the weights differ");
     assert_eq!(epochs(&resumed.records), epochs(&uninterrupted.records));

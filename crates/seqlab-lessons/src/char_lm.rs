@@ -150,15 +150,13 @@ pub fn train_char_lm(
         train_ids,
         config.seq_len,
         config.batch_size,
-        "the training text",
-        "characters",
+        ("the training text", "characters"),
     )?;
     let valid = held_out_batches(
         &corpus.valid,
         config.seq_len,
         config.batch_size,
-        "the held-out text",
-        "characters",
+        ("the held-out text", "characters"),
     )?;
     let train_chars = train.iter().map(|b| b.target_tokens()).sum();
     let valid_chars = valid.iter().map(|b| b.target_tokens()).sum();

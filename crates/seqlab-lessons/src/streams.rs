@@ -59,13 +59,12 @@ pub(crate) fn check_stream_sizes(
 }
 
 /// Stateful LM batches of `batch_size` streams × `seq_len` tokens from `ids` (`what` names
-/// the text, `unit` its tokens, in the error when it is too short for one batch).
+/// the text and `unit` its tokens in the error when it is too short for one batch).
 pub(crate) fn stream_batches(
     ids: &[u32],
     seq_len: usize,
     batch_size: usize,
-    what: &'static str,
-    unit: &'static str,
+    (what, unit): (&'static str, &'static str),
 ) -> Result<Vec<LmBatch>, LessonError> {
     let too_short = || {
         LessonError::Config(format!(
@@ -91,9 +90,8 @@ pub(crate) fn held_out_batches(
     ids: &[u32],
     seq_len: usize,
     batch_size: usize,
-    what: &'static str,
-    unit: &'static str,
+    (what, unit): (&'static str, &'static str),
 ) -> Result<Vec<LmBatch>, LessonError> {
     let streams = (ids.len().saturating_sub(1) / seq_len.max(1)).clamp(1, batch_size.max(1));
-    stream_batches(ids, seq_len, streams, what, unit)
+    stream_batches(ids, seq_len, streams, (what, unit))
 }

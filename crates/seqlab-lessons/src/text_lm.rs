@@ -239,15 +239,13 @@ pub fn train_text_lm(
         &train_ids,
         config.seq_len,
         config.batch_size,
-        "the training texts",
-        "tokens",
+        ("the training texts", "tokens"),
     )?;
     let valid = held_out_batches(
         &valid_ids,
         config.seq_len,
         config.batch_size,
-        "the held-out texts",
-        "tokens",
+        ("the held-out texts", "tokens"),
     )?;
     let test = test_ids
         .map(|ids| {
@@ -255,8 +253,7 @@ pub fn train_text_lm(
                 &ids,
                 config.seq_len,
                 config.batch_size,
-                "the test texts",
-                "tokens",
+                ("the test texts", "tokens"),
             )
         })
         .transpose()?;

@@ -175,6 +175,37 @@ impl SchedulePolicy {
             SchedulePolicy::FlatCos => Schedule::FlatCos(FlatCos::new(lr)),
         }
     }
+
+    /// Its name on a command line: `constant`, `one-cycle` or `flat-cos`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchedulePolicy::Constant => "constant",
+            SchedulePolicy::OneCycle => "one-cycle",
+            SchedulePolicy::FlatCos => "flat-cos",
+        }
+    }
+}
+
+impl std::str::FromStr for SchedulePolicy {
+    type Err = String;
+
+    /// ```
+    /// use seqlab_train::SchedulePolicy;
+    /// assert_eq!("one-cycle".parse(), Ok(SchedulePolicy::OneCycle));
+    /// assert!("linear".parse::<SchedulePolicy>().is_err());
+    /// ```
+    fn from_str(name: &str) -> Result<Self, String> {
+        [
+            SchedulePolicy::Constant,
+            SchedulePolicy::OneCycle,
+            SchedulePolicy::FlatCos,
+        ]
+        .into_iter()
+        .find(|policy| policy.name() == name)
+        .ok_or_else(|| {
+            format!("unknown schedule {name:?}: expected constant, one-cycle or flat-cos")
+        })
+    }
 }
 
 /// How the learning rate moves during a fit.

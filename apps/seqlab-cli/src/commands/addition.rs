@@ -4,7 +4,7 @@ use super::common::parse_range;
 use super::common::{RunArgs, fast_dev_run};
 use super::copy::{CellArg, DecoderArg};
 use super::resume::CheckpointArgs;
-use clap::{Args as ClapArgs, ValueEnum};
+use clap::Args as ClapArgs;
 use seqlab::lessons::addition::{AdditionConfig, run_addition};
 use seqlab::models::{CellKind, DecoderKind};
 use seqlab::plot;
@@ -50,8 +50,8 @@ pub struct Args {
     batch_size: Option<NonZeroUsize>,
     /// How the learning rate moves: constant, one-cycle (warm up to --lr, then anneal) or
     /// flat-cos (--lr, then anneal over the last quarter).
-    #[arg(long, value_enum)]
-    schedule: Option<ScheduleArg>,
+    #[arg(long)]
+    schedule: Option<SchedulePolicy>,
     /// Read the question backwards (true/false; default: false for zero, true otherwise).
     #[arg(long)]
     reverse_question: Option<bool>,
@@ -65,24 +65,6 @@ pub struct Args {
     checkpoint: CheckpointArgs,
     #[command(flatten)]
     run: RunArgs,
-}
-
-/// `--schedule`: the shape of the learning rate over training.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum ScheduleArg {
-    Constant,
-    OneCycle,
-    FlatCos,
-}
-
-impl From<ScheduleArg> for SchedulePolicy {
-    fn from(arg: ScheduleArg) -> Self {
-        match arg {
-            ScheduleArg::Constant => SchedulePolicy::Constant,
-            ScheduleArg::OneCycle => SchedulePolicy::OneCycle,
-            ScheduleArg::FlatCos => SchedulePolicy::FlatCos,
-        }
-    }
 }
 
 /// Trains, prints the table, the held-out accuracies and examples.
@@ -107,7 +89,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         .batch_size
         .map(NonZeroUsize::get)
         .unwrap_or(config.batch_size);
-    config.schedule = args.schedule.map_or(config.schedule, SchedulePolicy::from);
+    config.schedule = args.schedule.unwrap_or(config.schedule);
     config.reverse_question = args.reverse_question.unwrap_or(config.reverse_question);
     config.reverse_answer = args.reverse_answer.unwrap_or(config.reverse_answer);
     config.pad_operands = args.pad_operands.unwrap_or(config.pad_operands);

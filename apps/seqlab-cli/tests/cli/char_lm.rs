@@ -4,34 +4,11 @@ use crate::*;
 
 #[test]
 fn char_lm_trains_writes_a_checkpoint_and_samples_from_it() {
-    let dir = scratch_dir("char-lm");
-    let play = write_play(&dir);
-    let checkpoint = dir.join("model");
-    let output = seqlab(&[
-        "char-lm",
-        "train",
-        "--text",
-        play.to_str().unwrap(),
-        "--out",
-        checkpoint.to_str().unwrap(),
-        "--hidden",
-        "32",
-        "--embedding",
-        "8",
-        "--layers",
-        "1",
-        "--seq-len",
-        "40",
-        "--batch-size",
-        "8",
-        "--epochs",
-        "2",
-        "--lr",
-        "0.01",
-        "--sample-length",
-        "40",
-        "--no-progress",
-    ]);
+    let (dir, play, checkpoint) = play_and_model("char-lm");
+    let paths = char_lm_train(&play, &checkpoint);
+    let sizes = "--hidden 32 --embedding 8 --layers 1 --seq-len 40 --batch-size 8";
+    let run = "--epochs 2 --lr 0.01 --sample-length 40 --no-progress";
+    let output = seqlab(&[&paths[..], &words(sizes), &words(run)].concat());
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     for expected in [

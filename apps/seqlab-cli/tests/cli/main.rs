@@ -69,8 +69,32 @@ fn run_with_metrics(args: &[&str], metrics: &std::path::Path) -> (serde_json::Va
     (json, String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// `text`'s words: a command line's arguments written as one string.
+fn words(text: &str) -> Vec<&str> {
+    text.split_whitespace().collect()
+}
+
+/// [`words`], owned.
+fn owned_words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(String::from).collect()
+}
+
 /// The sizes of a character model small enough to train in seconds (with `--hidden 16`).
 const TINY_CHAR_LM: [&str; 6] = ["--hidden", "16", "--embedding", "4", "--layers", "1"];
+
+/// A scratch folder named `name` with [`write_play`]'s play in it, and where a model goes.
+fn play_and_model(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = scratch_dir(name);
+    let play = write_play(&dir);
+    let model = dir.join("model");
+    (dir, play, model)
+}
+
+/// `char-lm train` on `text`, writing its checkpoint to `out`.
+fn char_lm_train<'a>(text: &'a std::path::Path, out: &'a std::path::Path) -> Vec<&'a str> {
+    let (text, out) = (text.to_str().unwrap(), out.to_str().unwrap());
+    vec!["char-lm", "train", "--text", text, "--out", out]
+}
 
 /// A small play: speaker names, line breaks, repeated lines a tiny model can learn.
 fn write_play(dir: &std::path::Path) -> PathBuf {

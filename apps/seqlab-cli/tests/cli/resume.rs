@@ -7,9 +7,7 @@ use std::process::Output;
 
 #[test]
 fn char_lm_stops_and_resumes_where_it_stopped() {
-    let dir = scratch_dir("char-lm-resume");
-    let play = write_play(&dir);
-    let checkpoint = dir.join("model");
+    let (dir, play, checkpoint) = play_and_model("char-lm-resume");
     let train = |extra: &[&str]| {
         let head = ["char-lm", "train", "--text", play.to_str().unwrap()];
         let rest = [
@@ -60,34 +58,12 @@ fn char_lm_stops_and_resumes_where_it_stopped() {
 fn ctrl_c_stops_training_with_a_checkpoint_that_resumes() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    let dir = scratch_dir("char-lm-ctrl-c");
-    let play = write_play(&dir);
-    let checkpoint = dir.join("model");
-    let args = [
-        "char-lm",
-        "train",
-        "--text",
-        play.to_str().unwrap(),
-        "--out",
-        checkpoint.to_str().unwrap(),
-        "--hidden",
-        "16",
-        "--embedding",
-        "4",
-        "--layers",
-        "1",
-        "--seq-len",
-        "10",
-        "--batch-size",
-        "2",
-        "--epochs",
-        "40",
-        "--sample-length",
-        "0",
-        "--no-progress",
-    ];
+    let (dir, play, checkpoint) = play_and_model("char-lm-ctrl-c");
+    let paths = char_lm_train(&play, &checkpoint);
+    let run = "--seq-len 10 --batch-size 2 --epochs 40 --sample-length 0 --no-progress";
+    let args = [&paths[..], &TINY_CHAR_LM, &words(run)].concat();
     let mut child = Command::new(env!("CARGO_BIN_EXE_seqlab"))
-        .args(args)
+        .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -132,31 +108,12 @@ fn lm_train_killed_inside_an_epoch_resumes_to_the_same_weights() {
     let dir = scratch_dir("lm-kill");
     let tunes = write_tunes(&dir);
     let args = |out: &PathBuf| {
-        [
-            "lm",
-            "train",
-            "--data",
-            tunes.to_str().unwrap(),
-            "--tokenizer",
-            "char",
-            "--embedding",
-            "16",
-            "--hidden",
-            "64",
-            "--seq-len",
-            "8",
-            "--batch-size",
-            "2",
-            "--epochs",
-            "4",
-            "--device",
-            "flex",
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec()
+        owned_words(&format!(
+            "lm train --data {} --out {} --tokenizer char --embedding 16 --hidden 64 --seq-len 8 \
+             --batch-size 2 --epochs 4 --device flex --no-progress",
+            tunes.display(),
+            out.display()
+        ))
     };
     assert_killed_run_resumes_exactly(&dir, &args, "3");
     let mut other = args(&dir.join("parts"));
@@ -178,32 +135,12 @@ fn classify_killed_inside_an_epoch_resumes_to_the_same_weights() {
     let dir = scratch_dir("classify-kill");
     let reviews = write_reviews(&dir);
     let args = |out: &PathBuf| {
-        [
-            "classify",
-            "--data",
-            reviews.to_str().unwrap(),
-            "--tokenizer",
-            "word",
-            "--embedding",
-            "8",
-            "--hidden",
-            "16",
-            "--batch-size",
-            "4",
-            "--epochs",
-            "5",
-            "--dropout",
-            "0.3",
-            "--max-len",
-            "16",
-            "--device",
-            "flex",
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec()
+        owned_words(&format!(
+            "classify --data {} --out {} --tokenizer word --embedding 8 --hidden 16 \
+             --batch-size 4 --epochs 5 --dropout 0.3 --max-len 16 --device flex --no-progress",
+            reviews.display(),
+            out.display()
+        ))
     };
     assert_killed_run_resumes_exactly(&dir, &args, "4");
     let manifest = std::fs::read_to_string(dir.join("parts/manifest.json")).unwrap();

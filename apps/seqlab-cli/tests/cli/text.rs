@@ -18,18 +18,8 @@ fn tokenize_prints_the_ids_and_pieces_the_seed_prints() {
         "ids: [101, 2054, 1037, 3835, 13109, 9541, 3468, 999, 102]"
     );
     assert_eq!(
-        lines[1..10],
-        [
-            "101:",
-            "2054:what",
-            "1037:a",
-            "3835:nice",
-            "13109:fl",
-            "9541:##oo",
-            "3468:##ble",
-            "999:!",
-            "102:"
-        ]
+        lines[1..10].join(" "),
+        "101: 2054:what 1037:a 3835:nice 13109:fl 9541:##oo 3468:##ble 999:! 102:"
     );
     assert!(lines[10].contains("30522 tokens"), "{stdout}");
 }
@@ -89,28 +79,15 @@ fn a_language_model_trained_on_tunes_starts_a_tune_classifier() {
     let dir = scratch_dir("tunes");
     let tunes = write_tunes(&dir);
     let lm = dir.join("lm");
-    let stdout = run_on_flex(&[
-        "lm",
-        "train",
+    let paths = [
         "--data",
         tunes.to_str().unwrap(),
-        "--tokenizer",
-        "char",
-        "--embedding",
-        "8",
-        "--hidden",
-        "16",
-        "--seq-len",
-        "16",
-        "--batch-size",
-        "4",
-        "--epochs",
-        "1",
-        "--max-train-tokens",
-        "2000",
         "--out",
         lm.to_str().unwrap(),
-    ]);
+    ];
+    let settings = "--tokenizer char --embedding 8 --hidden 16 --seq-len 16 --batch-size 4 \
+                    --epochs 1 --max-train-tokens 2000";
+    let stdout = run_on_flex(&[&["lm", "train"][..], &paths, &words(settings)].concat());
     assert!(stdout.contains("60 texts; tokenizer: char"), "{stdout}");
     assert!(stdout.contains("2000 training / "), "{stdout}");
     assert!(stdout.contains("held-out perplexity"), "{stdout}");

@@ -22,7 +22,7 @@ use seqlab_models::{
     CellKind, DecoderKind, GenerateConfig, RecurrentError, RecurrentLmConfig, Sampling,
     Seq2SeqConfig, generate_by_prefix, generate_stepwise,
 };
-use seqlab_train::{AdamConfig, OptimizerConfig, StepHyper, flat_cross_entropy};
+use seqlab_train::{AdamConfig, Optimizer, OptimizerConfig, StepHyper, flat_cross_entropy};
 use serde_json::{Value, json};
 use thiserror::Error;
 
@@ -296,28 +296,22 @@ pub fn run(
             .collect()
     };
     let train_batches = batches(&train_device);
-    let mut optimizer = OptimizerConfig::Adam(AdamConfig::pytorch()).init();
-    let hyper = StepHyper {
-        lr: 1e-3,
-        momentum: None,
-    };
-    let (mut state, mut index) = (None, 0);
+    let mut optimizer = reference_adam();
+    let mut state = None;
+    let mut next_batch = train_batches.iter().cycle();
     let train = measure(timing, &train_device, || {
-        let (x, y) = train_batches[index % train_batches.len()].clone();
-        index += 1;
+        let (x, y) = next_batch.next().expect("a cycle never ends").clone();
         let (logits, next) = model.forward(x, state.take())?;
         state = stateful.then_some(next);
-        let loss = flat_cross_entropy(logits, y);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(hyper, model.clone(), grads);
+        model = optimizer.step(&model, flat_cross_entropy(logits, y));
         Ok(())
     })?;
     let model = model.valid();
     let infer_batches = batches(device);
     let mut state = None;
+    let mut next_batch = infer_batches.iter().cycle();
     let infer = measure(timing, device, || {
-        let (x, _) = infer_batches[index % infer_batches.len()].clone();
-        index += 1;
+        let (x, _) = next_batch.next().expect("a cycle never ends").clone();
         let (logits, next) = model.forward(x, state.take())?;
         state = stateful.then_some(next);
         drop(logits);
@@ -370,32 +364,45 @@ fn run_seq2seq(
             .collect()
     };
     let train_batches = batches(&train_device);
-    let mut optimizer = OptimizerConfig::Adam(AdamConfig::pytorch()).init();
-    let hyper = StepHyper {
-        lr: 1e-3,
-        momentum: None,
-    };
-    let mut index = 0;
+    let mut optimizer = reference_adam();
+    let mut next_batch = train_batches.iter().cycle();
     let train = measure(timing, &train_device, || {
-        let (x, y) = train_batches[index % train_batches.len()].clone();
-        index += 1;
+        let (x, y) = next_batch.next().expect("a cycle never ends").clone();
         let logits = model.forward(x, None, y.clone())?;
-        let loss = flat_cross_entropy(logits, y);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(hyper, model.clone(), grads);
+        model = optimizer.step(&model, flat_cross_entropy(logits, y));
         Ok(())
     })?;
     let model = model.valid();
     let infer_batches = batches(device);
+    let mut next_batch = infer_batches.iter().cycle();
     let infer = measure(timing, device, || {
-        let (x, y) = infer_batches[index % infer_batches.len()].clone();
-        index += 1;
+        let (x, y) = next_batch.next().expect("a cycle never ends").clone();
         drop(model.forward(x, None, y)?);
         Ok(())
     })?;
     Ok(BenchResult::from_medians(
         config, core, params, train, infer,
     ))
+}
+
+/// The reference's optimiser: PyTorch's Adam at a learning rate of 1e-3.
+fn reference_adam() -> ReferenceAdam {
+    ReferenceAdam(OptimizerConfig::Adam(AdamConfig::pytorch()).init())
+}
+
+/// [`reference_adam`]: the optimizer and its one step.
+struct ReferenceAdam(Optimizer);
+
+impl ReferenceAdam {
+    /// `model` after one step on the gradients of `loss`.
+    fn step<M: Module>(&mut self, model: &M, loss: Tensor<1>) -> M {
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        let hyper = StepHyper {
+            lr: 1e-3,
+            momentum: None,
+        };
+        self.0.step(hyper, model.clone(), grads)
+    }
 }
 
 #[cfg(test)]

@@ -165,14 +165,20 @@ pub struct GenerateConfig {
     pub banned: Vec<u32>,
 }
 
-fn check_inputs(vocab: usize, prime: &[u32], config: &GenerateConfig) -> Result<(), SamplingError> {
+/// The generator of `config`'s draws, once the prime and the settings are checked against a
+/// vocabulary of `vocab`.
+fn checked_rng(
+    vocab: usize,
+    prime: &[u32],
+    config: &GenerateConfig,
+) -> Result<StdRng, SamplingError> {
     config.sampling.check()?;
     if prime.is_empty() {
         return Err(SamplingError::EmptyPrime);
     }
     match prime.iter().find(|&&id| id as usize >= vocab) {
         Some(&id) => Err(SamplingError::UnknownId { id, vocab }),
-        None => Ok(()),
+        None => Ok(StdRng::seed_from_u64(config.seed)),
     }
 }
 
@@ -200,8 +206,7 @@ pub fn generate_stepwise<M: LanguageModel>(
     config: &GenerateConfig,
     device: &Device,
 ) -> Result<Vec<u32>, SamplingError> {
-    check_inputs(model.vocab_size(), prime, config)?;
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut rng = checked_rng(model.vocab_size(), prime, config)?;
     let output = model.forward_lm(ids_tensor(prime, device), None);
     let mut state: Option<RecurrentState> = output.state;
     let mut scores = last_scores(output.logits);
@@ -257,9 +262,8 @@ pub fn generate_by_prefix<M: LanguageModel>(
     config: &GenerateConfig,
     device: &Device,
 ) -> Result<Vec<u32>, SamplingError> {
-    check_inputs(model.vocab_size(), prime, config)?;
-    let mut rng = StdRng::seed_from_u64(config.seed);
     let mut text = prime.to_vec();
+    let mut rng = checked_rng(model.vocab_size(), prime, config)?;
     for _ in 0..config.length {
         let scores = last_scores(model.forward_lm(ids_tensor(&text, device), None).logits);
         text.push(config.sampling.pick(&scores, &config.banned, &mut rng));

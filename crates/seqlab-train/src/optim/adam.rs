@@ -1,7 +1,6 @@
 //! Adam, with decoupled (AdamW) or L2 weight decay.
 
-use super::ParamState;
-use crate::schedule::StepHyper;
+use super::{ParamState, ParamStep, Updated};
 use burn::tensor::{Tensor, TensorData};
 use seqlab_models::host::{host_values, is_host_device};
 
@@ -51,29 +50,17 @@ impl AdamConfig {
         }
     }
 
-    pub(super) fn update(
-        &self,
-        hyper: StepHyper,
-        param: Tensor<1>,
-        grad: Tensor<1>,
-        state: Option<ParamState>,
-    ) -> (Tensor<1>, ParamState) {
+    pub(super) fn update(&self, (hyper, param, grad, state): ParamStep) -> Updated {
         if is_host_device(&param.device()) {
-            return self.update_on_host(hyper, param, grad, state);
+            return self.update_on_host((hyper, param, grad, state));
         }
-        self.update_by_tensor_ops(hyper, param, grad, state)
+        self.update_by_tensor_ops((hyper, param, grad, state))
     }
 
     /// [`AdamConfig::update_by_tensor_ops`] in one pass over the values on the host, for the
     /// CPU devices: the same `f32` operations in the same order, so the same numbers, where
     /// the tensor operations made a dozen passes and as many buffers.
-    fn update_on_host(
-        &self,
-        hyper: StepHyper,
-        param: Tensor<1>,
-        grad: Tensor<1>,
-        state: Option<ParamState>,
-    ) -> (Tensor<1>, ParamState) {
+    fn update_on_host(&self, (hyper, param, grad, state): ParamStep) -> Updated {
         let device = param.device();
         let beta1 = hyper.momentum.unwrap_or(self.beta1);
         let (lr, beta2, wd) = (hyper.lr, self.beta2, self.weight_decay);
@@ -138,13 +125,7 @@ impl AdamConfig {
     }
 
     /// The update as tensor operations, for every device.
-    fn update_by_tensor_ops(
-        &self,
-        hyper: StepHyper,
-        param: Tensor<1>,
-        grad: Tensor<1>,
-        state: Option<ParamState>,
-    ) -> (Tensor<1>, ParamState) {
+    fn update_by_tensor_ops(&self, (hyper, param, grad, state): ParamStep) -> Updated {
         let beta1 = hyper.momentum.unwrap_or(self.beta1);
         let (lr, beta2, wd) = (hyper.lr, self.beta2, self.weight_decay);
         let grad = if wd != 0.0 && !self.decoupled_weight_decay {
@@ -195,6 +176,7 @@ impl AdamConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schedule::StepHyper;
     use burn::tensor::Device;
 
     /// The host update gives the tensor operations' numbers exactly, for both kinds of weight
@@ -223,9 +205,9 @@ mod tests {
             let (mut host, mut ops) = ((values(0), None), (values(0), None));
             for step in 1..=3 {
                 let grad = values(step);
-                let (p, s) = adam.update_on_host(hyper, host.0, grad.clone(), host.1);
+                let (p, s) = adam.update_on_host((hyper, host.0, grad.clone(), host.1));
                 host = (p, Some(s));
-                let (p, s) = adam.update_by_tensor_ops(hyper, ops.0, grad, ops.1);
+                let (p, s) = adam.update_by_tensor_ops((hyper, ops.0, grad, ops.1));
                 ops = (p, Some(s));
                 let (h, o) = (host.1.as_ref().unwrap(), ops.1.as_ref().unwrap());
                 assert_eq!(h.steps, o.steps);
@@ -255,8 +237,8 @@ mod tests {
             momentum: None,
         };
         let t = |v: [f32; 2]| Tensor::<1>::from_data(TensorData::from(v), &device);
-        let (p, s) = adam.update(hyper, t([1.0, -2.0]), t([0.5, 0.25]), None);
-        let (p, _) = adam.update(hyper, p, t([-1.0, 0.5]), Some(s));
+        let (p, s) = adam.update((hyper, t([1.0, -2.0]), t([0.5, 0.25]), None));
+        let (p, _) = adam.update((hyper, p, t([-1.0, 0.5]), Some(s)));
         // Step 1: p*(1-0.001) - 0.1*sign(g) (m̂/√v̂ = ±1 up to eps).
         let p1 = [
             1.0f64 * 0.999 - 0.1 * 0.5 / (0.5 + 1e-5),

@@ -54,6 +54,13 @@ struct ParamState {
     steps: i32,
 }
 
+/// One parameter's step: the schedule's hyperparameters, its values, its gradient and its
+/// state so far.
+type ParamStep = (StepHyper, Tensor<1>, Tensor<1>, Option<ParamState>);
+
+/// A parameter's values and state after a step.
+type Updated = (Tensor<1>, ParamState);
+
 /// An optimizer with its per-parameter state. Made by [`OptimizerConfig::init`].
 #[derive(Debug, Clone)]
 pub struct Optimizer {
@@ -163,8 +170,8 @@ impl Optimizer {
         }
         let state = self.states.remove(&id);
         let (param, state) = match &self.config {
-            OptimizerConfig::Adam(adam) => adam.update(hyper, param, grad, state),
-            OptimizerConfig::Sgd(sgd) => sgd.update(hyper, param, grad, state),
+            OptimizerConfig::Adam(adam) => adam.update((hyper, param, grad, state)),
+            OptimizerConfig::Sgd(sgd) => sgd.update((hyper, param, grad, state)),
         };
         self.states.insert(id, state);
         param

@@ -1,8 +1,6 @@
 //! Stochastic gradient descent with momentum.
 
-use super::ParamState;
-use crate::schedule::StepHyper;
-use burn::tensor::Tensor;
+use super::{ParamState, ParamStep, Updated};
 
 /// SGD's settings, as `torch.optim.SGD` (no dampening, no Nesterov).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -14,13 +12,7 @@ pub struct SgdConfig {
 }
 
 impl SgdConfig {
-    pub(super) fn update(
-        &self,
-        hyper: StepHyper,
-        param: Tensor<1>,
-        grad: Tensor<1>,
-        state: Option<ParamState>,
-    ) -> (Tensor<1>, ParamState) {
+    pub(super) fn update(&self, (hyper, param, grad, state): ParamStep) -> Updated {
         let momentum = hyper.momentum.unwrap_or(self.momentum);
         let grad = if self.weight_decay != 0.0 {
             grad + param.clone().mul_scalar(self.weight_decay)
@@ -49,6 +41,8 @@ impl SgdConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schedule::StepHyper;
+    use burn::tensor::Tensor;
     use burn::tensor::{Device, TensorData};
 
     #[test]
@@ -63,8 +57,8 @@ mod tests {
             momentum: None,
         };
         let t = |v: [f32; 1]| Tensor::<1>::from_data(TensorData::from(v), &device);
-        let (p, s) = sgd.update(hyper, t([1.0]), t([1.0]), None);
-        let (p, _) = sgd.update(hyper, p, t([1.0]), Some(s));
+        let (p, s) = sgd.update((hyper, t([1.0]), t([1.0]), None));
+        let (p, _) = sgd.update((hyper, p, t([1.0]), Some(s)));
         // p = 1 - 0.1*1 - 0.1*(0.9*1 + 1) = 0.71
         p.into_data()
             .assert_approx_eq::<f32>(&TensorData::from([0.71f32]), Default::default());
