@@ -194,7 +194,7 @@ fn a_language_models_encoder_starts_a_classifier_and_freezing_keeps_it_fixed() {
     assert!(moved.into_scalar::<f32>() > 1e-3);
     // A mismatched encoder is refused.
     let other = RecurrentLmConfig::new(CellKind::Gru, vocab_size, 32, 1)
-        .with_embedding_size(16)
+        .with_embedding_size(Some(16))
         .init(&device);
     let (e, r) = other.encoder();
     assert!(classifier.with_encoder(e, r).is_err());

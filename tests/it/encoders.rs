@@ -53,8 +53,8 @@ fn a_language_model_on_an_encoder_of_ones_own_learns_and_generates() {
         batches(valid, 16, true).unwrap(),
     )
     .unwrap();
-    let config =
-        RecurrentLmConfig::new(seqlab::models::CellKind::Lstm, 10, 32, 1).with_embedding_size(8);
+    let config = RecurrentLmConfig::new(seqlab::models::CellKind::Lstm, 10, 32, 1)
+        .with_embedding_size(Some(8));
     let autodiff = device.clone().autodiff();
     let encoder = TwoTokenWindow {
         linear: LinearConfig::new(16, 32).init(&autodiff),

@@ -9,6 +9,7 @@ use crate::data::{
     ADDITION_ANSWER_SYMBOLS, ADDITION_QUESTION_SYMBOLS, Addition, Alphabet, generate_additions,
 };
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig};
+use crate::settings::sizes_at_least_one;
 use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, SchedulePolicy};
 use crate::train::{config_checkpoint, init_seeded};
 use burn::tensor::Device;
@@ -189,11 +190,11 @@ pub fn run_addition(
     run: &TrainRun,
     device: &Device,
 ) -> Result<AdditionReport, LessonError> {
-    if config.hidden == 0 || config.layers == 0 || config.batch_size == 0 {
-        return Err(LessonError::Config(
-            "the hidden size, number of layers and batch size must be at least 1".into(),
-        ));
-    }
+    sizes_at_least_one(&[
+        ("the hidden size", config.hidden),
+        ("the number of layers", config.layers),
+        ("the batch size", config.batch_size),
+    ])?;
     let train_problems = generate_additions(
         config.train_examples,
         config.x_digits.clone(),

@@ -139,7 +139,7 @@ pub fn train_char_lm(
         config.hidden,
         config.layers,
     )
-    .with_embedding_size(config.embedding)
+    .with_embedding_size(Some(config.embedding))
     .check()?;
     check_stream_sizes(config.seq_len, config.batch_size, config.epochs)?;
     let train_ids = match config.max_train_chars {

@@ -9,6 +9,7 @@ use super::seq2seq_task::{
 };
 use crate::data::{Alphabet, random_sequences};
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig, SeqEncoderDecoderConfig};
+use crate::settings::sizes_at_least_one;
 use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, Schedule};
 use crate::train::{config_checkpoint, init_seeded};
 use burn::tensor::Device;
@@ -221,11 +222,11 @@ pub fn run_copy(
     run: &TrainRun,
     device: &Device,
 ) -> Result<CopyReport, LessonError> {
-    if config.hidden == 0 || config.batch_size == 0 || config.test_sequences == 0 {
-        return Err(LessonError::Config(
-            "the hidden size, batch size and number of test sequences must be at least 1".into(),
-        ));
-    }
+    sizes_at_least_one(&[
+        ("the hidden size", config.hidden),
+        ("the batch size", config.batch_size),
+        ("the number of test sequences", config.test_sequences),
+    ])?;
     let alphabet = Alphabet::letters(config.alphabet_size)?;
     let train = config.pairs(config.train_sequences, config.lengths.clone(), config.seed)?;
     let test = config.pairs(

@@ -7,6 +7,7 @@ use crate::models::{
     CellKind, LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
     Nonlinearity, RecurrentLmConfig,
 };
+use crate::settings::{positive, sizes_at_least_one};
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
     RunSettings, Schedule,
@@ -205,25 +206,14 @@ impl HumanNumbersConfig {
     }
 
     fn validate(&self) -> Result<(), LessonError> {
-        let zero = |name: &str| LessonError::Config(format!("{name} must be at least 1"));
-        if self.batch_size == 0 {
-            return Err(zero("the batch size"));
-        }
-        if self.seq_len == Some(0) {
-            return Err(zero("the sequence length"));
-        }
-        if self.hidden == Some(0) {
-            return Err(zero("the hidden size"));
-        }
-        if self.epochs == Some(0) {
-            return Err(zero("the number of epochs"));
-        }
-        if let Some(lr) = self.lr
-            && !(lr.is_finite() && lr > 0.0)
-        {
-            return Err(LessonError::Config(format!(
-                "the learning rate must be positive, got {lr}"
-            )));
+        sizes_at_least_one(&[
+            ("the batch size", self.batch_size),
+            ("the sequence length", self.seq_len.unwrap_or(1)),
+            ("the hidden size", self.hidden.unwrap_or(1)),
+            ("the number of epochs", self.epochs.unwrap_or(1)),
+        ])?;
+        if let Some(lr) = self.lr {
+            positive("the learning rate", lr)?;
         }
         if self.model == HumanNumbersModel::Lm1 && self.seq_len.is_some_and(|s| s != 3) {
             return Err(LessonError::Config(
@@ -446,7 +436,7 @@ mod tests {
                 batch_size: 0,
                 ..lm4.clone()
             }),
-            "the batch size must be at least 1"
+            "the batch size must be at least 1, got 0"
         );
         assert!(
             bad(HumanNumbersConfig {

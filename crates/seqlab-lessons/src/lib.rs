@@ -19,6 +19,7 @@ pub mod markov;
 pub mod plot;
 pub mod pos_tag;
 pub mod seq2seq_task;
+pub mod settings;
 pub mod sinusoid;
 mod streams;
 pub mod text_lm;
@@ -30,6 +31,7 @@ use crate::models::{
     ClassifierError, ConfigError, EncoderError, MarkovError, RecurrentError, SamplingError,
 };
 use crate::train::{Checkpoint, CheckpointError, TrainError};
+use settings::SettingError;
 use std::path::Path;
 use thiserror::Error;
 
@@ -48,7 +50,10 @@ pub(crate) fn saved_tokenizer(dir: &Path, kind: &str) -> Result<Tokenizer, Lesso
 /// What can go wrong in a lesson.
 #[derive(Debug, Error)]
 pub enum LessonError {
-    /// A setting is out of range.
+    /// A setting is out of its range.
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    /// Settings that do not go together, or data the lesson cannot use.
     #[error("{0}")]
     Config(String),
     /// Preparing the data failed.

@@ -5,6 +5,7 @@
 use super::{LessonError, TrainRun};
 use crate::data::{Padded, STOP, batch_rows, pad_with_stop};
 use crate::models::{RecurrentState, Seq2Seq, SeqEncoderDecoder};
+use crate::settings::{positive, sizes_at_least_one};
 use crate::train::{
     Checkpoint, EpochRecord, FitLoop, OptimizerConfig, Phase, RunCheckpoints, RunSettings,
     Schedule, Scores, StepLoss, TrainTask, flat_cross_entropy, masked_cross_entropy, resume_module,
@@ -329,18 +330,8 @@ pub fn evaluate_pairs<M: PairModel>(
 }
 
 fn check(settings: &PairTraining) -> Result<(), LessonError> {
-    if settings.epochs == 0 {
-        return Err(LessonError::Config(
-            "the number of epochs must be at least 1".into(),
-        ));
-    }
-    let lr = settings.schedule.max_lr();
-    if !(lr.is_finite() && lr > 0.0) {
-        return Err(LessonError::Config(format!(
-            "the learning rate must be positive, got {lr}"
-        )));
-    }
-    Ok(())
+    sizes_at_least_one(&[("the number of epochs", settings.epochs)])?;
+    Ok(positive("the learning rate", settings.schedule.max_lr())?)
 }
 
 /// The one-hot sources of `rows` `[B, Ts, classes]` and, for the masked recipe, their lengths.

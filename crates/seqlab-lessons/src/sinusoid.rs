@@ -4,6 +4,7 @@
 use super::{LessonError, TrainRun};
 use crate::data::{SinusoidConfig, Sinusoids, batch_rows, generate_sinusoids};
 use crate::models::{LinRnn, LinRnnConfig, RecurrentState};
+use crate::settings::sizes_at_least_one;
 use crate::train::{
     AdamConfig, EpochRecord, FitLoop, OptimizerConfig, Phase, RunCheckpoints, RunSettings,
     Schedule, Scores, StepLoss, TrainTask, config_checkpoint, init_seeded, mse, resume_module,
@@ -90,11 +91,11 @@ pub fn run_sinusoid(
             config.warmup, config.data.time_steps
         )));
     }
-    if config.hidden == 0 || config.batch_size == 0 || config.epochs == 0 {
-        return Err(LessonError::Config(
-            "the hidden size, batch size and number of epochs must be at least 1".into(),
-        ));
-    }
+    sizes_at_least_one(&[
+        ("the hidden size", config.hidden),
+        ("the batch size", config.batch_size),
+        ("the number of epochs", config.epochs),
+    ])?;
     let train = generate_sinusoids(config.train_series, &config.data, config.seed)?;
     let test = generate_sinusoids(
         config.test_series,

@@ -4,6 +4,7 @@
 
 use crate::LessonError;
 use crate::data::{CharVocab, LmBatch, batches, group_chunks, sequence_windows};
+use crate::settings::{fraction, sizes_at_least_one};
 
 /// A text cut into a training head and a held-out tail, as ids over the whole text's
 /// characters.
@@ -20,11 +21,7 @@ pub struct CharCorpus {
 impl CharCorpus {
     /// Splits `text` at `floor(chars × (1 − valid_fraction))`.
     pub fn split(text: &str, valid_fraction: f64) -> Result<Self, LessonError> {
-        if !(valid_fraction > 0.0 && valid_fraction < 1.0) {
-            return Err(LessonError::Config(format!(
-                "the validation fraction must be strictly between 0 and 1, got {valid_fraction}"
-            )));
-        }
+        fraction("the validation fraction", valid_fraction)?;
         let vocab = CharVocab::from_text(text);
         let mut train = vocab.encode(text)?;
         let cut = (train.len() as f64 * (1.0 - valid_fraction)) as usize;
@@ -50,12 +47,11 @@ pub(crate) fn check_stream_sizes(
     batch_size: usize,
     epochs: usize,
 ) -> Result<(), LessonError> {
-    if seq_len == 0 || batch_size == 0 || epochs == 0 {
-        return Err(LessonError::Config(format!(
-            "the sequence length, batch size and epochs must be at least 1, got {seq_len}, {batch_size} and {epochs}"
-        )));
-    }
-    Ok(())
+    Ok(sizes_at_least_one(&[
+        ("the sequence length", seq_len),
+        ("the batch size", batch_size),
+        ("the epochs", epochs),
+    ])?)
 }
 
 /// Stateful LM batches of `batch_size` streams × `seq_len` tokens from `ids` (`what` names

@@ -5,6 +5,7 @@
 use super::{LessonError, TOKENIZER_FILE, TrainRun, saved_tokenizer};
 use crate::data::Tokenizer;
 use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
+use crate::settings::fraction;
 use crate::streams::{check_stream_sizes, held_out_batches, stream_batches};
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
@@ -210,12 +211,7 @@ pub fn train_text_lm(
     };
     let (mut train_ids, valid_ids, test_ids) = match texts {
         LmTexts::Shuffled(texts) => {
-            if !(config.valid_fraction > 0.0 && config.valid_fraction < 1.0) {
-                return Err(LessonError::Config(format!(
-                    "the validation fraction must be strictly between 0 and 1, got {}",
-                    config.valid_fraction
-                )));
-            }
+            fraction("the validation fraction", config.valid_fraction)?;
             let mut order: Vec<usize> = (0..texts.len()).collect();
             order.shuffle(&mut StdRng::seed_from_u64(config.seed));
             let mut ids = Vec::new();
@@ -263,7 +259,7 @@ pub fn train_text_lm(
         config.hidden,
         config.layers,
     )
-    .with_embedding_size(config.embedding)
+    .with_embedding_size(Some(config.embedding))
     .check()?;
     let settings = config.run_settings();
     let (model, saved) = match run.resume {

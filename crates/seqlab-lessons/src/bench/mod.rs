@@ -191,7 +191,7 @@ pub fn run_sampling(
 ) -> Result<SamplingResult, BenchError> {
     device.seed(0);
     let model = RecurrentLmConfig::new(CellKind::Lstm, 100, 512, 2)
-        .with_embedding_size(64)
+        .with_embedding_size(Some(64))
         .init(device);
     let config = |length| GenerateConfig {
         length,

@@ -10,6 +10,7 @@ use crate::models::{
     CellKind, ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, PytorchWeights,
     RecurrentClassifier, RecurrentClassifierConfig, RecurrentState,
 };
+use crate::settings::{in_range, positive, sizes_at_least_one};
 use crate::train::{
     AdamConfig, Checkpoint, EpochRecord, FitLoop, OneCycle, OptimizerConfig, Phase, RunCheckpoints,
     RunSettings, SavedRun, Schedule, Scores, StepIndex, StepLoss, TrainTask, check_same_model,
@@ -257,37 +258,30 @@ impl ClassifyReport {
 }
 
 fn check(config: &ClassifyConfig) -> Result<(), LessonError> {
-    let sizes = [
-        config.embedding,
-        config.hidden,
-        config.layers,
-        config.max_len,
-        config.batch_size,
-        config.epochs,
-    ];
-    if sizes.contains(&0) {
-        return Err(LessonError::Config(
-            "the embedding, hidden width, layers, maximum length, batch size and epochs must be at least 1".into(),
-        ));
-    }
-    if !(config.lr_decay.is_finite() && config.lr_decay >= 1.0) {
-        return Err(LessonError::Config(format!(
-            "the learning-rate decay per layer group must be at least 1, got {}",
-            config.lr_decay
-        )));
-    }
-    if !(config.lr.is_finite() && config.lr > 0.0) {
-        return Err(LessonError::Config(format!(
-            "the learning rate must be positive, got {}",
-            config.lr
-        )));
-    }
-    if !(0.0..1.0).contains(&config.dropout) {
-        return Err(LessonError::Config(format!(
-            "the dropout must be at least 0 and below 1, got {}",
-            config.dropout
-        )));
-    }
+    sizes_at_least_one(&[
+        ("the embedding", config.embedding),
+        ("the hidden width", config.hidden),
+        ("the layers", config.layers),
+        ("the maximum length", config.max_len),
+        ("the batch size", config.batch_size),
+        ("the epochs", config.epochs),
+    ])?;
+    let decay = config.lr_decay;
+    let decay_ok = decay.is_finite() && decay >= 1.0;
+    in_range(
+        "the learning-rate decay per layer group",
+        "at least 1",
+        decay,
+        decay_ok,
+    )?;
+    positive("the learning rate", config.lr)?;
+    let dropout = config.dropout;
+    in_range(
+        "the dropout",
+        "at least 0 and below 1",
+        dropout,
+        (0.0..1.0).contains(&dropout),
+    )?;
     Ok(())
 }
 

@@ -32,7 +32,7 @@ fn rare_classes_are_left_out_and_reported() {
 #[test]
 fn a_transfer_takes_the_encoder_or_the_embedding_alone() {
     let device = Device::flex();
-    let config = RecurrentLmConfig::new(CellKind::Lstm, 20, 10, 1).with_embedding_size(6);
+    let config = RecurrentLmConfig::new(CellKind::Lstm, 20, 10, 1).with_embedding_size(Some(6));
     let lm = TextLm {
         model: init_seeded(&device, 7, || config.init(&device)),
         tokenizer: Tokenizer::word(&["a b c"], 20, 1),

@@ -5,6 +5,7 @@
 use super::{LessonError, TrainRun};
 use crate::data::{CharVocab, TaggedSentence, Vocab, VocabOrder, batch_rows};
 use crate::models::{CharFeaturesConfig, RecurrentState, Tagger, TaggerConfig, WordChars};
+use crate::settings::{in_range, sizes_at_least_one};
 use crate::train::{
     AdamConfig, CONFIG_FILE, Checkpoint, EpochRecord, FitLoop, LossAccuracy, OptimizerConfig,
     Phase, RunCheckpoints, RunSettings, SavedRun, Schedule, SgdConfig, StepLoss, TrainTask,
@@ -152,11 +153,14 @@ pub fn split_sentences(
     if valid_fraction == 0.0 {
         return Ok((sentences.to_vec(), sentences.to_vec()));
     }
-    if !(valid_fraction > 0.0 && valid_fraction < 1.0) {
-        return Err(LessonError::Config(format!(
-            "the validation fraction must be 0 or strictly between 0 and 1, got {valid_fraction}"
-        )));
-    }
+    let share = valid_fraction > 0.0 && valid_fraction < 1.0;
+    let requirement = "0 or strictly between 0 and 1";
+    in_range(
+        "the validation fraction",
+        requirement,
+        valid_fraction,
+        share,
+    )?;
     let order: Vec<usize> =
         batch_rows(sentences.len(), sentences.len().max(1), Some(seed))?.concat();
     let held_out = ((sentences.len() as f64) * valid_fraction).round() as usize;
@@ -214,14 +218,16 @@ pub fn new_tagger(
     tag_order: Option<&[&str]>,
     device: &Device,
 ) -> Result<PosTagger, LessonError> {
-    if config.embedding == 0
-        || config.hidden == 0
-        || (config.char_embedding > 0 && config.char_hidden == 0)
-    {
-        return Err(LessonError::Config(
-            "the embedding and hidden sizes must be at least 1".into(),
-        ));
-    }
+    let char_hidden = if config.char_embedding > 0 {
+        config.char_hidden
+    } else {
+        1
+    };
+    sizes_at_least_one(&[
+        ("the embedding", config.embedding),
+        ("the hidden size", config.hidden),
+        ("the character LSTM's width", char_hidden),
+    ])?;
     let all_words: Vec<&str> = train
         .iter()
         .flat_map(|s| s.words.iter().map(String::as_str))
@@ -253,11 +259,11 @@ pub fn new_tagger(
         TaggerConfig::new(words.len(), tags.len(), config.embedding, config.hidden)
             .with_bidirectional(config.bidirectional);
     if let Some(chars) = &chars {
-        model_config = model_config.with_chars(CharFeaturesConfig {
+        model_config = model_config.with_chars(Some(CharFeaturesConfig {
             classes: chars.classes(),
             embedding: config.char_embedding,
             hidden: config.char_hidden,
-        });
+        }));
     }
     let model_config = model_config.check()?;
     let model = init_seeded(device, config.seed, || model_config.init(device));
@@ -302,11 +308,10 @@ pub fn train_tagger(
             "there are no sentences to train on".into(),
         ));
     }
-    if config.epochs == 0 || config.batch_size == 0 {
-        return Err(LessonError::Config(
-            "the epochs and batch size must be at least 1".into(),
-        ));
-    }
+    sizes_at_least_one(&[
+        ("the epochs", config.epochs),
+        ("the batch size", config.batch_size),
+    ])?;
     let optimizer = if config.sgd {
         OptimizerConfig::Sgd(SgdConfig {
             momentum: 0.0,

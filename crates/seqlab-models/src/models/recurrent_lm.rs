@@ -10,6 +10,7 @@ use crate::{
     CellKind, HostStepper, LanguageModel, LmOutput, Recurrent, RecurrentConfig, RecurrentState,
     SequenceEncoder, TokenStepper,
 };
+use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig,
@@ -21,46 +22,37 @@ use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
 /// The global gradient norm models on recurrent layers clip to by default.
 pub const RECURRENT_GRAD_CLIP: f64 = 5.0;
 
-/// Configuration of a [`RecurrentLm`].
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+/// Configuration of a [`RecurrentLm`]: `RecurrentLmConfig::new(kind, vocab_size,
+/// hidden_size, num_layers)` is a language model of `kind` with these sizes, no dropout,
+/// untied, unregularised.
+#[derive(Config, Debug, Copy, PartialEq)]
 pub struct RecurrentLmConfig {
+    /// The recurrence: `CellKind::Rnn(Tanh)` for LMModel5, `CellKind::Lstm` for LMModel6–7.
+    pub kind: CellKind,
     /// Tokens in the vocabulary.
     pub vocab_size: usize,
     /// Hidden width (the book: 64).
     pub hidden_size: usize,
+    /// Stacked recurrent layers (the book: 2).
+    pub num_layers: usize,
     /// Embedding width; `None` is the hidden width, as in the book (the RNN course's
     /// character model: 64 with 512 hidden). A tied model always uses the hidden width.
     pub embedding_size: Option<usize>,
-    /// Stacked recurrent layers (the book: 2).
-    pub num_layers: usize,
-    /// The recurrence: `CellKind::Rnn(Tanh)` for LMModel5, `CellKind::Lstm` for LMModel6–7.
-    pub kind: CellKind,
     /// Dropout on the recurrent output before the output layer (LMModel7: 0.4).
+    #[config(default = 0.0)]
     pub output_dropout: f64,
     /// Whether the output layer reuses the embedding's weights (LMModel7).
+    #[config(default = false)]
     pub tie_weights: bool,
     /// Activation regularisation α: `α · mean(dropped output²)` (LMModel7: 2).
+    #[config(default = 0.0)]
     pub activation_reg: f64,
     /// Temporal activation regularisation β: `β · mean((raw[t+1] − raw[t])²)` (LMModel7: 1).
+    #[config(default = 0.0)]
     pub temporal_reg: f64,
 }
 
 impl RecurrentLmConfig {
-    /// A language model of `kind` with these sizes, no dropout, untied, unregularised.
-    pub fn new(kind: CellKind, vocab_size: usize, hidden_size: usize, num_layers: usize) -> Self {
-        Self {
-            vocab_size,
-            hidden_size,
-            embedding_size: None,
-            num_layers,
-            kind,
-            output_dropout: 0.0,
-            tie_weights: false,
-            activation_reg: 0.0,
-            temporal_reg: 0.0,
-        }
-    }
-
     /// The book's LMModel7: a 2-layer LSTM with output dropout `dropout`, tied embeddings, and
     /// AR α = 2, TAR β = 1.
     pub fn awd_lstm(vocab_size: usize, hidden_size: usize, dropout: f64) -> Self {
@@ -80,12 +72,6 @@ impl RecurrentLmConfig {
         at_least("embedding_size", self.embedding_width(), 1)?;
         at_least("num_layers", self.num_layers, 1)?;
         Ok(self)
-    }
-
-    /// The same model with embeddings of `size` (see [`RecurrentLmConfig::embedding_size`]).
-    pub fn with_embedding_size(mut self, size: usize) -> Self {
-        self.embedding_size = Some(size);
-        self
     }
 
     /// The embedding width the model is built with.
@@ -432,7 +418,7 @@ mod tests {
         let device = Device::flex();
         device.seed(3);
         for config in [
-            RecurrentLmConfig::new(CellKind::Lstm, 11, 16, 2).with_embedding_size(6),
+            RecurrentLmConfig::new(CellKind::Lstm, 11, 16, 2).with_embedding_size(Some(6)),
             RecurrentLmConfig::new(CellKind::Gru, 11, 16, 2),
             RecurrentLmConfig::new(CellKind::Rnn(Nonlinearity::Tanh), 11, 16, 1),
             RecurrentLmConfig::awd_lstm(11, 16, 0.0),

@@ -337,7 +337,7 @@ mod tests {
         let device = Device::flex();
         device.seed(5);
         let model = RecurrentLmConfig::new(CellKind::Lstm, 12, 24, 2)
-            .with_embedding_size(8)
+            .with_embedding_size(Some(8))
             .init(&device);
         let prime = [3, 1, 4, 1, 5];
         for sampling in [Sampling::Greedy, Sampling::temperature(1.0)] {

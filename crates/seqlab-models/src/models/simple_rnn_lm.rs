@@ -11,6 +11,7 @@
 //! vocab)`), initialised as PyTorch does.
 
 use crate::{LanguageModel, LmOutput, RecurrentState};
+use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
@@ -70,7 +71,7 @@ impl SimpleRnnLayers {
 macro_rules! simple_lm_config {
     ($config:ident, $model:ident, $what:literal) => {
         #[doc = concat!("Configuration of [`", stringify!($model), "`]: ", $what)]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[derive(Config, Debug, Copy, PartialEq, Eq)]
         pub struct $config {
             /// Tokens in the vocabulary (30 for human numbers).
             pub vocab_size: usize,
@@ -79,11 +80,6 @@ macro_rules! simple_lm_config {
         }
 
         impl $config {
-            /// A configuration with these sizes.
-            pub fn new(vocab_size: usize, hidden_size: usize) -> Self {
-                Self { vocab_size, hidden_size }
-            }
-
             #[doc = concat!("Builds a [`", stringify!($model), "`] on `device` with PyTorch's initialisation.")]
             pub fn init(&self, device: &Device) -> $model {
                 $model { layers: SimpleRnnLayers::new(self.vocab_size, self.hidden_size, device) }

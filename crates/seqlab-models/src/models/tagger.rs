@@ -5,13 +5,14 @@
 use crate::config_check::{ConfigError, at_least};
 use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
 use crate::{CellKind, EncoderError, Recurrent, RecurrentConfig, RecurrentError, SequenceEncoder};
+use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
 
 /// The character-level part of a [`Tagger`]: each word's characters through an embedding and
 /// an LSTM whose final state joins the word's embedding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub struct CharFeaturesConfig {
     /// Character classes (id 0 for characters not seen in training).
     pub classes: usize,
@@ -21,8 +22,9 @@ pub struct CharFeaturesConfig {
     pub hidden: usize,
 }
 
-/// Configuration of a [`Tagger`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Configuration of a [`Tagger`]: `TaggerConfig::new(words, tags, embedding, hidden)` is the
+/// tutorial's `LSTMTag(embedding, hidden, words, tags)`, one forward LSTM layer.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub struct TaggerConfig {
     /// Words in the vocabulary.
     pub words: usize,
@@ -33,27 +35,16 @@ pub struct TaggerConfig {
     /// Hidden width per direction (the tutorial: 6).
     pub hidden: usize,
     /// The recurrence (the tutorial: LSTM).
+    #[config(default = "CellKind::Lstm")]
     pub cell: CellKind,
     /// Whether the sentence is also read backwards.
+    #[config(default = false)]
     pub bidirectional: bool,
     /// Character-level word features, if any.
     pub chars: Option<CharFeaturesConfig>,
 }
 
 impl TaggerConfig {
-    /// The tutorial's `LSTMTag(embedding, hidden, words, tags)`: one forward LSTM layer.
-    pub fn new(words: usize, tags: usize, embedding: usize, hidden: usize) -> Self {
-        Self {
-            words,
-            tags,
-            embedding,
-            hidden,
-            cell: CellKind::Lstm,
-            bidirectional: false,
-            chars: None,
-        }
-    }
-
     /// The config, if it can build a tagger: every count and width at least 1.
     pub fn check(self) -> Result<Self, ConfigError> {
         at_least("words", self.words, 1)?;
@@ -66,18 +57,6 @@ impl TaggerConfig {
             at_least("chars.hidden", chars.hidden, 1)?;
         }
         Ok(self)
-    }
-
-    /// Reads the sentence both ways.
-    pub fn with_bidirectional(mut self, bidirectional: bool) -> Self {
-        self.bidirectional = bidirectional;
-        self
-    }
-
-    /// Adds character-level word features.
-    pub fn with_chars(mut self, chars: CharFeaturesConfig) -> Self {
-        self.chars = Some(chars);
-        self
     }
 
     /// Features per word the encoder reads: the word embedding, and the character features
@@ -247,11 +226,11 @@ mod tests {
     #[test]
     fn another_encoder_plugs_into_the_tagger() {
         let device = Device::flex();
-        let config = TaggerConfig::new(9, 3, 6, 6).with_chars(CharFeaturesConfig {
+        let config = TaggerConfig::new(9, 3, 6, 6).with_chars(Some(CharFeaturesConfig {
             classes: 5,
             embedding: 2,
             hidden: 4,
-        });
+        }));
         assert_eq!(config.encoder_input_width(), 10);
         let encoder = PerWord {
             linear: LinearConfig::new(10, 7).init(&device),
@@ -284,11 +263,11 @@ mod tests {
         let device = Device::flex();
         let tagger = TaggerConfig::new(10, 4, 8, 8)
             .with_bidirectional(true)
-            .with_chars(CharFeaturesConfig {
+            .with_chars(Some(CharFeaturesConfig {
                 classes: 20,
                 embedding: 5,
                 hidden: 7,
-            })
+            }))
             .init(&device);
         let words = Tensor::<2, Int>::zeros([2, 3], &device);
         assert!(tagger.forward(words.clone(), Some(&[3, 2]), None).is_err());

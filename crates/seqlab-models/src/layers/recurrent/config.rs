@@ -3,11 +3,12 @@
 
 use super::{CellKind, DirectionWeights, Nonlinearity, Recurrent};
 use crate::config_check::{ConfigError, at_least};
+use burn::config::Config;
 use burn::nn::{DropoutConfig, Initializer};
 use burn::tensor::Device;
 
 /// Settings of a [`Recurrent`] layer, named as PyTorch names them.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq)]
 pub struct RecurrentConfig {
     /// The recurrence.
     pub kind: CellKind,
@@ -16,18 +17,24 @@ pub struct RecurrentConfig {
     /// Width of the hidden state.
     pub hidden_size: usize,
     /// Stacked layers (default 1).
+    #[config(default = 1)]
     pub num_layers: usize,
     /// Whether the layers have biases (default true).
+    #[config(default = true)]
     pub bias: bool,
     /// Dropout on the outputs of every layer but the last, in training (default 0).
+    #[config(default = 0.0)]
     pub dropout: f64,
     /// Whether each layer also runs backwards in time (default false).
+    #[config(default = false)]
     pub bidirectional: bool,
     /// Whether inputs and outputs are `[batch, time, features]` (default true, unlike
     /// PyTorch) or `[time, batch, features]`. States are `[D·layers, batch, hidden]` either way.
+    #[config(default = true)]
     pub batch_first: bool,
     /// Whether to run the fused operation where the device has it (default true); `false`
     /// forces the plain tensor-operation path everywhere.
+    #[config(default = true)]
     pub fused: bool,
 }
 
@@ -38,21 +45,6 @@ impl RecurrentConfig {
         at_least("hidden_size", self.hidden_size, 1)?;
         at_least("num_layers", self.num_layers, 1)?;
         Ok(self)
-    }
-
-    /// A one-layer recurrence of `kind`.
-    pub fn new(kind: CellKind, input_size: usize, hidden_size: usize) -> Self {
-        Self {
-            kind,
-            input_size,
-            hidden_size,
-            num_layers: 1,
-            bias: true,
-            dropout: 0.0,
-            bidirectional: false,
-            batch_first: true,
-            fused: true,
-        }
     }
 
     /// `torch.nn.RNN(input_size, hidden_size)` with tanh.
@@ -68,42 +60,6 @@ impl RecurrentConfig {
     /// `torch.nn.GRU(input_size, hidden_size)`.
     pub fn gru(input_size: usize, hidden_size: usize) -> Self {
         Self::new(CellKind::Gru, input_size, hidden_size)
-    }
-
-    /// Sets the number of stacked layers.
-    pub fn with_num_layers(mut self, num_layers: usize) -> Self {
-        self.num_layers = num_layers;
-        self
-    }
-
-    /// Sets whether the layers have biases.
-    pub fn with_bias(mut self, bias: bool) -> Self {
-        self.bias = bias;
-        self
-    }
-
-    /// Sets the dropout between layers.
-    pub fn with_dropout(mut self, dropout: f64) -> Self {
-        self.dropout = dropout;
-        self
-    }
-
-    /// Sets whether each layer runs in both directions.
-    pub fn with_bidirectional(mut self, bidirectional: bool) -> Self {
-        self.bidirectional = bidirectional;
-        self
-    }
-
-    /// Sets whether inputs and outputs are batch-first.
-    pub fn with_batch_first(mut self, batch_first: bool) -> Self {
-        self.batch_first = batch_first;
-        self
-    }
-
-    /// Sets whether to use the fused operation where the device has it.
-    pub fn with_fused(mut self, fused: bool) -> Self {
-        self.fused = fused;
-        self
     }
 
     /// Builds the layer on `device`, every parameter drawn from `U(-1/√hidden, 1/√hidden)`

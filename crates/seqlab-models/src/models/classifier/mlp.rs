@@ -1,5 +1,6 @@
 //! [`MlpClassifier`]: embedding → flatten → linear → ReLU → linear, for one fixed length.
 
+use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
@@ -10,7 +11,7 @@ use crate::config_check::{ConfigError, at_least};
 use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
 
 /// Configuration of an [`MlpClassifier`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub struct MlpClassifierConfig {
     /// Tokens in the vocabulary.
     pub vocab_size: usize,

@@ -1,6 +1,7 @@
 //! [`SequenceClassifier`]: embedding → a [`SequenceEncoder`] → pooling over time → linear;
 //! [`RecurrentClassifier`] is the one on seqlab's recurrent layers.
 
+use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
@@ -26,44 +27,23 @@ use crate::{CellKind, Recurrent, RecurrentConfig, SequenceEncoder};
 /// assert_eq!(logits.dims(), [2, 3]);
 /// # Ok::<(), seqlab_models::ClassifierError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq)]
 pub struct SequenceClassifierConfig {
     /// Tokens in the vocabulary.
     pub vocab_size: usize,
     /// Embedding width: the encoder's input width.
     pub embedding_size: usize,
     /// Pooling over time.
+    #[config(default = "Pooling::Mean")]
     pub pooling: Pooling,
     /// Dropout on the pooled features before the head, while training (0 for none).
+    #[config(default = 0.0)]
     pub dropout: f64,
     /// Output classes.
     pub classes: usize,
 }
 
 impl SequenceClassifierConfig {
-    /// Embedding(vocab, embedding) → encoder → mean → Linear(encoder width, classes).
-    pub fn new(vocab_size: usize, embedding_size: usize, classes: usize) -> Self {
-        Self {
-            vocab_size,
-            embedding_size,
-            pooling: Pooling::Mean,
-            dropout: 0.0,
-            classes,
-        }
-    }
-
-    /// Sets the pooling.
-    pub fn with_pooling(mut self, pooling: Pooling) -> Self {
-        self.pooling = pooling;
-        self
-    }
-
-    /// Sets the dropout on the pooled features.
-    pub fn with_dropout(mut self, dropout: f64) -> Self {
-        self.dropout = dropout;
-        self
-    }
-
     /// Builds the classifier around `encoder` (which reads `embedding_size` features a step)
     /// on `device`.
     pub fn init<E: SequenceEncoder>(&self, encoder: E, device: &Device) -> SequenceClassifier<E> {

@@ -2,24 +2,20 @@
 //! matrix, the softmax of the scores weighs the outputs into a context, and the context and
 //! the state are combined into the attentional state the read-out sees.
 
+use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{softmax, tanh};
 use burn::tensor::{Bool, Device, Tensor};
 
 /// Settings of a [`LuongAttention`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub struct LuongAttentionConfig {
     /// Width of decoder states and encoder outputs.
     pub hidden_size: usize,
 }
 
 impl LuongAttentionConfig {
-    /// Attention between states of `hidden_size`.
-    pub fn new(hidden_size: usize) -> Self {
-        Self { hidden_size }
-    }
-
     /// Builds it on `device`.
     pub fn init(&self, device: &Device) -> LuongAttention {
         let h = self.hidden_size;

@@ -5,6 +5,7 @@
 use super::attention::{LuongAttention, LuongAttentionConfig};
 use crate::layers::recurrent::step_mask;
 use crate::{CellKind, Recurrent, RecurrentConfig, RecurrentError, RecurrentState};
+use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Int, Tensor};
@@ -61,7 +62,7 @@ impl FromStr for DecoderKind {
 }
 
 /// Settings of a [`Seq2Seq`].
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq)]
 pub struct Seq2SeqConfig {
     /// The recurrence of encoder and decoder.
     pub kind: CellKind,
@@ -72,36 +73,13 @@ pub struct Seq2SeqConfig {
     /// Hidden units per layer.
     pub hidden_size: usize,
     /// Stacked layers in encoder and decoder (default 1).
+    #[config(default = 1)]
     pub num_layers: usize,
     /// What the decoder reads.
     pub decoder: DecoderKind,
 }
 
 impl Seq2SeqConfig {
-    /// A one-layer encoder–decoder.
-    pub fn new(
-        kind: CellKind,
-        source_classes: usize,
-        target_classes: usize,
-        hidden_size: usize,
-        decoder: DecoderKind,
-    ) -> Self {
-        Self {
-            kind,
-            source_classes,
-            target_classes,
-            hidden_size,
-            num_layers: 1,
-            decoder,
-        }
-    }
-
-    /// With `num_layers` stacked layers in encoder and decoder.
-    pub fn with_num_layers(mut self, num_layers: usize) -> Self {
-        self.num_layers = num_layers;
-        self
-    }
-
     /// Builds it on `device`.
     pub fn init(&self, device: &Device) -> Seq2Seq {
         let decoder_input = match self.decoder {

@@ -2,6 +2,7 @@
 //! builds it: a tanh encoder that keeps only its last hidden state, and a decoder with no input
 //! that unrolls that state into a sequence.
 
+use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::tanh;
@@ -9,7 +10,7 @@ use burn::tensor::{Device, Tensor};
 
 /// Sizes of a [`SeqEncoderDecoder`] (the notebook's `SeqEncoderDecoder(input_dim, hidden_dim)`:
 /// the output has as many classes as the input).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub struct SeqEncoderDecoderConfig {
     /// One-hot width of the symbols, in and out.
     pub classes: usize,
@@ -18,14 +19,6 @@ pub struct SeqEncoderDecoderConfig {
 }
 
 impl SeqEncoderDecoderConfig {
-    /// An encoder–decoder for `classes` symbols with `hidden_size` units.
-    pub fn new(classes: usize, hidden_size: usize) -> Self {
-        Self {
-            classes,
-            hidden_size,
-        }
-    }
-
     /// Builds it on `device` with PyTorch's `nn.Linear` initialisation and an initial encoder
     /// state drawn from `N(0, 0.01²)`.
     pub fn init(&self, device: &Device) -> SeqEncoderDecoder {

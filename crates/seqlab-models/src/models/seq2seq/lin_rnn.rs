@@ -2,12 +2,13 @@
 //! read-out, trained on next-step prediction and run free with [`LinRnn::generate`].
 
 use crate::{CellKind, Nonlinearity, Recurrent, RecurrentConfig, RecurrentError, RecurrentState};
+use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 /// Sizes of a [`LinRnn`] (the notebook's `LinRNN(n_input=1, n_hidden=1, n_output=1)`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub struct LinRnnConfig {
     /// Features per input step.
     pub input_size: usize,
@@ -18,15 +19,6 @@ pub struct LinRnnConfig {
 }
 
 impl LinRnnConfig {
-    /// A linear RNN with these sizes.
-    pub fn new(input_size: usize, hidden_size: usize, output_size: usize) -> Self {
-        Self {
-            input_size,
-            hidden_size,
-            output_size,
-        }
-    }
-
     /// Builds it on `device`; the initial state is drawn from `N(0, 0.01²)` as the notebook's.
     pub fn init(&self, device: &Device) -> LinRnn {
         let recurrence = RecurrentConfig::new(
