@@ -3,7 +3,7 @@
 
 use super::LessonError;
 use super::TrainRun;
-use super::seq2seq_task::Resumable;
+use super::seq2seq_task::{Masking, Resumable};
 use super::seq2seq_task::{PairEvaluation, PairTraining, SymbolPairs, evaluate_pairs, train_pairs};
 use crate::data::{
     ADDITION_ANSWER_SYMBOLS, ADDITION_QUESTION_SYMBOLS, Addition, Alphabet, generate_additions,
@@ -12,6 +12,7 @@ use crate::models::{CellKind, DecoderKind, Seq2SeqConfig};
 use crate::settings::sizes_at_least_one;
 use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, SchedulePolicy};
 use crate::train::{config_checkpoint, init_seeded};
+use burn::module::Module;
 use burn::tensor::Device;
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
@@ -36,8 +37,9 @@ pub struct AdditionConfig {
     pub hidden: usize,
     /// What the decoder reads.
     pub decoder: DecoderKind,
-    /// The masked recipe (encoder state at each length, loss up to the first stop symbol).
-    pub masked: bool,
+    /// What padding is kept out of (the masked recipe: encoder state at each length, loss up
+    /// to the first stop symbol).
+    pub masking: Masking,
     /// Training epochs.
     pub epochs: usize,
     /// Problems per batch.
@@ -74,7 +76,7 @@ impl AdditionConfig {
             layers: 5,
             hidden: 200,
             decoder: DecoderKind::Zero,
-            masked: false,
+            masking: Masking::NONE,
             epochs: 10,
             batch_size: 32,
             lr: 1e-3,
@@ -102,7 +104,7 @@ impl AdditionConfig {
                 layers: 1,
                 hidden: 128,
                 decoder,
-                masked: true,
+                masking: Masking::BOTH,
                 epochs: 30,
                 batch_size: 64,
                 lr: 1e-2,
@@ -132,7 +134,7 @@ impl AdditionConfig {
             optimizer: OptimizerConfig::Adam(AdamConfig::pytorch()),
             schedule: self.schedule.at_lr(self.lr),
             trailing_stops: 1,
-            masked: self.masked,
+            masking: self.masking,
             grad_clip: self.grad_clip,
             seed: self.seed,
             print_table,
@@ -152,6 +154,8 @@ pub struct AdditionReport {
     pub test: PairEvaluation,
     /// A few held-out problems: question, answer, the model's answer.
     pub examples: Vec<(String, String, String)>,
+    /// Trainable parameters.
+    pub parameters: usize,
 }
 
 fn reversed_if(text: String, reverse: bool) -> String {
@@ -248,6 +252,7 @@ pub fn run_addition(
     let model = init_seeded(device, config.seed, || {
         model_config.init(&device.clone().autodiff())
     });
+    let parameters = model.num_params();
     let (model, records, batch_losses) =
         train_pairs(model, &train, &test, &settings, resumable, device)?;
     let evaluation = evaluate_pairs(&model, &test, &settings, device)?;
@@ -269,5 +274,6 @@ pub fn run_addition(
         batch_losses,
         test: evaluation,
         examples,
+        parameters,
     })
 }

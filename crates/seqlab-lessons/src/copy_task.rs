@@ -5,7 +5,8 @@
 use super::LessonError;
 use super::TrainRun;
 use super::seq2seq_task::{
-    PairEvaluation, PairModel, PairTraining, Resumable, SymbolPairs, evaluate_pairs, train_pairs,
+    Masking, PairEvaluation, PairModel, PairTraining, Resumable, SymbolPairs, evaluate_pairs,
+    train_pairs,
 };
 use crate::data::{Alphabet, random_sequences};
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig, SeqEncoderDecoderConfig};
@@ -49,8 +50,9 @@ pub struct CopyConfig {
     pub test_sequences: usize,
     /// Output the sequence backwards (the notebook's exercise 02.1).
     pub reverse: bool,
-    /// The masked recipe: encoder state at each length, loss up to the first stop symbol.
-    pub masked: bool,
+    /// What padding is kept out of (the masked recipe: encoder state at each length, loss up
+    /// to the first stop symbol).
+    pub masking: Masking,
     /// The network.
     pub model: CopyModel,
     /// Hidden units.
@@ -79,7 +81,7 @@ impl CopyConfig {
             train_sequences: 1000,
             test_sequences: 1000,
             reverse: false,
-            masked: false,
+            masking: Masking::NONE,
             model: CopyModel::HandBuilt,
             hidden: 32,
             epochs: 100,
@@ -100,7 +102,7 @@ impl CopyConfig {
         Self {
             lengths: 3..=14,
             train_sequences: 10000,
-            masked: true,
+            masking: Masking::BOTH,
             model: CopyModel::Layers {
                 cell: CellKind::Rnn(crate::models::Nonlinearity::Tanh),
                 decoder: DecoderKind::Attention,
@@ -184,7 +186,7 @@ impl CopyConfig {
             optimizer: OptimizerConfig::Adam(AdamConfig::pytorch()),
             schedule: Schedule::Constant(self.lr),
             trailing_stops: usize::from(self.is_variable_length()),
-            masked: self.masked,
+            masking: self.masking,
             grad_clip: self.grad_clip,
             seed: self.seed,
             print_table,

@@ -1,6 +1,6 @@
 //! `seqlab addition`: the RNN course's addition task.
 
-use super::common::parse_range;
+use super::common::{MaskingArgs, parse_range};
 use super::common::{RunArgs, fast_dev_run};
 use super::copy::{CellArg, DecoderArg};
 use super::resume::CheckpointArgs;
@@ -61,6 +61,10 @@ pub struct Args {
     /// Write the operands with leading zeros to one width (true/false).
     #[arg(long)]
     pad_operands: Option<bool>,
+    /// Masking (both halves by default for the feedback and attention decoders, neither for
+    /// the zero decoder, as the notebook's SumLSTM).
+    #[command(flatten)]
+    masking: MaskingArgs,
     #[command(flatten)]
     checkpoint: CheckpointArgs,
     #[command(flatten)]
@@ -93,17 +97,19 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     config.reverse_question = args.reverse_question.unwrap_or(config.reverse_question);
     config.reverse_answer = args.reverse_answer.unwrap_or(config.reverse_answer);
     config.pad_operands = args.pad_operands.unwrap_or(config.pad_operands);
+    config.masking = args.masking.apply(config.masking);
     let digits = parse_range(&args.digits)?;
     config.x_digits = digits.clone();
     config.y_digits = digits;
     config.seed = args.run.seed;
     let (choice, device) = args.run.device()?;
     println!(
-        "addition: {:?} x{} layers, {} hidden, {} decoder, {} problems, on {choice}, seed {}",
+        "addition: {:?} x{} layers, {} hidden, {} decoder, {}, {} problems, on {choice}, seed {}",
         config.cell,
         config.layers,
         config.hidden,
         config.decoder,
+        config.masking.name(),
         config.train_examples,
         config.seed
     );
@@ -111,10 +117,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         .checkpoint
         .train(&args.run, |run| run_addition(&config, run, &device))?;
     println!(
-        "test: exact match {:.4}, digit accuracy {:.4} on {} held-out sums",
+        "test: exact match {:.4}, digit accuracy {:.4} on {} held-out sums; {} parameters",
         report.test.exact_match,
         report.test.token_accuracy,
-        report.test.predictions.len()
+        report.test.predictions.len(),
+        report.parameters
     );
     for (question, answer, predicted) in &report.examples {
         println!("{question} = {answer} ? {predicted}");
@@ -127,8 +134,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         "device": choice.name(),
         "seed": config.seed,
         "decoder": config.decoder.name(),
+        "masking": config.masking.name(),
         "layers": config.layers,
         "hidden": config.hidden,
+        "parameters": report.parameters,
         "test_exact_match": report.test.exact_match,
         "test_digit_accuracy": report.test.token_accuracy,
     });

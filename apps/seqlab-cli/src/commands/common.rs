@@ -4,6 +4,7 @@
 use clap::Args as ClapArgs;
 use seqlab::device::DeviceChoice;
 use seqlab::lessons::LessonError;
+use seqlab::lessons::seq2seq_task::Masking;
 use seqlab::train::{EpochRecord, write_metrics_json};
 use std::error::Error;
 use std::num::NonZeroUsize;
@@ -47,6 +48,38 @@ pub struct LayerSizes {
     /// Recurrent layers.
     #[arg(long, default_value = "1")]
     pub layers: NonZeroUsize,
+}
+
+/// Which halves of the RNN course's masked recipe a sequence-to-sequence run uses.
+#[derive(ClapArgs, Debug)]
+pub struct MaskingArgs {
+    /// The masked recipe, both halves: the encoder's state at each source's length, the loss
+    /// up to the first stop symbol (--masked=false: neither; the default depends on the task).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    masked: Option<bool>,
+    /// The encoder's half alone: its state at each source's length, not after the padding
+    /// (true/false; overrides --masked).
+    #[arg(long)]
+    mask_encoder: Option<bool>,
+    /// The loss's half alone: only target steps up to the first stop symbol count
+    /// (true/false; overrides --masked).
+    #[arg(long)]
+    mask_loss: Option<bool>,
+}
+
+impl MaskingArgs {
+    /// `default`, with what the options say.
+    pub fn apply(&self, default: Masking) -> Masking {
+        let base = match self.masked {
+            Some(true) => Masking::BOTH,
+            Some(false) => Masking::NONE,
+            None => default,
+        };
+        Masking {
+            encoder: self.mask_encoder.unwrap_or(base.encoder),
+            loss: self.mask_loss.unwrap_or(base.loss),
+        }
+    }
 }
 
 /// How much of a run `--fast-dev-run` keeps.

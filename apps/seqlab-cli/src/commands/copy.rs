@@ -1,6 +1,6 @@
 //! `seqlab copy`: the RNN course's copy task.
 
-use super::common::{RunArgs, fast_dev_run, parse_range};
+use super::common::{MaskingArgs, RunArgs, fast_dev_run, parse_range};
 use super::resume::CheckpointArgs;
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::lessons::copy_task::{CopyConfig, CopyModel, run_copy};
@@ -22,10 +22,9 @@ pub struct Args {
     /// Train on lengths 3..=14 padded with a stop symbol (the notebook's second setting).
     #[arg(long)]
     variable_length: bool,
-    /// The masked recipe: encoder state at each length, loss up to the first stop symbol
-    /// (on by default with --variable-length; --masked=false shows the unmasked variant).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    masked: Option<bool>,
+    /// Masking (both halves by default with --variable-length).
+    #[command(flatten)]
+    masking: MaskingArgs,
     /// What the decoder reads: nothing (the notebook), its previous symbol, or that plus
     /// attention. Picking one uses seqlab's recurrent layers instead of the hand-built model.
     #[arg(long, value_enum)]
@@ -127,7 +126,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     if let Some(lengths) = &args.lengths {
         config.lengths = parse_range(lengths)?;
     }
-    config.masked = args.masked.unwrap_or(config.masked);
+    config.masking = args.masking.apply(config.masking);
     config.reverse = args.reverse;
     config.alphabet_size = args.alphabet;
     config.train_sequences = args
@@ -161,7 +160,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         config.lengths.end(),
         config.alphabet_size,
         config.hidden,
-        if config.masked { "masked" } else { "unmasked" },
+        config.masking.name(),
         config.seed
     );
     let report = args
@@ -191,7 +190,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         "device": choice.name(),
         "seed": config.seed,
         "reverse": config.reverse,
-        "masked": config.masked,
+        "masking": config.masking.name(),
         "lengths": [config.lengths.start(), config.lengths.end()],
         "model": model,
         "hidden": config.hidden,

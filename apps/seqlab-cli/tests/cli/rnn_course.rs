@@ -112,3 +112,30 @@ fn addition_learns_to_add_with_the_attention_decoder() {
     assert!(exact >= 0.95, "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The notebook's SumRNN (a 5 × 100 tanh RNN encoder and a decoder with no input) runs with
+/// its parameter count, and the masked recipe's two halves are options of their own.
+#[test]
+fn sum_rnn_runs_and_each_half_of_the_masking_is_an_option() {
+    let sum_rnn = "addition --decoder zero --cell rnn --hidden 100 --fast-dev-run";
+    let stdout = run_on_flex(&words(sum_rnn));
+    // nn.RNN(12, 100, 5) 92,200 + nn.RNN(1, 100, 5) 91,100 + nn.Linear(100, 11) 1,111.
+    assert!(
+        stdout.contains("5 layers, 100 hidden, zero decoder, unmasked"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("; 184411 parameters"), "{stdout}");
+    for (options, masking) in [
+        ("--masked=false --mask-encoder true", "encoder masked"),
+        ("--mask-encoder false", "loss masked"),
+        ("--masked=false", "unmasked"),
+        ("", "masked"),
+    ] {
+        let copy = format!("copy --variable-length --decoder zero --fast-dev-run {options}");
+        let stdout = run_on_flex(&words(&copy));
+        assert!(
+            stdout.contains(&format!(", {masking}, ")),
+            "{options}: {stdout}"
+        );
+    }
+}
