@@ -4,7 +4,7 @@
 use seqlab::Device;
 use seqlab::data::human_numbers;
 use seqlab::lessons::TrainRun;
-use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, train_char_lm};
+use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, TrainWindows, train_char_lm};
 use seqlab::lessons::markov::run_markov;
 use seqlab::models::{CellKind, GenerateConfig, Sampling, generate_by_prefix, generate_stepwise};
 use std::path::PathBuf;
@@ -33,9 +33,111 @@ fn small_config() -> CharLmConfig {
         batch_size: 16,
         epochs: 3,
         lr: 1e-2,
+        dropout: 0.0,
         max_train_chars: None,
+        windows: Some(TrainWindows::Stream),
         seed: 1,
     }
+}
+
+/// The first `chars` characters of the human-numbers text, a tenth held out.
+fn small_corpus(chars: usize) -> CharCorpus {
+    let text: String = human_numbers().text().chars().take(chars).collect();
+    CharCorpus::split(&text, 0.1).unwrap()
+}
+
+/// Issue 28: a text too small for stateful streams to train (6 batches per epoch here) is cut
+/// into shuffled overlapping windows by default, and learns in one epoch what streams do not.
+#[test]
+fn a_small_text_is_trained_on_overlapping_windows_by_default_and_learns() {
+    let corpus = small_corpus(6_000);
+    let device = Device::flex();
+    let config = CharLmConfig {
+        epochs: 1,
+        windows: None,
+        ..small_config()
+    };
+    let (_, windows) = train_char_lm(&config, &corpus, &TrainRun::default(), &device).unwrap();
+    assert_eq!(windows.windows, TrainWindows::Overlapping);
+    // 5,400 training characters: 5,350 windows of 50, 16 to a batch.
+    assert_eq!(windows.batches_per_epoch, 335);
+    assert_eq!(windows.train_chars, 5_350 * 50);
+    let streams = CharLmConfig {
+        windows: Some(TrainWindows::Stream),
+        ..config
+    };
+    let (_, streams) = train_char_lm(&streams, &corpus, &TrainRun::default(), &device).unwrap();
+    assert_eq!(streams.batches_per_epoch, 6);
+    // The same held-out streams score both.
+    assert_eq!(windows.valid_chars, streams.valid_chars);
+    assert!(
+        windows.valid_bits_per_char < 1.5 && streams.valid_bits_per_char > 2.5,
+        "windows {} bits, streams {} bits",
+        windows.valid_bits_per_char,
+        streams.valid_bits_per_char
+    );
+    assert_eq!(
+        TrainWindows::for_text(1_000_000, 100, 32),
+        TrainWindows::Stream
+    );
+}
+
+/// Shuffled windows resume exactly too: each epoch's order comes from the seed and the epoch.
+#[test]
+fn a_run_on_windows_stopped_inside_an_epoch_resumes_to_the_same_weights() {
+    let corpus = small_corpus(2_000);
+    let device = Device::flex();
+    let config = CharLmConfig {
+        epochs: 2,
+        hidden: 16,
+        embedding: 8,
+        windows: Some(TrainWindows::Overlapping),
+        ..small_config()
+    };
+    let whole = scratch("windows-whole");
+    let run = |out: &PathBuf, resume: bool, stop: Option<&Arc<AtomicBool>>| {
+        let run = TrainRun {
+            out: Some(out),
+            resume: resume.then_some(out.as_path()),
+            stop,
+            ..TrainRun::default()
+        };
+        train_char_lm(&config, &corpus, &run, &device)
+    };
+    let (_, uninterrupted) = run(&whole, false, None).unwrap();
+    assert_eq!(
+        uninterrupted.batches_per_epoch,
+        (1_800 - 50usize).div_ceil(16)
+    );
+    let parts = scratch("windows-parts");
+    let stop = Arc::new(AtomicBool::new(true));
+    crate::assert_stopped_at(&run(&parts, false, Some(&stop)).unwrap_err(), 0, 1);
+    let (_, resumed) = run(&parts, true, None).unwrap();
+    let weights = |dir: &PathBuf| std::fs::read(dir.join("weights.safetensors")).unwrap();
+    assert!(weights(&whole) == weights(&parts), "the weights differ");
+    assert_eq!(
+        resumed.records.last().unwrap().valid_loss,
+        uninterrupted.records.last().unwrap().valid_loss
+    );
+    // A checkpoint of a run on windows does not continue as streams.
+    let streams = CharLmConfig {
+        windows: Some(TrainWindows::Stream),
+        ..config.clone()
+    };
+    let again = TrainRun {
+        out: Some(&parts),
+        resume: Some(&parts),
+        ..TrainRun::default()
+    };
+    let error = train_char_lm(&streams, &corpus, &again, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("windows overlapping (asked stream)"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&whole).unwrap();
+    std::fs::remove_dir_all(&parts).unwrap();
 }
 
 #[test]

@@ -15,7 +15,11 @@ const STEPS: usize = 6;
 
 fn first_batches(model: HumanNumbersModel) -> DataLoaders {
     let (_, data) = HumanNumbersConfig::new(model).data().unwrap();
-    DataLoaders::new(data.train()[..STEPS].to_vec(), data.valid()[..2].to_vec()).unwrap()
+    DataLoaders::new(
+        data.stream_batches().unwrap()[..STEPS].to_vec(),
+        data.valid()[..2].to_vec(),
+    )
+    .unwrap()
 }
 
 fn losses<M: LanguageModel>(

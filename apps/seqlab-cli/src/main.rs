@@ -1,12 +1,14 @@
 //! `seqlab`: the command line that runs every lesson on the device you choose.
 
+mod allocator;
 mod commands;
 
 /// mimalloc keeps freed memory for reuse: glibc maps buffers over 128 KiB fresh from the
 /// system and unmaps them on free, so every step of a model paid page faults for its
-/// temporaries.
+/// temporaries. Running out of memory ends the run with one line, not an abort.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::ExitOnOutOfMemory<mimalloc::MiMalloc> =
+    allocator::ExitOnOutOfMemory(mimalloc::MiMalloc);
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -35,6 +35,7 @@ mod text;
 mod tokenize;
 mod tokenizer;
 mod vocab;
+mod windows;
 
 pub use abc::{AbcTune, key_mode, label_tunes, parse_abc, read_abc};
 pub use addition::{
@@ -60,3 +61,4 @@ pub use tokenizer::{
     EOS_TOKEN, PAD_TOKEN, Tokenizer, TokenizerKind, UNKNOWN_TOKEN, split_words_and_punctuation,
 };
 pub use vocab::{Vocab, VocabBuilder, VocabOrder};
+pub use windows::OverlappingWindows;

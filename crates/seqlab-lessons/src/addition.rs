@@ -11,7 +11,7 @@ use crate::data::{
 use crate::models::{CellKind, DecoderKind, Seq2SeqConfig};
 use crate::settings::sizes_at_least_one;
 use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, SchedulePolicy};
-use crate::train::{config_checkpoint, init_seeded};
+use crate::train::{MemoryNeed, config_checkpoint, init_seeded};
 use burn::module::Module;
 use burn::tensor::Device;
 use std::collections::HashSet;
@@ -233,6 +233,20 @@ pub fn run_addition(
         config.decoder,
     )
     .with_num_layers(config.layers);
+    MemoryNeed::training(
+        &model_config,
+        config.batch_size,
+        train.longest(),
+        format!(
+            "{} of {} × {}, on batches of {} × {}",
+            config.cell.name(),
+            config.layers,
+            config.hidden,
+            config.batch_size,
+            train.longest()
+        ),
+    )
+    .check_here()?;
     let model_files = config_checkpoint(ADDITION_KIND, &model_config);
     let resumable = Resumable {
         run,

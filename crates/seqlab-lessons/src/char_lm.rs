@@ -4,13 +4,14 @@
 //! character at a time.
 
 use super::{LessonError, TrainRun};
-use crate::data::CharVocab;
+use crate::data::{CharVocab, OverlappingWindows};
 use crate::models::{CellKind, GenerateConfig, RecurrentLm, RecurrentLmConfig, generate_stepwise};
+use crate::settings::in_range;
 pub use crate::streams::CharCorpus;
 use crate::streams::{check_stream_sizes, held_out_batches, stream_batches};
 use crate::train::{
-    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
-    RunSettings, SavedRun, Schedule,
+    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, MemoryNeed, OneCycle,
+    OptimizerConfig, RunSettings, SavedRun, Schedule,
 };
 use crate::train::{
     Phase, RunCheckpoints, check_same_model, config_checkpoint, init_seeded, read_config,
@@ -44,10 +45,69 @@ pub struct CharLmConfig {
     pub epochs: usize,
     /// Peak learning rate of the one-cycle schedule (Adam).
     pub lr: f64,
+    /// Dropout on the recurrent output before the read-out, in training (the notebook: 0).
+    pub dropout: f64,
     /// Train on at most this many characters of the training head (all when `None`).
     pub max_train_chars: Option<usize>,
-    /// Seed of the initialisation.
+    /// How the training text becomes samples; `None` chooses from its size
+    /// ([`TrainWindows::for_text`]).
+    pub windows: Option<TrainWindows>,
+    /// Seed of the initialisation (and of the windows' order).
     pub seed: u64,
+}
+
+/// How a character model's training text becomes training samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainWindows {
+    /// `batch_size` streams read in order, the state carried from batch to batch (fastai's
+    /// language-model loader): each character is trained on once per epoch.
+    Stream,
+    /// A window starting at every character, shuffled each epoch, each from a fresh state (the
+    /// RNN course's `TextDataset` + `ShiftByOne`): `seq_len` times the steps of a stream epoch,
+    /// which a small text needs to be learnt.
+    Overlapping,
+}
+
+impl TrainWindows {
+    /// Below this many stream batches per epoch, [`TrainWindows::for_text`] chooses overlapping
+    /// windows.
+    pub const MIN_STREAM_BATCHES: usize = 50;
+
+    /// The default for a training text of `chars` characters: streams when they give at least
+    /// [`Self::MIN_STREAM_BATCHES`] batches of `batch_size × seq_len` per epoch (Shakespeare's
+    /// million characters give 313), overlapping windows for a smaller text (a 35,000-character
+    /// licence gives 9 stream batches, 109 optimiser steps in 12 epochs; as windows, 1,000 per
+    /// epoch).
+    pub fn for_text(chars: usize, seq_len: usize, batch_size: usize) -> Self {
+        let stream_batches = chars.saturating_sub(1) / seq_len.max(1) / batch_size.max(1);
+        if stream_batches < Self::MIN_STREAM_BATCHES {
+            Self::Overlapping
+        } else {
+            Self::Stream
+        }
+    }
+
+    /// The option's value: `stream` or `overlapping`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stream => "stream",
+            Self::Overlapping => "overlapping",
+        }
+    }
+}
+
+impl std::str::FromStr for TrainWindows {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "stream" => Ok(Self::Stream),
+            "overlapping" => Ok(Self::Overlapping),
+            other => Err(format!(
+                "unknown windows {other:?}: expected stream or overlapping"
+            )),
+        }
+    }
 }
 
 impl Default for CharLmConfig {
@@ -61,7 +121,9 @@ impl Default for CharLmConfig {
             batch_size: 32,
             epochs: 1,
             lr: 2e-3,
+            dropout: 0.0,
             max_train_chars: None,
+            windows: None,
             seed: 0,
         }
     }
@@ -76,7 +138,12 @@ pub struct CharLmReport {
     pub batch_losses: Vec<f32>,
     /// Held-out bits per character after training.
     pub valid_bits_per_char: f64,
-    /// Characters trained on per epoch.
+    /// How the training text was cut (chosen from its size unless the config said).
+    pub windows: TrainWindows,
+    /// Optimiser steps per epoch.
+    pub batches_per_epoch: usize,
+    /// Characters trained on per epoch (target characters: with overlapping windows, each
+    /// character of the text about `seq_len` times).
     pub train_chars: usize,
     /// Held-out characters scored.
     pub valid_chars: usize,
@@ -97,10 +164,12 @@ pub struct CharLm {
 
 impl CharLmConfig {
     /// The settings a resumed run must share with the saved one.
-    fn run_settings(&self) -> RunSettings {
+    fn run_settings(&self, windows: TrainWindows) -> RunSettings {
         RunSettings::default()
+            .with("windows", windows.name())
             .with("epochs", self.epochs)
             .with("lr", self.lr)
+            .with("dropout", self.dropout)
             .with("seq-len", self.seq_len)
             .with("batch-size", self.batch_size)
             .with("max-chars", format!("{:?}", self.max_train_chars))
@@ -140,27 +209,65 @@ pub fn train_char_lm(
         config.layers,
     )
     .with_embedding_size(Some(config.embedding))
+    .with_output_dropout(config.dropout)
     .check()?;
     check_stream_sizes(config.seq_len, config.batch_size, config.epochs)?;
+    in_range(
+        "the dropout",
+        "at least 0 and below 1",
+        config.dropout,
+        (0.0..1.0).contains(&config.dropout),
+    )?;
+    MemoryNeed::training(
+        &model_config,
+        config.batch_size,
+        config.seq_len,
+        format!(
+            "{} of {} × {} (embedding {}) over {} characters, on batches of {} × {}",
+            config.cell.name(),
+            config.layers,
+            config.hidden,
+            config.embedding,
+            corpus.vocab.classes(),
+            config.batch_size,
+            config.seq_len
+        ),
+    )
+    .check_here()?;
     let train_ids = match config.max_train_chars {
         Some(limit) => &corpus.train[..limit.min(corpus.train.len())],
         None => &corpus.train[..],
     };
-    let train = stream_batches(
-        train_ids,
-        config.seq_len,
-        config.batch_size,
-        ("the training text", "characters"),
-    )?;
+    let windows = config.windows.unwrap_or_else(|| {
+        TrainWindows::for_text(train_ids.len(), config.seq_len, config.batch_size)
+    });
     let valid = held_out_batches(
         &corpus.valid,
         config.seq_len,
         config.batch_size,
         ("the held-out text", "characters"),
     )?;
-    let train_chars = train.iter().map(|b| b.target_tokens()).sum();
-    let valid_chars = valid.iter().map(|b| b.target_tokens()).sum();
-    let settings = config.run_settings();
+    let data = match windows {
+        TrainWindows::Stream => DataLoaders::new(
+            stream_batches(
+                train_ids,
+                config.seq_len,
+                config.batch_size,
+                ("the training text", "characters"),
+            )?,
+            valid,
+        )?,
+        TrainWindows::Overlapping => DataLoaders::shuffled_windows(
+            OverlappingWindows::new(train_ids.to_vec(), config.seq_len, config.batch_size)
+                .map_err(|e| LessonError::Config(format!("the training text: {e}")))?,
+            config.seed,
+            valid,
+        )?,
+    };
+    let train_chars = data.train_tokens_per_epoch();
+    let batches_per_epoch = data.train_batches_per_epoch();
+    let valid_chars = data.valid().iter().map(|b| b.target_tokens()).sum();
+    let settings = config.run_settings(windows);
     let (model, saved) = match run.resume {
         Some(dir) => {
             let (saved, checkpoint) = CharLm::load_checkpoint(dir, device)?;
@@ -177,8 +284,12 @@ pub fn train_char_lm(
         ),
     };
     let parameters = model.num_params();
-    let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
+    let mut learner = Learner::new(model, data, device)
         .with_optimizer(OptimizerConfig::Adam(AdamConfig::pytorch()));
+    if config.dropout > 0.0 {
+        // Dropout masks drawn from the run's seed and the step: a resumed run draws the same.
+        learner = learner.with_step_seed(config.seed);
+    }
     let snapshot_vocab = corpus.vocab.clone();
     let snapshot = move |model: &RecurrentLm| {
         model_files(&model_config, &snapshot_vocab, Some(&model.valid()))
@@ -204,6 +315,8 @@ pub fn train_char_lm(
             records,
             batch_losses,
             valid_bits_per_char: valid_loss / std::f64::consts::LN_2,
+            windows,
+            batches_per_epoch,
             train_chars,
             valid_chars,
             parameters,

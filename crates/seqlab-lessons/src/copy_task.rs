@@ -9,10 +9,10 @@ use super::seq2seq_task::{
     train_pairs,
 };
 use crate::data::{Alphabet, random_sequences};
-use crate::models::{CellKind, DecoderKind, Seq2SeqConfig, SeqEncoderDecoderConfig};
+use crate::models::{CellKind, DecoderKind, Footprint, Seq2SeqConfig, SeqEncoderDecoderConfig};
 use crate::settings::sizes_at_least_one;
 use crate::train::{AdamConfig, EpochRecord, OptimizerConfig, Schedule};
-use crate::train::{config_checkpoint, init_seeded};
+use crate::train::{MemoryNeed, config_checkpoint, init_seeded};
 use burn::tensor::Device;
 use std::ops::RangeInclusive;
 
@@ -251,6 +251,22 @@ pub fn run_copy(
             decoder,
         )),
     };
+    let footprint: &dyn Footprint = match &model_config {
+        CopyModelConfig::HandBuilt(model_config) => model_config,
+        CopyModelConfig::Layers(model_config) => model_config,
+    };
+    MemoryNeed::training(
+        footprint,
+        config.batch_size,
+        train.longest(),
+        format!(
+            "hidden size {} over {classes} symbols, on batches of {} × {}",
+            config.hidden,
+            config.batch_size,
+            train.longest()
+        ),
+    )
+    .check_here()?;
     let model_files = config_checkpoint(COPY_KIND, &model_config);
     let resumable = Resumable {
         run,

@@ -4,8 +4,8 @@
 use super::{LessonError, TrainRun};
 use crate::data::{LmSplit, LmTask, Vocab, batches, human_numbers, split_words};
 use crate::models::{
-    CellKind, LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config,
-    Nonlinearity, RecurrentLmConfig,
+    CellKind, Footprint, LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config,
+    LmModel4Config, Nonlinearity, RecurrentLmConfig,
 };
 use crate::settings::{positive, sizes_at_least_one};
 use crate::train::{
@@ -13,7 +13,8 @@ use crate::train::{
     RunSettings, Schedule,
 };
 use crate::train::{
-    Phase, RunCheckpoints, config_checkpoint, init_seeded, resume_module, with_module_weights,
+    MemoryNeed, Phase, RunCheckpoints, config_checkpoint, init_seeded, resume_module,
+    with_module_weights,
 };
 use burn::tensor::Device;
 
@@ -295,7 +296,7 @@ impl HumanNumbersConfig {
 
     /// Builds the model of `config` with this run's seed and trains it, the config saved as
     /// it is in the checkpoints beside the lesson's name of the model.
-    fn train_new<C: serde::Serialize, M: LanguageModel + Clone + 'static>(
+    fn train_new<C: serde::Serialize + Footprint, M: LanguageModel + Clone + 'static>(
         &self,
         config: C,
         init: impl FnOnce(&C) -> M,
@@ -307,6 +308,19 @@ impl HumanNumbersConfig {
             HUMAN_NUMBERS_KIND,
             &serde_json::json!({ "model": self.model.name(), "config": config }),
         );
+        let seq_len = self.seq_len.unwrap_or(self.model.default_seq_len());
+        MemoryNeed::training(
+            &config,
+            self.batch_size,
+            seq_len,
+            format!(
+                "{} with hidden size {}, on batches of {} × {seq_len}",
+                self.model.name(),
+                self.hidden.unwrap_or(self.model.default_hidden()),
+                self.batch_size
+            ),
+        )
+        .check_here()?;
         let model = init_seeded(device, self.seed, || init(&config));
         self.train(model, data, base, run, device)
     }
@@ -412,19 +426,25 @@ mod tests {
             .unwrap();
         assert_eq!(vocab.len(), 30);
         // 16824 training windows in 263 batches (the last of 56), 4207 validation windows.
-        assert_eq!(lm1.train().len(), 263);
-        assert_eq!(lm1.train().last().unwrap().rows(), 16824 % 64);
+        assert_eq!(lm1.stream_batches().unwrap().len(), 263);
+        assert_eq!(
+            lm1.stream_batches().unwrap().last().unwrap().rows(),
+            16824 % 64
+        );
         assert_eq!(lm1.valid().iter().map(|b| b.rows()).sum::<usize>(), 4207);
         let (_, lm3) = HumanNumbersConfig::new(HumanNumbersModel::Lm3)
             .data()
             .unwrap();
-        assert_eq!(lm3.train().len(), 16824 / 64);
-        assert!(lm3.train().iter().all(|b| b.rows() == 64));
+        assert_eq!(lm3.stream_batches().unwrap().len(), 16824 / 64);
+        assert!(lm3.stream_batches().unwrap().iter().all(|b| b.rows() == 64));
         let (_, lm4) = HumanNumbersConfig::new(HumanNumbersModel::Lm4)
             .data()
             .unwrap();
         // 3942 sequences of 16: 3153 train → 49 batches, 789 valid → 12 batches.
-        assert_eq!((lm4.train().len(), lm4.valid().len()), (49, 12));
+        assert_eq!(
+            (lm4.stream_batches().unwrap().len(), lm4.valid().len()),
+            (49, 12)
+        );
     }
 
     #[test]

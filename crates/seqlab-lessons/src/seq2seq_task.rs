@@ -31,6 +31,16 @@ pub struct SymbolPairs {
 }
 
 impl SymbolPairs {
+    /// The longest source or target: the steps a batch may run for.
+    pub fn longest(&self) -> usize {
+        self.sources
+            .iter()
+            .chain(&self.targets)
+            .map(Vec::len)
+            .max()
+            .unwrap_or(1)
+    }
+
     /// Number of pairs.
     pub fn len(&self) -> usize {
         self.sources.len()

@@ -6,9 +6,9 @@ use crate::data::{SinusoidConfig, Sinusoids, batch_rows, generate_sinusoids};
 use crate::models::{LinRnn, LinRnnConfig, RecurrentState};
 use crate::settings::sizes_at_least_one;
 use crate::train::{
-    AdamConfig, EpochRecord, FitLoop, OptimizerConfig, Phase, RunCheckpoints, RunSettings,
-    Schedule, Scores, StepLoss, TrainTask, config_checkpoint, init_seeded, mse, resume_module,
-    with_module_weights,
+    AdamConfig, EpochRecord, FitLoop, MemoryNeed, OptimizerConfig, Phase, RunCheckpoints,
+    RunSettings, Schedule, Scores, StepLoss, TrainTask, config_checkpoint, init_seeded, mse,
+    resume_module, with_module_weights,
 };
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -96,13 +96,23 @@ pub fn run_sinusoid(
         ("the batch size", config.batch_size),
         ("the number of epochs", config.epochs),
     ])?;
+    let model_config = LinRnnConfig::new(1, config.hidden, 1);
+    MemoryNeed::training(
+        &model_config,
+        config.batch_size,
+        config.data.time_steps,
+        format!(
+            "hidden size {}, on batches of {} × {}",
+            config.hidden, config.batch_size, config.data.time_steps
+        ),
+    )
+    .check_here()?;
     let train = generate_sinusoids(config.train_series, &config.data, config.seed)?;
     let test = generate_sinusoids(
         config.test_series,
         &config.data,
         config.seed.wrapping_add(1_000_003),
     )?;
-    let model_config = LinRnnConfig::new(1, config.hidden, 1);
     let model = init_seeded(device, config.seed, || {
         model_config.init(&device.clone().autodiff())
     });

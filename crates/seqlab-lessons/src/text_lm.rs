@@ -8,8 +8,8 @@ use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
 use crate::settings::fraction;
 use crate::streams::{check_stream_sizes, held_out_batches, stream_batches};
 use crate::train::{
-    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
-    RunSettings, SavedRun, Schedule, SgdConfig, StepDecay, evaluate_lm,
+    AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, MemoryNeed, OneCycle,
+    OptimizerConfig, RunSettings, SavedRun, Schedule, SgdConfig, StepDecay, evaluate_lm,
 };
 use crate::train::{
     Phase, RunCheckpoints, check_same_model, config_checkpoint, init_seeded, read_config,
@@ -261,6 +261,22 @@ pub fn train_text_lm(
     )
     .with_embedding_size(Some(config.embedding))
     .check()?;
+    MemoryNeed::training(
+        &model_config,
+        config.batch_size,
+        config.seq_len,
+        format!(
+            "{} of {} × {} (embedding {}) over {} tokens, on batches of {} × {}",
+            config.cell.name(),
+            config.layers,
+            config.hidden,
+            config.embedding,
+            tokenizer.vocab_size(),
+            config.batch_size,
+            config.seq_len
+        ),
+    )
+    .check_here()?;
     let settings = config.run_settings();
     let (model, saved) = match run.resume {
         Some(dir) => {

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod config_check;
+mod footprint;
 pub mod host;
 mod layers;
 mod models;
@@ -37,6 +38,7 @@ pub use classifier::{
 pub use config_check::ConfigError;
 pub use cross_entropy::{CrossEntropyBackend, FUSED_MIN_CLASSES, cross_entropy_rows};
 pub use encoder::{EncoderError, HostStepper, SequenceEncoder};
+pub use footprint::Footprint;
 pub use language_model::{LanguageModel, LmOutput, TokenStepper};
 pub use markov::{MarkovError, MarkovModel};
 pub use recurrent::{

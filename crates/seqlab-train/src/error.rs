@@ -55,6 +55,27 @@ pub enum TrainError {
     /// A checkpoint could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] crate::CheckpointError),
+    /// A model and batch that cannot fit in the memory available.
+    #[error(
+        "{settings} needs about {needed} of memory (about {parameters} parameters, with their \
+         gradients and Adam's state, and {activations} of activations for one batch), but \
+         {available} is available: make it smaller"
+    )]
+    TooBig {
+        /// The settings that size the run.
+        settings: String,
+        /// The estimate.
+        needed: String,
+        /// The parameter count.
+        parameters: String,
+        /// One batch's activations.
+        activations: String,
+        /// The memory available.
+        available: String,
+    },
+    /// Data could not be batched.
+    #[error(transparent)]
+    Data(#[from] seqlab_data::DataError),
     /// The device could not run or read back a step (on a GPU, most often a batch whose
     /// tensors exceed the adapter's buffer limits).
     #[error(

@@ -9,18 +9,33 @@ use crate::schedule::{FlatCos, OneCycle, Schedule};
 use crate::seeding::seed_for_step;
 use crate::{OptimizerConfig, TrainError};
 use burn::tensor::Device;
-use seqlab_data::LmBatch;
+use seqlab_data::{LmBatch, OverlappingWindows};
 use seqlab_models::{LanguageModel, RecurrentState};
+use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// Training and validation batches, in the order they are fed (no shuffling: language models
-/// need their streams in order).
+/// Training and validation batches: stateful streams fed in order (fastai's language-model
+/// loader), or every window of a text in a fresh random order each epoch (the RNN course's
+/// `TextDataset` + `ShiftByOne` with `shuffle=True`). Validation batches are always fed in
+/// order, one stream per row, from a fresh state.
 #[derive(Debug, Clone)]
 pub struct DataLoaders {
-    train: Vec<LmBatch>,
+    train: TrainBatches,
     valid: Vec<LmBatch>,
+}
+
+/// How the training set is served.
+#[derive(Debug, Clone)]
+enum TrainBatches {
+    /// Prepared batches in order, the state carried from one to the next.
+    Streams(Vec<LmBatch>),
+    /// Windows in a seeded random order per epoch, each from a fresh state.
+    Windows {
+        windows: OverlappingWindows,
+        seed: u64,
+    },
 }
 
 impl DataLoaders {
@@ -29,21 +44,70 @@ impl DataLoaders {
         if train.is_empty() {
             return Err(TrainError::NoBatches("the training set"));
         }
+        Self::with_valid(TrainBatches::Streams(train), valid)
+    }
+
+    /// Trains on every window of `train`, shuffled each epoch from `seed` (the same order when
+    /// a run resumes), and validates on `valid` in order.
+    pub fn shuffled_windows(
+        train: OverlappingWindows,
+        seed: u64,
+        valid: Vec<LmBatch>,
+    ) -> Result<Self, TrainError> {
+        Self::with_valid(
+            TrainBatches::Windows {
+                windows: train,
+                seed,
+            },
+            valid,
+        )
+    }
+
+    fn with_valid(train: TrainBatches, valid: Vec<LmBatch>) -> Result<Self, TrainError> {
         if valid.is_empty() {
             return Err(TrainError::NoBatches("the validation set"));
         }
         Ok(Self { train, valid })
     }
 
-    /// The training batches.
-    pub fn train(&self) -> &[LmBatch] {
-        &self.train
+    /// The training batches when they are streams (`None` for windows, which are batched
+    /// afresh each epoch).
+    pub fn stream_batches(&self) -> Option<&[LmBatch]> {
+        match &self.train {
+            TrainBatches::Streams(batches) => Some(batches),
+            TrainBatches::Windows { .. } => None,
+        }
+    }
+
+    /// Training batches per epoch.
+    pub fn train_batches_per_epoch(&self) -> usize {
+        match &self.train {
+            TrainBatches::Streams(batches) => batches.len(),
+            TrainBatches::Windows { windows, .. } => windows.batches_per_epoch(),
+        }
+    }
+
+    /// Target tokens trained on per epoch.
+    pub fn train_tokens_per_epoch(&self) -> usize {
+        match &self.train {
+            TrainBatches::Streams(batches) => batches.iter().map(LmBatch::target_tokens).sum(),
+            TrainBatches::Windows { windows, .. } => windows.target_tokens_per_epoch(),
+        }
     }
 
     /// The validation batches.
     pub fn valid(&self) -> &[LmBatch] {
         &self.valid
     }
+}
+
+/// One training batch of an epoch's order, as [`LmTask`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LmTrainBatch {
+    /// The stream batch at this index, continuing the previous batch's state.
+    Stream(usize),
+    /// The windows starting at these positions, from a fresh state.
+    Windows(Vec<u32>),
 }
 
 /// The language-model task behind [`Learner`]: each training batch's rows are streams (or
@@ -82,7 +146,7 @@ impl<M> LmTask<M> {
 
 impl<M: LanguageModel + Clone> TrainTask for LmTask<M> {
     type Model = M;
-    type Batch = usize;
+    type Batch = LmTrainBatch;
     type Scores = LossAccuracy;
     type Error = TrainError;
 
@@ -90,22 +154,46 @@ impl<M: LanguageModel + Clone> TrainTask for LmTask<M> {
         vec!["accuracy"]
     }
 
-    /// The training batches in their order: language models need their streams in order.
-    fn batches(&self, _epoch: usize) -> Result<Vec<usize>, TrainError> {
-        Ok((0..self.data.train.len()).collect())
+    /// Streams in their order (language models need them so); windows shuffled per epoch.
+    fn batches(&self, epoch: usize) -> Result<Vec<LmTrainBatch>, TrainError> {
+        Ok(match &self.data.train {
+            TrainBatches::Streams(batches) => {
+                (0..batches.len()).map(LmTrainBatch::Stream).collect()
+            }
+            TrainBatches::Windows { windows, seed } => windows
+                .epoch_order(*seed, epoch)
+                .into_iter()
+                .map(LmTrainBatch::Windows)
+                .collect(),
+        })
     }
 
     fn loss(
         &self,
         model: &M,
-        batch: &usize,
+        batch: &LmTrainBatch,
         carried: Option<RecurrentState>,
         device: &Device,
     ) -> Result<StepLoss, TrainError> {
-        let batch = &self.data.train[*batch];
+        let (batch, carried) = match (&self.data.train, batch) {
+            (TrainBatches::Streams(batches), LmTrainBatch::Stream(index)) => {
+                let batch = batches
+                    .get(*index)
+                    .ok_or(TrainError::NoBatches("the stream batch asked for"))?;
+                // A state made for another batch size cannot continue: start afresh.
+                let carried = carried.filter(|s| s.batch_size() == batch.rows());
+                (Cow::Borrowed(batch), carried)
+            }
+            (TrainBatches::Windows { windows, .. }, LmTrainBatch::Windows(starts)) => {
+                (Cow::Owned(windows.batch(starts)?), None)
+            }
+            _ => {
+                return Err(TrainError::NoBatches(
+                    "a batch of another kind of training set",
+                ));
+            }
+        };
         let (inputs, targets) = batch.to_tensors(device);
-        // A state made for another batch size cannot continue: start afresh.
-        let carried = carried.filter(|s| s.batch_size() == batch.rows());
         let output = model.forward_lm(inputs, carried);
         Ok(StepLoss {
             loss: flat_cross_entropy(output.logits, targets),

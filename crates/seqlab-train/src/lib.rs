@@ -29,6 +29,7 @@ mod error;
 mod fit;
 mod learner;
 mod loss;
+mod memory;
 mod metrics_file;
 mod model_files;
 mod optim;
@@ -49,6 +50,7 @@ pub use learner::{DataLoaders, Learner, LmTask, evaluate_lm};
 pub use loss::{
     accuracy_counts, flat_cross_entropy, masked_accuracy_counts, masked_cross_entropy, mse,
 };
+pub use memory::{MemoryNeed, TRAINING_COPIES, available_memory};
 pub use metrics_file::{write_json_atomic, write_metrics_json};
 pub use model_files::{
     CONFIG_FILE, WEIGHTS_FILE, check_same_model, config_checkpoint, read_config,

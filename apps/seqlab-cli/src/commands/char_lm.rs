@@ -4,7 +4,9 @@ use super::common::{RunArgs, fast_dev_run, head_chars};
 use super::resume::CheckpointArgs;
 use clap::{Args as ClapArgs, Subcommand};
 use seqlab::data::read_text_files;
-use seqlab::lessons::char_lm::{CharCorpus, CharLm, CharLmConfig, text_files, train_char_lm};
+use seqlab::lessons::char_lm::{
+    CharCorpus, CharLm, CharLmConfig, TrainWindows, text_files, train_char_lm,
+};
 use seqlab::models::{CellKind, GenerateConfig, Sampling};
 use serde_json::json;
 use std::error::Error;
@@ -54,12 +56,21 @@ pub struct TrainArgs {
     /// Peak learning rate (Adam, one-cycle).
     #[arg(long, default_value_t = 2e-3, allow_negative_numbers = true)]
     lr: f64,
+    /// Dropout on the LSTM's output before the read-out, in training (0: none, as the notebook).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    dropout: f64,
     /// Fraction of the text, from the end, held out for validation.
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     valid_fraction: f64,
     /// Train on at most this many characters of the training part.
     #[arg(long)]
     max_chars: Option<usize>,
+    /// How the training text becomes samples: `stream` (batch-size streams in order, the state
+    /// carried: each character once per epoch) or `overlapping` (a window at every character,
+    /// shuffled: seq-len times the steps). Default: overlapping when streams would give fewer
+    /// than 50 batches per epoch (a text under about 160,000 characters at the default sizes).
+    #[arg(long)]
+    windows: Option<TrainWindows>,
     /// Characters to sample at temperatures 0.5 and 1.0 after training (0: none).
     #[arg(long, default_value_t = 400)]
     sample_length: usize,
@@ -119,7 +130,9 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         batch_size: args.batch_size.get(),
         epochs: args.run.or_fast(args.epochs.get(), fast_dev_run::EPOCHS),
         lr: args.lr,
+        dropout: args.dropout,
         max_train_chars: args.max_chars,
+        windows: args.windows,
         seed: args.run.seed,
     };
     let (choice, device) = args.run.device()?;
@@ -145,6 +158,16 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         train_char_lm(&config, &corpus, run, &device)
     })?;
     let minutes = start.elapsed().as_secs_f64() / 60.0;
+    println!(
+        "windows: {} ({}), {} batches per epoch",
+        report.windows.name(),
+        if args.windows.is_some() {
+            "as asked"
+        } else {
+            "chosen from the text's size; --windows sets it"
+        },
+        report.batches_per_epoch
+    );
     println!(
         "held out: {:.4} bits per character ({} characters); trained on {} characters in {minutes:.1} min; {} parameters",
         report.valid_bits_per_char, report.valid_chars, report.train_chars, report.parameters
@@ -172,6 +195,8 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         "seed": config.seed,
         "hidden": config.hidden,
         "layers": config.layers,
+        "windows": report.windows.name(),
+        "batches_per_epoch": report.batches_per_epoch,
         "train_chars": report.train_chars,
         "valid_chars": report.valid_chars,
         "valid_bits_per_char": report.valid_bits_per_char,

@@ -5,6 +5,7 @@ mod bench;
 mod char_lm;
 mod docs;
 mod human_numbers;
+mod memory;
 mod pos_tag;
 mod resume;
 mod rnn_course;

@@ -7,10 +7,11 @@ use super::text_lm::TextLm;
 use super::{LessonError, TOKENIZER_FILE, TrainRun, saved_tokenizer};
 use crate::data::{LabelledText, Tokenizer, stratified_split};
 use crate::models::{
-    CellKind, ClassifierError, MlpClassifier, MlpClassifierConfig, Pooling, PytorchWeights,
-    RecurrentClassifier, RecurrentClassifierConfig, RecurrentState,
+    CellKind, ClassifierError, Footprint, MlpClassifier, MlpClassifierConfig, Pooling,
+    PytorchWeights, RecurrentClassifier, RecurrentClassifierConfig, RecurrentState,
 };
 use crate::settings::{in_range, positive, sizes_at_least_one};
+use crate::train::MemoryNeed;
 use crate::train::{
     AdamConfig, Checkpoint, EpochRecord, FitLoop, OneCycle, OptimizerConfig, Phase, RunCheckpoints,
     RunSettings, SavedRun, Schedule, Scores, StepIndex, StepLoss, TrainTask, check_same_model,
@@ -360,6 +361,20 @@ pub fn train_classifier(
             ClassifierModelConfig::Recurrent(classifier_on_lm(lm, config, classes)?)
         }
     };
+    let footprint: &dyn Footprint = match &model_config {
+        ClassifierModelConfig::Mlp(model_config) => model_config,
+        ClassifierModelConfig::Recurrent(model_config) => model_config,
+    };
+    MemoryNeed::training(
+        footprint,
+        config.batch_size,
+        config.max_len,
+        format!(
+            "a classifier of hidden size {} × {} layers (embedding {}) over {vocab_size} tokens, on batches of {} × {}",
+            config.hidden, config.layers, config.embedding, config.batch_size, config.max_len
+        ),
+    )
+    .check_here()?;
     let mut base = config_checkpoint(
         CLASSIFIER_KIND,
         &serde_json::json!({ "model": model_config, "max_len": config.max_len }),

@@ -6,6 +6,7 @@ use super::{LessonError, TrainRun};
 use crate::data::{CharVocab, TaggedSentence, Vocab, VocabOrder, batch_rows};
 use crate::models::{CharFeaturesConfig, RecurrentState, Tagger, TaggerConfig, WordChars};
 use crate::settings::{in_range, sizes_at_least_one};
+use crate::train::MemoryNeed;
 use crate::train::{
     AdamConfig, CONFIG_FILE, Checkpoint, EpochRecord, FitLoop, LossAccuracy, OptimizerConfig,
     Phase, RunCheckpoints, RunSettings, SavedRun, Schedule, SgdConfig, StepLoss, TrainTask,
@@ -266,6 +267,21 @@ pub fn new_tagger(
         }));
     }
     let model_config = model_config.check()?;
+    let longest = train.iter().map(|s| s.words.len()).max().unwrap_or(1);
+    MemoryNeed::training(
+        &model_config,
+        config.batch_size,
+        longest,
+        format!(
+            "a tagger of hidden size {} (embedding {}) over {} words and {} tags, on batches of {} sentences of up to {longest} words",
+            config.hidden,
+            config.embedding,
+            words.len(),
+            tags.len(),
+            config.batch_size
+        ),
+    )
+    .check_here()?;
     let model = init_seeded(device, config.seed, || model_config.init(device));
     Ok(PosTagger {
         config: model_config,
