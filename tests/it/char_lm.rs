@@ -142,7 +142,8 @@ fn a_run_on_windows_stopped_inside_an_epoch_resumes_to_the_same_weights() {
 
 #[test]
 fn a_held_out_text_shorter_than_a_batch_is_scored_with_fewer_streams() {
-    // 6,000 characters: 600 held out, room for 11 streams of 50, not the 16 of a batch.
+    // 6,000 characters: 600 held out, scored as one stream of 11 sequences of 50 (streams hold
+    // at least 8 sequences where the text allows), not the 16 streams of a batch.
     let text: String = human_numbers().text().chars().take(6_000).collect();
     let corpus = CharCorpus::split(&text, 0.1).unwrap();
     let config = CharLmConfig {

@@ -26,6 +26,10 @@ pub const CHAR_LM_KIND: &str = "char-lm";
 
 const VOCAB_FILE: &str = "vocab.json";
 
+/// The fewest sequences a held-out stream holds when the held-out text allows (Shakespeare's
+/// tail fills all 32 streams; a licence's 3,500 characters make 4 streams of 800).
+const MIN_HELD_OUT_STREAM_SEQUENCES: usize = 8;
+
 /// Settings of a training run. [`CharLmConfig::default`] is the notebook's model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CharLmConfig {
@@ -241,10 +245,14 @@ pub fn train_char_lm(
     let windows = config.windows.unwrap_or_else(|| {
         TrainWindows::for_text(train_ids.len(), config.seq_len, config.batch_size)
     });
+    // Each held-out stream starts cold; a short held-out text is scored in fewer, longer
+    // streams, so that few of its characters are read without context.
+    let valid_streams = (corpus.valid.len() / (config.seq_len * MIN_HELD_OUT_STREAM_SEQUENCES))
+        .clamp(1, config.batch_size);
     let valid = held_out_batches(
         &corpus.valid,
         config.seq_len,
-        config.batch_size,
+        valid_streams,
         ("the held-out text", "characters"),
     )?;
     let data = match windows {

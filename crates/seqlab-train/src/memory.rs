@@ -187,7 +187,9 @@ mod tests {
     fn sizes_read_as_people_write_them() {
         assert_eq!(format_bytes(999), "999 bytes");
         assert_eq!(format_bytes(1_500_000), "1.5 MB");
-        assert_eq!(format_bytes(2_000_000_000_000_000), "2000.0 PB");
+        assert_eq!(format_bytes(2_000_000_000_000_000), "2.0 PB");
+        assert_eq!(format_bytes(2_000_000_000_000_000_000), "2000.0 PB");
+        assert_eq!(format_bytes(2 * 10u128.pow(21)), "10^21 bytes");
         assert_eq!(format_count(1_234_567), "1,234,567");
         assert_eq!(format_count(12), "12");
     }

@@ -117,10 +117,26 @@ pub fn run(action: Action) -> Result<(), Box<dyn Error>> {
 fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     let files = text_files(&args.text)?;
     let mut text = read_text_files(&files)?;
+    let mut windows = args.windows;
+    let mut max_train_chars = args.max_chars;
     if args.run.fast_dev_run {
+        // The windows the whole text would get, over few enough characters that the check
+        // stays as short as a stream epoch over its head: seq-len times fewer for windows.
+        let train_chars = (text.chars().count() as f64 * (1.0 - args.valid_fraction)) as usize;
+        let chosen = windows.unwrap_or_else(|| {
+            TrainWindows::for_text(train_chars, args.seq_len.get(), args.batch_size.get())
+        });
+        windows = Some(chosen);
+        if chosen == TrainWindows::Overlapping {
+            max_train_chars = Some(fast_dev_run::CHARS / args.seq_len.get() + args.seq_len.get());
+        }
         text = head_chars(&text, fast_dev_run::CHARS);
     }
     let corpus = CharCorpus::split(&text, args.valid_fraction)?;
+    let train_chars = max_train_chars.map_or(corpus.train.len(), |m| m.min(corpus.train.len()));
+    let windows = windows.unwrap_or_else(|| {
+        TrainWindows::for_text(train_chars, args.seq_len.get(), args.batch_size.get())
+    });
     let config = CharLmConfig {
         cell: args.cell,
         embedding: args.embedding.get(),
@@ -131,8 +147,8 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         epochs: args.run.or_fast(args.epochs.get(), fast_dev_run::EPOCHS),
         lr: args.lr,
         dropout: args.dropout,
-        max_train_chars: args.max_chars,
-        windows: args.windows,
+        max_train_chars,
+        windows: Some(windows),
         seed: args.run.seed,
     };
     let (choice, device) = args.run.device()?;
@@ -148,6 +164,15 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         config.embedding,
         config.seed
     );
+    println!(
+        "windows: {} ({})",
+        windows.name(),
+        if args.windows.is_some() {
+            "as asked"
+        } else {
+            "chosen from the text's size; --windows sets it"
+        },
+    );
     let out = args
         .checkpoint
         .out_dir()
@@ -159,18 +184,12 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     })?;
     let minutes = start.elapsed().as_secs_f64() / 60.0;
     println!(
-        "windows: {} ({}), {} batches per epoch",
-        report.windows.name(),
-        if args.windows.is_some() {
-            "as asked"
-        } else {
-            "chosen from the text's size; --windows sets it"
-        },
-        report.batches_per_epoch
-    );
-    println!(
-        "held out: {:.4} bits per character ({} characters); trained on {} characters in {minutes:.1} min; {} parameters",
-        report.valid_bits_per_char, report.valid_chars, report.train_chars, report.parameters
+        "held out: {:.4} bits per character ({} characters); trained on {} characters an epoch ({} batches) in {minutes:.1} min; {} parameters",
+        report.valid_bits_per_char,
+        report.valid_chars,
+        report.train_chars,
+        report.batches_per_epoch,
+        report.parameters
     );
     println!("wrote {}", out.display());
     let sample_length = args.run.or_fast(

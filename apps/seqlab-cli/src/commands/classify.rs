@@ -11,6 +11,7 @@ use seqlab::lessons::classify::{
 };
 use seqlab::lessons::text_lm::TextLm;
 use seqlab::models::Pooling;
+use seqlab::train::SchedulePolicy;
 use serde_json::json;
 use std::error::Error;
 use std::num::NonZeroUsize;
@@ -54,6 +55,14 @@ pub struct Args {
     /// Peak learning rate (Adam, one cycle per phase).
     #[arg(long, default_value_t = 3e-3, allow_negative_numbers = true)]
     lr: f64,
+    /// How the learning rate moves in each phase: one-cycle (warm up to --lr, then anneal),
+    /// constant, or flat-cos (--lr, then anneal over the last quarter).
+    #[arg(long, default_value = "one-cycle")]
+    schedule: SchedulePolicy,
+    /// Clip the gradients to this global L2 norm before each step (PyTorch's
+    /// clip_grad_norm_); none by default.
+    #[arg(long, allow_negative_numbers = true)]
+    grad_clip: Option<f64>,
     /// Fine-tuning a pretrained encoder, divide the learning rate by this per layer group
     /// below the head (ULMFiT: 2.6); 1 trains all alike.
     #[arg(long, default_value_t = 2.6, allow_negative_numbers = true)]
@@ -95,6 +104,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
             .run
             .or_fast(args.head_epochs, args.head_epochs.min(fast_dev_run::EPOCHS)),
         lr: args.lr,
+        schedule: args.schedule,
+        grad_clip: args.grad_clip,
         lr_decay: args.lr_decay,
         transfer: args.transfer,
         valid_fraction: args.valid_fraction,

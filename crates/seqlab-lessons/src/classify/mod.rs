@@ -13,10 +13,10 @@ use crate::models::{
 use crate::settings::{in_range, positive, sizes_at_least_one};
 use crate::train::MemoryNeed;
 use crate::train::{
-    AdamConfig, Checkpoint, EpochRecord, FitLoop, OneCycle, OptimizerConfig, Phase, RunCheckpoints,
-    RunSettings, SavedRun, Schedule, Scores, StepIndex, StepLoss, TrainTask, check_same_model,
-    config_checkpoint, flat_cross_entropy, init_seeded, read_pytorch_weights, seed_for_step,
-    with_pytorch_weights,
+    AdamConfig, Checkpoint, EpochRecord, FitLoop, OptimizerConfig, Phase, RunCheckpoints,
+    RunSettings, SavedRun, SchedulePolicy, Scores, StepIndex, StepLoss, TrainTask,
+    check_same_model, config_checkpoint, flat_cross_entropy, init_seeded, read_pytorch_weights,
+    seed_for_step, with_pytorch_weights,
 };
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -142,8 +142,12 @@ pub struct ClassifyConfig {
     pub epochs: usize,
     /// Epochs with the pretrained encoder frozen, before the others.
     pub head_epochs: usize,
-    /// Peak learning rate of each one-cycle phase.
+    /// Peak learning rate of each one-cycle phase (the rate, under a constant schedule).
     pub lr: f64,
+    /// The learning rate's shape over each phase (fastai's one-cycle by default).
+    pub schedule: SchedulePolicy,
+    /// Clip the gradients to this global L2 norm before each step (`None`: no clipping).
+    pub grad_clip: Option<f64>,
     /// Fine-tuning a pretrained encoder, each layer group below the head trains at the
     /// learning rate divided by this once more (ULMFiT's discriminative rates, 2.6: the
     /// recurrent layers at lr / 2.6, the embedding at lr / 2.6²); 1 trains all alike.
@@ -166,6 +170,8 @@ impl ClassifyConfig {
             .with("head-epochs", self.head_epochs)
             .with("batch-size", self.batch_size)
             .with("lr", self.lr)
+            .with("schedule", self.schedule.name())
+            .with("grad-clip", format!("{:?}", self.grad_clip))
             .with("lr-decay", self.lr_decay)
             .with("transfer", self.transfer.name())
             .with("valid-fraction", self.valid_fraction)
@@ -191,6 +197,8 @@ impl Default for ClassifyConfig {
             epochs: 4,
             head_epochs: 1,
             lr: 3e-3,
+            schedule: SchedulePolicy::OneCycle,
+            grad_clip: None,
             lr_decay: 2.6,
             transfer: Transfer::Encoder,
             valid_fraction: 0.1,
@@ -276,6 +284,9 @@ fn check(config: &ClassifyConfig) -> Result<(), LessonError> {
         decay_ok,
     )?;
     positive("the learning rate", config.lr)?;
+    if let Some(max_norm) = config.grad_clip {
+        positive("the gradient clipping norm", max_norm)?;
+    }
     let dropout = config.dropout;
     in_range(
         "the dropout",

@@ -61,14 +61,15 @@ impl Run<'_> {
         };
         let adam = OptimizerConfig::Adam(AdamConfig::pytorch());
         let model = model.train().fork(&self.device.clone().autodiff());
-        let mut fit = FitLoop::new(task, model, self.device, adam);
+        let mut fit =
+            FitLoop::new(task, model, self.device, adam).with_grad_clip(self.config.grad_clip);
         if phases.len() > 1 {
             let model = fit.model().clone();
             model.scale_encoder_lr(&mut fit, 1.0 / self.config.lr_decay);
         }
         let base = self.base.clone();
         let snapshot = move |model: &M| with_pytorch_weights(base.clone(), &model.valid());
-        let schedule = Schedule::OneCycle(OneCycle::new(self.config.lr));
+        let schedule = self.config.schedule.at_lr(self.config.lr);
         let phases: Vec<Phase> = phases
             .iter()
             .map(|&(epochs, _)| Phase::new(epochs, schedule))
