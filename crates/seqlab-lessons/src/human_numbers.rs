@@ -7,7 +7,8 @@ use crate::models::{
     CellKind, Footprint, LanguageModel, LmModel1Config, LmModel2Config, LmModel3Config,
     LmModel4Config, Nonlinearity, RecurrentLmConfig,
 };
-use crate::settings::{positive, sizes_at_least_one};
+use crate::settings::sizes_at_least_one;
+use crate::train::TrainError;
 use crate::train::{
     AdamConfig, Checkpoint, DataLoaders, EpochRecord, Learner, OneCycle, OptimizerConfig,
     RunSettings, Schedule,
@@ -214,7 +215,7 @@ impl HumanNumbersConfig {
             ("the number of epochs", self.epochs.unwrap_or(1)),
         ])?;
         if let Some(lr) = self.lr {
-            positive("the learning rate", lr)?;
+            TrainError::check_lr(lr)?;
         }
         if self.model == HumanNumbersModel::Lm1 && self.seq_len.is_some_and(|s| s != 3) {
             return Err(LessonError::Config(

@@ -5,7 +5,8 @@
 use super::{LessonError, TrainRun};
 use crate::data::{Padded, STOP, batch_rows, pad_with_stop};
 use crate::models::{RecurrentState, Seq2Seq, SeqEncoderDecoder};
-use crate::settings::{positive, sizes_at_least_one};
+use crate::settings::sizes_at_least_one;
+use crate::train::TrainError;
 use crate::train::{
     Checkpoint, EpochRecord, FitLoop, OptimizerConfig, Phase, RunCheckpoints, RunSettings,
     Schedule, Scores, StepLoss, TrainTask, flat_cross_entropy, masked_cross_entropy, resume_module,
@@ -374,7 +375,7 @@ impl Masking {
 
 fn check(settings: &PairTraining) -> Result<(), LessonError> {
     sizes_at_least_one(&[("the number of epochs", settings.epochs)])?;
-    Ok(positive("the learning rate", settings.schedule.max_lr())?)
+    Ok(TrainError::check_lr(settings.schedule.max_lr())?)
 }
 
 /// The one-hot sources of `rows` `[B, Ts, classes]` and, for the masked recipe, their lengths.

@@ -38,11 +38,6 @@ pub fn sizes_at_least_one(sizes: &[(&'static str, usize)]) -> Result<(), Setting
     }
 }
 
-/// `Ok` for a finite `value` above 0 (a learning rate).
-pub fn positive(setting: &'static str, value: f64) -> Result<(), SettingError> {
-    in_range(setting, "positive", value, value.is_finite() && value > 0.0)
-}
-
 /// `Ok` for a share strictly between 0 and 1 (what is held out).
 pub fn fraction(setting: &'static str, value: f64) -> Result<(), SettingError> {
     in_range(

@@ -102,14 +102,15 @@ fn first_line(message: &str) -> String {
 }
 
 impl TrainError {
-    /// `Ok` for a learning rate that is positive and finite.
-    pub(crate) fn check_lr(lr: f64) -> Result<(), Self> {
+    /// `Ok` for a learning rate that is positive and finite: the check every step makes, for
+    /// a command to make before it reads its data.
+    pub fn check_lr(lr: f64) -> Result<(), Self> {
         Self::check_positive("the learning rate", "positive", lr)
     }
 
     /// `Ok` for a gradient clipping norm that is positive and finite: a negative or NaN limit
     /// would flip or erase every gradient rather than bound it.
-    pub(crate) fn check_max_norm(max_norm: f64) -> Result<(), Self> {
+    pub fn check_max_norm(max_norm: f64) -> Result<(), Self> {
         Self::check_positive(
             "the gradient clipping norm",
             "positive and finite",

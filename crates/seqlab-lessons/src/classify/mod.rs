@@ -10,8 +10,9 @@ use crate::models::{
     CellKind, ClassifierError, Footprint, MlpClassifier, MlpClassifierConfig, Pooling,
     PytorchWeights, RecurrentClassifier, RecurrentClassifierConfig, RecurrentState,
 };
-use crate::settings::{in_range, positive, sizes_at_least_one};
+use crate::settings::{in_range, sizes_at_least_one};
 use crate::train::MemoryNeed;
+use crate::train::TrainError;
 use crate::train::{
     AdamConfig, Checkpoint, EpochRecord, FitLoop, OptimizerConfig, Phase, RunCheckpoints,
     RunSettings, SavedRun, SchedulePolicy, Scores, StepIndex, StepLoss, TrainTask,
@@ -283,9 +284,9 @@ fn check(config: &ClassifyConfig) -> Result<(), LessonError> {
         decay,
         decay_ok,
     )?;
-    positive("the learning rate", config.lr)?;
+    TrainError::check_lr(config.lr)?;
     if let Some(max_norm) = config.grad_clip {
-        positive("the gradient clipping norm", max_norm)?;
+        TrainError::check_max_norm(max_norm)?;
     }
     let dropout = config.dropout;
     in_range(
