@@ -6,7 +6,7 @@
 use super::{LessonError, TrainRun};
 use crate::data::{CharVocab, OverlappingWindows};
 use crate::models::{CellKind, GenerateConfig, RecurrentLm, RecurrentLmConfig, generate_stepwise};
-use crate::settings::in_range;
+use crate::settings::dropout;
 pub use crate::streams::CharCorpus;
 use crate::streams::{check_stream_sizes, held_out_batches, stream_batches};
 use crate::train::{
@@ -167,6 +167,23 @@ pub struct CharLm {
 }
 
 impl CharLmConfig {
+    /// The characters of `corpus` a run trains on: its training head, cut to
+    /// `max_train_chars`.
+    fn train_ids<'a>(&self, corpus: &'a CharCorpus) -> &'a [u32] {
+        match self.max_train_chars {
+            Some(limit) => &corpus.train[..limit.min(corpus.train.len())],
+            None => &corpus.train,
+        }
+    }
+
+    /// The windows a run on `corpus` trains on: `windows` when set, else the default for the
+    /// size of the text it trains on ([`TrainWindows::for_text`]).
+    pub fn train_windows(&self, corpus: &CharCorpus) -> TrainWindows {
+        self.windows.unwrap_or_else(|| {
+            TrainWindows::for_text(self.train_ids(corpus).len(), self.seq_len, self.batch_size)
+        })
+    }
+
     /// The settings a resumed run must share with the saved one.
     fn run_settings(&self, windows: TrainWindows) -> RunSettings {
         RunSettings::default()
@@ -216,12 +233,7 @@ pub fn train_char_lm(
     .with_output_dropout(config.dropout)
     .check()?;
     check_stream_sizes(config.seq_len, config.batch_size, config.epochs)?;
-    in_range(
-        "the dropout",
-        "at least 0 and below 1",
-        config.dropout,
-        (0.0..1.0).contains(&config.dropout),
-    )?;
+    dropout(config.dropout)?;
     MemoryNeed::training(
         &model_config,
         config.batch_size,
@@ -238,13 +250,8 @@ pub fn train_char_lm(
         ),
     )
     .check_here()?;
-    let train_ids = match config.max_train_chars {
-        Some(limit) => &corpus.train[..limit.min(corpus.train.len())],
-        None => &corpus.train[..],
-    };
-    let windows = config.windows.unwrap_or_else(|| {
-        TrainWindows::for_text(train_ids.len(), config.seq_len, config.batch_size)
-    });
+    let train_ids = config.train_ids(corpus);
+    let windows = config.train_windows(corpus);
     // Each held-out stream starts cold; a short held-out text is scored in fewer, longer
     // streams, so that few of its characters are read without context.
     let valid_streams = (corpus.valid.len() / (config.seq_len * MIN_HELD_OUT_STREAM_SEQUENCES))

@@ -38,6 +38,16 @@ pub fn sizes_at_least_one(sizes: &[(&'static str, usize)]) -> Result<(), Setting
     }
 }
 
+/// `Ok` for a dropout probability: at least 0 and below 1.
+pub fn dropout(value: f64) -> Result<(), SettingError> {
+    in_range(
+        "the dropout",
+        "at least 0 and below 1",
+        value,
+        (0.0..1.0).contains(&value),
+    )
+}
+
 /// `Ok` for a share strictly between 0 and 1 (what is held out).
 pub fn fraction(setting: &'static str, value: f64) -> Result<(), SettingError> {
     in_range(

@@ -133,10 +133,6 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         text = head_chars(&text, fast_dev_run::CHARS);
     }
     let corpus = CharCorpus::split(&text, args.valid_fraction)?;
-    let train_chars = max_train_chars.map_or(corpus.train.len(), |m| m.min(corpus.train.len()));
-    let windows = windows.unwrap_or_else(|| {
-        TrainWindows::for_text(train_chars, args.seq_len.get(), args.batch_size.get())
-    });
     let config = CharLmConfig {
         cell: args.cell,
         embedding: args.embedding.get(),
@@ -148,7 +144,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         lr: args.lr,
         dropout: args.dropout,
         max_train_chars,
-        windows: Some(windows),
+        windows,
         seed: args.run.seed,
     };
     let (choice, device) = args.run.device()?;
@@ -166,7 +162,7 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     );
     println!(
         "windows: {} ({})",
-        windows.name(),
+        config.train_windows(&corpus).name(),
         if args.windows.is_some() {
             "as asked"
         } else {

@@ -10,7 +10,7 @@ use crate::models::{
     CellKind, ClassifierError, Footprint, MlpClassifier, MlpClassifierConfig, Pooling,
     PytorchWeights, RecurrentClassifier, RecurrentClassifierConfig, RecurrentState,
 };
-use crate::settings::{in_range, sizes_at_least_one};
+use crate::settings::{dropout, in_range, sizes_at_least_one};
 use crate::train::MemoryNeed;
 use crate::train::TrainError;
 use crate::train::{
@@ -288,13 +288,7 @@ fn check(config: &ClassifyConfig) -> Result<(), LessonError> {
     if let Some(max_norm) = config.grad_clip {
         TrainError::check_max_norm(max_norm)?;
     }
-    let dropout = config.dropout;
-    in_range(
-        "the dropout",
-        "at least 0 and below 1",
-        dropout,
-        (0.0..1.0).contains(&dropout),
-    )?;
+    dropout(config.dropout)?;
     Ok(())
 }
 
