@@ -2,6 +2,7 @@
 
 mod allocator;
 mod commands;
+mod group;
 
 /// mimalloc keeps freed memory for reuse: glibc maps buffers over 128 KiB fresh from the
 /// system and unmaps them on free, so every step of a model paid page faults for its
@@ -67,14 +68,25 @@ fn main() -> ExitCode {
     // Each command runs on one of rayon's threads, so that the parallel loops of the kernels
     // and of Burn's CPU backends split their work from inside the pool (a cheap join) rather
     // than each handing it over from this thread and waiting on a lock.
-    let result = on_thread_pool(move || run(cli.command).map_err(|error| error.to_string()));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("seqlab: {}", one_line(&error));
-            ExitCode::FAILURE
+    // Under mpirun, MPI starts on that thread and the command trains data-parallel.
+    on_thread_pool(move || {
+        let membership = match group::Membership::join() {
+            Ok(membership) => membership,
+            Err(error) => {
+                eprintln!("seqlab: {}", one_line(&error));
+                return ExitCode::FAILURE;
+            }
+        };
+        match run(cli.command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                let label = membership.label();
+                eprintln!("seqlab{label}: {}", one_line(&error.to_string()));
+                membership.fail();
+                ExitCode::FAILURE
+            }
         }
-    }
+    })
 }
 
 /// Runs `command`.

@@ -4,6 +4,29 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether this process writes its outputs; see [`set_writes_outputs`].
+static WRITES_OUTPUTS: AtomicBool = AtomicBool::new(true);
+
+/// Makes this process write its outputs (the default) or skip them. In data-parallel
+/// training every process computes the same model, and only the first writes the files of a
+/// run (checkpoints, vocabularies, metrics, plots): the others switch their writes off, and
+/// every atomic write ([`write_atomic`], [`commit_atomic`]) and every writer built on them
+/// then does nothing and succeeds.
+///
+/// ```
+/// seqlab_data::set_writes_outputs(true);
+/// assert!(seqlab_data::writes_outputs());
+/// ```
+pub fn set_writes_outputs(on: bool) {
+    WRITES_OUTPUTS.store(on, Ordering::SeqCst);
+}
+
+/// Whether this process writes its outputs ([`set_writes_outputs`]).
+pub fn writes_outputs() -> bool {
+    WRITES_OUTPUTS.load(Ordering::SeqCst)
+}
 
 /// Writes `bytes` to `path` atomically: to a temporary file beside it (`.<name>.tmp`), flushed
 /// to disk, then renamed into place (see [`commit_atomic`]).
@@ -15,6 +38,9 @@ use std::path::{Path, PathBuf};
 /// # std::fs::remove_file(&path).unwrap();
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if !writes_outputs() {
+        return Ok(());
+    }
     let tmp = temporary_path(path, "tmp")?;
     let written = File::create(&tmp).and_then(|mut file| file.write_all(bytes));
     if let Err(error) = written {
@@ -35,8 +61,13 @@ pub fn temporary_path(path: &Path, suffix: &str) -> io::Result<PathBuf> {
 
 /// Finishes an atomic write of `path` whose contents are complete in `tmp`: flushes `tmp` to
 /// disk, renames it over `path`, and flushes the directory so that the rename survives a
-/// crash. On failure `tmp` is removed and `path` is left as it was.
+/// crash. On failure `tmp` is removed and `path` is left as it was. In a process that does
+/// not write its outputs ([`set_writes_outputs`]) it removes `tmp` and leaves `path`.
 pub fn commit_atomic(tmp: &Path, path: &Path) -> io::Result<()> {
+    if !writes_outputs() {
+        let _ = std::fs::remove_file(tmp);
+        return Ok(());
+    }
     let result = File::open(tmp)
         .and_then(|file| file.sync_all())
         .and_then(|()| std::fs::rename(tmp, path));

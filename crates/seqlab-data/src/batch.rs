@@ -21,6 +21,28 @@ impl LmBatch {
         self.rows
     }
 
+    /// The batch of rows `rows` of this one (a process's share of a data-parallel batch).
+    /// Rows past the end are left out.
+    ///
+    /// ```
+    /// let samples = seqlab_data::fixed_windows(&(0..20).collect::<Vec<u32>>(), 3).unwrap();
+    /// let batch = &seqlab_data::batches(&samples, 4, false).unwrap()[0];
+    /// let half = batch.select_rows(2..4);
+    /// assert_eq!(half.rows(), 2);
+    /// assert_eq!(half, seqlab_data::batches(&samples[2..4], 2, false).unwrap()[0]);
+    /// ```
+    pub fn select_rows(&self, rows: std::ops::Range<usize>) -> LmBatch {
+        let end = rows.end.min(self.rows);
+        let start = rows.start.min(end);
+        Self {
+            inputs: self.inputs[start * self.input_len..end * self.input_len].to_vec(),
+            targets: self.targets[start * self.target_len..end * self.target_len].to_vec(),
+            rows: end - start,
+            input_len: self.input_len,
+            target_len: self.target_len,
+        }
+    }
+
     /// Number of target tokens in the batch.
     pub fn target_tokens(&self) -> usize {
         self.rows * self.target_len

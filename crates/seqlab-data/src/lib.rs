@@ -41,7 +41,7 @@ pub use abc::{AbcTune, key_mode, label_tunes, parse_abc, read_abc};
 pub use addition::{
     ADDITION_ANSWER_SYMBOLS, ADDITION_QUESTION_SYMBOLS, Addition, generate_additions,
 };
-pub use atomic::{commit_atomic, temporary_path, write_atomic};
+pub use atomic::{commit_atomic, set_writes_outputs, temporary_path, write_atomic, writes_outputs};
 pub use batch::{LmBatch, batches};
 pub use chars::CharVocab;
 pub use error::DataError;
@@ -49,7 +49,7 @@ pub use group::group_chunks;
 pub use human_numbers::{HumanNumbers, human_numbers, number_to_words};
 pub use labelled::{LabelledColumns, LabelledText, stratified_split};
 pub use lm::{LmSample, LmSplit, LmTask, fixed_windows, sequence_windows, split_train_valid};
-pub use padding::{Padded, batch_rows, pad_with_stop};
+pub use padding::{Padded, batch_rows, pad_with_stop, pad_with_stop_to};
 pub use sinusoid::{SinusoidConfig, Sinusoids, generate_sinusoids};
 pub use symbols::{Alphabet, STOP, random_sequences};
 pub use tagged::{

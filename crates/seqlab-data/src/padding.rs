@@ -36,6 +36,23 @@ pub fn pad_with_stop<S: AsRef<[u32]>>(
     sequences: &[S],
     trailing_stops: usize,
 ) -> Result<Padded, DataError> {
+    pad_with_stop_to(sequences, 0, trailing_stops)
+}
+
+/// [`pad_with_stop`] to at least `longest` symbols before the trailing stops: a part of a
+/// batch padded as the whole batch is (data-parallel training pads each process's rows to
+/// the whole batch's longest sequence, as one process would).
+///
+/// ```
+/// let part = seqlab_data::pad_with_stop_to(&[vec![5, 6]], 4, 1).unwrap();
+/// assert_eq!(part.time(), 5);
+/// assert_eq!(part.lengths(), [2]);
+/// ```
+pub fn pad_with_stop_to<S: AsRef<[u32]>>(
+    sequences: &[S],
+    longest: usize,
+    trailing_stops: usize,
+) -> Result<Padded, DataError> {
     if sequences.is_empty() {
         return Err(DataError::Empty {
             what: "the batch".into(),
@@ -47,8 +64,8 @@ pub fn pad_with_stop<S: AsRef<[u32]>>(
             "sequence {index} is empty: every sequence needs at least one symbol"
         )));
     }
-    let longest = sequences.iter().map(|s| s.as_ref().len()).max();
-    let time = longest.unwrap_or(0) + trailing_stops;
+    let own = sequences.iter().map(|s| s.as_ref().len()).max();
+    let time = own.unwrap_or(0).max(longest) + trailing_stops;
     let mut ids = vec![STOP; sequences.len() * time];
     for (row, sequence) in sequences.iter().enumerate() {
         let sequence = sequence.as_ref();

@@ -3,10 +3,11 @@
 //! accuracy checks).
 
 use super::{LessonError, TrainRun};
-use crate::data::{Padded, STOP, batch_rows, pad_with_stop};
+use crate::data::{Padded, STOP, batch_rows, pad_with_stop_to};
 use crate::models::{RecurrentState, Seq2Seq, SeqEncoderDecoder};
 use crate::settings::sizes_at_least_one;
 use crate::train::TrainError;
+use crate::train::parallel::Shard;
 use crate::train::{
     Checkpoint, EpochRecord, FitLoop, OptimizerConfig, Phase, RunCheckpoints, RunSettings,
     Schedule, Scores, StepLoss, TrainTask, flat_cross_entropy, masked_cross_entropy, resume_module,
@@ -209,7 +210,7 @@ impl Scores for PairEvaluation {
 
 impl<M: PairModel + Clone + 'static> TrainTask for PairTask<'_, M> {
     type Model = M;
-    type Batch = Vec<usize>;
+    type Batch = PairRows;
     type Scores = PairEvaluation;
     type Error = LessonError;
 
@@ -217,26 +218,32 @@ impl<M: PairModel + Clone + 'static> TrainTask for PairTask<'_, M> {
         vec!["accuracy", "exact"]
     }
 
-    fn batches(&self, epoch: usize) -> Result<Vec<Vec<usize>>, LessonError> {
+    fn batches(&self, epoch: usize) -> Result<Vec<PairRows>, LessonError> {
         let seed = self.settings.seed.wrapping_add(epoch as u64);
-        Ok(batch_rows(
-            self.train.len(),
-            self.settings.batch_size,
-            Some(seed),
-        )?)
+        let batches = batch_rows(self.train.len(), self.settings.batch_size, Some(seed))?;
+        Ok(batches
+            .into_iter()
+            .map(|rows| PairRows::of(self.train, rows))
+            .collect())
     }
 
     fn loss(
         &self,
         model: &M,
-        rows: &Vec<usize>,
+        batch: &PairRows,
         _carried: Option<RecurrentState>,
         device: &Device,
     ) -> Result<StepLoss, LessonError> {
-        let source = one_hot_sources(self.train, rows, self.settings, device)?;
-        let targets = padded_targets(self.train, rows, self.settings)?;
+        let source = one_hot_sources(self.train, batch, self.settings, device)?;
+        let targets = padded_targets(self.train, batch, self.settings)?;
         let loss = batch_loss(model, source, &targets, self.settings, device)?;
-        Ok(StepLoss::new(loss))
+        let loss = StepLoss::new(loss);
+        Ok(if self.settings.masking.loss {
+            let counted = targets.mask(self.settings.trailing_stops > 0);
+            loss.mean_of(counted.iter().filter(|&&counted| counted).count())
+        } else {
+            loss
+        })
     }
 
     fn evaluate(&self, model: &M) -> Result<PairEvaluation, LessonError> {
@@ -299,8 +306,9 @@ pub fn evaluate_pairs<M: PairModel>(
     let order = batch_rows(pairs.len(), settings.batch_size.max(256), None)?;
     for rows in &order {
         // One encoding of the batch serves the teacher-forced loss and greedy decoding.
-        let (source, lengths) = one_hot_sources(pairs, rows, settings, device)?;
-        let padded = padded_targets(pairs, rows, settings)?;
+        let batch = PairRows::of(pairs, rows.clone());
+        let (source, lengths) = one_hot_sources(pairs, &batch, settings, device)?;
+        let padded = padded_targets(pairs, &batch, settings)?;
         let source_for_loss = (source.clone(), lengths.clone());
         loss_sum += batch_loss(&model, source_for_loss, &padded, settings, device)?
             .into_scalar::<f32>() as f64;
@@ -381,12 +389,12 @@ fn check(settings: &PairTraining) -> Result<(), LessonError> {
 /// The one-hot sources of `rows` `[B, Ts, classes]` and, for the masked recipe, their lengths.
 fn one_hot_sources(
     pairs: &SymbolPairs,
-    rows: &[usize],
+    batch: &PairRows,
     settings: &PairTraining,
     device: &Device,
 ) -> Result<(Tensor<3>, Option<Vec<usize>>), LessonError> {
-    let sources: Vec<&Vec<u32>> = rows.iter().map(|&row| &pairs.sources[row]).collect();
-    let padded = pad_with_stop(&sources, settings.trailing_stops)?;
+    let sources: Vec<&Vec<u32>> = batch.rows.iter().map(|&row| &pairs.sources[row]).collect();
+    let padded = pad_with_stop_to(&sources, batch.longest_source, settings.trailing_stops)?;
     let lengths = settings.masking.encoder.then(|| padded.lengths().to_vec());
     Ok((padded.to_one_hot(pairs.source_classes, device)?, lengths))
 }
@@ -394,11 +402,54 @@ fn one_hot_sources(
 /// The padded targets of `rows`.
 fn padded_targets(
     pairs: &SymbolPairs,
-    rows: &[usize],
+    batch: &PairRows,
     settings: &PairTraining,
 ) -> Result<Padded, LessonError> {
-    let targets: Vec<&Vec<u32>> = rows.iter().map(|&row| &pairs.targets[row]).collect();
-    Ok(pad_with_stop(&targets, settings.trailing_stops)?)
+    let targets: Vec<&Vec<u32>> = batch.rows.iter().map(|&row| &pairs.targets[row]).collect();
+    Ok(pad_with_stop_to(
+        &targets,
+        batch.longest_target,
+        settings.trailing_stops,
+    )?)
+}
+
+/// The rows of a training batch of pairs, and the longest source and target of the whole
+/// batch: a process's share of it is padded as the whole batch is, so that it trains as one
+/// process does (the unmasked recipe reads and scores the padding).
+pub struct PairRows {
+    rows: Vec<usize>,
+    longest_source: usize,
+    longest_target: usize,
+}
+
+impl PairRows {
+    /// The batch of `rows` of `pairs`.
+    fn of(pairs: &SymbolPairs, rows: Vec<usize>) -> Self {
+        let longest = |sequences: &[Vec<u32>]| {
+            rows.iter()
+                .filter_map(|&row| sequences.get(row).map(Vec::len))
+                .max()
+                .unwrap_or(0)
+        };
+        Self {
+            longest_source: longest(&pairs.sources),
+            longest_target: longest(&pairs.targets),
+            rows,
+        }
+    }
+}
+
+impl Shard for PairRows {
+    fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn select(self, rows: std::ops::Range<usize>) -> Self {
+        Self {
+            rows: self.rows.select(rows),
+            ..self
+        }
+    }
 }
 
 /// The training loss of one batch: one-hot `source` (with `lengths` for the masked recipe)

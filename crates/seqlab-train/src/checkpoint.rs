@@ -197,8 +197,13 @@ impl Checkpoint {
     }
 
     /// Writes the checkpoint to `dir`, replacing what is there: into a temporary directory
-    /// beside it, every file flushed to disk, then swapped into place by renames.
+    /// beside it, every file flushed to disk, then swapped into place by renames. Nothing is
+    /// written in a process that does not write its outputs
+    /// ([`seqlab_data::set_writes_outputs`]).
     pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
+        if !seqlab_data::writes_outputs() {
+            return Ok(());
+        }
         let partial = sibling(dir, "partial")?;
         let old = sibling(dir, "old")?;
         if partial.exists() {

@@ -49,6 +49,10 @@ pub enum TrainError {
         /// Where the checkpoint was written.
         checkpoint: Option<String>,
     },
+    /// The processes of a data-parallel run cannot train together (started with different
+    /// settings, or MPI could not start).
+    #[error("data-parallel training: {0}")]
+    GroupSettings(String),
     /// Saved optimizer state that does not fit the model.
     #[error("the optimizer state does not fit the model: {0}")]
     OptimizerState(String),

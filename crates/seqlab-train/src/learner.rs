@@ -4,6 +4,7 @@ use crate::fit::{
     FitLoop, LossAccuracy, Phase, RunCheckpoints, StepIndex, StepLoss, TrainRun, TrainTask,
 };
 use crate::loss::{accuracy_counts, flat_cross_entropy};
+use crate::parallel::Shard;
 use crate::record::EpochRecord;
 use crate::schedule::{FlatCos, OneCycle, Schedule};
 use crate::seeding::seed_for_step;
@@ -13,6 +14,7 @@ use seqlab_data::{LmBatch, OverlappingWindows};
 use seqlab_models::{LanguageModel, RecurrentState};
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -104,10 +106,38 @@ impl DataLoaders {
 /// One training batch of an epoch's order, as [`LmTask`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LmTrainBatch {
-    /// The stream batch at this index, continuing the previous batch's state.
-    Stream(usize),
+    /// Rows `rows` of the stream batch at `index` (all of them, but in data-parallel
+    /// training), continuing the previous batch's state of those rows.
+    Stream {
+        /// The batch's place in the epoch.
+        index: usize,
+        /// Its rows trained here.
+        rows: Range<usize>,
+    },
     /// The windows starting at these positions, from a fresh state.
     Windows(Vec<u32>),
+}
+
+impl Shard for LmTrainBatch {
+    fn rows(&self) -> usize {
+        match self {
+            Self::Stream { rows, .. } => rows.len(),
+            Self::Windows(starts) => starts.len(),
+        }
+    }
+
+    fn select(self, selected: Range<usize>) -> Self {
+        match self {
+            Self::Stream { index, rows } => {
+                let end = (rows.start + selected.end).min(rows.end);
+                Self::Stream {
+                    index,
+                    rows: (rows.start + selected.start).min(end)..end,
+                }
+            }
+            Self::Windows(starts) => Self::Windows(starts.select(selected)),
+        }
+    }
 }
 
 /// The language-model task behind [`Learner`]: each training batch's rows are streams (or
@@ -157,9 +187,14 @@ impl<M: LanguageModel + Clone> TrainTask for LmTask<M> {
     /// Streams in their order (language models need them so); windows shuffled per epoch.
     fn batches(&self, epoch: usize) -> Result<Vec<LmTrainBatch>, TrainError> {
         Ok(match &self.data.train {
-            TrainBatches::Streams(batches) => {
-                (0..batches.len()).map(LmTrainBatch::Stream).collect()
-            }
+            TrainBatches::Streams(batches) => batches
+                .iter()
+                .enumerate()
+                .map(|(index, batch)| LmTrainBatch::Stream {
+                    index,
+                    rows: 0..batch.rows(),
+                })
+                .collect(),
             TrainBatches::Windows { windows, seed } => windows
                 .epoch_order(*seed, epoch)
                 .into_iter()
@@ -176,13 +211,18 @@ impl<M: LanguageModel + Clone> TrainTask for LmTask<M> {
         device: &Device,
     ) -> Result<StepLoss, TrainError> {
         let (batch, carried) = match (&self.data.train, batch) {
-            (TrainBatches::Streams(batches), LmTrainBatch::Stream(index)) => {
+            (TrainBatches::Streams(batches), LmTrainBatch::Stream { index, rows }) => {
                 let batch = batches
                     .get(*index)
                     .ok_or(TrainError::NoBatches("the stream batch asked for"))?;
+                let batch = if *rows == (0..batch.rows()) {
+                    Cow::Borrowed(batch)
+                } else {
+                    Cow::Owned(batch.select_rows(rows.clone()))
+                };
                 // A state made for another batch size cannot continue: start afresh.
                 let carried = carried.filter(|s| s.batch_size() == batch.rows());
-                (Cow::Borrowed(batch), carried)
+                (batch, carried)
             }
             (TrainBatches::Windows { windows, .. }, LmTrainBatch::Windows(starts)) => {
                 (Cow::Owned(windows.batch(starts)?), None)
@@ -199,6 +239,7 @@ impl<M: LanguageModel + Clone> TrainTask for LmTask<M> {
             loss: flat_cross_entropy(output.logits, targets),
             penalty: output.penalty,
             state: output.state,
+            weight: None,
         })
     }
 

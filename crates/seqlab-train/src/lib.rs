@@ -33,6 +33,7 @@ mod memory;
 mod metrics_file;
 mod model_files;
 mod optim;
+pub mod parallel;
 mod progress;
 mod record;
 mod resume;

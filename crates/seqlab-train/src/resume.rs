@@ -135,7 +135,24 @@ impl SavedRun {
     ) -> Result<Self, CheckpointError> {
         let progress: RunProgress = serde_json::from_slice(checkpoint.file(TRAINING_FILE)?)
             .map_err(|e| checkpoint.contents_error(TRAINING_FILE, e))?;
-        let differences = progress.settings.differences(asked);
+        let asked = crate::parallel::with_group_size(asked);
+        let processes = |settings: &RunSettings| {
+            settings
+                .0
+                .get(crate::parallel::RANKS_SETTING)
+                .map_or(1, |n| n.parse().unwrap_or(0))
+        };
+        let (saved_n, asked_n) = (processes(&progress.settings), processes(&asked));
+        if saved_n != asked_n {
+            return Err(checkpoint.contents_error(
+                TRAINING_FILE,
+                format!(
+                    "the saved run was trained by {saved_n} process(es) and this one has \
+                     {asked_n}: resume it with the same number (mpirun -np {saved_n})"
+                ),
+            ));
+        }
+        let differences = progress.settings.differences(&asked);
         if !differences.is_empty() {
             return Err(checkpoint.contents_error(
                 TRAINING_FILE,

@@ -154,7 +154,18 @@ impl Trainer {
         loss: Tensor<1>,
         hyper: StepHyper,
     ) -> Result<M, TrainError> {
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.apply(model, grads, hyper)
+    }
+
+    /// Clips `grads` and steps `model` with them: the end of [`update`](Self::update), for
+    /// gradients that came from elsewhere (averaged across a data-parallel group).
+    pub(crate) fn apply<M: Module>(
+        &mut self,
+        model: M,
+        mut grads: GradientsParams,
+        hyper: StepHyper,
+    ) -> Result<M, TrainError> {
         if let Some(max_norm) = self.grad_clip {
             clip_grad_norm(&model, &mut grads, max_norm)?;
         }

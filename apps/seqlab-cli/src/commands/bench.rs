@@ -4,9 +4,11 @@
 use super::common::fast_dev_run;
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::bench::{
-    BenchConfig, BenchResult, CONFIGS, Core, Timing, run as run_bench, run_sampling,
+    BenchConfig, BenchResult, CONFIGS, Core, Timing, run as run_bench,
+    run_all_reduce as all_reduce_times, run_sampling,
 };
 use seqlab::device::DeviceChoice;
+use seqlab::train::parallel::current_group;
 use seqlab::train::write_json_atomic;
 use serde_json::{Value, json};
 use std::error::Error;
@@ -43,6 +45,69 @@ pub struct Args {
     /// sampling runs. The speeds it prints are not measurements.
     #[arg(long)]
     fast_dev_run: bool,
+    /// Time instead the gradient exchange of data-parallel training: all-reduces of 1 KB to
+    /// 64 MB across the processes of an `mpirun` job (built with `--features mpi`).
+    #[arg(long)]
+    all_reduce: bool,
+}
+
+/// The buffer sizes `--all-reduce` times: 1 KB to 64 MB, by factors of 4.
+const ALL_REDUCE_SIZES: [usize; 9] = [
+    1 << 10,
+    1 << 12,
+    1 << 14,
+    1 << 16,
+    1 << 18,
+    1 << 20,
+    1 << 22,
+    1 << 24,
+    1 << 26,
+];
+
+/// `--all-reduce`: one row per size.
+fn run_all_reduce(args: &Args) -> Result<(), Box<dyn Error>> {
+    let group = current_group().ok_or(
+        "bench --all-reduce times the exchange between processes: run it under \
+         mpirun -np 2 (or more) with a binary built with --features mpi",
+    )?;
+    let min_time = if args.fast_dev_run {
+        0.0
+    } else {
+        args.min_time
+    };
+    let sizes = if args.fast_dev_run {
+        &ALL_REDUCE_SIZES[..2]
+    } else {
+        &ALL_REDUCE_SIZES[..]
+    };
+    let times = all_reduce_times(group.as_ref(), sizes, min_time);
+    println!("all-reduce (sum of f32) across {} processes", group.size());
+    println!(
+        "{:>10} {:>12} {:>8} {:>14}",
+        "bytes", "median ms", "repeats", "bus GB/s"
+    );
+    let mut rows = Vec::new();
+    for time in &times {
+        let bus = time.bus_bytes_per_s(group.size()) / 1e9;
+        println!(
+            "{:>10} {:>12.4} {:>8} {:>14.3}",
+            time.bytes,
+            time.seconds * 1e3,
+            time.repeats,
+            bus
+        );
+        rows.push(json!({
+            "bytes": time.bytes,
+            "seconds": time.seconds,
+            "repeats": time.repeats,
+            "bus_gb_s": bus,
+        }));
+    }
+    if let Some(path) = &args.json {
+        let document = json!({"processes": group.size(), "all_reduce": rows});
+        write_json_atomic(path, &document)?;
+    }
+    Ok(())
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +210,16 @@ fn reference(path: &PathBuf) -> Result<Reference, Box<dyn Error>> {
 
 /// Measures every configuration × device × implementation and prints a table.
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    if args.all_reduce {
+        return run_all_reduce(&args);
+    }
+    if let Some(group) = current_group() {
+        println!(
+            "data-parallel: {} processes, each training its share of every batch; the speeds \
+             are the whole batch's",
+            group.size()
+        );
+    }
     let configs = configs(&args.config)?;
     let sample = args
         .config

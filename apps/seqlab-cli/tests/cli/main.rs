@@ -3,6 +3,8 @@
 
 mod bench;
 mod char_lm;
+#[cfg(feature = "mpi")]
+mod distributed;
 mod docs;
 mod human_numbers;
 mod memory;

@@ -22,6 +22,7 @@ use seqlab_models::{
     CellKind, DecoderKind, GenerateConfig, RecurrentError, RecurrentLmConfig, Sampling,
     Seq2SeqConfig, generate_by_prefix, generate_stepwise,
 };
+use seqlab_train::parallel::{ProcessGroup, average_gradients, current_group, share_rows};
 use seqlab_train::{AdamConfig, Optimizer, OptimizerConfig, StepHyper, flat_cross_entropy};
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -214,6 +215,80 @@ pub fn run_sampling(
     })
 }
 
+/// The rows of a batch of `config` this process trains on: all of them, or its share in
+/// data-parallel training (the speeds reported are the whole batch's).
+fn rows_here(config: &BenchConfig) -> usize {
+    match current_group() {
+        Some(group) => share_rows(config.batch, group.rank(), group.size()).len(),
+        None => config.batch,
+    }
+}
+
+/// The time one all-reduce of a gradient of `bytes` bytes took across a group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AllReduceTime {
+    /// Size of the summed buffer, in bytes.
+    pub bytes: usize,
+    /// Median seconds per all-reduce, over `repeats`.
+    pub seconds: f64,
+    /// How many were timed.
+    pub repeats: usize,
+}
+
+impl AllReduceTime {
+    /// The "bus bandwidth" of a ring all-reduce over `processes`, in bytes per second: the
+    /// bytes each process sends, 2(N−1)/N of the buffer, per second.
+    pub fn bus_bytes_per_s(&self, processes: usize) -> f64 {
+        let n = processes as f64;
+        self.bytes as f64 * 2.0 * (n - 1.0) / n / self.seconds
+    }
+}
+
+/// Times the sum of float buffers of each of `sizes` bytes across `group`, as data-parallel
+/// training exchanges its gradients (in buckets, from host memory): a warm-up, then repeats
+/// for `min_time` seconds (at least 5, at most 1000). Every process must call it with the same
+/// sizes; every process gets the same numbers (the slowest process's time, as the sum ends
+/// when all have joined it).
+pub fn run_all_reduce(
+    group: &dyn ProcessGroup,
+    sizes: &[usize],
+    min_time: f64,
+) -> Vec<AllReduceTime> {
+    sizes
+        .iter()
+        .map(|&bytes| {
+            let len = (bytes / 4).max(1);
+            let mut fill = |_: std::ops::Range<usize>, bucket: &mut [f32]| bucket.fill(1.0);
+            group.sum(len, &mut fill);
+            let mut times = Vec::new();
+            let start = Instant::now();
+            // Every process runs the same number of repeats: rank 0's count decides.
+            loop {
+                let t0 = Instant::now();
+                group.sum(len, &mut fill);
+                times.push(t0.elapsed().as_secs_f64());
+                let mut go_on = [f32::from(
+                    times.len() < 5
+                        || (start.elapsed().as_secs_f64() < min_time && times.len() < 1000),
+                )];
+                let agreed = group.sum(1, &mut |_, bucket| {
+                    bucket[0] = if group.rank() == 0 { go_on[0] } else { 0.0 }
+                });
+                go_on[0] = agreed[0];
+                if go_on[0] == 0.0 {
+                    break;
+                }
+            }
+            let repeats = times.len();
+            AllReduceTime {
+                bytes: len * 4,
+                seconds: median(times),
+                repeats,
+            }
+        })
+        .collect()
+}
+
 /// Uniformly random ids in `0..high`, as the reference's `torch.randint`.
 fn random_ids(shape: [usize; 2], high: usize, device: &Device) -> Tensor<2, Int> {
     Tensor::<2>::random(shape, Distribution::Uniform(0.0, high as f64), device)
@@ -284,8 +359,9 @@ pub fn run(
         BenchTask::Classifier { .. } | BenchTask::Seq2Seq { .. } => 1,
     };
     let stateful = config.task == BenchTask::LanguageModel;
+    let rows = rows_here(config);
     let batches = |device: &Device| -> Vec<(Tensor<2, Int>, Tensor<2, Int>)> {
-        let ids = |len: usize, high: usize| random_ids([config.batch, len], high, device);
+        let ids = |len: usize, high: usize| random_ids([rows, len], high, device);
         (0..8)
             .map(|_| {
                 (
@@ -303,7 +379,7 @@ pub fn run(
         let (x, y) = next_batch.next().expect("a cycle never ends").clone();
         let (logits, next) = model.forward(x, state.take())?;
         state = stateful.then_some(next);
-        model = optimizer.step(&model, flat_cross_entropy(logits, y));
+        model = optimizer.step(&model, flat_cross_entropy(logits, y))?;
         Ok(())
     })?;
     let model = model.valid();
@@ -351,7 +427,7 @@ fn run_seq2seq(
     .with_num_layers(config.layers)
     .init(&train_device);
     let params = model.num_params();
-    let [batch, steps] = [config.batch, config.seq_len];
+    let [batch, steps] = [rows_here(config), config.seq_len];
     let batches = |device: &Device| -> Vec<(Tensor<3>, Tensor<2, Int>)> {
         let ids = |high: usize| random_ids([batch, steps], high, device);
         (0..8)
@@ -369,7 +445,7 @@ fn run_seq2seq(
     let train = measure(timing, &train_device, || {
         let (x, y) = next_batch.next().expect("a cycle never ends").clone();
         let logits = model.forward(x, None, y.clone())?;
-        model = optimizer.step(&model, flat_cross_entropy(logits, y));
+        model = optimizer.step(&model, flat_cross_entropy(logits, y))?;
         Ok(())
     })?;
     let model = model.valid();
@@ -394,14 +470,20 @@ fn reference_adam() -> ReferenceAdam {
 struct ReferenceAdam(Optimizer);
 
 impl ReferenceAdam {
-    /// `model` after one step on the gradients of `loss`.
-    fn step<M: Module>(&mut self, model: &M, loss: Tensor<1>) -> M {
-        let grads = GradientsParams::from_grads(loss.backward(), model);
+    /// `model` after one step on the gradients of `loss` (averaged with the group's, in
+    /// data-parallel training).
+    fn step<M: Module>(&mut self, model: &M, loss: Tensor<1>) -> Result<M, BenchError> {
+        let device = loss.device();
+        let mut grads = GradientsParams::from_grads(loss.backward(), model);
+        if let Some(group) = current_group() {
+            grads = average_gradients(group.as_ref(), model, grads, 1.0, &device)
+                .map_err(|e| BenchError::Device(e.to_string()))?;
+        }
         let hyper = StepHyper {
             lr: 1e-3,
             momentum: None,
         };
-        self.0.step(hyper, model.clone(), grads)
+        Ok(self.0.step(hyper, model.clone(), grads))
     }
 }
 

@@ -424,11 +424,8 @@ impl TrainTask for TaggingTask<'_> {
         let sentences: Vec<&TaggedSentence> = rows.iter().map(|&r| &self.train[r]).collect();
         let batch = self.tagger.batch(&sentences, device)?;
         let scores = PosTagger::scores_of(model, &batch)?;
-        Ok(StepLoss::new(masked_cross_entropy(
-            scores,
-            batch.targets,
-            batch.mask,
-        )))
+        let words = sentences.iter().map(|s| s.words.len()).sum();
+        Ok(StepLoss::new(masked_cross_entropy(scores, batch.targets, batch.mask)).mean_of(words))
     }
 
     fn evaluate(&self, model: &Tagger) -> Result<LossAccuracy, LessonError> {

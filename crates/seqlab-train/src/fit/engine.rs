@@ -4,15 +4,22 @@ use super::position::{Position, SmoothLoss};
 use super::run::{Phase, RunCheckpoints, Snapshot, TrainRun};
 use super::task::{Scores, StepIndex, TrainTask};
 use crate::error::read_scalar;
+use crate::parallel::{
+    LocalStep, ProcessGroup, Shard, agree_on_settings, broadcast_model, current_group,
+    exchange_gradients, gather_state, select_state_rows, share_rows, with_group_size,
+};
 use crate::progress::epoch_bar;
 use crate::record::{EpochRecord, format_table_header, format_table_row};
 use crate::resume::{RunProgress, RunSettings, SavedRun};
-use crate::seeding::seed_device;
+use crate::seeding::{seed_device, seed_for_step};
 use crate::{OptimizerConfig, TrainError, Trainer};
 use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use seqlab_models::RecurrentState;
+use std::ops::Range;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -21,7 +28,9 @@ use std::time::Instant;
 /// learning rate at every step, gradient clipping, the optimizer, carried recurrent state,
 /// a progress bar, fastai's epoch table — and, given a [`TrainRun`], writes checkpoints after
 /// every epoch, every `save_every` steps and at Ctrl-C, and continues a saved run exactly
-/// where it stopped.
+/// where it stopped. Built on a thread where a group of processes is current
+/// ([`parallel::join_group`](crate::parallel::join_group)), it trains data-parallel with
+/// them (see [`parallel`](crate::parallel)).
 pub struct FitLoop<T: TrainTask> {
     task: T,
     trainer: Trainer,
@@ -35,6 +44,9 @@ pub struct FitLoop<T: TrainTask> {
     show_progress: bool,
     stop: Option<Arc<AtomicBool>>,
     scores: Option<T::Scores>,
+    group: Option<Rc<dyn ProcessGroup>>,
+    /// Whether the group agreed, at the last step, to stop.
+    group_stop: bool,
 }
 
 /// Where checkpoints go and what they hold, for one call of [`FitLoop::run`].
@@ -69,6 +81,8 @@ impl<T: TrainTask> FitLoop<T> {
             show_progress: true,
             stop: None,
             scores: None,
+            group: current_group(),
+            group_stop: false,
         }
     }
 
@@ -212,6 +226,13 @@ impl<T: TrainTask> FitLoop<T> {
             }) => (Some(snapshot), RunProgress::new(settings), None),
             None => (None, RunProgress::new(RunSettings::default()), None),
         };
+        if progress.epochs_done == 0 && progress.next_batch.is_none() {
+            progress.settings = with_group_size(&progress.settings);
+        }
+        let print_table = run.print_table && self.leads();
+        if let Some(group) = self.group.clone() {
+            self.join(group.as_ref(), phases, &progress)?;
+        }
         let writer = snapshot
             .as_ref()
             .zip(run.out)
@@ -227,7 +248,7 @@ impl<T: TrainTask> FitLoop<T> {
                 if begin == phase_start && resumed.is_none() {
                     self.smooth = SmoothLoss::default();
                 }
-                if run.print_table {
+                if print_table {
                     println!("{}", format_table_header(&self.task.metric_names()));
                 }
                 let mut resumed = resumed;
@@ -264,6 +285,48 @@ impl<T: TrainTask> FitLoop<T> {
         run.stop.is_some_and(|flag| flag.load(Ordering::SeqCst))
     }
 
+    /// Whether this process prints and writes: alone, or rank 0 of its group.
+    fn leads(&self) -> bool {
+        self.group.as_ref().is_none_or(|group| group.rank() == 0)
+    }
+
+    /// Whether to stop now: asked to (Ctrl-C), or, in a group, the group agreed to at the
+    /// last step.
+    fn stopping(&self, run: &TrainRun) -> bool {
+        match self.group {
+            Some(_) => self.group_stop,
+            None => Self::stop_requested(run),
+        }
+    }
+
+    /// Starts data-parallel training in `group`: checks that every process has rank 0's
+    /// settings (the run's, its fits, its clipping, its model's size and its batches per
+    /// epoch) and gives every process rank 0's weights.
+    fn join(
+        &mut self,
+        group: &dyn ProcessGroup,
+        phases: &[Phase],
+        progress: &RunProgress,
+    ) -> Result<(), T::Error> {
+        // The command's settings first, so that a difference there is named as the user
+        // wrote it; then what the loop derives from them.
+        agree_on_settings(group, &progress.settings)?;
+        let batches = self.task.batches(progress.epochs_done)?;
+        let derived = RunSettings::default()
+            .with("fits", format!("{phases:?}"))
+            .with("grad-clip", format!("{:?}", self.grad_clip()))
+            .with("parameters", self.model().num_params())
+            .with("epochs-done", progress.epochs_done)
+            .with("batches", batches.len());
+        if let Some(first) = batches.into_iter().next() {
+            self.draw_lazy_parameters(first)?;
+        }
+        let model = self.model.take().expect("the model is present");
+        let agreed = agree_on_settings(group, &derived);
+        self.model = Some(broadcast_model(group, model));
+        Ok(agreed?)
+    }
+
     /// Trains and scores one epoch, records it and checkpoints after it.
     fn epoch(
         &mut self,
@@ -290,11 +353,11 @@ impl<T: TrainTask> FitLoop<T> {
             Some(position) => (position.next_batch, progress.epoch_loss_sum, position.state),
             None => (0, 0.0, None),
         };
-        let bar = epoch_bar(count, epoch, run.show_progress);
+        let bar = epoch_bar(count, epoch, run.show_progress && self.leads());
         bar.inc(first as u64);
         let epoch_in_fit = epoch - fit.start;
         let fit_steps = fit.phase.epochs * count;
-        for (index, batch) in batches.iter().enumerate().skip(first) {
+        for (index, batch) in batches.into_iter().enumerate().skip(first) {
             let in_fit = epoch_in_fit * count + index;
             let step = StepIndex {
                 fit: fit.number,
@@ -302,14 +365,44 @@ impl<T: TrainTask> FitLoop<T> {
                 in_run: epoch * count + index,
             };
             if let Some(seed) = self.task.step_seed(step) {
+                // In a group each process draws its own rows' masks.
+                let seed = match &self.group {
+                    Some(group) => seed_for_step(seed, group.rank() as u64),
+                    None => seed,
+                };
                 seed_device(self.trainer.device(), seed);
             }
             let hyper = fit.phase.schedule.at(in_fit as f64 / fit_steps as f64);
-            let value = self
-                .step(batch, state.take(), hyper, (epoch, index))
-                .inspect_err(|_| bar.finish_and_clear())?;
-            state = value.1;
-            let value = value.0;
+            let (value, carried, rows) = match self.group.clone() {
+                Some(group) => {
+                    let rows = share_rows(batch.rows(), group.rank(), group.size());
+                    let whole = batch.rows();
+                    let share = batch.select(rows.clone());
+                    let place = GroupPlace {
+                        rows: rows.clone(),
+                        whole,
+                        stop: Self::stop_requested(run),
+                    };
+                    let (value, carried) = self
+                        .group_step(
+                            group.as_ref(),
+                            &share,
+                            state.take(),
+                            place,
+                            hyper,
+                            (epoch, index),
+                        )
+                        .inspect_err(|_| bar.finish_and_clear())?;
+                    (value, carried, Some((rows, whole)))
+                }
+                None => {
+                    let (value, carried) = self
+                        .step(&batch, state.take(), hyper, (epoch, index))
+                        .inspect_err(|_| bar.finish_and_clear())?;
+                    (value, carried, None)
+                }
+            };
+            state = carried;
             self.batch_losses.push(value);
             self.smooth.add(f64::from(value));
             loss_sum += f64::from(value);
@@ -324,7 +417,7 @@ impl<T: TrainTask> FitLoop<T> {
             if next == count {
                 break;
             }
-            let stop = Self::stop_requested(run);
+            let stop = self.stopping(run);
             let due = run
                 .save_every
                 .is_some_and(|every| (epoch * count + next).is_multiple_of(every.max(1)));
@@ -337,7 +430,13 @@ impl<T: TrainTask> FitLoop<T> {
                 at.next_batch = Some(next);
                 at.smooth_loss = self.smooth;
                 at.epoch_loss_sum = loss_sum;
-                self.save(writer, &at, state.as_ref())
+                let whole_state = match (&self.group, rows) {
+                    (Some(group), Some((rows, whole))) => {
+                        gather_state(group.as_ref(), state.as_ref(), rows, whole)
+                    }
+                    _ => state.clone(),
+                };
+                self.save(writer, &at, whole_state.as_ref())
                     .inspect_err(|_| bar.finish_and_clear())?;
                 saved_in = Some(writer.dir.display().to_string());
             }
@@ -365,7 +464,7 @@ impl<T: TrainTask> FitLoop<T> {
             metrics: scores.metrics(),
             time_s: start.elapsed().as_secs_f64(),
         };
-        if run.print_table {
+        if run.print_table && self.leads() {
             println!("{}", format_table_row(&record));
         }
         progress.epochs_done = epoch + 1;
@@ -380,7 +479,7 @@ impl<T: TrainTask> FitLoop<T> {
         }
         self.history.push(record);
         self.scores = Some(scores);
-        if Self::stop_requested(run) && epoch + 1 < last {
+        if self.stopping(run) && epoch + 1 < last {
             return Err(TrainError::Interrupted {
                 epoch: epoch + 1,
                 batch: 0,
@@ -446,12 +545,133 @@ impl<T: TrainTask> FitLoop<T> {
         Ok((value, output.state.map(RecurrentState::detach)))
     }
 
+    /// Draws the parameters Burn initialises at their first use as a lone process draws them:
+    /// in the order the first step's forward pass uses them, from the generator as seeded for
+    /// that step (one forward pass of `batch`, its graph dropped). Rank 0's are then copied
+    /// to all, and the model is the one a lone process would train.
+    fn draw_lazy_parameters(&mut self, batch: T::Batch) -> Result<(), T::Error> {
+        struct Lazy(bool);
+        impl ModuleVisitor for Lazy {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0 |= !param.is_initialized();
+            }
+        }
+        let mut lazy = Lazy(false);
+        self.model().visit(&mut lazy);
+        if !lazy.0 {
+            return Ok(());
+        }
+        let first = StepIndex {
+            fit: self.fits,
+            in_fit: 0,
+            in_run: 0,
+        };
+        if let Some(seed) = self.task.step_seed(first) {
+            seed_device(self.trainer.device(), seed);
+        }
+        self.task
+            .loss(self.model(), &batch, None, self.trainer.device())
+            .map(drop)
+    }
+
+    /// One data-parallel step: this process's loss and gradients on its `share` of the batch,
+    /// summed with the group's, then the same update on every process. Returns the group's
+    /// loss and this process's state to carry on.
+    fn group_step(
+        &mut self,
+        group: &dyn ProcessGroup,
+        share: &T::Batch,
+        carried: Option<RecurrentState>,
+        place: GroupPlace,
+        hyper: crate::StepHyper,
+        (epoch, index): (usize, usize),
+    ) -> Result<(f32, Option<RecurrentState>), T::Error> {
+        let model = self
+            .model
+            .take()
+            .expect("the model is present between steps");
+        // A resumed run's state is the whole batch's: keep this process's rows.
+        let carried = carried.map(|state| {
+            if state.batch_size() == place.whole && place.rows.len() != place.whole {
+                select_state_rows(state, place.rows.clone())
+            } else {
+                state
+            }
+        });
+        let mut local = LocalStep {
+            grads: None,
+            weight: 0.0,
+            loss: 0.0,
+            finite: true,
+            stop: place.stop,
+        };
+        let mut state = None;
+        if !place.rows.is_empty() {
+            let computed = self
+                .task
+                .loss(&model, share, carried, self.trainer.device())
+                .and_then(|output| {
+                    let value = read_scalar(output.loss.clone())?;
+                    let penalty = match &output.penalty {
+                        Some(penalty) => read_scalar(penalty.clone())?,
+                        None => 0.0,
+                    };
+                    Ok((output, value, penalty))
+                });
+            let (output, value, penalty) = match computed {
+                Ok(computed) => computed,
+                Err(error) => {
+                    self.model = Some(model);
+                    return Err(error);
+                }
+            };
+            local.weight = output.weight.unwrap_or(place.rows.len() as f64);
+            local.loss = value;
+            local.finite = (value + penalty).is_finite();
+            if local.finite {
+                let loss = match output.penalty {
+                    Some(penalty) => output.loss + penalty,
+                    None => output.loss,
+                };
+                local.grads = Some(GradientsParams::from_grads(loss.backward(), &model));
+            }
+            state = output.state.map(RecurrentState::detach);
+        }
+        let inner = self.trainer.device().clone().inner();
+        let summed = match exchange_gradients(group, &model, local, &inner) {
+            Ok(summed) => summed,
+            Err(error) => {
+                self.model = Some(model);
+                return Err(error.into());
+            }
+        };
+        self.group_stop = summed.stop;
+        if !summed.finite || !summed.loss.is_finite() {
+            self.model = Some(model);
+            return Err(TrainError::NonFiniteLoss {
+                epoch,
+                batch: index,
+                value: if summed.loss.is_finite() {
+                    f32::NAN
+                } else {
+                    summed.loss
+                },
+            }
+            .into());
+        }
+        self.model = Some(self.trainer.apply(model, summed.grads, hyper)?);
+        Ok((summed.loss, state))
+    }
+
     fn save(
         &self,
         writer: &Writer<'_, T::Model>,
         progress: &RunProgress,
         state: Option<&RecurrentState>,
     ) -> Result<(), TrainError> {
+        if !self.leads() {
+            return Ok(());
+        }
         let model = self.model();
         let mut checkpoint = (writer.snapshot)(model);
         let optimizer = self.trainer.optimizer().state_of(model);
@@ -484,6 +704,15 @@ struct FitPlace {
     phase: Phase,
     /// The run's epoch where it starts.
     start: usize,
+}
+
+/// A process's share of a data-parallel batch, and whether it was asked to stop.
+struct GroupPlace {
+    /// Its rows of the batch.
+    rows: Range<usize>,
+    /// The batch's rows.
+    whole: usize,
+    stop: bool,
 }
 
 /// An epoch of a run: its number, the run's last epoch to train, and where inside it a saved

@@ -5,6 +5,7 @@ use burn::tensor::{Device, Tensor};
 use seqlab_models::RecurrentState;
 
 use crate::TrainError;
+use crate::parallel::Shard;
 
 /// What one training step computed from its batch.
 pub struct StepLoss {
@@ -17,16 +18,27 @@ pub struct StepLoss {
     /// The recurrent state to carry into the next batch (stateful language models); the loop
     /// detaches it.
     pub state: Option<RecurrentState>,
+    /// How many predictions the loss is the mean of, when that is not the batch's rows (a
+    /// masked loss counts the real tokens). Data-parallel training weighs each process's
+    /// gradients by it, so that the group's step is the step of the whole batch.
+    pub weight: Option<f64>,
 }
 
 impl StepLoss {
-    /// A loss with no penalty and no state to carry.
+    /// A loss with no penalty and no state to carry, the mean over the batch's rows.
     pub fn new(loss: Tensor<1>) -> Self {
         Self {
             loss,
             penalty: None,
             state: None,
+            weight: None,
         }
+    }
+
+    /// The loss as the mean of `count` predictions (see [`StepLoss::weight`]).
+    pub fn mean_of(mut self, count: usize) -> Self {
+        self.weight = Some(count as f64);
+        self
     }
 }
 
@@ -120,8 +132,9 @@ pub struct StepIndex {
 pub trait TrainTask {
     /// The model being trained.
     type Model: Module + Clone;
-    /// One training batch as an epoch's order lists it: row indices, or a prepared batch.
-    type Batch;
+    /// One training batch as an epoch's order lists it: row indices, or a prepared batch;
+    /// data-parallel training gives each process a share of its rows ([`Shard`]).
+    type Batch: Shard;
     /// What validation measures; the loop hands back the last epoch's.
     type Scores: Scores;
     /// The task's own error; the loop's errors convert into it.

@@ -1,0 +1,355 @@
+//! Data-parallel training under `mpirun` (built with `--features mpi`): two processes train
+//! as one process does on the same global batch, a killed process ends the run with a
+//! checkpoint that resumes, and processes that disagree are refused.
+
+use super::{play_and_model, scratch_dir, stderr, write_reviews};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The largest difference allowed between a weight trained by one process and by two: the
+/// two sum the batch's gradients in another order, a few units in the last place per step.
+const WEIGHT_TOLERANCE: f32 = 1e-5;
+
+/// `mpirun -np ranks seqlab args`, one thread per process (OpenMPI allowed to run as root,
+/// as CI does).
+fn mpirun(ranks: usize, args: &[&str]) -> Command {
+    let mut command = Command::new("mpirun");
+    command
+        .args(["-np", &ranks.to_string(), "--oversubscribe"])
+        .args(["-x", "RAYON_NUM_THREADS=1"])
+        .arg(env!("CARGO_BIN_EXE_seqlab"))
+        .args(args)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    command
+}
+
+fn run(mut command: Command) -> Output {
+    let output = command.output().expect("mpirun runs");
+    assert!(output.status.success(), "{command:?}: {}", stderr(&output));
+    output
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// The float tensors of a safetensors file, by name.
+fn weights(dir: &Path) -> BTreeMap<String, Vec<f32>> {
+    let bytes = std::fs::read(dir.join("weights.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let data = &bytes[8 + header_len..];
+    header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| *name != "__metadata__")
+        .map(|(name, info)| {
+            assert_eq!(info["dtype"], "F32", "{name}");
+            let offsets = &info["data_offsets"];
+            let (start, end) = (
+                offsets[0].as_u64().unwrap() as usize,
+                offsets[1].as_u64().unwrap() as usize,
+            );
+            let values = data[start..end]
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            (name.clone(), values)
+        })
+        .collect()
+}
+
+/// Every epoch's training and held-out loss in a checkpoint's `training.json`.
+fn losses(dir: &Path) -> Vec<(f64, f64)> {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("training.json")).unwrap()).unwrap();
+    json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["train_loss"].as_f64().unwrap(),
+                r["valid_loss"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Trains `command` (which takes `--out DIR`) in one process with two threads and in two
+/// processes of one thread, and checks that both end with the same weights and epoch
+/// losses. Returns the largest weight difference.
+fn assert_two_processes_train_as_one(name: &str, command: &[&str]) -> f32 {
+    let dir = scratch_dir(name);
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    let with_out = |out: &Path| {
+        let mut args = command.to_vec();
+        args.extend(["--device", "flex", "--no-progress", "--out"]);
+        args.push(out.to_str().unwrap());
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let args_one = with_out(&one);
+    let alone = run({
+        let mut alone = Command::new(env!("CARGO_BIN_EXE_seqlab"));
+        alone.args(&args_one).env("RAYON_NUM_THREADS", "2");
+        alone
+    });
+    let args_two = with_out(&two);
+    let args_two: Vec<&str> = args_two.iter().map(String::as_str).collect();
+    let together = run(mpirun(2, &args_two));
+    // Rank 0 alone prints: the same table, the losses in it equal to 6 digits.
+    let table = |output: &Output| {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| line.starts_with(|c: char| c.is_ascii_digit()))
+            .map(|line| {
+                line.split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(!table(&alone).is_empty(), "{}", stderr(&alone));
+    assert_eq!(table(&alone), table(&together), "{name}: the tables differ");
+    let (a, b) = (losses(&one), losses(&two));
+    assert_eq!(a.len(), b.len());
+    for ((train_a, valid_a), (train_b, valid_b)) in a.iter().zip(&b) {
+        assert!(
+            (train_a - train_b).abs() < 1e-5 * train_a.abs(),
+            "{name}: {a:?} {b:?}"
+        );
+        assert!(
+            (valid_a - valid_b).abs() < 1e-5 * valid_a.abs(),
+            "{name}: {a:?} {b:?}"
+        );
+    }
+    let (a, b) = (weights(&one), weights(&two));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let mut largest = 0.0f32;
+    for (name, values) in &a {
+        for (x, y) in values.iter().zip(&b[name]) {
+            largest = largest.max((x - y).abs());
+        }
+    }
+    assert!(
+        largest <= WEIGHT_TOLERANCE,
+        "{name}: weights differ by {largest}"
+    );
+    // Some weights do differ in their last bits: the two really summed two halves.
+    largest
+}
+
+#[test]
+fn two_processes_train_a_stateful_language_model_as_one_process_does() {
+    let (_dir, play, _) = play_and_model("dp-lm");
+    // 32 streams carried from batch to batch; each process owns 16 of them.
+    assert_two_processes_train_as_one(
+        "dp-lm-run",
+        &[
+            "char-lm",
+            "train",
+            "--text",
+            play.to_str().unwrap(),
+            "--windows",
+            "stream",
+            "--hidden",
+            "32",
+            "--layers",
+            "2",
+            "--seq-len",
+            "20",
+            "--epochs",
+            "2",
+            "--sample-length",
+            "10",
+        ],
+    );
+}
+
+#[test]
+fn two_processes_train_a_padded_classifier_as_one_process_does() {
+    let dir = scratch_dir("dp-classify");
+    let reviews = write_reviews(&dir);
+    // Batches of 15 padded reviews: the processes hold 8 and 7.
+    assert_two_processes_train_as_one(
+        "dp-classify-run",
+        &[
+            "classify",
+            "--data",
+            reviews.to_str().unwrap(),
+            "--model",
+            "lstm",
+            "--embedding",
+            "16",
+            "--hidden",
+            "16",
+            "--bidirectional",
+            "--batch-size",
+            "15",
+            "--epochs",
+            "2",
+        ],
+    );
+}
+
+#[test]
+fn two_processes_train_a_masked_encoder_decoder_as_one_process_does() {
+    // Variable lengths, the loss masked to each target's real steps: each process's loss is
+    // weighted by its real target tokens.
+    assert_two_processes_train_as_one(
+        "dp-copy",
+        &[
+            "copy",
+            "--variable-length",
+            "--masked",
+            "--sequences",
+            "300",
+            "--epochs",
+            "2",
+            "--hidden",
+            "32",
+        ],
+    );
+}
+
+#[test]
+fn a_killed_process_ends_the_run_and_its_checkpoint_resumes_exactly() {
+    let (dir, play, _) = play_and_model("dp-kill");
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let args = |out: &Path| {
+        [
+            "char-lm",
+            "train",
+            "--text",
+            play.to_str().unwrap(),
+            "--windows",
+            "stream",
+            "--hidden",
+            "32",
+            "--seq-len",
+            "10",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "2",
+            "--sample-length",
+            "10",
+            "--device",
+            "flex",
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let whole_args = args(&whole);
+    run(mpirun(2, &strs(&whole_args)));
+
+    let mut killed_args = args(&parts);
+    killed_args.extend(["--save-every".into(), "3".into()]);
+    let mut job = mpirun(2, &strs(&killed_args))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let inside_an_epoch = || {
+        std::fs::read_to_string(parts.join("training.json"))
+            .is_ok_and(|json| !json.contains("\"next_batch\": null"))
+    };
+    let started = Instant::now();
+    while !inside_an_epoch() {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no checkpoint inside an epoch"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Kill the second process (mpirun's second child).
+    let children = Command::new("pgrep")
+        .args(["-P", &job.id().to_string()])
+        .output()
+        .unwrap();
+    let pids: Vec<String> = String::from_utf8_lossy(&children.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    let killed_at = Instant::now();
+    Command::new("kill")
+        .args(["-9", &pids[1]])
+        .status()
+        .unwrap();
+    let status = job.wait().unwrap();
+    let mut message = String::new();
+    std::io::Read::read_to_string(job.stderr.as_mut().unwrap(), &mut message).unwrap();
+    assert!(!status.success(), "the run ended before the kill");
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(10),
+        "the others waited"
+    );
+    assert!(message.contains("signal 9"), "{message}");
+
+    let mut resume_args = args(&parts);
+    resume_args.extend(["--resume".into(), parts.to_str().unwrap().into()]);
+    run(mpirun(2, &strs(&resume_args)));
+    assert!(
+        weights(&whole) == weights(&parts),
+        "the resumed run's weights differ from the uninterrupted run's"
+    );
+    assert_eq!(losses(&whole), losses(&parts));
+
+    // The checkpoint belongs to two processes: one alone is refused in one line.
+    let alone = Command::new(env!("CARGO_BIN_EXE_seqlab"))
+        .args(strs(&resume_args))
+        .output()
+        .unwrap();
+    let err = stderr(&alone);
+    assert!(!alone.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("trained by 2 process(es) and this one has 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn processes_started_with_other_settings_are_refused_before_training() {
+    let (_dir, play, _) = play_and_model("dp-settings");
+    let common = [
+        "char-lm",
+        "train",
+        "--text",
+        play.to_str().unwrap(),
+        "--hidden",
+        "16",
+        "--epochs",
+        "1",
+        "--device",
+        "flex",
+        "--no-progress",
+    ];
+    // mpirun's multiple-program form: the second process asks for another learning rate.
+    let mut command = mpirun(1, &common);
+    command
+        .args([":", "-np", "1", "-x", "RAYON_NUM_THREADS=1"])
+        .arg(env!("CARGO_BIN_EXE_seqlab"))
+        .args(common)
+        .args(["--lr", "0.01"]);
+    let output = command.output().unwrap();
+    let err = stderr(&output);
+    assert!(!output.status.success(), "{err}");
+    assert!(
+        err.contains("seqlab (process 1 of 2): data-parallel training: process 1 of 2 was started with other settings than process 0: lr 0.002 (asked 0.01)"),
+        "{err}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("epoch"),
+        "it trained"
+    );
+}
