@@ -113,6 +113,16 @@ fn every_documented_command_is_one_the_project_runs() {
                 documented.run(&place, args);
                 seqlab += 1;
             }
+            // A data-parallel run (docs/distributed.md): its seqlab command is run alone.
+            ["mpirun", rest @ ..] => {
+                let binary = rest
+                    .iter()
+                    .position(|word| word.ends_with("/seqlab"))
+                    .unwrap_or_else(|| panic!("{place}: mpirun runs no seqlab binary"));
+                documented.run(&place, &rest[binary + 1..]);
+                seqlab += 1;
+            }
+            ["cargo", "build", "--release", "-p", "seqlab-cli", ..] => {}
             ["cargo", "run", "--example", name, rest @ ..] => {
                 let args = rest.strip_prefix(&["--"]).unwrap_or(rest);
                 examples.push((place, name.to_string(), args.len()));

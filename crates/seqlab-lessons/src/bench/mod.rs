@@ -262,20 +262,13 @@ pub fn run_all_reduce(
             group.sum(len, &mut fill);
             let mut times = Vec::new();
             let start = Instant::now();
-            // Every process runs the same number of repeats: rank 0's count decides.
             loop {
                 let t0 = Instant::now();
                 group.sum(len, &mut fill);
                 times.push(t0.elapsed().as_secs_f64());
-                let mut go_on = [f32::from(
-                    times.len() < 5
-                        || (start.elapsed().as_secs_f64() < min_time && times.len() < 1000),
-                )];
-                let agreed = group.sum(1, &mut |_, bucket| {
-                    bucket[0] = if group.rank() == 0 { go_on[0] } else { 0.0 }
-                });
-                go_on[0] = agreed[0];
-                if go_on[0] == 0.0 {
+                let more = times.len() < 5
+                    || (start.elapsed().as_secs_f64() < min_time && times.len() < 1000);
+                if !group_goes_on(Some(group), more) {
                     break;
                 }
             }
@@ -321,17 +314,38 @@ fn measure(
     for _ in 0..timing.warmup {
         sync_step()?;
     }
+    let group = current_group();
     let start = Instant::now();
     let mut times = Vec::new();
-    while times.len() < timing.steps
-        || (start.elapsed().as_secs_f64() < timing.min_time && times.len() < 500)
-    {
+    loop {
         let t0 = Instant::now();
         sync_step()?;
         times.push(t0.elapsed().as_secs_f64());
+        let more = times.len() < timing.steps
+            || (start.elapsed().as_secs_f64() < timing.min_time && times.len() < 500);
+        if !group_goes_on(group.as_deref(), more) {
+            break;
+        }
     }
     let n = times.len();
     Ok((median(times), n))
+}
+
+/// Whether to time another repeat: `more` alone, or in a data-parallel run rank 0's `more`
+/// on every process, so that all run the same number of steps (a step's all-reduce waits for
+/// every process).
+fn group_goes_on(group: Option<&dyn ProcessGroup>, more: bool) -> bool {
+    match group {
+        Some(group) => {
+            let mine = if group.rank() == 0 {
+                f32::from(more)
+            } else {
+                0.0
+            };
+            group.sum(1, &mut |_, bucket| bucket[0] = mine)[0] > 0.0
+        }
+        None => more,
+    }
 }
 
 /// Measures `config` with `core` on `device` (plain, without autodiff: training runs on its
