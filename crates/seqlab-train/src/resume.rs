@@ -73,6 +73,9 @@ pub struct RunProgress {
     pub epoch_loss_sum: f64,
     /// Every finished epoch's numbers.
     pub records: Vec<EpochRecord>,
+    /// Every training step's loss so far, in order (fastai's `recorder.losses`).
+    #[serde(default)]
+    pub batch_losses: Vec<f32>,
 }
 
 impl RunProgress {
@@ -85,6 +88,7 @@ impl RunProgress {
             smooth_loss: SmoothLoss::default(),
             epoch_loss_sum: 0.0,
             records: Vec::new(),
+            batch_losses: Vec::new(),
         }
     }
 }

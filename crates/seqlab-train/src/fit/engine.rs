@@ -404,6 +404,7 @@ impl<T: TrainTask> FitLoop<T> {
             };
             state = carried;
             self.batch_losses.push(value);
+            progress.batch_losses.push(value);
             self.smooth.add(f64::from(value));
             loss_sum += f64::from(value);
             let shown = if self.smoothed_loss {
