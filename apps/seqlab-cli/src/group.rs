@@ -35,21 +35,38 @@ impl Membership {
         Ok(Self {})
     }
 
-    /// How to name this process in an error line: `""` alone, `" (process 1 of 2)"` in a
-    /// data-parallel job.
+    /// How to name this process in an error line: `" (process 1 of 2)"` for an error one
+    /// process of a data-parallel job met, `""` otherwise.
     pub fn label(&self) -> String {
         #[cfg(feature = "mpi")]
-        if let Some(group) = self.group.as_ref().filter(|g| g.size() > 1) {
+        if let Some(group) = self
+            .group
+            .as_ref()
+            .filter(|g| g.size() > 1 && !seqlab::train::parallel::ended_together())
+        {
             return format!(" (process {} of {})", group.rank(), group.size());
         }
         String::new()
     }
 
-    /// Ends the whole job after this process failed, so that the others do not wait for it
-    /// in their next step; returns alone.
+    /// Whether this process reports an error: alone, rank 0 when every process of the job
+    /// met it, and the process that met it otherwise.
+    pub fn reports(&self) -> bool {
+        #[cfg(feature = "mpi")]
+        if let Some(group) = &self.group {
+            return group.rank() == 0 || !seqlab::train::parallel::ended_together();
+        }
+        true
+    }
+
+    /// Ends the whole job after this process failed alone, so that the others do not wait
+    /// for it in their next step (`MPI_Abort`); after an error every process met, each ends
+    /// by itself. Returns alone.
     pub fn fail(&self) {
         #[cfg(feature = "mpi")]
-        if let Some(group) = self.group.as_ref().filter(|g| g.size() > 1) {
+        if let Some(group) = self.group.as_ref().filter(|g| g.size() > 1)
+            && !seqlab::train::parallel::ended_together()
+        {
             group.abort(1);
         }
     }

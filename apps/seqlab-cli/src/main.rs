@@ -80,8 +80,15 @@ fn main() -> ExitCode {
         match run(cli.command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                let label = membership.label();
-                eprintln!("seqlab{label}: {}", one_line(&error.to_string()));
+                // One write, so that the lines of processes sharing mpirun's stderr stay whole.
+                let line = format!(
+                    "seqlab{}: {}\n",
+                    membership.label(),
+                    one_line(&error.to_string())
+                );
+                if membership.reports() {
+                    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+                }
                 membership.fail();
                 ExitCode::FAILURE
             }

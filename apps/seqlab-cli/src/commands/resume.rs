@@ -93,13 +93,17 @@ impl CheckpointArgs {
 fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>, Box<dyn Error>> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
+    // In a data-parallel job every process gets the signal; the first says so for all.
+    let quiet = seqlab::train::parallel::current_group().is_some_and(|g| g.rank() > 0);
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!(
-            "seqlab: stopping after this step to write a checkpoint (Ctrl-C again quits at once)"
-        );
+        if !quiet {
+            eprintln!(
+                "seqlab: stopping after this step to write a checkpoint (Ctrl-C again quits at once)"
+            );
+        }
     })?;
     Ok(stop)
 }

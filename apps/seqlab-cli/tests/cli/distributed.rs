@@ -2,7 +2,7 @@
 //! as one process does on the same global batch, a killed process ends the run with a
 //! checkpoint that resumes, and processes that disagree are refused.
 
-use super::{play_and_model, scratch_dir, stderr, write_reviews};
+use super::{owned_words, play_and_model, scratch_dir, stderr, words, write_reviews};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -167,26 +167,13 @@ fn assert_two_processes_train_as_one(name: &str, command: &[&str]) {
 fn two_processes_train_a_stateful_language_model_as_one_process_does() {
     let (_dir, play, _) = play_and_model("dp-lm");
     // 32 streams carried from batch to batch; each process owns 16 of them.
+    let play = play.to_str().unwrap();
     assert_two_processes_train_as_one(
         "dp-lm-run",
-        &[
-            "char-lm",
-            "train",
-            "--text",
-            play.to_str().unwrap(),
-            "--windows",
-            "stream",
-            "--hidden",
-            "32",
-            "--layers",
-            "2",
-            "--seq-len",
-            "20",
-            "--epochs",
-            "2",
-            "--sample-length",
-            "10",
-        ],
+        &words(&format!(
+            "char-lm train --text {play} --windows stream --hidden 32 --layers 2 --seq-len 20 \
+             --epochs 2 --sample-length 10"
+        )),
     );
 }
 
@@ -195,24 +182,13 @@ fn two_processes_train_a_padded_classifier_as_one_process_does() {
     let dir = scratch_dir("dp-classify");
     let reviews = write_reviews(&dir);
     // Batches of 15 padded reviews: the processes hold 8 and 7.
+    let reviews = reviews.to_str().unwrap();
     assert_two_processes_train_as_one(
         "dp-classify-run",
-        &[
-            "classify",
-            "--data",
-            reviews.to_str().unwrap(),
-            "--model",
-            "lstm",
-            "--embedding",
-            "16",
-            "--hidden",
-            "16",
-            "--bidirectional",
-            "--batch-size",
-            "15",
-            "--epochs",
-            "2",
-        ],
+        &words(&format!(
+            "classify --data {reviews} --model lstm --embedding 16 --hidden 16 --bidirectional \
+             --batch-size 15 --epochs 2"
+        )),
     );
 }
 
@@ -222,17 +198,7 @@ fn two_processes_train_a_masked_encoder_decoder_as_one_process_does() {
     // weighted by its real target tokens.
     assert_two_processes_train_as_one(
         "dp-copy",
-        &[
-            "copy",
-            "--variable-length",
-            "--masked",
-            "--sequences",
-            "300",
-            "--epochs",
-            "2",
-            "--hidden",
-            "32",
-        ],
+        &words("copy --variable-length --masked --sequences 300 --epochs 2 --hidden 32"),
     );
 }
 
@@ -240,32 +206,13 @@ fn two_processes_train_a_masked_encoder_decoder_as_one_process_does() {
 fn a_killed_process_ends_the_run_and_its_checkpoint_resumes_exactly() {
     let (dir, play, _) = play_and_model("dp-kill");
     let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let play = play.to_str().unwrap();
     let args = |out: &Path| {
-        [
-            "char-lm",
-            "train",
-            "--text",
-            play.to_str().unwrap(),
-            "--windows",
-            "stream",
-            "--hidden",
-            "32",
-            "--seq-len",
-            "10",
-            "--batch-size",
-            "8",
-            "--epochs",
-            "2",
-            "--sample-length",
-            "10",
-            "--device",
-            "flex",
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec()
+        owned_words(&format!(
+            "char-lm train --text {play} --windows stream --hidden 32 --seq-len 10 \
+             --batch-size 8 --epochs 2 --sample-length 10 --device flex --no-progress --out {}",
+            out.display()
+        ))
     };
     let whole_args = args(&whole);
     run(mpirun(2, &strs(&whole_args)));
@@ -341,35 +288,89 @@ fn a_killed_process_ends_the_run_and_its_checkpoint_resumes_exactly() {
 #[test]
 fn processes_started_with_other_settings_are_refused_before_training() {
     let (_dir, play, _) = play_and_model("dp-settings");
-    let common = [
-        "char-lm",
-        "train",
-        "--text",
-        play.to_str().unwrap(),
-        "--hidden",
-        "16",
-        "--epochs",
-        "1",
-        "--device",
-        "flex",
-        "--no-progress",
-    ];
+    let common = format!(
+        "char-lm train --text {} --hidden 16 --epochs 1 --device flex --no-progress",
+        play.display()
+    );
+    let common = words(&common);
     // mpirun's multiple-program form: the second process asks for another learning rate.
     let mut command = mpirun(1, &common);
     command
         .args([":", "-np", "1", "-x", "RAYON_NUM_THREADS=1"])
         .arg(env!("CARGO_BIN_EXE_seqlab"))
-        .args(common)
+        .args(&common)
         .args(["--lr", "0.01"]);
     let output = command.output().unwrap();
     let err = stderr(&output);
     assert!(!output.status.success(), "{err}");
     assert!(
-        err.contains("seqlab (process 1 of 2): data-parallel training: process 1 of 2 was started with other settings than process 0: lr 0.002 (asked 0.01)"),
+        err.contains("seqlab: data-parallel training: process 1 of 2 was started with other settings than process 0: lr 0.002 (asked 0.01)"),
         "{err}"
     );
     assert!(
         !String::from_utf8_lossy(&output.stdout).contains("epoch"),
         "it trained"
     );
+    // Every process met it: the first says it, once, and none ends the others.
+    assert_eq!(err.matches("seqlab").count(), 1, "{err}");
+    assert!(!err.contains("MPI_ABORT"), "{err}");
+}
+
+#[test]
+fn ctrl_c_stops_every_process_at_one_step_with_a_checkpoint_that_resumes() {
+    let (dir, play, _) = play_and_model("dp-ctrl-c");
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let play = play.to_str().unwrap();
+    let args = |out: &Path| {
+        owned_words(&format!(
+            "char-lm train --text {play} --windows stream --hidden 32 --seq-len 10 \
+             --batch-size 8 --epochs 3 --sample-length 10 --device flex --no-progress --out {}",
+            out.display()
+        ))
+    };
+    run(mpirun(2, &strs(&args(&whole))));
+
+    // Interrupt mpirun once the run has written its first checkpoint: it sends every process
+    // SIGTERM, which seqlab takes as Ctrl-C.
+    let mut stopped_args = args(&parts);
+    stopped_args.extend(["--save-every".into(), "5".into()]);
+    let job = mpirun(2, &strs(&stopped_args))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !parts.join("training.json").is_file() {
+        assert!(started.elapsed().as_secs() < 120, "no checkpoint");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Command::new("kill")
+        .args(["-INT", &job.id().to_string()])
+        .status()
+        .unwrap();
+    let output = job.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert!(
+        !output.status.success(),
+        "the run ended before Ctrl-C: {err}"
+    );
+    // One process speaks for the job: one notice, one line saying where it stopped.
+    assert_eq!(err.matches("stopping after this step").count(), 1, "{err}");
+    assert_eq!(err.matches("training stopped at epoch").count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "the checkpoint in {} continues it",
+            parts.display()
+        )),
+        "{err}"
+    );
+
+    let mut resume_args = args(&parts);
+    resume_args.extend(["--resume".into(), parts.to_str().unwrap().into()]);
+    run(mpirun(2, &strs(&resume_args)));
+    assert!(
+        weights(&whole) == weights(&parts),
+        "the resumed run's weights differ from the uninterrupted run's"
+    );
+    assert_eq!(step_losses(&whole), step_losses(&parts));
 }

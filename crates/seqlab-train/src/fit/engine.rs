@@ -2,11 +2,11 @@
 
 use super::position::{Position, SmoothLoss};
 use super::run::{Phase, RunCheckpoints, Snapshot, TrainRun};
-use super::task::{Scores, StepIndex, TrainTask};
+use super::task::{Scores, StepIndex, StepLoss, TrainTask};
 use crate::error::read_scalar;
 use crate::parallel::{
     LocalStep, ProcessGroup, Shard, agree_on_settings, broadcast_model, current_group,
-    exchange_gradients, gather_state, select_state_rows, share_rows, with_group_size,
+    end_together, exchange_gradients, gather_state, select_state_rows, share_rows, with_group_size,
 };
 use crate::progress::epoch_bar;
 use crate::record::{EpochRecord, format_table_header, format_table_row};
@@ -310,7 +310,7 @@ impl<T: TrainTask> FitLoop<T> {
     ) -> Result<(), T::Error> {
         // The command's settings first, so that a difference there is named as the user
         // wrote it; then what the loop derives from them.
-        agree_on_settings(group, &progress.settings)?;
+        agree_on_settings(group, &progress.settings).inspect_err(|_| end_together())?;
         let batches = self.task.batches(progress.epochs_done)?;
         let derived = RunSettings::default()
             .with("fits", format!("{phases:?}"))
@@ -322,7 +322,7 @@ impl<T: TrainTask> FitLoop<T> {
             self.draw_lazy_parameters(first)?;
         }
         let model = self.model.take().expect("the model is present");
-        let agreed = agree_on_settings(group, &derived);
+        let agreed = agree_on_settings(group, &derived).inspect_err(|_| end_together());
         self.model = Some(broadcast_model(group, model));
         Ok(agreed?)
     }
@@ -443,6 +443,9 @@ impl<T: TrainTask> FitLoop<T> {
             }
             if stop {
                 bar.finish_and_clear();
+                if self.group.is_some() {
+                    end_together();
+                }
                 return Err(TrainError::Interrupted {
                     epoch,
                     batch: next,
@@ -481,6 +484,9 @@ impl<T: TrainTask> FitLoop<T> {
         self.history.push(record);
         self.scores = Some(scores);
         if self.stopping(run) && epoch + 1 < last {
+            if self.group.is_some() {
+                end_together();
+            }
             return Err(TrainError::Interrupted {
                 epoch: epoch + 1,
                 batch: 0,
@@ -489,6 +495,24 @@ impl<T: TrainTask> FitLoop<T> {
             .into());
         }
         Ok(())
+    }
+
+    /// The task's loss of `batch`, with its value and its penalty's read from the device.
+    fn loss_values(
+        &self,
+        model: &T::Model,
+        batch: &T::Batch,
+        carried: Option<RecurrentState>,
+    ) -> Result<(StepLoss, f32, f32), T::Error> {
+        let output = self
+            .task
+            .loss(model, batch, carried, self.trainer.device())?;
+        let value = read_scalar(output.loss.clone())?;
+        let penalty = match &output.penalty {
+            Some(penalty) => read_scalar(penalty.clone())?,
+            None => 0.0,
+        };
+        Ok((output, value, penalty))
     }
 
     /// One optimisation step on `batch`: the loss (refused when not finite), its gradients,
@@ -504,28 +528,11 @@ impl<T: TrainTask> FitLoop<T> {
             .model
             .take()
             .expect("the model is present between steps");
-        let output = match self
-            .task
-            .loss(&model, batch, carried, self.trainer.device())
-        {
-            Ok(output) => output,
+        let (output, value, penalty) = match self.loss_values(&model, batch, carried) {
+            Ok(computed) => computed,
             Err(error) => {
                 self.model = Some(model);
                 return Err(error);
-            }
-        };
-        let values = read_scalar(output.loss.clone()).and_then(|value| {
-            let penalty = match &output.penalty {
-                Some(penalty) => read_scalar(penalty.clone())?,
-                None => 0.0,
-            };
-            Ok((value, penalty))
-        });
-        let (value, penalty) = match values {
-            Ok(values) => values,
-            Err(error) => {
-                self.model = Some(model);
-                return Err(error.into());
             }
         };
         if !(value + penalty).is_finite() {
@@ -608,18 +615,7 @@ impl<T: TrainTask> FitLoop<T> {
         };
         let mut state = None;
         if !place.rows.is_empty() {
-            let computed = self
-                .task
-                .loss(&model, share, carried, self.trainer.device())
-                .and_then(|output| {
-                    let value = read_scalar(output.loss.clone())?;
-                    let penalty = match &output.penalty {
-                        Some(penalty) => read_scalar(penalty.clone())?,
-                        None => 0.0,
-                    };
-                    Ok((output, value, penalty))
-                });
-            let (output, value, penalty) = match computed {
+            let (output, value, penalty) = match self.loss_values(&model, share, carried) {
                 Ok(computed) => computed,
                 Err(error) => {
                     self.model = Some(model);
@@ -648,6 +644,7 @@ impl<T: TrainTask> FitLoop<T> {
         };
         self.group_stop = summed.stop;
         if !summed.finite || !summed.loss.is_finite() {
+            end_together();
             self.model = Some(model);
             return Err(TrainError::NonFiniteLoss {
                 epoch,

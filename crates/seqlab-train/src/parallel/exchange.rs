@@ -46,8 +46,8 @@ pub(crate) fn broadcast_model<M: Module>(group: &dyn ProcessGroup, model: M) -> 
     model.map(&mut Assign { bytes, at: 0 })
 }
 
-/// Checks that every process was started with rank 0's `settings`; on every process, an
-/// error naming the first difference when one was not.
+/// Checks that every process was started with rank 0's `settings`; on every process, the
+/// same error naming the first process that differs and how, when one does.
 pub(crate) fn agree_on_settings(
     group: &dyn ProcessGroup,
     settings: &RunSettings,
@@ -56,8 +56,8 @@ pub(crate) fn agree_on_settings(
     let mut first = own.clone();
     group.broadcast(&mut first);
     let differences = match serde_json::from_slice::<RunSettings>(&first) {
-        Ok(first) => first.differences(settings),
-        Err(error) => vec![error.to_string()],
+        Ok(first) => first.differences(settings).join(", "),
+        Err(error) => error.to_string(),
     };
     let rank = group.rank();
     let differs = group.sum(group.size(), &mut |range, bucket| {
@@ -68,18 +68,29 @@ pub(crate) fn agree_on_settings(
     let Some(other) = differs.iter().position(|&d| d > 0.0) else {
         return Ok(());
     };
-    Err(TrainError::GroupSettings(if differences.is_empty() {
-        format!(
-            "process {other} of {} was started with other settings than process 0",
-            group.size()
-        )
-    } else {
-        format!(
-            "process {rank} of {} was started with other settings than process 0: {}",
-            group.size(),
-            differences.join(", ")
-        )
-    }))
+    // The first process that differs says how, to all: its bytes, summed with zeros.
+    let len = group.sum(1, &mut |_, bucket| {
+        bucket[0] = if rank == other {
+            differences.len() as f32
+        } else {
+            0.0
+        }
+    })[0] as usize;
+    let bytes = group.sum(len, &mut |range, bucket| {
+        for (slot, at) in bucket.iter_mut().zip(range) {
+            *slot = if rank == other {
+                f32::from(differences.as_bytes()[at])
+            } else {
+                0.0
+            };
+        }
+    });
+    let bytes: Vec<u8> = bytes.iter().map(|&b| b as u8).collect();
+    Err(TrainError::GroupSettings(format!(
+        "process {other} of {} was started with other settings than process 0: {}",
+        group.size(),
+        String::from_utf8_lossy(&bytes)
+    )))
 }
 
 /// What one process computed for a data-parallel step.

@@ -1,7 +1,7 @@
 //! [`ProcessGroup`]: the collective operations data-parallel training needs, and the group
 //! current on this thread.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::rc::Rc;
 
@@ -32,6 +32,19 @@ pub trait ProcessGroup {
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<dyn ProcessGroup>>> = const { RefCell::new(None) };
+    static ENDED_TOGETHER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether training on this thread ended with an error every process of its group met at the
+/// same step (a stop request, a non-finite loss, settings that differ): the processes can end
+/// together, with rank 0 reporting it, rather than one ending the others.
+pub fn ended_together() -> bool {
+    ENDED_TOGETHER.with(Cell::get)
+}
+
+/// Records that training ended with an error the whole group met (see [`ended_together`]).
+pub(crate) fn end_together() {
+    ENDED_TOGETHER.with(|ended| ended.set(true));
 }
 
 /// Makes `group` the group that training loops built on this thread train with (when it has

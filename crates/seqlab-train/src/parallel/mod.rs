@@ -33,7 +33,10 @@ pub(crate) use exchange::{
     LocalStep, agree_on_settings, broadcast_model, exchange_gradients, gather_state,
     select_state_rows,
 };
-pub use group::{BUCKET_FLOATS, ProcessGroup, current_group, join_group, leave_group};
+pub(crate) use group::end_together;
+pub use group::{
+    BUCKET_FLOATS, ProcessGroup, current_group, ended_together, join_group, leave_group,
+};
 #[cfg(feature = "mpi")]
 pub use mpi::MpiGroup;
 pub use share::{Shard, share_rows};
