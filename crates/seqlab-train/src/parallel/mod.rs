@@ -22,24 +22,27 @@
 //! The MPI group itself ([`MpiGroup`], cargo feature `mpi`) is started by the command line
 //! when `mpirun` launched it.
 
-mod exchange;
+mod gradients;
 mod group;
 #[cfg(feature = "mpi")]
 mod mpi;
+mod settings;
 mod share;
+mod state;
+mod weights;
 
-pub use exchange::average_gradients;
-pub(crate) use exchange::{
-    LocalStep, agree_on_settings, broadcast_model, exchange_gradients, gather_state,
-    select_state_rows,
-};
+pub use gradients::average_gradients;
+pub(crate) use gradients::{LocalStep, exchange_gradients};
 pub(crate) use group::end_together;
 pub use group::{
     BUCKET_FLOATS, ProcessGroup, current_group, ended_together, join_group, leave_group,
 };
 #[cfg(feature = "mpi")]
 pub use mpi::MpiGroup;
+pub(crate) use settings::agree_on_settings;
 pub use share::{Shard, share_rows};
+pub(crate) use state::{gather_state, select_state_rows};
+pub(crate) use weights::broadcast_model;
 
 /// The run settings a data-parallel run saves and compares: `settings`, and the number of
 /// processes when the current group has more than one.

@@ -1,97 +1,11 @@
-//! The collective steps of data-parallel training: copying rank 0's weights, comparing the
-//! run's settings, averaging gradients, and gathering the carried state for a checkpoint.
+//! Averaging the gradients of a step across the group, with the step's loss and flags.
 
 use super::ProcessGroup;
-use crate::{RunSettings, TrainError};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use crate::TrainError;
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use seqlab_models::RecurrentState;
 use std::ops::Range;
-
-/// Gives every process rank 0's weights (one broadcast of all of them), keeping each
-/// parameter's id and whether it is trained.
-pub(crate) fn broadcast_model<M: Module>(group: &dyn ProcessGroup, model: M) -> M {
-    struct Collect(Vec<u8>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            for value in float_values(param.val().into_data()) {
-                self.0.extend_from_slice(&value.to_le_bytes());
-            }
-        }
-    }
-    struct Assign {
-        bytes: Vec<u8>,
-        at: usize,
-    }
-    impl ModuleMapper for Assign {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            param.map(|tensor| {
-                let shape = tensor.shape();
-                let count = shape.num_elements();
-                let values: Vec<f32> = self.bytes[self.at..self.at + 4 * count]
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
-                self.at += 4 * count;
-                let copy = Tensor::<D>::from_data(TensorData::new(values, shape), &tensor.device());
-                copy.set_require_grad(tensor.is_require_grad())
-            })
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    model.visit(&mut collect);
-    let mut bytes = collect.0;
-    group.broadcast(&mut bytes);
-    model.map(&mut Assign { bytes, at: 0 })
-}
-
-/// Checks that every process was started with rank 0's `settings`; on every process, the
-/// same error naming the first process that differs and how, when one does.
-pub(crate) fn agree_on_settings(
-    group: &dyn ProcessGroup,
-    settings: &RunSettings,
-) -> Result<(), TrainError> {
-    let own = serde_json::to_vec(settings).expect("settings always serialise");
-    let mut first = own.clone();
-    group.broadcast(&mut first);
-    let differences = match serde_json::from_slice::<RunSettings>(&first) {
-        Ok(first) => first.differences(settings).join(", "),
-        Err(error) => error.to_string(),
-    };
-    let rank = group.rank();
-    let differs = group.sum(group.size(), &mut |range, bucket| {
-        for (slot, process) in bucket.iter_mut().zip(range) {
-            *slot = f32::from(process == rank && !differences.is_empty());
-        }
-    });
-    let Some(other) = differs.iter().position(|&d| d > 0.0) else {
-        return Ok(());
-    };
-    // The first process that differs says how, to all: its bytes, summed with zeros.
-    let len = group.sum(1, &mut |_, bucket| {
-        bucket[0] = if rank == other {
-            differences.len() as f32
-        } else {
-            0.0
-        }
-    })[0] as usize;
-    let bytes = group.sum(len, &mut |range, bucket| {
-        for (slot, at) in bucket.iter_mut().zip(range) {
-            *slot = if rank == other {
-                f32::from(differences.as_bytes()[at])
-            } else {
-                0.0
-            };
-        }
-    });
-    let bytes: Vec<u8> = bytes.iter().map(|&b| b as u8).collect();
-    Err(TrainError::GroupSettings(format!(
-        "process {other} of {} was started with other settings than process 0: {}",
-        group.size(),
-        String::from_utf8_lossy(&bytes)
-    )))
-}
 
 /// What one process computed for a data-parallel step.
 pub(crate) struct LocalStep {
@@ -162,7 +76,7 @@ fn slots<M: Module>(model: &M) -> Vec<Slot> {
 }
 
 /// A tensor's values as `f32`.
-fn float_values(data: TensorData) -> Vec<f32> {
+pub(super) fn float_values(data: TensorData) -> Vec<f32> {
     data.convert::<f32>()
         .try_into_vec::<f32>()
         .expect("a tensor converted to f32 holds f32")
@@ -295,77 +209,108 @@ pub fn average_gradients<M: Module>(
     Ok(exchange_gradients(group, model, local, &device.clone().inner())?.grads)
 }
 
-/// The carried state of the whole batch, from each process's state of its `rows` (of
-/// `batch_rows`): every process's rows summed into place. `None` when no process has one.
-pub(crate) fn gather_state(
-    group: &dyn ProcessGroup,
-    state: Option<&RecurrentState>,
-    rows: Range<usize>,
-    batch_rows: usize,
-) -> Option<RecurrentState> {
-    // First the dimensions: [processes with a state, layers, hidden, has a cell] summed.
-    let header = match state {
-        Some(state) => {
-            let [layers, _, hidden] = state.hidden.dims();
-            [
-                1.0,
-                layers as f32,
-                hidden as f32,
-                f32::from(state.cell.is_some()),
-            ]
-        }
-        None => [0.0; 4],
-    };
-    let sums = group.sum(4, &mut |range, bucket| {
-        bucket.copy_from_slice(&header[range])
-    });
-    if sums[0] == 0.0 {
-        return None;
-    }
-    let [layers, hidden, cell] = [1, 2, 3].map(|i| (sums[i] / sums[0]).round() as usize);
-    let device = state.map(|state| state.hidden.device());
-    let parts: Vec<Option<&Tensor<3>>> = match state {
-        Some(state) => vec![Some(&state.hidden), state.cell.as_ref()],
-        None => vec![None, None],
-    };
-    let mut whole = Vec::new();
-    for part in parts.into_iter().take(1 + cell) {
-        let values = part.map(|tensor| float_values(tensor.to_data()));
-        let place = |layer: usize, row: usize| (layer * batch_rows + row) * hidden;
-        let sums = group.sum(layers * batch_rows * hidden, &mut |range, bucket| {
-            bucket.fill(0.0);
-            let Some(values) = &values else { return };
-            for layer in 0..layers {
-                for (local, row) in rows.clone().enumerate() {
-                    let (from, to) = (place(layer, row), place(layer, row) + hidden);
-                    let source = (layer * rows.len() + local) * hidden;
-                    for at in from.max(range.start)..to.min(range.end) {
-                        bucket[at - range.start] = values[source + at - from];
-                    }
-                }
-            }
-        });
-        whole.push(sums);
-    }
-    let device = device?;
-    let mut tensors = whole.into_iter().map(|values| {
-        Tensor::<3>::from_data(
-            TensorData::new(values, [layers, batch_rows, hidden]),
-            &device,
-        )
-    });
-    Some(RecurrentState {
-        hidden: tensors.next()?,
-        cell: tensors.next(),
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
 
-/// Rows `rows` of a whole batch's carried state (a resumed process's own rows).
-pub(crate) fn select_state_rows(state: RecurrentState, rows: Range<usize>) -> RecurrentState {
-    RecurrentState {
-        hidden: state.hidden.narrow(1, rows.start, rows.len()),
-        cell: state
-            .cell
-            .map(|cell| cell.narrow(1, rows.start, rows.len())),
+    /// A group of `size` processes that all hold this process's values, summing in buckets
+    /// of `bucket` floats.
+    struct Copies {
+        size: usize,
+        bucket: usize,
+    }
+
+    impl ProcessGroup for Copies {
+        fn rank(&self) -> usize {
+            0
+        }
+
+        fn size(&self) -> usize {
+            self.size
+        }
+
+        fn sum(&self, len: usize, fill: &mut dyn FnMut(Range<usize>, &mut [f32])) -> Vec<f32> {
+            let mut sums = vec![f32::NAN; len];
+            for start in (0..len).step_by(self.bucket) {
+                let end = (start + self.bucket).min(len);
+                fill(start..end, &mut sums[start..end]);
+            }
+            sums.iter().map(|v| v * self.size as f32).collect()
+        }
+
+        fn broadcast(&self, _bytes: &mut Vec<u8>) {}
+    }
+
+    fn step(layer: &Linear, device: &Device) -> (GradientsParams, f32) {
+        let x = Tensor::<2>::from_data(TensorData::from([[1.0f32, -2.0, 0.5]]), device);
+        let loss = (layer.forward(x) * 3.0).sum();
+        let value = loss.clone().into_scalar::<f32>();
+        (GradientsParams::from_grads(loss.backward(), layer), value)
+    }
+
+    fn values<const D: usize>(grads: &GradientsParams, param: &Param<Tensor<D>>) -> Vec<f32> {
+        float_values(grads.get::<D>(param.id).unwrap().into_data())
+    }
+
+    /// Buckets of 4 floats cut the weight (3 × 2) and the bias (2) across bucket boundaries,
+    /// and the tail of flags across another; the averaged gradients of identical processes
+    /// are each one's, exactly (weights of 4 scale by powers of two).
+    #[test]
+    fn buckets_that_cut_parameters_give_back_every_gradient() {
+        let device = Device::flex().autodiff();
+        let layer = LinearConfig::new(3, 2).init(&device);
+        let (grads, value) = step(&layer, &device);
+        let expected = (
+            values(&grads, &layer.weight),
+            values(&grads, layer.bias.as_ref().unwrap()),
+        );
+        let group = Copies { size: 2, bucket: 4 };
+        let local = LocalStep {
+            grads: Some(grads),
+            weight: 4.0,
+            loss: value,
+            finite: true,
+            stop: false,
+        };
+        let summed = exchange_gradients(&group, &layer, local, &device.clone().inner()).unwrap();
+        assert_eq!(values(&summed.grads, &layer.weight), expected.0);
+        assert_eq!(
+            values(&summed.grads, layer.bias.as_ref().unwrap()),
+            expected.1
+        );
+        assert_eq!(summed.loss, value);
+        assert!(summed.finite && !summed.stop);
+    }
+
+    #[test]
+    fn a_stop_or_a_non_finite_loss_anywhere_reaches_every_process() {
+        let device = Device::flex().autodiff();
+        let layer = LinearConfig::new(3, 2).init(&device);
+        let group = Copies { size: 3, bucket: 5 };
+        let local = |finite, stop| LocalStep {
+            grads: Some(step(&layer, &device).0),
+            weight: 1.0,
+            loss: 1.0,
+            finite,
+            stop,
+        };
+        let inner = device.clone().inner();
+        let stopped = exchange_gradients(&group, &layer, local(true, true), &inner).unwrap();
+        assert!(stopped.stop && stopped.finite);
+        let broken = exchange_gradients(&group, &layer, local(false, false), &inner).unwrap();
+        assert!(!broken.finite && !broken.stop);
+        // No process with rows: nothing to average.
+        let empty = LocalStep {
+            grads: None,
+            weight: 0.0,
+            loss: 0.0,
+            finite: true,
+            stop: false,
+        };
+        assert!(matches!(
+            exchange_gradients(&group, &layer, empty, &inner),
+            Err(TrainError::NoBatches(_))
+        ));
     }
 }
