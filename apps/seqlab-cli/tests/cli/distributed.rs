@@ -8,9 +8,13 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The largest difference allowed between a weight trained by one process and by two: the
-/// two sum the batch's gradients in another order, a few units in the last place per step.
-const WEIGHT_TOLERANCE: f32 = 1e-5;
+/// How far a weight trained by two processes may lie from one trained by one: the two sum
+/// the batch's gradients in another order, a few units in the last place per step, and Adam
+/// turns such rounding in a gradient near zero into a step of the learning rate's order. So
+/// every weight within `WEIGHT_TOLERANCE`, and all but `OUTLIERS` of them within `CLOSE`.
+const WEIGHT_TOLERANCE: f32 = 1e-4;
+const CLOSE: f32 = 1e-6;
+const OUTLIERS: f64 = 0.001;
 
 /// `mpirun -np ranks seqlab args`, one thread per process (OpenMPI allowed to run as root,
 /// as CI does).
@@ -151,15 +155,20 @@ fn assert_two_processes_train_as_one(name: &str, command: &[&str]) {
     }
     let (a, b) = (weights(&one), weights(&two));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    let mut largest = 0.0f32;
-    for (name, values) in &a {
-        for (x, y) in values.iter().zip(&b[name]) {
-            largest = largest.max((x - y).abs());
-        }
-    }
+    let differences: Vec<f32> = a
+        .iter()
+        .flat_map(|(name, values)| values.iter().zip(&b[name]).map(|(x, y)| (x - y).abs()))
+        .collect();
+    let largest = differences.iter().copied().fold(0.0f32, f32::max);
     assert!(
         largest <= WEIGHT_TOLERANCE,
         "{name}: weights differ by {largest}"
+    );
+    let far = differences.iter().filter(|&&d| d > CLOSE).count();
+    assert!(
+        far as f64 <= OUTLIERS * differences.len() as f64,
+        "{name}: {far} of {} weights differ by more than {CLOSE}",
+        differences.len()
     );
 }
 
@@ -373,4 +382,28 @@ fn ctrl_c_stops_every_process_at_one_step_with_a_checkpoint_that_resumes() {
         "the resumed run's weights differ from the uninterrupted run's"
     );
     assert_eq!(step_losses(&whole), step_losses(&parts));
+}
+
+#[test]
+fn two_processes_train_a_tagger_on_sentences_of_many_lengths_as_one_process_does() {
+    // The tagger's loss is the mean over each share's real words: the shares of a batch of 7
+    // (4 and 3 sentences) hold different numbers of words and are weighted by them.
+    let dir = scratch_dir("dp-pos-tag");
+    let corpus = dir.join("tagged.txt");
+    let lines = [
+        "\tThe/at jury/nn said/vbd it/pps ./.",
+        "\tThe/at City/nn-tl Committee/nn-tl met/vbd in/in the/at old/jj hall/nn ./.",
+        "\tDogs/nns barked/vbd ./.",
+        "\tA/at dog/nn barked/vbd loudly/rb at/in the/at cat/nn ./.",
+        "\tIt/pps rained/vbd ./.",
+    ];
+    std::fs::write(&corpus, (lines.join("\n") + "\n").repeat(12)).unwrap();
+    let corpus = corpus.to_str().unwrap();
+    assert_two_processes_train_as_one(
+        "dp-pos-tag-run",
+        &words(&format!(
+            "pos-tag train --corpus {corpus} --epochs 2 --batch-size 7 --embedding 16 \
+             --hidden 16 --char-embedding 8 --char-hidden 8 --lr 0.02 --valid-fraction 0.2"
+        )),
+    );
 }
