@@ -4,8 +4,8 @@
 
 use super::{owned_words, play_and_model, scratch_dir, stderr, words, write_reviews};
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How far a weight trained by two processes may lie from one trained by one: the two sum
@@ -225,45 +225,86 @@ fn two_processes_train_a_masked_encoder_decoder_as_one_process_does() {
     );
 }
 
-#[test]
-fn a_killed_process_ends_the_run_and_its_checkpoint_resumes_exactly() {
-    let (dir, play, _) = play_and_model("dp-kill");
-    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
-    let play = play.to_str().unwrap();
-    let args = |out: &Path| {
+/// A two-process char-LM run on a small play, trained without a stop into `whole` and again
+/// into `parts` with a checkpoint every 3 steps, to be interrupted.
+struct InterruptedRun {
+    play: PathBuf,
+    whole: PathBuf,
+    parts: PathBuf,
+    epochs: usize,
+}
+
+impl InterruptedRun {
+    /// Trains the uninterrupted run, starts the other and returns once it has written a
+    /// checkpoint inside an epoch, with its job (stderr piped) and its processes' ids.
+    fn start(name: &str, epochs: usize) -> (Self, Child, Vec<String>) {
+        let (dir, play, _) = play_and_model(name);
+        let run_of = Self {
+            play,
+            whole: dir.join("whole"),
+            parts: dir.join("parts"),
+            epochs,
+        };
+        run(mpirun(2, &strs(&run_of.args(&run_of.whole))));
+        let mut args = run_of.args(&run_of.parts);
+        args.extend(["--save-every".into(), "3".into()]);
+        let job = mpirun(2, &strs(&args))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let inside_an_epoch = || {
+            std::fs::read_to_string(run_of.parts.join("training.json"))
+                .is_ok_and(|json| !json.contains("\"next_batch\": null"))
+        };
+        let started = Instant::now();
+        while !inside_an_epoch() {
+            assert!(
+                started.elapsed().as_secs() < 120,
+                "no checkpoint inside an epoch"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let processes = children(job.id());
+        (run_of, job, processes)
+    }
+
+    fn args(&self, out: &Path) -> Vec<String> {
         owned_words(&format!(
-            "char-lm train --text {play} --windows stream --hidden 32 --seq-len 10 \
-             --batch-size 8 --epochs 2 --sample-length 10 --device flex --no-progress --out {}",
+            "char-lm train --text {} --windows stream --hidden 32 --seq-len 10 --batch-size 8 \
+             --epochs {} --sample-length 10 --device flex --no-progress --out {}",
+            self.play.display(),
+            self.epochs,
             out.display()
         ))
-    };
-    let whole_args = args(&whole);
-    run(mpirun(2, &strs(&whole_args)));
-
-    let mut killed_args = args(&parts);
-    killed_args.extend(["--save-every".into(), "3".into()]);
-    let mut job = mpirun(2, &strs(&killed_args))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let inside_an_epoch = || {
-        std::fs::read_to_string(parts.join("training.json"))
-            .is_ok_and(|json| !json.contains("\"next_batch\": null"))
-    };
-    let started = Instant::now();
-    while !inside_an_epoch() {
-        assert!(
-            started.elapsed().as_secs() < 120,
-            "no checkpoint inside an epoch"
-        );
-        std::thread::sleep(Duration::from_millis(1));
     }
-    // Kill the second process.
-    let pids = children(job.id());
+
+    /// The arguments that resume the interrupted run.
+    fn resume_args(&self) -> Vec<String> {
+        let mut args = self.args(&self.parts);
+        args.extend(["--resume".into(), self.parts.to_str().unwrap().into()]);
+        args
+    }
+
+    /// Resumes the interrupted run with two processes: it must end with the uninterrupted
+    /// run's weights and every step's loss, bit for bit.
+    fn assert_resumes_exactly(&self) {
+        run(mpirun(2, &strs(&self.resume_args())));
+        assert!(
+            weights(&self.whole) == weights(&self.parts),
+            "the resumed run's weights differ from the uninterrupted run's"
+        );
+        assert_eq!(losses(&self.whole), losses(&self.parts));
+        assert_eq!(step_losses(&self.whole), step_losses(&self.parts));
+    }
+}
+
+#[test]
+fn a_killed_process_ends_the_run_and_its_checkpoint_resumes_exactly() {
+    let (interrupted, mut job, processes) = InterruptedRun::start("dp-kill", 2);
     let killed_at = Instant::now();
     Command::new("kill")
-        .args(["-9", &pids[1]])
+        .args(["-9", &processes[1]])
         .status()
         .unwrap();
     let status = job.wait().unwrap();
@@ -275,20 +316,11 @@ fn a_killed_process_ends_the_run_and_its_checkpoint_resumes_exactly() {
         "the others waited"
     );
     assert!(message.contains("signal 9"), "{message}");
-
-    let mut resume_args = args(&parts);
-    resume_args.extend(["--resume".into(), parts.to_str().unwrap().into()]);
-    run(mpirun(2, &strs(&resume_args)));
-    assert!(
-        weights(&whole) == weights(&parts),
-        "the resumed run's weights differ from the uninterrupted run's"
-    );
-    assert_eq!(losses(&whole), losses(&parts));
-    assert_eq!(step_losses(&whole), step_losses(&parts));
+    interrupted.assert_resumes_exactly();
 
     // The checkpoint belongs to two processes: one alone is refused in one line.
     let alone = Command::new(env!("CARGO_BIN_EXE_seqlab"))
-        .args(strs(&resume_args))
+        .args(strs(&interrupted.resume_args()))
         .output()
         .unwrap();
     let err = stderr(&alone);
@@ -333,34 +365,10 @@ fn processes_started_with_other_settings_are_refused_before_training() {
 
 #[test]
 fn a_stop_asked_of_one_process_stops_all_at_one_step_with_a_checkpoint_that_resumes() {
-    let (dir, play, _) = play_and_model("dp-ctrl-c");
-    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
-    let play = play.to_str().unwrap();
-    let args = |out: &Path| {
-        owned_words(&format!(
-            "char-lm train --text {play} --windows stream --hidden 32 --seq-len 10 \
-             --batch-size 8 --epochs 3 --sample-length 10 --device flex --no-progress --out {}",
-            out.display()
-        ))
-    };
-    run(mpirun(2, &strs(&args(&whole))));
-
-    // Once the run has written its first checkpoint, ask the second process alone to stop
-    // (SIGTERM, which seqlab takes as Ctrl-C, as a batch scheduler's cancel sends it): the
-    // first learns of it in the next step's all-reduce, and both stop there.
-    let mut stopped_args = args(&parts);
-    stopped_args.extend(["--save-every".into(), "5".into()]);
-    let job = mpirun(2, &strs(&stopped_args))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !parts.join("training.json").is_file() {
-        assert!(started.elapsed().as_secs() < 120, "no checkpoint");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let processes = children(job.id());
+    // Ask the second process alone to stop (SIGTERM, which seqlab takes as Ctrl-C, as a batch
+    // scheduler's cancel sends it): the first learns of it in the next step's all-reduce, and
+    // both stop there.
+    let (interrupted, job, processes) = InterruptedRun::start("dp-stop", 3);
     Command::new("kill")
         .args(["-TERM", &processes[1]])
         .status()
@@ -369,7 +377,7 @@ fn a_stop_asked_of_one_process_stops_all_at_one_step_with_a_checkpoint_that_resu
     let err = stderr(&output);
     assert!(
         !output.status.success(),
-        "the run ended before Ctrl-C: {err}"
+        "the run ended before the stop: {err}"
     );
     // Rank 0 speaks for the job, once.
     assert_eq!(err.matches("training stopped at epoch").count(), 1, "{err}");
@@ -377,19 +385,11 @@ fn a_stop_asked_of_one_process_stops_all_at_one_step_with_a_checkpoint_that_resu
     assert!(
         err.contains(&format!(
             "the checkpoint in {} continues it",
-            parts.display()
+            interrupted.parts.display()
         )),
         "{err}"
     );
-
-    let mut resume_args = args(&parts);
-    resume_args.extend(["--resume".into(), parts.to_str().unwrap().into()]);
-    run(mpirun(2, &strs(&resume_args)));
-    assert!(
-        weights(&whole) == weights(&parts),
-        "the resumed run's weights differ from the uninterrupted run's"
-    );
-    assert_eq!(step_losses(&whole), step_losses(&parts));
+    interrupted.assert_resumes_exactly();
 }
 
 #[test]
