@@ -304,9 +304,10 @@ pub fn evaluate_pairs<M: PairModel>(
     let (mut right, mut symbols, mut exact, mut loss_sum) = (0usize, 0usize, 0usize, 0.0f64);
     let mut predictions = Vec::with_capacity(pairs.len());
     let order = batch_rows(pairs.len(), settings.batch_size.max(256), None)?;
-    for rows in &order {
+    let batches = order.len();
+    for rows in order {
         // One encoding of the batch serves the teacher-forced loss and greedy decoding.
-        let batch = PairRows::of(pairs, rows.clone());
+        let batch = PairRows::of(pairs, rows);
         let (source, lengths) = one_hot_sources(pairs, &batch, settings, device)?;
         let padded = padded_targets(pairs, &batch, settings)?;
         let source_for_loss = (source.clone(), lengths.clone());
@@ -314,7 +315,7 @@ pub fn evaluate_pairs<M: PairModel>(
             .into_scalar::<f32>() as f64;
         let steps = padded.time();
         let predicted = model.predict(source, lengths.as_deref(), steps)?;
-        let targets: Vec<&Vec<u32>> = rows.iter().map(|&row| &pairs.targets[row]).collect();
+        let targets: Vec<&Vec<u32>> = batch.rows.iter().map(|&row| &pairs.targets[row]).collect();
         let predicted: Vec<u32> = predicted
             .into_data()
             .iter::<i64>()
@@ -342,7 +343,7 @@ pub fn evaluate_pairs<M: PairModel>(
     Ok(PairEvaluation {
         token_accuracy: right as f64 / symbols.max(1) as f64,
         exact_match: exact as f64 / pairs.len().max(1) as f64,
-        loss: loss_sum / order.len().max(1) as f64,
+        loss: loss_sum / batches.max(1) as f64,
         predictions,
     })
 }

@@ -443,15 +443,7 @@ impl<T: TrainTask> FitLoop<T> {
             }
             if stop {
                 bar.finish_and_clear();
-                if self.group.is_some() {
-                    end_together();
-                }
-                return Err(TrainError::Interrupted {
-                    epoch,
-                    batch: next,
-                    checkpoint: saved_in,
-                }
-                .into());
+                return Err(self.interrupted(epoch, next, saved_in).into());
             }
         }
         bar.finish_and_clear();
@@ -484,26 +476,19 @@ impl<T: TrainTask> FitLoop<T> {
         self.history.push(record);
         self.scores = Some(scores);
         if self.stopping(run) && epoch + 1 < last {
-            if self.group.is_some() {
-                end_together();
-            }
-            return Err(TrainError::Interrupted {
-                epoch: epoch + 1,
-                batch: 0,
-                checkpoint: saved_in,
-            }
-            .into());
+            return Err(self.interrupted(epoch + 1, 0, saved_in).into());
         }
         Ok(())
     }
 
-    /// The task's loss of `batch`, with its value and its penalty's read from the device.
+    /// The task's loss of `batch`: what to back-propagate, and the values read from the
+    /// device.
     fn loss_values(
         &self,
         model: &T::Model,
         batch: &T::Batch,
         carried: Option<RecurrentState>,
-    ) -> Result<(StepLoss, f32, f32), T::Error> {
+    ) -> Result<ComputedLoss, T::Error> {
         let output = self
             .task
             .loss(model, batch, carried, self.trainer.device())?;
@@ -512,7 +497,36 @@ impl<T: TrainTask> FitLoop<T> {
             Some(penalty) => read_scalar(penalty.clone())?,
             None => 0.0,
         };
-        Ok((output, value, penalty))
+        // Like fastai's RNNRegularizer: the penalty is back-propagated, not recorded.
+        let StepLoss {
+            loss,
+            penalty: penalty_tensor,
+            state,
+            weight,
+        } = output;
+        Ok(ComputedLoss {
+            total: match penalty_tensor {
+                Some(penalty) => loss + penalty,
+                None => loss,
+            },
+            value,
+            with_penalty: value + penalty,
+            state: state.map(RecurrentState::detach),
+            weight,
+        })
+    }
+
+    /// The error that ends a run asked to stop, before `batch` of `epoch`; in a group, every
+    /// process meets it at the same step.
+    fn interrupted(&self, epoch: usize, batch: usize, checkpoint: Option<String>) -> TrainError {
+        if self.group.is_some() {
+            end_together();
+        }
+        TrainError::Interrupted {
+            epoch,
+            batch,
+            checkpoint,
+        }
     }
 
     /// One optimisation step on `batch`: the loss (refused when not finite), its gradients,
@@ -528,29 +542,24 @@ impl<T: TrainTask> FitLoop<T> {
             .model
             .take()
             .expect("the model is present between steps");
-        let (output, value, penalty) = match self.loss_values(&model, batch, carried) {
+        let computed = match self.loss_values(&model, batch, carried) {
             Ok(computed) => computed,
             Err(error) => {
                 self.model = Some(model);
                 return Err(error);
             }
         };
-        if !(value + penalty).is_finite() {
+        if !computed.with_penalty.is_finite() {
             self.model = Some(model);
             return Err(TrainError::NonFiniteLoss {
                 epoch,
                 batch: index,
-                value: value + penalty,
+                value: computed.with_penalty,
             }
             .into());
         }
-        // Like fastai's RNNRegularizer: the penalty is back-propagated, not recorded.
-        let loss = match output.penalty {
-            Some(penalty) => output.loss + penalty,
-            None => output.loss,
-        };
-        self.model = Some(self.trainer.update(model, loss, hyper)?);
-        Ok((value, output.state.map(RecurrentState::detach)))
+        self.model = Some(self.trainer.update(model, computed.total, hyper)?);
+        Ok((computed.value, computed.state))
     }
 
     /// Draws the parameters Burn initialises at their first use as a lone process draws them:
@@ -615,24 +624,21 @@ impl<T: TrainTask> FitLoop<T> {
         };
         let mut state = None;
         if !place.rows.is_empty() {
-            let (output, value, penalty) = match self.loss_values(&model, share, carried) {
+            let computed = match self.loss_values(&model, share, carried) {
                 Ok(computed) => computed,
                 Err(error) => {
                     self.model = Some(model);
                     return Err(error);
                 }
             };
-            local.weight = output.weight.unwrap_or(place.rows.len() as f64);
-            local.loss = value;
-            local.finite = (value + penalty).is_finite();
+            local.weight = computed.weight.unwrap_or(place.rows.len() as f64);
+            local.loss = computed.value;
+            local.finite = computed.with_penalty.is_finite();
             if local.finite {
-                let loss = match output.penalty {
-                    Some(penalty) => output.loss + penalty,
-                    None => output.loss,
-                };
-                local.grads = Some(GradientsParams::from_grads(loss.backward(), &model));
+                let grads = computed.total.backward();
+                local.grads = Some(GradientsParams::from_grads(grads, &model));
             }
-            state = output.state.map(RecurrentState::detach);
+            state = computed.state;
         }
         let inner = self.trainer.device().clone().inner();
         let summed = match exchange_gradients(group, &model, local, &inner) {
@@ -702,6 +708,20 @@ struct FitPlace {
     phase: Phase,
     /// The run's epoch where it starts.
     start: usize,
+}
+
+/// A step's loss as the loop uses it.
+struct ComputedLoss {
+    /// The loss with any penalty, to back-propagate.
+    total: Tensor<1>,
+    /// The loss as reported (without the penalty).
+    value: f32,
+    /// The loss with the penalty, read from the device.
+    with_penalty: f32,
+    /// The detached state to carry on.
+    state: Option<RecurrentState>,
+    /// How many predictions the loss averages ([`StepLoss::weight`]).
+    weight: Option<f64>,
 }
 
 /// A process's share of a data-parallel batch, and whether it was asked to stop.

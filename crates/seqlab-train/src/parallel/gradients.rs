@@ -40,11 +40,16 @@ struct Slot {
     shape: Vec<usize>,
     count: usize,
     read: fn(&GradientsParams, ParamId) -> Option<TensorData>,
+    has: fn(&GradientsParams, ParamId) -> bool,
     write: fn(&mut GradientsParams, ParamId, TensorData, &Device),
 }
 
 fn read_grad<const D: usize>(grads: &GradientsParams, id: ParamId) -> Option<TensorData> {
     grads.get::<D>(id).map(Tensor::into_data)
+}
+
+fn has_grad<const D: usize>(grads: &GradientsParams, id: ParamId) -> bool {
+    grads.get::<D>(id).is_some()
 }
 
 fn write_grad<const D: usize>(
@@ -66,6 +71,7 @@ fn slots<M: Module>(model: &M) -> Vec<Slot> {
                 count: shape.iter().product(),
                 shape,
                 read: read_grad::<D>,
+                has: has_grad::<D>,
                 write: write_grad::<D>,
             });
         }
@@ -113,10 +119,7 @@ pub(crate) fn exchange_gradients<M: Module>(
         f32::from(local.stop),
     ];
     tail.extend(slots.iter().map(|slot| {
-        let present = local
-            .grads
-            .as_ref()
-            .is_some_and(|g| (slot.read)(g, slot.id).is_some());
+        let present = local.grads.as_ref().is_some_and(|g| (slot.has)(g, slot.id));
         f32::from(present)
     }));
     // The parameter being copied out, and its weighted gradient on the host.
