@@ -16,8 +16,17 @@ const STEPS: usize = 6;
 fn first_batches(model: HumanNumbersModel) -> DataLoaders {
     let (_, data) = HumanNumbersConfig::new(model).data().unwrap();
     DataLoaders::new(
-        data.stream_batches().unwrap()[..STEPS].to_vec(),
-        data.valid()[..2].to_vec(),
+        data.stream_batches()
+            .unwrap()
+            .iter()
+            .take(STEPS)
+            .map(|batch| batch.into_owned())
+            .collect::<Vec<_>>(),
+        data.valid()
+            .iter()
+            .take(2)
+            .map(|batch| batch.into_owned())
+            .collect::<Vec<_>>(),
     )
     .unwrap()
 }

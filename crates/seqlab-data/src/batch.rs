@@ -16,6 +16,23 @@ pub struct LmBatch {
 }
 
 impl LmBatch {
+    /// A batch of `rows` rows from row-major inputs and targets.
+    pub(crate) fn from_rows(
+        inputs: Vec<i64>,
+        targets: Vec<i64>,
+        rows: usize,
+        input_len: usize,
+        target_len: usize,
+    ) -> Self {
+        Self {
+            inputs,
+            targets,
+            rows,
+            input_len,
+            target_len,
+        }
+    }
+
     /// Number of samples in the batch.
     pub fn rows(&self) -> usize {
         self.rows

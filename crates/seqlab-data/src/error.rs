@@ -78,6 +78,14 @@ pub enum DataError {
         /// What is wrong with it.
         message: String,
     },
+    /// An id file (a corpus's token ids on disk) could not be written or read.
+    #[error("id file {path}: {message}")]
+    IdFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A tokenizer could not be read, trained or used.
     #[error("tokenizer: {0}")]
     Tokenizer(String),

@@ -21,6 +21,7 @@ mod abc;
 mod addition;
 mod atomic;
 mod batch;
+mod char_ids;
 mod chars;
 mod error;
 mod group;
@@ -29,9 +30,11 @@ mod labelled;
 mod lm;
 mod padding;
 mod sinusoid;
+mod streams;
 mod symbols;
 mod tagged;
 mod text;
+mod token_ids;
 mod tokenize;
 mod tokenizer;
 mod vocab;
@@ -43,6 +46,7 @@ pub use addition::{
 };
 pub use atomic::{commit_atomic, set_writes_outputs, temporary_path, write_atomic, writes_outputs};
 pub use batch::{LmBatch, batches};
+pub use char_ids::{CacheUse, char_ids_on_disk};
 pub use chars::CharVocab;
 pub use error::DataError;
 pub use group::group_chunks;
@@ -51,11 +55,13 @@ pub use labelled::{LabelledColumns, LabelledText, stratified_split};
 pub use lm::{LmSample, LmSplit, LmTask, fixed_windows, sequence_windows, split_train_valid};
 pub use padding::{Padded, batch_rows, pad_with_stop, pad_with_stop_to};
 pub use sinusoid::{SinusoidConfig, Sinusoids, generate_sinusoids};
+pub use streams::{LmStreams, StreamBatches};
 pub use symbols::{Alphabet, STOP, random_sequences};
 pub use tagged::{
     TaggedSentence, brown_base_tag, parse_brown, parse_conllu, read_brown_dir, toy_tagged_sentences,
 };
-pub use text::{MAX_TEXT_BYTES, read_text_files};
+pub use text::{MAX_TEXT_BYTES, read_text_chunks, read_text_files};
+pub use token_ids::{IdFileWriter, TokenIds};
 pub use tokenize::split_words;
 pub use tokenizer::{
     EOS_TOKEN, PAD_TOKEN, Tokenizer, TokenizerKind, UNKNOWN_TOKEN, split_words_and_punctuation,

@@ -1,11 +1,14 @@
 //! Reading a corpus of UTF-8 text files, with a clear error for each way a file can be wrong.
 
 use crate::DataError;
+use std::io::Read;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 /// The largest corpus [`read_text_files`] reads, and the largest labelled table, in bytes
 /// (1 GiB): both are held in memory whole, and a character model keeps a 4-byte id per
-/// character beside the text, plus its batches. Beyond this, split the corpus.
+/// character beside the text. A character model reads a larger corpus from disk
+/// ([`read_text_chunks`], [`char_ids_on_disk`](crate::char_ids_on_disk)).
 pub const MAX_TEXT_BYTES: u64 = 1 << 30;
 
 /// Reads UTF-8 text files into one string, in the order given, with a line break between
@@ -23,49 +26,142 @@ pub const MAX_TEXT_BYTES: u64 = 1 << 30;
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn read_text_files(paths: &[impl AsRef<Path>]) -> Result<String, DataError> {
-    if paths.is_empty() {
-        return Err(DataError::InvalidSetting("no text file was given".into()));
-    }
-    let mut text = String::new();
     let mut total = 0u64;
     for path in paths {
         let path = path.as_ref();
-        let error = |message: String| DataError::TextFile {
-            path: path.display().to_string(),
-            message,
-        };
-        let size = std::fs::metadata(path)
-            .map_err(|e| error(e.to_string()))?
+        total += std::fs::metadata(path)
+            .map_err(|e| file_error(path, e.to_string()))?
             .len();
-        total += size;
         if total > MAX_TEXT_BYTES {
-            return Err(error(format!(
-                "the corpus passes {} bytes, more than the {MAX_TEXT_BYTES} a character model \
-                 reads into memory; use part of it",
-                total
-            )));
+            return Err(file_error(
+                path,
+                format!(
+                    "the corpus passes {total} bytes, more than the {MAX_TEXT_BYTES} read into \
+                     memory; a character model reads a larger one from disk (--from-disk)"
+                ),
+            ));
         }
-        let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
-        if bytes.is_empty() {
-            return Err(error("the file is empty".into()));
-        }
-        if let Some(offset) = bytes.iter().position(|&b| b == 0) {
-            return Err(error(format!(
-                "the file looks binary (a NUL byte at offset {offset}), not text"
-            )));
-        }
-        let contents = String::from_utf8(bytes).map_err(|e| {
-            error(format!(
-                "the file is not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&contents);
     }
+    let mut text = String::new();
+    read_text_chunks(paths, |chunk| {
+        text.push_str(chunk);
+        ControlFlow::Continue(())
+    })?;
     Ok(text)
+}
+
+/// Reads text files as [`read_text_files`] joins them, handing the text to `each` in pieces of
+/// whole characters (about 8 MiB each), so that no more than a piece is held in memory
+/// whatever the files' size; `each` may stop the reading early. The same files give the same
+/// text, piece by piece, as [`read_text_files`] gives at once, and the same errors.
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// let path = std::env::temp_dir().join(format!("seqlab-chunks-doc-{}", std::process::id()));
+/// std::fs::write(&path, "To be, or not to be").unwrap();
+/// let mut chars = 0;
+/// seqlab_data::read_text_chunks(&[&path], |piece| {
+///     chars += piece.chars().count();
+///     ControlFlow::Continue(())
+/// })?;
+/// assert_eq!(chars, 19);
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), seqlab_data::DataError>(())
+/// ```
+pub fn read_text_chunks(
+    paths: &[impl AsRef<Path>],
+    each: impl FnMut(&str) -> ControlFlow<()>,
+) -> Result<(), DataError> {
+    read_chunks(paths, CHUNK_BYTES, each)
+}
+
+/// Bytes read from a file at a time by [`read_text_chunks`].
+const CHUNK_BYTES: usize = 8 << 20;
+
+fn file_error(path: &Path, message: String) -> DataError {
+    DataError::TextFile {
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+fn read_chunks(
+    paths: &[impl AsRef<Path>],
+    chunk_bytes: usize,
+    mut each: impl FnMut(&str) -> ControlFlow<()>,
+) -> Result<(), DataError> {
+    if paths.is_empty() {
+        return Err(DataError::InvalidSetting("no text file was given".into()));
+    }
+    let (mut any, mut ends_in_newline) = (false, true);
+    for path in paths {
+        let path = path.as_ref();
+        let error = |message: String| file_error(path, message);
+        let mut file = std::fs::File::open(path).map_err(|e| error(e.to_string()))?;
+        // The bytes read and not yet handed on: an incomplete character carried to the next
+        // read; `offset` is the file offset of the buffer's first byte.
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut offset = 0u64;
+        let mut first = true;
+        loop {
+            let carried = buffer.len();
+            buffer.resize(carried + chunk_bytes, 0);
+            let read = read_up_to(&mut file, &mut buffer[carried..]).map_err(&error)?;
+            buffer.truncate(carried + read);
+            let at_end = read < chunk_bytes;
+            if buffer.is_empty() && offset == 0 {
+                return Err(error("the file is empty".into()));
+            }
+            if let Some(at) = buffer[carried..].iter().position(|&b| b == 0) {
+                return Err(error(format!(
+                    "the file looks binary (a NUL byte at offset {}), not text",
+                    offset + (carried + at) as u64
+                )));
+            }
+            let valid = match std::str::from_utf8(&buffer) {
+                Ok(text) => text.len(),
+                Err(e) if e.error_len().is_none() && !at_end => e.valid_up_to(),
+                Err(e) => {
+                    return Err(error(format!(
+                        "the file is not UTF-8 text (invalid byte at offset {})",
+                        offset + e.valid_up_to() as u64
+                    )));
+                }
+            };
+            let text = std::str::from_utf8(&buffer[..valid]).unwrap_or_default();
+            if !text.is_empty() {
+                if first && any && !ends_in_newline && each("\n").is_break() {
+                    return Ok(());
+                }
+                first = false;
+                any = true;
+                ends_in_newline = text.ends_with('\n');
+                if each(text).is_break() {
+                    return Ok(());
+                }
+            }
+            buffer.drain(..valid);
+            offset += valid as u64;
+            if at_end {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads into `buffer` until it is full or the file ends; the bytes read.
+fn read_up_to(file: &mut std::fs::File, buffer: &mut [u8]) -> Result<usize, String> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]
@@ -110,5 +206,42 @@ mod tests {
         );
         let none: [&Path; 0] = [];
         assert!(read_text_files(&none).is_err());
+    }
+
+    #[test]
+    fn a_bad_byte_past_the_first_piece_is_placed_in_the_file() {
+        let path = scratch("late.txt", b"abcdefgh\xffij");
+        let message = read_chunks(&[&path], 3, |_| ControlFlow::Continue(()))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("invalid byte at offset 8"), "{message}");
+        let path = scratch("late-nul.txt", b"abcdefg\0");
+        let message = read_chunks(&[&path], 3, |_| ControlFlow::Continue(()))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("NUL byte at offset 7"), "{message}");
+    }
+
+    proptest::proptest! {
+        /// Pieces of any size, cut anywhere in multi-byte characters, join to the text
+        /// `read_text_files` reads, with the line breaks between files.
+        #[test]
+        fn pieces_join_to_the_whole_text(
+            files in proptest::collection::vec("[a\u{e9}\u{4e2d}\u{1f600}\n]{1,40}", 1..4),
+            chunk_bytes in 1usize..9,
+        ) {
+            let paths: Vec<_> = files
+                .iter()
+                .enumerate()
+                .map(|(i, text)| scratch(&format!("piece-{chunk_bytes}-{i}.txt"), text.as_bytes()))
+                .collect();
+            let mut joined = String::new();
+            read_chunks(&paths, chunk_bytes, |piece| {
+                joined.push_str(piece);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            proptest::prop_assert_eq!(joined, read_text_files(&paths).unwrap());
+        }
     }
 }

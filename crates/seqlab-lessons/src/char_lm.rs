@@ -4,7 +4,7 @@
 //! character at a time.
 
 use super::{LessonError, TrainRun};
-use crate::data::{CharVocab, OverlappingWindows};
+use crate::data::{CharVocab, OverlappingWindows, TokenIds};
 use crate::models::{CellKind, GenerateConfig, RecurrentLm, RecurrentLmConfig, generate_stepwise};
 use crate::settings::dropout;
 pub use crate::streams::CharCorpus;
@@ -169,10 +169,10 @@ pub struct CharLm {
 impl CharLmConfig {
     /// The characters of `corpus` a run trains on: its training head, cut to
     /// `max_train_chars`.
-    fn train_ids<'a>(&self, corpus: &'a CharCorpus) -> &'a [u32] {
+    fn train_ids(&self, corpus: &CharCorpus) -> TokenIds {
         match self.max_train_chars {
-            Some(limit) => &corpus.train[..limit.min(corpus.train.len())],
-            None => &corpus.train,
+            Some(limit) => corpus.train.slice(0..limit),
+            None => corpus.train.clone(),
         }
     }
 
@@ -262,10 +262,13 @@ pub fn train_char_lm(
         valid_streams,
         ("the held-out text", "characters"),
     )?;
+    if windows == TrainWindows::Overlapping {
+        overlapping_windows_fit(&train_ids)?;
+    }
     let data = match windows {
         TrainWindows::Stream => DataLoaders::new(
             stream_batches(
-                train_ids,
+                &train_ids,
                 config.seq_len,
                 config.batch_size,
                 ("the training text", "characters"),
@@ -281,7 +284,7 @@ pub fn train_char_lm(
     };
     let train_chars = data.train_tokens_per_epoch();
     let batches_per_epoch = data.train_batches_per_epoch();
-    let valid_chars = data.valid().iter().map(|b| b.target_tokens()).sum();
+    let valid_chars = data.valid().target_tokens();
     let settings = config.run_settings(windows);
     let (model, saved) = match run.resume {
         Some(dir) => {
@@ -337,6 +340,27 @@ pub fn train_char_lm(
             parameters,
         },
     ))
+}
+
+/// The most memory that overlapping windows may take, in bytes: each character of the text
+/// they are cut from is held with its place in the shuffled order, 8 bytes in all.
+const MAX_OVERLAPPING_BYTES: usize = 1 << 30;
+
+/// Refuses overlapping windows over a text (read from disk, say) whose windows would take
+/// more than [`MAX_OVERLAPPING_BYTES`] of memory.
+fn overlapping_windows_fit(train: &TokenIds) -> Result<(), LessonError> {
+    let bytes = train.len().saturating_mul(8);
+    if bytes > MAX_OVERLAPPING_BYTES {
+        return Err(LessonError::Config(format!(
+            "overlapping windows over {} training characters would hold {} MB in memory (the \
+             text and a shuffled order of its windows, more than {} MB): train this corpus as \
+             streams (--windows stream), or on part of it (--max-chars)",
+            train.len(),
+            bytes / 1_000_000,
+            MAX_OVERLAPPING_BYTES / 1_000_000
+        )));
+    }
+    Ok(())
 }
 
 impl CharLm {
@@ -423,4 +447,34 @@ pub fn text_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LessonError> {
         }
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_windows_over_a_text_larger_than_memory_allows_are_refused() {
+        let small = TokenIds::from(vec![1; 1000]);
+        assert!(overlapping_windows_fit(&small).is_ok());
+        let path = std::env::temp_dir().join(format!("seqlab-overlap-{}.ids", std::process::id()));
+        // A sparse id file of 200 million ids (of one byte each) takes no disk.
+        let mut writer = crate::data::IdFileWriter::create(&path, 2, "").unwrap();
+        writer.push(&[1]).unwrap();
+        writer.finish().unwrap();
+        let large_count: u64 = 200_000_000;
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[16..24].copy_from_slice(&large_count.to_le_bytes());
+        let header = bytes.len() - 1;
+        let file = std::fs::File::create(&path).unwrap();
+        std::io::Write::write_all(&mut &file, &bytes[..header]).unwrap();
+        file.set_len(header as u64 + large_count).unwrap();
+        let (large, _) = TokenIds::open(&path).unwrap();
+        let message = overlapping_windows_fit(&large).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            message.contains("200000000 training characters would hold 1600 MB"),
+            "{message}"
+        );
+    }
 }

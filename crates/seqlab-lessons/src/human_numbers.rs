@@ -429,7 +429,7 @@ mod tests {
         // 16824 training windows in 263 batches (the last of 56), 4207 validation windows.
         assert_eq!(lm1.stream_batches().unwrap().len(), 263);
         assert_eq!(
-            lm1.stream_batches().unwrap().last().unwrap().rows(),
+            lm1.stream_batches().unwrap().iter().last().unwrap().rows(),
             16824 % 64
         );
         assert_eq!(lm1.valid().iter().map(|b| b.rows()).sum::<usize>(), 4207);

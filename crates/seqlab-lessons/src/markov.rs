@@ -35,10 +35,11 @@ pub fn run_markov(
             orders.end()
         )));
     }
-    let model = MarkovModel::fit(&corpus.train, corpus.vocab.classes(), *orders.end())?;
+    let (train, valid) = (corpus.train.contiguous(), corpus.valid.contiguous());
+    let model = MarkovModel::fit(&train, corpus.vocab.classes(), *orders.end())?;
     let scored = orders
         .map(|order| {
-            let bits = model.bits_per_symbol(&corpus.valid, order)?;
+            let bits = model.bits_per_symbol(&valid, order)?;
             Ok((order, bits, model.contexts(order)))
         })
         .collect::<Result<Vec<_>, LessonError>>()?;
@@ -46,7 +47,7 @@ pub fn run_markov(
         .iter()
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .expect("the range is not empty");
-    let prime = &corpus.valid[..best_order.min(corpus.valid.len())];
+    let prime = &valid[..best_order.min(valid.len())];
     let generated = model.generate(prime, sample_length, best_order, seed)?;
     let mut sample = corpus.vocab.decode(prime)?;
     sample.push_str(&corpus.vocab.decode(&generated)?);

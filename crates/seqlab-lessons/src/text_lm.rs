@@ -3,7 +3,7 @@
 //! encoder ([`crate::classify`]).
 
 use super::{LessonError, TOKENIZER_FILE, TrainRun, saved_tokenizer};
-use crate::data::Tokenizer;
+use crate::data::{TokenIds, Tokenizer};
 use crate::models::{CellKind, RecurrentLm, RecurrentLmConfig};
 use crate::settings::fraction;
 use crate::streams::{check_stream_sizes, held_out_batches, stream_batches};
@@ -231,6 +231,8 @@ pub fn train_text_lm(
     if let Some(limit) = config.max_train_tokens {
         train_ids.truncate(limit);
     }
+    let tokens = (train_ids.len(), valid_ids.len());
+    let (train_ids, valid_ids) = (TokenIds::from(train_ids), TokenIds::from(valid_ids));
     let train = stream_batches(
         &train_ids,
         config.seq_len,
@@ -246,7 +248,7 @@ pub fn train_text_lm(
     let test = test_ids
         .map(|ids| {
             held_out_batches(
-                &ids,
+                &ids.into(),
                 config.seq_len,
                 config.batch_size,
                 ("the test texts", "tokens"),
@@ -291,7 +293,6 @@ pub fn train_text_lm(
         ),
     };
     let parameters = model.num_params();
-    let tokens = (train_ids.len(), valid_ids.len());
     let start = Instant::now();
     let mut learner = Learner::new(model, DataLoaders::new(train, valid)?, device)
         .with_optimizer(config.optimizer());
@@ -308,9 +309,13 @@ pub fn train_text_lm(
     )?;
     let valid_loss = records.last().map_or(f64::NAN, |r| r.valid_loss);
     let test_perplexity = test.map(|batches| {
-        evaluate_lm(&learner.model().valid(), &batches, &device.clone().inner())
-            .0
-            .exp()
+        evaluate_lm(
+            &learner.model().valid(),
+            &batches.into(),
+            &device.clone().inner(),
+        )
+        .0
+        .exp()
     });
     let report = TextLmReport {
         perplexity: valid_loss.exp(),

@@ -10,7 +10,7 @@ use crate::schedule::{FlatCos, OneCycle, Schedule};
 use crate::seeding::seed_for_step;
 use crate::{OptimizerConfig, TrainError};
 use burn::tensor::Device;
-use seqlab_data::{LmBatch, OverlappingWindows};
+use seqlab_data::{LmStreams, OverlappingWindows};
 use seqlab_models::{LanguageModel, RecurrentState};
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -25,14 +25,14 @@ use std::sync::atomic::AtomicBool;
 #[derive(Debug, Clone)]
 pub struct DataLoaders {
     train: TrainBatches,
-    valid: Vec<LmBatch>,
+    valid: LmStreams,
 }
 
 /// How the training set is served.
 #[derive(Debug, Clone)]
 enum TrainBatches {
-    /// Prepared batches in order, the state carried from one to the next.
-    Streams(Vec<LmBatch>),
+    /// Stream batches in order, the state carried from one to the next.
+    Streams(LmStreams),
     /// Windows in a seeded random order per epoch, each from a fresh state.
     Windows {
         windows: OverlappingWindows,
@@ -41,8 +41,14 @@ enum TrainBatches {
 }
 
 impl DataLoaders {
-    /// Pairs training and validation batches; both must be non-empty.
-    pub fn new(train: Vec<LmBatch>, valid: Vec<LmBatch>) -> Result<Self, TrainError> {
+    /// Pairs training and validation batches, prepared (`Vec<LmBatch>`) or cut from a
+    /// corpus as they are needed ([`StreamBatches`](seqlab_data::StreamBatches)); both must
+    /// be non-empty.
+    pub fn new(
+        train: impl Into<LmStreams>,
+        valid: impl Into<LmStreams>,
+    ) -> Result<Self, TrainError> {
+        let train = train.into();
         if train.is_empty() {
             return Err(TrainError::NoBatches("the training set"));
         }
@@ -54,7 +60,7 @@ impl DataLoaders {
     pub fn shuffled_windows(
         train: OverlappingWindows,
         seed: u64,
-        valid: Vec<LmBatch>,
+        valid: impl Into<LmStreams>,
     ) -> Result<Self, TrainError> {
         Self::with_valid(
             TrainBatches::Windows {
@@ -65,7 +71,8 @@ impl DataLoaders {
         )
     }
 
-    fn with_valid(train: TrainBatches, valid: Vec<LmBatch>) -> Result<Self, TrainError> {
+    fn with_valid(train: TrainBatches, valid: impl Into<LmStreams>) -> Result<Self, TrainError> {
+        let valid = valid.into();
         if valid.is_empty() {
             return Err(TrainError::NoBatches("the validation set"));
         }
@@ -74,7 +81,7 @@ impl DataLoaders {
 
     /// The training batches when they are streams (`None` for windows, which are batched
     /// afresh each epoch).
-    pub fn stream_batches(&self) -> Option<&[LmBatch]> {
+    pub fn stream_batches(&self) -> Option<&LmStreams> {
         match &self.train {
             TrainBatches::Streams(batches) => Some(batches),
             TrainBatches::Windows { .. } => None,
@@ -92,13 +99,13 @@ impl DataLoaders {
     /// Target tokens trained on per epoch.
     pub fn train_tokens_per_epoch(&self) -> usize {
         match &self.train {
-            TrainBatches::Streams(batches) => batches.iter().map(LmBatch::target_tokens).sum(),
+            TrainBatches::Streams(batches) => batches.target_tokens(),
             TrainBatches::Windows { windows, .. } => windows.target_tokens_per_epoch(),
         }
     }
 
     /// The validation batches.
-    pub fn valid(&self) -> &[LmBatch] {
+    pub fn valid(&self) -> &LmStreams {
         &self.valid
     }
 }
@@ -187,12 +194,10 @@ impl<M: LanguageModel + Clone> TrainTask for LmTask<M> {
     /// Streams in their order (language models need them so); windows shuffled per epoch.
     fn batches(&self, epoch: usize) -> Result<Vec<LmTrainBatch>, TrainError> {
         Ok(match &self.data.train {
-            TrainBatches::Streams(batches) => batches
-                .iter()
-                .enumerate()
-                .map(|(index, batch)| LmTrainBatch::Stream {
+            TrainBatches::Streams(batches) => (0..batches.len())
+                .map(|index| LmTrainBatch::Stream {
                     index,
-                    rows: 0..batch.rows(),
+                    rows: 0..batches.rows(index),
                 })
                 .collect(),
             TrainBatches::Windows { windows, seed } => windows
@@ -213,13 +218,8 @@ impl<M: LanguageModel + Clone> TrainTask for LmTask<M> {
         let (batch, carried) = match (&self.data.train, batch) {
             (TrainBatches::Streams(batches), LmTrainBatch::Stream { index, rows }) => {
                 let batch = batches
-                    .get(*index)
+                    .batch(*index, rows.clone())
                     .ok_or(TrainError::NoBatches("the stream batch asked for"))?;
-                let batch = if *rows == (0..batch.rows()) {
-                    Cow::Borrowed(batch)
-                } else {
-                    Cow::Owned(batch.select_rows(rows.clone()))
-                };
                 // A state made for another batch size cannot continue: start afresh.
                 let carried = carried.filter(|s| s.batch_size() == batch.rows());
                 (batch, carried)
@@ -396,12 +396,12 @@ impl<M: LanguageModel + Clone> Learner<M> {
 /// [`Learner::validate`] scores the validation set; for a held-out test set, say.
 pub fn evaluate_lm<M: LanguageModel>(
     model: &M,
-    batches: &[LmBatch],
+    batches: &LmStreams,
     device: &Device,
 ) -> (f64, f64) {
     let mut state: Option<RecurrentState> = None;
     let (mut loss_sum, mut correct, mut count) = (0.0f64, 0u64, 0u64);
-    for batch in batches {
+    for batch in batches.iter() {
         let (inputs, targets) = batch.to_tensors(device);
         let carried = state.take().filter(|s| s.batch_size() == batch.rows());
         let output = model.forward_lm(inputs, carried);

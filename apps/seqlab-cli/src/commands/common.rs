@@ -136,17 +136,36 @@ impl RunArgs {
         Ok(())
     }
 
-    /// Writes the metrics file if one was asked for.
+    /// Writes the metrics file if one was asked for, with the run's peak resident memory
+    /// (`peak_memory_mib`, where the system tells it).
     pub fn write_metrics(
         &self,
-        run: serde_json::Value,
+        mut run: serde_json::Value,
         epochs: &[EpochRecord],
     ) -> Result<(), Box<dyn Error>> {
         if let Some(path) = &self.metrics_json {
+            if let (Some(mib), Some(fields)) = (peak_resident_mib(), run.as_object_mut()) {
+                fields.insert("peak_memory_mib".into(), mib.into());
+            }
             write_metrics_json(path, run, epochs)?;
         }
         Ok(())
     }
+}
+
+/// The most memory this process has held resident, in MiB: Linux's `VmHWM` (`None` where
+/// there is no `/proc/self/status`).
+fn peak_resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Makes `dir` if it is missing and checks that files can be written in it, so that a long

@@ -114,10 +114,18 @@ fn step_losses(dir: &Path) -> Vec<f64> {
 /// processes of one thread, and checks that every step's loss, every epoch's losses and the
 /// weights are the same within the rounding of another summation order.
 fn assert_two_processes_train_as_one(name: &str, command: &[&str]) {
+    assert_two_processes_with_train_as_one(name, command, &[]);
+}
+
+/// [`assert_two_processes_train_as_one`], the two processes given `extra` arguments too.
+fn assert_two_processes_with_train_as_one(name: &str, command: &[&str], extra: &[&str]) {
     let dir = scratch_dir(name);
     let (one, two) = (dir.join("one"), dir.join("two"));
     let with_out = |out: &Path| {
         let mut args = command.to_vec();
+        if out == two {
+            args.extend(extra);
+        }
         args.extend(["--device", "flex", "--no-progress", "--out"]);
         args.push(out.to_str().unwrap());
         args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
@@ -197,6 +205,22 @@ fn two_processes_train_a_stateful_language_model_as_one_process_does() {
             "char-lm train --text {play} --windows stream --hidden 32 --layers 2 --seq-len 20 \
              --epochs 2 --sample-length 10"
         )),
+    );
+}
+
+#[test]
+fn two_processes_reading_a_corpus_from_disk_train_as_one_process_reading_it_into_memory() {
+    let (dir, play, _) = play_and_model("dp-disk");
+    // Each process encodes the text into the cache for itself and reads its own 16 streams.
+    let cache = dir.join("cache");
+    assert_two_processes_with_train_as_one(
+        "dp-disk-run",
+        &words(&format!(
+            "char-lm train --text {} --windows stream --hidden 32 --layers 1 --seq-len 20 \
+             --epochs 2 --sample-length 10",
+            play.display()
+        )),
+        &["--from-disk", "--cache-dir", cache.to_str().unwrap()],
     );
 }
 

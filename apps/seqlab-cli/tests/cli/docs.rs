@@ -266,6 +266,7 @@ impl DocumentedRuns {
             .args(args)
             .args(extra)
             .current_dir(&self.folder)
+            .env("XDG_CACHE_HOME", self.folder.join("cache"))
             .stdin(Stdio::null());
         command
     }

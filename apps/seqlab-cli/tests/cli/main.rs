@@ -16,11 +16,19 @@ mod text;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// Runs `seqlab` with `args`, its cache (the id files of corpora read from disk) in a scratch
+/// folder of this test run, not the user's.
 fn seqlab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_seqlab"))
         .args(args)
+        .env("XDG_CACHE_HOME", scratch_cache())
         .output()
         .expect("the binary runs")
+}
+
+/// The cache folder of this test run's `seqlab` commands.
+fn scratch_cache() -> PathBuf {
+    std::env::temp_dir().join(format!("seqlab-cli-cache-{}", std::process::id()))
 }
 
 fn stderr(output: &Output) -> String {
