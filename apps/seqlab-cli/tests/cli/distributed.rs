@@ -2,7 +2,7 @@
 //! as one process does on the same global batch, a killed process ends the run with a
 //! checkpoint that resumes, and processes that disagree are refused.
 
-use super::{owned_words, play_and_model, scratch_dir, stderr, words, write_reviews};
+use super::{owned_words, play_and_model, scratch_dir, stderr, table_rows, words, write_reviews};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -140,18 +140,7 @@ fn assert_two_processes_with_train_as_one(name: &str, command: &[&str], extra: &
     let args_two: Vec<&str> = args_two.iter().map(String::as_str).collect();
     let together = run(mpirun(2, &args_two));
     // Rank 0 alone prints: the same table, the losses in it equal to 6 digits.
-    let table = |output: &Output| {
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter(|line| line.starts_with(|c: char| c.is_ascii_digit()))
-            .map(|line| {
-                line.split_whitespace()
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect::<Vec<_>>()
-    };
+    let table = |output: &Output| table_rows(&String::from_utf8_lossy(&output.stdout), 3);
     assert!(!table(&alone).is_empty(), "{}", stderr(&alone));
     assert_eq!(table(&alone), table(&together), "{name}: the tables differ");
     let (a, b) = (losses(&one), losses(&two));

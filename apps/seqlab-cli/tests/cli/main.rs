@@ -80,6 +80,21 @@ fn run_with_metrics(args: &[&str], metrics: &std::path::Path) -> (serde_json::Va
     (json, String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// The rows of the epoch table a training command printed, each cut to its first `columns`
+/// columns (the epoch and the losses, say: not the time).
+fn table_rows(stdout: &str, columns: usize) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|line| {
+            line.split_whitespace()
+                .take(columns)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
 /// `text`'s words: a command line's arguments written as one string.
 fn words(text: &str) -> Vec<&str> {
     text.split_whitespace().collect()
