@@ -36,8 +36,9 @@ pub fn read_text_files(paths: &[impl AsRef<Path>]) -> Result<String, DataError> 
             return Err(file_error(
                 path,
                 format!(
-                    "the corpus passes {total} bytes, more than the {MAX_TEXT_BYTES} read into \
-                     memory; a character model reads a larger one from disk (--from-disk)"
+                    "the corpus passes {total} bytes, more than the {MAX_TEXT_BYTES} read \
+                     into memory; the language models read larger plain text from disk \
+                     (--from-disk)"
                 ),
             ));
         }

@@ -180,6 +180,9 @@ pub enum LmTexts<'a> {
     /// Texts shuffled with the seed and concatenated; the tail, `valid_fraction` of the
     /// tokens, is held out.
     Shuffled(&'a [String]),
+    /// One text already encoded, in memory or on disk ([`TokenIds`]), read in order; the
+    /// tail, `valid_fraction` of the tokens, is held out.
+    Encoded(&'a TokenIds),
     /// A corpus split already, each part read in its order: the Penn Treebank's train, valid
     /// and test files.
     Split {
@@ -190,6 +193,13 @@ pub enum LmTexts<'a> {
         /// Scored once, after training.
         test: &'a str,
     },
+}
+
+/// `ids` cut into a head trained on and a tail of `valid_fraction` held out.
+fn tail_held_out(ids: TokenIds, valid_fraction: f64) -> Result<(TokenIds, TokenIds), LessonError> {
+    fraction("the validation fraction", valid_fraction)?;
+    let cut = ((ids.len() as f64) * (1.0 - valid_fraction)) as usize;
+    Ok((ids.slice(0..cut), ids.slice(cut..ids.len())))
 }
 
 /// Trains a language model on `texts` read with `tokenizer`, with Adam under one cycle, as
@@ -206,10 +216,20 @@ pub fn train_text_lm(
     check_stream_sizes(config.seq_len, config.batch_size, config.epochs)?;
     // A resumed run reads the texts with the tokenizer it saved.
     let tokenizer = match run.resume {
-        Some(dir) => saved_tokenizer(dir, TEXT_LM_KIND)?,
+        Some(dir) => {
+            let saved = saved_tokenizer(dir, TEXT_LM_KIND)?;
+            // Encoded texts were read with the tokenizer given: it must be the saved one.
+            if matches!(texts, LmTexts::Encoded(_)) && saved.to_json()? != tokenizer.to_json()? {
+                return Err(LessonError::Config(format!(
+                    "the text was encoded with another tokenizer than the one saved in {}",
+                    dir.display()
+                )));
+            }
+            saved
+        }
         None => tokenizer,
     };
-    let (mut train_ids, valid_ids, test_ids) = match texts {
+    let (train_ids, valid_ids, test_ids) = match texts {
         LmTexts::Shuffled(texts) => {
             fraction("the validation fraction", config.valid_fraction)?;
             let mut order: Vec<usize> = (0..texts.len()).collect();
@@ -218,21 +238,24 @@ pub fn train_text_lm(
             for &index in &order {
                 ids.extend(tokenizer.encode(&texts[index])?);
             }
-            let cut = ((ids.len() as f64) * (1.0 - config.valid_fraction)) as usize;
-            let valid = ids.split_off(cut);
-            (ids, valid, None)
+            let (train, valid) = tail_held_out(ids.into(), config.valid_fraction)?;
+            (train, valid, None)
+        }
+        LmTexts::Encoded(ids) => {
+            let (train, valid) = tail_held_out(ids.clone(), config.valid_fraction)?;
+            (train, valid, None)
         }
         LmTexts::Split { train, valid, test } => (
-            tokenizer.encode(train)?,
-            tokenizer.encode(valid)?,
+            tokenizer.encode(train)?.into(),
+            tokenizer.encode(valid)?.into(),
             Some(tokenizer.encode(test)?),
         ),
     };
-    if let Some(limit) = config.max_train_tokens {
-        train_ids.truncate(limit);
-    }
+    let train_ids = match config.max_train_tokens {
+        Some(limit) => train_ids.slice(0..limit),
+        None => train_ids,
+    };
     let tokens = (train_ids.len(), valid_ids.len());
-    let (train_ids, valid_ids) = (TokenIds::from(train_ids), TokenIds::from(valid_ids));
     let train = stream_batches(
         &train_ids,
         config.seq_len,

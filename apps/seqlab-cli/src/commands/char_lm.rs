@@ -1,9 +1,9 @@
 //! `seqlab char-lm train | sample`: the RNN course's character-level LSTM on any text.
 
-use super::common::{RunArgs, fast_dev_run};
+use super::common::{DiskArgs, RunArgs, fast_dev_run};
 use super::resume::CheckpointArgs;
 use clap::{Args as ClapArgs, Subcommand};
-use seqlab::data::{CacheUse, MAX_TEXT_BYTES, TokenIds, char_ids_on_disk, read_text_files};
+use seqlab::data::{TokenIds, char_ids_on_disk, read_text_files};
 use seqlab::lessons::char_lm::{
     CharCorpus, CharLm, CharLmConfig, TrainWindows, text_files, train_char_lm,
 };
@@ -71,16 +71,8 @@ pub struct TrainArgs {
     /// than 50 batches per epoch (a text under about 160,000 characters at the default sizes).
     #[arg(long)]
     windows: Option<TrainWindows>,
-    /// Read the corpus from disk as the model trains, not into memory: the text is encoded
-    /// once, a piece at a time, into a file of character ids (1 byte each for up to 255
-    /// distinct characters) in the cache folder, reused while the text files are unchanged,
-    /// and each batch's rows are read from it. Chosen by itself for a corpus over 1 GiB.
-    #[arg(long)]
-    from_disk: bool,
-    /// The folder of the id files --from-disk writes [default: $XDG_CACHE_HOME/seqlab, else
-    /// ~/.cache/seqlab].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    disk: DiskArgs,
     /// Characters to sample at temperatures 0.5 and 1.0 after training (0: none).
     #[arg(long, default_value_t = 400)]
     sample_length: usize,
@@ -235,31 +227,18 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
     args.run.write_metrics(run, &report.records)
 }
 
-/// The corpus of `files`: read into memory, or, with `--from-disk` or when larger than
-/// memory takes ([`MAX_TEXT_BYTES`]), memory-mapped from its id file in the cache folder.
+/// The corpus of `files`: read into memory, or memory-mapped from its id file in the cache
+/// folder (`--from-disk`, or a corpus over 1 GiB).
 fn read_corpus(files: &[PathBuf], args: &TrainArgs) -> Result<CharCorpus, Box<dyn Error>> {
-    let bytes: u64 = files
-        .iter()
-        .map(|file| std::fs::metadata(file).map_or(0, |m| m.len()))
-        .sum();
-    if !args.from_disk && bytes <= MAX_TEXT_BYTES {
+    if !args.disk.reads_from_disk(files) {
         return Ok(CharCorpus::split(
             &read_text_files(files)?,
             args.valid_fraction,
         )?);
     }
-    let cache = args.cache_dir.clone().unwrap_or_else(cache_dir).join("ids");
     let start = Instant::now();
-    let (vocab, ids, cache_use) = char_ids_on_disk(files, &cache)?;
-    println!(
-        "from disk: {} ({}, {:.1} s)",
-        ids.file().unwrap_or(&cache).display(),
-        match cache_use {
-            CacheUse::Reused => "encoded before",
-            CacheUse::Written => "encoded now",
-        },
-        start.elapsed().as_secs_f64()
-    );
+    let (vocab, ids, cache) = char_ids_on_disk(files, &args.disk.ids_dir())?;
+    args.disk.report(&ids, cache, start.elapsed().as_secs_f64());
     Ok(CharCorpus::from_ids(vocab, ids, args.valid_fraction)?)
 }
 
@@ -277,17 +256,6 @@ fn head_of(
         TokenIds::from(head),
         valid_fraction,
     )?)
-}
-
-/// Where cached files go: `$XDG_CACHE_HOME/seqlab`, else `~/.cache/seqlab`, else the
-/// temporary folder's `seqlab`.
-fn cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("seqlab")
 }
 
 fn sample(args: SampleArgs) -> Result<(), Box<dyn Error>> {

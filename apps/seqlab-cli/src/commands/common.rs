@@ -2,6 +2,7 @@
 //! quick check of `--fast-dev-run`.
 
 use clap::Args as ClapArgs;
+use seqlab::data::CacheUse;
 use seqlab::device::DeviceChoice;
 use seqlab::lessons::LessonError;
 use seqlab::lessons::seq2seq_task::Masking;
@@ -90,6 +91,8 @@ pub mod fast_dev_run {
     pub const TEXTS: usize = 200;
     /// Characters of a character corpus, from its start.
     pub const CHARS: usize = 40_000;
+    /// Tokens of an encoded text corpus, from its start.
+    pub const TOKENS: usize = 20_000;
     /// Tagged sentences.
     pub const SENTENCES: usize = 200;
     /// Generated training examples (sequences, sums, series).
@@ -210,6 +213,63 @@ pub fn parse_range(text: &str) -> Result<std::ops::RangeInclusive<usize>, String
             let n = number(text)?;
             Ok(n..=n)
         }
+    }
+}
+
+/// Where a corpus is read from: memory, or a memory-mapped id file on disk.
+#[derive(ClapArgs, Debug)]
+pub struct DiskArgs {
+    /// Read the corpus from disk as the model trains, not into memory: the text is encoded
+    /// once, a piece at a time, into a file of token ids in the cache folder, reused while the
+    /// text files (and the tokenizer) are unchanged, and each batch's rows are read from it.
+    /// Chosen by itself for a corpus over 1 GiB.
+    #[arg(long)]
+    pub from_disk: bool,
+    /// The folder of the id files --from-disk writes [default: $XDG_CACHE_HOME/seqlab, else
+    /// ~/.cache/seqlab].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl DiskArgs {
+    /// Whether the corpus of `files` is read from disk: asked for, or over
+    /// [`MAX_TEXT_BYTES`](seqlab::data::MAX_TEXT_BYTES).
+    pub fn reads_from_disk(&self, files: &[PathBuf]) -> bool {
+        let bytes: u64 = files
+            .iter()
+            .map(|file| std::fs::metadata(file).map_or(0, |m| m.len()))
+            .sum();
+        self.from_disk || bytes > seqlab::data::MAX_TEXT_BYTES
+    }
+
+    /// The folder of the id files: `--cache-dir`, else `$XDG_CACHE_HOME/seqlab`, else
+    /// `~/.cache/seqlab`, else the temporary folder's `seqlab`; then `ids`.
+    pub fn ids_dir(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .filter(|dir| !dir.is_empty())
+                    .map(PathBuf::from)
+                    .or_else(|| {
+                        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache"))
+                    })
+                    .unwrap_or_else(std::env::temp_dir)
+                    .join("seqlab")
+            })
+            .join("ids")
+    }
+
+    /// Says where the ids were read from, and how long finding or writing them took.
+    pub fn report(&self, ids: &seqlab::data::TokenIds, cache: CacheUse, seconds: f64) {
+        println!(
+            "from disk: {} ({}, {seconds:.1} s)",
+            ids.file().unwrap_or(&self.ids_dir()).display(),
+            match cache {
+                CacheUse::Reused => "encoded before",
+                CacheUse::Written => "encoded now",
+            },
+        );
     }
 }
 

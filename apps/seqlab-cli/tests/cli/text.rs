@@ -368,3 +368,64 @@ fn lm_train_reads_the_penn_treebanks_three_files_and_reports_test_perplexity() {
     // The sentences repeat: far below the 17 of a uniform guess after two epochs.
     assert!(test > 1.0 && test < 6.0, "{stdout}");
 }
+
+#[test]
+fn lm_train_reads_plain_text_from_disk_as_from_memory() {
+    let dir = scratch_dir("lm-disk");
+    let corpus = dir.join("corpus.txt");
+    let line = "the cat sat on the mat .\nthe dog sat on the log !\n";
+    std::fs::write(&corpus, line.repeat(120)).unwrap();
+    let cache = dir.join("cache");
+    let train = |tokenizer: &str, out: &str, extra: &[&str]| {
+        let out = dir.join(out);
+        let mut args = vec!["lm", "train", "--data", corpus.to_str().unwrap()];
+        args.extend(["--tokenizer", tokenizer, "--out", out.to_str().unwrap()]);
+        args.extend(words(
+            "--hidden 16 --embedding 8 --seq-len 10 --batch-size 4 --epochs 2",
+        ));
+        args.extend(extra);
+        (run_on_flex(&args), out)
+    };
+    let from_disk = ["--from-disk", "--cache-dir", cache.to_str().unwrap()];
+    for tokenizer in ["word", "bpe"] {
+        let (in_memory, memory) = train(tokenizer, &format!("{tokenizer}-memory"), &[]);
+        let (first, disk) = train(tokenizer, &format!("{tokenizer}-disk"), &from_disk);
+        assert!(first.contains("(encoded now"), "{first}");
+        assert!(in_memory.contains("corpus.txt: "), "{in_memory}");
+        assert!(!table_rows(&in_memory, 4).is_empty(), "{in_memory}");
+        assert_eq!(
+            table_rows(&first, 4),
+            table_rows(&in_memory, 4),
+            "{tokenizer}"
+        );
+        let weights = |dir: &std::path::Path| std::fs::read(dir.join("weights.safetensors"));
+        assert_eq!(
+            weights(&disk).unwrap(),
+            weights(&memory).unwrap(),
+            "{tokenizer}"
+        );
+        let (again, _) = train(tokenizer, &format!("{tokenizer}-again"), &from_disk);
+        assert!(again.contains("(encoded before"), "{again}");
+    }
+    // A run stopped after an epoch resumes with the tokenizer it saved, to the same weights.
+    let (_, parts) = train(
+        "bpe",
+        "bpe-parts",
+        &[&from_disk[..], &["--stop-after", "1"]].concat(),
+    );
+    let parts_dir = parts.to_str().unwrap().to_string();
+    train(
+        "bpe",
+        "bpe-parts",
+        &[&from_disk[..], &["--resume", &parts_dir]].concat(),
+    );
+    assert_eq!(
+        std::fs::read(parts.join("weights.safetensors")).unwrap(),
+        std::fs::read(dir.join("bpe-disk/weights.safetensors")).unwrap(),
+        "the resumed run ends elsewhere"
+    );
+    let mut bert = vec!["lm", "train", "--data", corpus.to_str().unwrap()];
+    bert.extend(["--tokenizer", "wordpiece", "--out", "unused"]);
+    bert.extend(from_disk);
+    assert_one_line_error(&bert, "marks the start and end of every text");
+}
