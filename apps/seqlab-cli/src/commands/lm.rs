@@ -240,7 +240,7 @@ fn encode_plain_text(
         Some(dir) => Some(TextLm::load(dir, device)?.tokenizer),
         None => None,
     };
-    let ids = if args.disk.reads_from_disk(&files) {
+    let (tokenizer, ids) = if args.disk.reads_from_disk(&files) {
         let tokenizer = match saved {
             Some(tokenizer) => tokenizer,
             None => args
@@ -260,11 +260,12 @@ fn encode_plain_text(
         let ids = encode_in_pieces(&text, &tokenizer)?;
         (tokenizer, TokenIds::from(ids))
     };
-    Ok(if args.run.fast_dev_run {
-        (ids.0, ids.1.slice(0..fast_dev_run::TOKENS))
+    let ids = if args.run.fast_dev_run {
+        ids.slice(0..fast_dev_run::TOKENS)
     } else {
         ids
-    })
+    };
+    Ok((tokenizer, ids))
 }
 
 /// The text a tokenizer is trained on when the corpus is read from disk: its first bytes.
