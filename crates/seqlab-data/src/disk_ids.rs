@@ -158,10 +158,7 @@ pub fn encode_in_pieces(text: &str, tokenizer: &Tokenizer) -> Result<Vec<u32>, D
     let mut cutter = PieceCutter::default();
     let mut rest = text;
     while !rest.is_empty() {
-        let mut end = PIECE_BYTES.min(rest.len());
-        while !rest.is_char_boundary(end) {
-            end += 1;
-        }
+        let end = rest.ceil_char_boundary(PIECE_BYTES);
         cutter.push(&rest[..end], |whole| {
             ids.extend(tokenizer.encode(whole)?);
             Ok(())
@@ -321,10 +318,7 @@ fn write_ids(
         // Characters are encoded a slice at a time, so that the ids held stay few.
         let mut rest = chunk;
         while !rest.is_empty() {
-            let mut end = ENCODE_BATCH.min(rest.len());
-            while !rest.is_char_boundary(end) {
-                end += 1;
-            }
+            let end = rest.ceil_char_boundary(ENCODE_BATCH);
             if let Err(error) = write(&rest[..end], &mut ids) {
                 failed = Some(error);
                 return ControlFlow::Break(());
