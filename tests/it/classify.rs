@@ -88,7 +88,7 @@ fn every_classifier_learns_which_words_carry_the_label() {
             valid_fraction: 0.2,
             ..ClassifyConfig::default()
         };
-        let tokenizer = Tokenizer::word(&training_texts(&config, &data).unwrap(), 100, 1);
+        let tokenizer = Tokenizer::word(&training_texts(&config, &data, None).unwrap(), 100, 1);
         let report = train_classifier(
             &config,
             &data,

@@ -2,7 +2,10 @@
 //! ([`TokenIds`]) kept in a cache folder and memory-mapped for training — as characters, or
 //! as any [`Tokenizer`]'s tokens.
 
-use crate::{CharVocab, DataError, IdFileWriter, TokenIds, Tokenizer, read_text_chunks};
+use crate::{
+    CharVocab, DataError, IdFileWriter, LabelledTable, RowIds, TokenIds, Tokenizer,
+    read_text_chunks,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -17,6 +20,9 @@ struct Description {
     chars: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tokenizer: Option<String>,
+    /// Which rows of a table, in which order, encoded how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rows: Option<String>,
 }
 
 /// One text file as it was when encoded.
@@ -81,6 +87,7 @@ pub fn char_ids_on_disk(
         sources,
         chars: Some(vocab.chars().iter().collect()),
         tokenizer: None,
+        rows: None,
     };
     let ids = write_ids(paths, &file, vocab.classes(), &description, |piece, out| {
         for c in piece.unwrap_or_default().chars() {
@@ -119,6 +126,7 @@ pub fn token_ids_on_disk(
         sources,
         chars: None,
         tokenizer: Some(key),
+        rows: None,
     };
     let mut cutter = PieceCutter::default();
     let ids = write_ids(
@@ -138,6 +146,101 @@ pub fn token_ids_on_disk(
         },
     )?;
     Ok((ids, CacheUse::Written))
+}
+
+/// The rows of `table` in the order `order` gives (all of them, in the file's order, for
+/// `None`), each encoded by `encode` into ids below `classes`, one after another in an id file
+/// in `cache_dir`, with a second file of the rows' lengths: a table larger than memory as
+/// token ids, with one row's text in memory at a time. The files are named after the table
+/// file (path, size, modification time), its columns, the rows and their order, and `how`
+/// (which must name what `encode` does: the tokenizer, the truncation), and reused until one
+/// of them changes.
+///
+/// ```
+/// use seqlab_data::{CacheUse, LabelledColumns, table_ids_on_disk};
+/// let dir = std::env::temp_dir().join(format!("seqlab-table-ids-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("t.csv"), "text,label\nab,x\nc,y\n").unwrap();
+/// let table = LabelledColumns::new("text", "label").index(dir.join("t.csv"))?;
+/// let letters = |text: &str| Ok(text.bytes().map(|b| (b - b'a') as u32).collect());
+/// let (rows, cache) = table_ids_on_disk(&table, Some(&[1, 0]), &dir, 26, "letters", letters)?;
+/// assert_eq!((rows.row(0).to_vec(), rows.row(1).to_vec()), (vec![2], vec![0, 1]));
+/// let (_, again) = table_ids_on_disk(&table, Some(&[1, 0]), &dir, 26, "letters", letters)?;
+/// assert_eq!((cache, again), (CacheUse::Written, CacheUse::Reused));
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), seqlab_data::DataError>(())
+/// ```
+pub fn table_ids_on_disk(
+    table: &LabelledTable,
+    order: Option<&[usize]>,
+    cache_dir: &Path,
+    classes: usize,
+    how: &str,
+    mut encode: impl FnMut(&str) -> Result<Vec<u32>, DataError>,
+) -> Result<(RowIds, CacheUse), DataError> {
+    let sources = sources(&[table.path().to_path_buf()])?;
+    let order_key = order.map_or(0, |order| {
+        let bytes: Vec<u8> = order
+            .iter()
+            .flat_map(|&r| (r as u64).to_le_bytes())
+            .collect();
+        fnv1a(&bytes)
+    });
+    let rows_key = format!("{} order {order_key:016x} {how}", table.key());
+    let key = format!("{:016x}", fnv1a(rows_key.as_bytes()));
+    let ids_file = cache_file(cache_dir, "rows", &sources, &key)?;
+    let lengths_file = ids_file.with_extension("lengths");
+    let count = order.map_or(table.len(), <[usize]>::len);
+    if let Some((ids, description)) = cached(&ids_file, &sources)
+        && description.rows.as_deref() == Some(rows_key.as_str())
+        && let Some((lengths, _)) = cached(&lengths_file, &sources)
+        && lengths.len() == count
+        && let Some(rows) = RowIds::from_lengths(ids, &lengths)
+    {
+        return Ok((rows, CacheUse::Reused));
+    }
+    let description = serde_json::to_string(&Description {
+        sources,
+        chars: None,
+        tokenizer: None,
+        rows: Some(rows_key),
+    })
+    .unwrap_or_default();
+    let mut ids = IdFileWriter::create(&ids_file, classes, &description)?;
+    let mut lengths = IdFileWriter::create(&lengths_file, u32::MAX as usize, &description)?;
+    let (mut held, mut held_lengths) = (Vec::with_capacity(ENCODE_BATCH), Vec::new());
+    for at in 0..count {
+        let row = order.map_or(at, |order| order[at]);
+        if row >= table.len() {
+            return Err(DataError::InvalidSetting(format!(
+                "row {row} of a table of {} rows",
+                table.len()
+            )));
+        }
+        let encoded = encode(&table.text(row)?)?;
+        held_lengths.push(u32::try_from(encoded.len()).unwrap_or(u32::MAX));
+        held.extend(encoded);
+        if held.len() >= ENCODE_BATCH {
+            ids.push(&held)?;
+            lengths.push(&held_lengths)?;
+            held.clear();
+            held_lengths.clear();
+        }
+    }
+    ids.push(&held)?;
+    lengths.push(&held_lengths)?;
+    // The lengths last: a reader that finds them finds the ids they describe.
+    ids.finish()?;
+    lengths.finish()?;
+    let rows = RowIds::from_lengths(
+        TokenIds::open(&ids_file)?.0,
+        &TokenIds::open(&lengths_file)?.0,
+    )
+    .ok_or_else(|| DataError::IdFile {
+        path: lengths_file.display().to_string(),
+        message: "the row lengths do not add up to the ids written".into(),
+    })?;
+    Ok((rows, CacheUse::Written))
 }
 
 /// `tokenizer`'s ids of `text`, encoded in pieces of about 8 MiB, each cut after a line break
@@ -361,7 +464,7 @@ fn scan_chars(paths: &[PathBuf]) -> Result<CharVocab, DataError> {
 }
 
 /// FNV-1a, 64 bits: a stable name for a set of sources (the description is checked too).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
         (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3)
     })

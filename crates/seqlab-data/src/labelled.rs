@@ -6,6 +6,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 /// One text and its class label.
@@ -55,49 +56,74 @@ impl LabelledColumns {
     /// Reads a `.csv`, `.tsv` or `.jsonl` file (told apart by the extension; others are read
     /// as CSV). A missing column, a malformed row, an empty label or no rows at all is an
     /// error naming the file and, where there is one, the line; so is a file larger than
-    /// [`MAX_TEXT_BYTES`](crate::MAX_TEXT_BYTES), which is held in memory whole.
+    /// [`MAX_TEXT_BYTES`](crate::MAX_TEXT_BYTES), which is held in memory whole (a larger one
+    /// is read a row at a time with [`LabelledColumns::index`]).
     pub fn read(&self, path: impl AsRef<Path>) -> Result<Vec<LabelledText>, DataError> {
         let path = path.as_ref();
-        let error = |message: String| DataError::TextFile {
-            path: path.display().to_string(),
-            message,
-        };
+        let error = |message: String| table_error(path, message);
         let size = std::fs::metadata(path)
             .map_err(|e| error(format!("cannot read it: {e}")))?
             .len();
         if size > crate::MAX_TEXT_BYTES {
             return Err(error(format!(
-                "the file has {size} bytes, more than the {} read into memory; use part of it",
+                "the file has {size} bytes, more than the {} read into memory; read it from disk",
                 crate::MAX_TEXT_BYTES
             )));
         }
         let bytes = std::fs::read(path).map_err(|e| error(format!("cannot read it: {e}")))?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|e| error(format!("not UTF-8 text (byte {})", e.valid_up_to())))?;
-        let extension = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let rows = match extension.as_str() {
-            "jsonl" | "ndjson" => self.read_json_lines(text),
-            "tsv" | "tab" => self.read_delimited(text, b'\t'),
-            _ => self.read_delimited(text, b','),
-        }
-        .map_err(error)?;
-        if rows.is_empty() {
-            return Err(error(match &self.filter {
-                Some((column, value)) => format!("no rows have {column} = {value:?}"),
-                None => "it has no rows".into(),
-            }));
-        }
+        let mut rows = Vec::new();
+        self.scan(path, text.as_bytes(), |_, text, label| {
+            rows.push(LabelledText {
+                text: text.to_string(),
+                label: label.to_string(),
+            });
+        })?;
         Ok(rows)
     }
 
-    fn read_delimited(&self, text: &str, delimiter: u8) -> Result<Vec<LabelledText>, String> {
+    /// Reads the rows of a table file one at a time from `reader`, calling `each` with every
+    /// kept row's byte offset, text and label (trimmed, never empty), and says where a row's
+    /// text is found again. No rows at all is an error.
+    pub(crate) fn scan(
+        &self,
+        path: &Path,
+        reader: impl Read,
+        mut each: impl FnMut(u64, &str, &str),
+    ) -> Result<RowLayout, DataError> {
+        let format = RowFormat::of(path);
+        let mut kept = 0usize;
+        let mut count = |start: u64, text: &str, label: &str| {
+            kept += 1;
+            each(start, text, label);
+        };
+        let layout = match format {
+            RowFormat::JsonLines => self.scan_json_lines(reader, &mut count),
+            RowFormat::Delimited(delimiter) => self.scan_delimited(reader, delimiter, &mut count),
+        }
+        .map_err(|message| table_error(path, message))?;
+        if kept == 0 {
+            return Err(table_error(
+                path,
+                match &self.filter {
+                    Some((column, value)) => format!("no rows have {column} = {value:?}"),
+                    None => "it has no rows".into(),
+                },
+            ));
+        }
+        Ok(layout)
+    }
+
+    fn scan_delimited(
+        &self,
+        reader: impl Read,
+        delimiter: u8,
+        each: &mut impl FnMut(u64, &str, &str),
+    ) -> Result<RowLayout, String> {
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
-            .from_reader(text.as_bytes());
+            .from_reader(reader);
         let headers = reader
             .headers()
             .map_err(|e| format!("cannot read the header row: {e}"))?
@@ -116,67 +142,199 @@ impl LabelledColumns {
             Some((name, value)) => Some((column(name)?, value.as_str())),
             None => None,
         };
-        let mut rows = Vec::new();
-        for record in reader.records() {
-            let record = record.map_err(|e| match e.position() {
-                Some(position) => format!("line {}: {e}", position.line()),
-                None => e.to_string(),
-            })?;
-            let line = record.position().map_or(0, |p| p.line());
+        let mut record = csv::StringRecord::new();
+        loop {
+            match reader.read_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e.position().map(|p| format!("line {}: ", p.line()));
+                    return Err(match e.kind() {
+                        csv::ErrorKind::Utf8 { .. } => {
+                            format!("{}not UTF-8 text", line.unwrap_or_default())
+                        }
+                        _ => format!("{}{e}", line.unwrap_or_default()),
+                    });
+                }
+            }
+            let position = record
+                .position()
+                .cloned()
+                .unwrap_or_else(csv::Position::new);
             if let Some((index, value)) = filter
                 && record.get(index) != Some(value)
             {
                 continue;
             }
+            let line = position.line();
             let (Some(text), Some(label)) = (record.get(text_column), record.get(label_column))
             else {
                 return Err(format!("line {line} has too few fields"));
             };
-            rows.push(labelled(text, label).map_err(|e| format!("line {line}: {e}"))?);
+            let label = checked_label(label).map_err(|e| format!("line {line}: {e}"))?;
+            each(position.byte(), text, label);
         }
-        Ok(rows)
+        Ok(RowLayout::Delimited {
+            delimiter,
+            text: text_column,
+        })
     }
 
-    fn read_json_lines(&self, text: &str) -> Result<Vec<LabelledText>, String> {
-        let mut rows = Vec::new();
-        for (index, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
+    fn scan_json_lines(
+        &self,
+        reader: impl Read,
+        each: &mut impl FnMut(u64, &str, &str),
+    ) -> Result<RowLayout, String> {
+        let mut reader = BufReader::with_capacity(1 << 20, reader);
+        let mut line = Vec::new();
+        let (mut start, mut line_number) = (0u64, 0usize);
+        loop {
+            line.clear();
+            let read = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| format!("cannot read it: {e}"))?;
+            if read == 0 {
+                break;
+            }
+            line_number += 1;
+            let line_start = start;
+            start += read as u64;
+            let text = std::str::from_utf8(&line)
+                .map_err(|_| format!("line {line_number} is not UTF-8 text"))?;
+            if text.trim().is_empty() {
                 continue;
             }
-            let line_number = index + 1;
-            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
-                .map_err(|e| format!("line {line_number} is not a JSON object: {e}"))?;
-            let field = |name: &str| match object.get(name) {
-                Some(serde_json::Value::String(s)) => Ok(s.clone()),
-                Some(value @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-                    Ok(value.to_string())
-                }
-                Some(_) => Err(format!("line {line_number}: {name:?} is not text")),
-                None => Err(format!("line {line_number} has no key {name:?}")),
+            let object = json_object(text).map_err(|e| format!("line {line_number} {e}"))?;
+            let field = |name: &str| {
+                json_field(&object, name).map_err(|e| format!("line {line_number}{e}"))
             };
             if let Some((name, value)) = &self.filter
                 && field(name)? != *value
             {
                 continue;
             }
-            rows.push(
-                labelled(&field(&self.text)?, &field(&self.label)?)
-                    .map_err(|e| format!("line {line_number}: {e}"))?,
-            );
+            let label = field(&self.label)?;
+            let label = checked_label(&label).map_err(|e| format!("line {line_number}: {e}"))?;
+            each(line_start, &field(&self.text)?, label);
         }
-        Ok(rows)
+        Ok(RowLayout::JsonLines {
+            text: self.text.clone(),
+        })
     }
 }
 
-fn labelled(text: &str, label: &str) -> Result<LabelledText, String> {
+/// How a table file's rows are written, told by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowFormat {
+    /// Comma- or tab-separated values with a header row.
+    Delimited(u8),
+    /// One JSON object per line.
+    JsonLines,
+}
+
+impl RowFormat {
+    /// `.jsonl`/`.ndjson`: JSON lines; `.tsv`/`.tab`: tab-separated; anything else: CSV.
+    fn of(path: &Path) -> Self {
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match extension.as_str() {
+            "jsonl" | "ndjson" => Self::JsonLines,
+            "tsv" | "tab" => Self::Delimited(b'\t'),
+            _ => Self::Delimited(b','),
+        }
+    }
+}
+
+/// Where the text of a table's row is, once the row's start is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RowLayout {
+    /// The field at `text` of the record, in values separated by `delimiter`.
+    Delimited {
+        /// The separator.
+        delimiter: u8,
+        /// The text's column.
+        text: usize,
+    },
+    /// The key `text` of the line's object.
+    JsonLines {
+        /// The text's key.
+        text: String,
+    },
+}
+
+impl RowLayout {
+    /// The text of the row that `row` reads from its start (a record or a line, and whatever
+    /// follows it).
+    pub(crate) fn text(&self, row: impl Read) -> Result<String, String> {
+        match self {
+            Self::Delimited { delimiter, text } => {
+                let mut reader = csv::ReaderBuilder::new()
+                    .delimiter(*delimiter)
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(row);
+                let mut record = csv::StringRecord::new();
+                match reader.read_record(&mut record) {
+                    Ok(true) => record
+                        .get(*text)
+                        .map(str::to_string)
+                        .ok_or_else(|| "the row has too few fields".to_string()),
+                    Ok(false) => Err("the row is gone".into()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Self::JsonLines { text } => {
+                let mut line = Vec::new();
+                BufReader::with_capacity(1 << 13, row)
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| format!("cannot read the row: {e}"))?;
+                let line = std::str::from_utf8(&line).map_err(|_| "not UTF-8 text")?;
+                json_field(
+                    &json_object(line).map_err(|e| format!("the row {e}"))?,
+                    text,
+                )
+                .map_err(|e| format!("the row{e}"))
+            }
+        }
+    }
+}
+
+type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+fn json_object(line: &str) -> Result<JsonObject, String> {
+    serde_json::from_str(line).map_err(|e| format!("is not a JSON object: {e}"))
+}
+
+/// A field of a JSON line as text (numbers and booleans as written); the error is said after
+/// the line's number.
+fn json_field(object: &JsonObject, name: &str) -> Result<String, String> {
+    match object.get(name) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(value @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+            Ok(value.to_string())
+        }
+        Some(_) => Err(format!(": {name:?} is not text")),
+        None => Err(format!(" has no key {name:?}")),
+    }
+}
+
+/// An error about the table file at `path`.
+pub(crate) fn table_error(path: &Path, message: String) -> DataError {
+    DataError::TextFile {
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+fn checked_label(label: &str) -> Result<&str, String> {
     let label = label.trim();
     if label.is_empty() {
         return Err("the label is empty".into());
     }
-    Ok(LabelledText {
-        text: text.to_string(),
-        label: label.to_string(),
-    })
+    Ok(label)
 }
 
 /// Splits `0..labels.len()` into training and validation indices, taking `valid_fraction`

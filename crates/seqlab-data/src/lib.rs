@@ -32,6 +32,7 @@ mod padding;
 mod sinusoid;
 mod streams;
 mod symbols;
+mod table;
 mod tagged;
 mod text;
 mod token_ids;
@@ -47,7 +48,9 @@ pub use addition::{
 pub use atomic::{commit_atomic, set_writes_outputs, temporary_path, write_atomic, writes_outputs};
 pub use batch::{LmBatch, batches};
 pub use chars::CharVocab;
-pub use disk_ids::{CacheUse, char_ids_on_disk, encode_in_pieces, token_ids_on_disk};
+pub use disk_ids::{
+    CacheUse, char_ids_on_disk, encode_in_pieces, table_ids_on_disk, token_ids_on_disk,
+};
 pub use error::DataError;
 pub use group::group_chunks;
 pub use human_numbers::{HumanNumbers, human_numbers, number_to_words};
@@ -57,6 +60,7 @@ pub use padding::{Padded, batch_rows, pad_with_stop, pad_with_stop_to};
 pub use sinusoid::{SinusoidConfig, Sinusoids, generate_sinusoids};
 pub use streams::{LmStreams, StreamBatches};
 pub use symbols::{Alphabet, STOP, random_sequences};
+pub use table::{LabelledTable, RowIds};
 pub use tagged::{
     TaggedSentence, brown_base_tag, parse_brown, parse_conllu, read_brown_dir, toy_tagged_sentences,
 };

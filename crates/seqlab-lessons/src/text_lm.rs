@@ -195,6 +195,21 @@ pub enum LmTexts<'a> {
     },
 }
 
+/// The order [`LmTexts::Shuffled`] puts `count` texts in with `seed`: what a corpus of texts
+/// encoded elsewhere (a table read from disk) must follow to train as the same texts would.
+///
+/// ```
+/// let order = seqlab_lessons::text_lm::shuffled_order(5, 0);
+/// let mut sorted = order.clone();
+/// sorted.sort_unstable();
+/// assert_eq!(sorted, [0, 1, 2, 3, 4]);
+/// ```
+pub fn shuffled_order(count: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..count).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    order
+}
+
 /// `ids` cut into a head trained on and a tail of `valid_fraction` held out.
 fn tail_held_out(ids: TokenIds, valid_fraction: f64) -> Result<(TokenIds, TokenIds), LessonError> {
     fraction("the validation fraction", valid_fraction)?;
@@ -232,10 +247,8 @@ pub fn train_text_lm(
     let (train_ids, valid_ids, test_ids) = match texts {
         LmTexts::Shuffled(texts) => {
             fraction("the validation fraction", config.valid_fraction)?;
-            let mut order: Vec<usize> = (0..texts.len()).collect();
-            order.shuffle(&mut StdRng::seed_from_u64(config.seed));
             let mut ids = Vec::new();
-            for &index in &order {
+            for index in shuffled_order(texts.len(), config.seed) {
                 ids.extend(tokenizer.encode(&texts[index])?);
             }
             let (train, valid) = tail_held_out(ids.into(), config.valid_fraction)?;

@@ -238,7 +238,8 @@ fn read_corpus(files: &[PathBuf], args: &TrainArgs) -> Result<CharCorpus, Box<dy
     }
     let start = Instant::now();
     let (vocab, ids, cache) = char_ids_on_disk(files, &args.disk.ids_dir())?;
-    args.disk.report(&ids, cache, start.elapsed().as_secs_f64());
+    args.disk
+        .report(ids.file(), cache, start.elapsed().as_secs_f64());
     Ok(CharCorpus::from_ids(vocab, ids, args.valid_fraction)?)
 }
 

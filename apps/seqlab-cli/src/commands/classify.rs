@@ -2,7 +2,7 @@
 //! from a language model that `seqlab lm train` saved.
 
 use super::common::LayerSizes;
-use super::common::{RunArgs, fast_dev_run, spread};
+use super::common::{DiskArgs, RunArgs, TOKENIZER_SAMPLE_BYTES, fast_dev_run, spread};
 use super::resume::CheckpointArgs;
 use super::text::{DataArgs, TokenizerArgs, describe};
 use clap::Args as ClapArgs;
@@ -84,6 +84,8 @@ pub struct Args {
     #[command(flatten)]
     checkpoint: CheckpointArgs,
     #[command(flatten)]
+    disk: DiskArgs,
+    #[command(flatten)]
     run: RunArgs,
 }
 
@@ -113,15 +115,27 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         seed: args.run.seed,
     };
     let (_, device) = args.run.device()?;
-    let mut rows = args.data.read(false)?;
-    if args.run.fast_dev_run {
-        rows = spread(rows, fast_dev_run::TEXTS);
-    }
-    let data = TextDataset::new(rows, config.min_class_count)?;
+    let table = args.data.table_on_disk(&args.disk)?;
+    let data = match &table {
+        Some(table) => {
+            let mut table = table.clone();
+            if args.run.fast_dev_run {
+                table = table.select(&spread((0..table.len()).collect(), fast_dev_run::TEXTS));
+            }
+            TextDataset::from_table(&table, config.min_class_count, &args.disk.ids_dir())?
+        }
+        None => {
+            let mut rows = args.data.read(false)?;
+            if args.run.fast_dev_run {
+                rows = spread(rows, fast_dev_run::TEXTS);
+            }
+            TextDataset::new(rows, config.min_class_count)?
+        }
+    };
     let counts = data.class_counts();
     println!(
         "{} texts, {} classes: {}",
-        data.texts.len(),
+        data.len(),
         data.classes.len(),
         data.classes
             .iter()
@@ -153,7 +167,14 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
             );
             Start::Pretrained(Box::new(lm))
         }
-        None => Start::Scratch(args.tokenizer.tokenizer(&training_texts(&config, &data)?)?),
+        None => {
+            // Read from disk, a tokenizer is trained on the first training texts only.
+            let sample = table.is_some().then_some(TOKENIZER_SAMPLE_BYTES);
+            Start::Scratch(
+                args.tokenizer
+                    .tokenizer(&training_texts(&config, &data, sample)?)?,
+            )
+        }
     };
     let tokenizer = match &start {
         Start::Scratch(tokenizer) => tokenizer,
@@ -163,6 +184,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let report = args.checkpoint.train(&args.run, |run| {
         train_classifier(&config, &data, start, run, &device)
     })?;
+    if let Some(ids) = &report.ids_file {
+        args.disk.report(Some(&ids.file), ids.cache, ids.seconds);
+    }
     println!(
         "{} training / {} held-out texts, {} parameters, {:.1} s",
         report.sizes.0, report.sizes.1, report.parameters, report.seconds

@@ -216,13 +216,16 @@ pub fn parse_range(text: &str) -> Result<std::ops::RangeInclusive<usize>, String
     }
 }
 
+/// The text a tokenizer is trained on when a corpus is read from disk: its first bytes.
+pub const TOKENIZER_SAMPLE_BYTES: usize = 64 << 20;
+
 /// Where a corpus is read from: memory, or a memory-mapped id file on disk.
 #[derive(ClapArgs, Debug)]
 pub struct DiskArgs {
-    /// Read the corpus from disk as the model trains, not into memory: the text is encoded
-    /// once, a piece at a time, into a file of token ids in the cache folder, reused while the
-    /// text files (and the tokenizer) are unchanged, and each batch's rows are read from it.
-    /// Chosen by itself for a corpus over 1 GiB.
+    /// Read the corpus from disk as the model trains, not into memory: the text (or a
+    /// table's rows) is encoded once, a piece (a row) at a time, into a file of token ids in
+    /// the cache folder, reused while the files (and the tokenizer) are unchanged, and each
+    /// batch's rows are read from it. Chosen by itself for a corpus over 1 GiB.
     #[arg(long)]
     pub from_disk: bool,
     /// The folder of the id files --from-disk writes [default: $XDG_CACHE_HOME/seqlab, else
@@ -260,11 +263,11 @@ impl DiskArgs {
             .join("ids")
     }
 
-    /// Says where the ids were read from, and how long finding or writing them took.
-    pub fn report(&self, ids: &seqlab::data::TokenIds, cache: CacheUse, seconds: f64) {
+    /// Says where the ids were read from (`file`), and how long finding or writing them took.
+    pub fn report(&self, file: Option<&Path>, cache: CacheUse, seconds: f64) {
         println!(
             "from disk: {} ({}, {seconds:.1} s)",
-            ids.file().unwrap_or(&self.ids_dir()).display(),
+            file.unwrap_or(&self.ids_dir()).display(),
             match cache {
                 CacheUse::Reused => "encoded before",
                 CacheUse::Written => "encoded now",

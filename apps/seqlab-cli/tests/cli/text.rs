@@ -429,3 +429,105 @@ fn lm_train_reads_plain_text_from_disk_as_from_memory() {
     bert.extend(from_disk);
     assert_one_line_error(&bert, "marks the start and end of every text");
 }
+
+#[test]
+fn a_table_read_from_disk_trains_as_one_read_into_memory() {
+    let dir = scratch_dir("table-disk");
+    let reviews = write_reviews(&dir);
+    let reviews = reviews.to_str().unwrap();
+    let cache = dir.join("cache");
+    let from_disk = ["--from-disk", "--cache-dir", cache.to_str().unwrap()];
+    let weights = |dir: &std::path::Path| std::fs::read(dir.join("weights.safetensors")).unwrap();
+    // A classifier (padded batches, a held-out split), with and without a filter.
+    let classify = |out: &str, extra: &[&str]| {
+        let out = dir.join(out);
+        let mut args = vec![
+            "classify",
+            "--data",
+            reviews,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(words(
+            "--model gru --embedding 8 --hidden 8 --epochs 2 --batch-size 16 --max-len 5",
+        ));
+        args.extend(extra);
+        (run_on_flex(&args), out)
+    };
+    for filter in [&[][..], &["--where", "source=imdb"]] {
+        let (in_memory, memory) = classify("classify-memory", filter);
+        let (first, disk) = classify("classify-disk", &[filter, &from_disk].concat());
+        assert!(first.contains("(encoded now"), "{first}");
+        assert!(!table_rows(&in_memory, 4).is_empty(), "{in_memory}");
+        assert_eq!(table_rows(&first, 4), table_rows(&in_memory, 4));
+        let confusion = |out: &str| {
+            let table = &out[out.find("predicted").unwrap()..];
+            table[..table.find("wrote").unwrap()].to_string()
+        };
+        assert_eq!(confusion(&first), confusion(&in_memory));
+        assert_eq!(weights(&disk), weights(&memory), "the weights differ");
+        let (again, _) = classify("classify-again", &[filter, &from_disk].concat());
+        assert!(again.contains("(encoded before"), "{again}");
+        assert_eq!(table_rows(&again, 4), table_rows(&in_memory, 4));
+    }
+    // A language model on the table's texts, shuffled as they are in memory.
+    let lm = |out: &str, extra: &[&str]| {
+        let out = dir.join(out);
+        let mut args = vec![
+            "lm",
+            "train",
+            "--data",
+            reviews,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(words(
+            "--hidden 16 --embedding 8 --seq-len 8 --batch-size 4 --epochs 2",
+        ));
+        args.extend(extra);
+        (run_on_flex(&args), out)
+    };
+    let (in_memory, memory) = lm("lm-memory", &[]);
+    let (first, disk) = lm("lm-disk", &from_disk);
+    assert!(first.contains("(encoded now"), "{first}");
+    assert_eq!(table_rows(&first, 4), table_rows(&in_memory, 4));
+    assert_eq!(weights(&disk), weights(&memory), "the weights differ");
+    let tunes = write_tunes(&dir);
+    let mut args = vec!["classify", "--data", tunes.to_str().unwrap()];
+    args.extend(from_disk);
+    assert_one_line_error(&args, "ABC tunes are read into memory");
+}
+
+#[test]
+fn a_table_read_from_disk_is_never_held_whole() {
+    let dir = scratch_dir("table-disk-large");
+    // 128 MiB of reviews, 1 KiB each: read into memory, the texts alone would take it all.
+    let table = dir.join("large.csv");
+    let review = "a long review of the film; ".repeat(37);
+    let mut csv = String::from("text,label\n");
+    for row in 0.. {
+        if csv.len() >= 128 << 20 {
+            break;
+        }
+        // In runs of a thousand, so that a spread of rows holds both.
+        let label = row / 1000 % 2;
+        csv.push_str(&format!("\"{review}{label}\",{label}\n"));
+    }
+    std::fs::write(&table, &csv).unwrap();
+    drop(csv);
+    let cache = dir.join("cache");
+    let mut args = vec!["classify", "--data", table.to_str().unwrap(), "--from-disk"];
+    args.extend(["--cache-dir", cache.to_str().unwrap()]);
+    // Every row indexed, a spread of them trained on.
+    args.extend(words(
+        "--fast-dev-run --embedding 8 --hidden 8 --max-len 16 --device flex --no-progress",
+    ));
+    let (metrics, stdout) = run_with_metrics(&args, &dir.join("metrics.json"));
+    assert!(stdout.contains("(encoded now"), "{stdout}");
+    let peak = metrics["run"]["peak_memory_mib"].as_f64().unwrap();
+    assert!(
+        peak < 128.0,
+        "a 128 MiB table read from disk peaked at {peak} MiB resident"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -5,7 +5,7 @@
 
 use super::text_lm::TextLm;
 use super::{LessonError, TOKENIZER_FILE, TrainRun, saved_tokenizer};
-use crate::data::{LabelledText, Tokenizer, stratified_split};
+use crate::data::{CacheUse, LabelledText, Tokenizer, stratified_split};
 use crate::models::{
     CellKind, ClassifierError, Footprint, MlpClassifier, MlpClassifierConfig, Pooling,
     PytorchWeights, RecurrentClassifier, RecurrentClassifierConfig, RecurrentState,
@@ -24,8 +24,10 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Instant;
 
@@ -33,7 +35,7 @@ mod data;
 mod task;
 
 pub use data::TextDataset;
-use data::encode;
+use data::share;
 use task::Run;
 
 /// The checkpoint kind of a text classifier.
@@ -218,6 +220,17 @@ pub enum Start {
     Pretrained(Box<TextLm>),
 }
 
+/// The id file a dataset read from disk was encoded into.
+#[derive(Debug, Clone)]
+pub struct IdsFile {
+    /// Where it is.
+    pub file: PathBuf,
+    /// Whether it was there already.
+    pub cache: CacheUse,
+    /// Seconds finding or writing it took.
+    pub seconds: f64,
+}
+
 /// What [`train_classifier`] measured.
 #[derive(Debug, Clone)]
 pub struct ClassifyReport {
@@ -235,6 +248,8 @@ pub struct ClassifyReport {
     pub classes: Vec<String>,
     /// Training and held-out texts.
     pub sizes: (usize, usize),
+    /// For a dataset read from disk: the id file its texts were encoded into.
+    pub ids_file: Option<IdsFile>,
     /// Tokens in the vocabulary.
     pub vocab_size: usize,
     /// Trainable parameters.
@@ -316,8 +331,11 @@ pub fn train_classifier(
         Start::Scratch(tokenizer) => tokenizer,
         Start::Pretrained(lm) => &lm.tokenizer,
     };
-    let train = encode(tokenizer, data, &train_rows, config)?;
-    let valid = encode(tokenizer, data, &valid_rows, config)?;
+    let (all, ids_file) = data.encode(tokenizer, config.max_len)?;
+    let pad = tokenizer.pad_id();
+    let sizes = (train_rows.len(), valid_rows.len());
+    let train = share(&all, data, train_rows, pad, config);
+    let valid = share(&all, data, valid_rows, pad, config);
     let vocab_size = tokenizer.vocab_size();
     let classes = data.classes.len();
     let majority = {
@@ -429,7 +447,8 @@ pub fn train_classifier(
         majority_accuracy: majority,
         confusion,
         classes: data.classes.clone(),
-        sizes: (train_rows.len(), valid_rows.len()),
+        sizes,
+        ids_file,
         vocab_size,
         parameters,
         seconds: start_time.elapsed().as_secs_f64(),
@@ -476,12 +495,25 @@ fn pretrained_classifier(
 
 /// The texts of the training split [`train_classifier`] will make with this config, to build
 /// a word or character tokenizer from.
+/// Of a dataset read from disk, only the first texts, up to `max_bytes`, are read (all of
+/// them when `None`).
 pub fn training_texts<'a>(
     config: &ClassifyConfig,
     data: &'a TextDataset,
-) -> Result<Vec<&'a str>, LessonError> {
+    max_bytes: Option<usize>,
+) -> Result<Vec<Cow<'a, str>>, LessonError> {
     let (train, _) = stratified_split(&data.labels, config.valid_fraction, config.seed)?;
-    Ok(train.into_iter().map(|r| data.texts[r].as_str()).collect())
+    let mut texts = Vec::new();
+    let mut bytes = 0;
+    for row in train {
+        if max_bytes.is_some_and(|max| bytes >= max) {
+            break;
+        }
+        let text = data.text(row)?;
+        bytes += text.len();
+        texts.push(text);
+    }
+    Ok(texts)
 }
 
 #[cfg(test)]

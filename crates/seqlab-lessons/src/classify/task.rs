@@ -23,8 +23,8 @@ impl Classify for MlpClassifier {
 
 pub(super) struct Run<'a> {
     pub(super) config: &'a ClassifyConfig,
-    pub(super) train: &'a Encoded,
-    pub(super) valid: &'a Encoded,
+    pub(super) train: &'a Encoded<'a>,
+    pub(super) valid: &'a Encoded<'a>,
     pub(super) classes: usize,
     pub(super) device: &'a Device,
     pub(super) run: &'a TrainRun<'a>,
@@ -100,7 +100,7 @@ impl Run<'_> {
                 matrix[actual][guess as usize] += 1;
             }
         }
-        Ok((loss_sum / self.valid.ids.len() as f64, matrix))
+        Ok((loss_sum / self.valid.len() as f64, matrix))
     }
 }
 
