@@ -181,12 +181,15 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         Start::Pretrained(lm) => &lm.tokenizer,
     };
     println!("{}", describe(tokenizer));
+    // A resumed run reads the texts with its saved tokenizer: its first run encoded them.
+    if args.checkpoint.resume.is_none()
+        && let Some(ids) = data.encode_on_disk(tokenizer, config.max_len)?
+    {
+        args.disk.report(Some(&ids.file), ids.cache, ids.seconds);
+    }
     let report = args.checkpoint.train(&args.run, |run| {
         train_classifier(&config, &data, start, run, &device)
     })?;
-    if let Some(ids) = &report.ids_file {
-        args.disk.report(Some(&ids.file), ids.cache, ids.seconds);
-    }
     println!(
         "{} training / {} held-out texts, {} parameters, {:.1} s",
         report.sizes.0, report.sizes.1, report.parameters, report.seconds

@@ -136,6 +136,21 @@ impl TextDataset {
         counts
     }
 
+    /// For a dataset read from disk, encodes its texts as [`train_classifier`] will with
+    /// `tokenizer` and `max_len`, into the id files it will find and reuse; says where they
+    /// are, whether they were there already and how long it took (`None` for texts in
+    /// memory, which are encoded when trained on).
+    pub fn encode_on_disk(
+        &self,
+        tokenizer: &Tokenizer,
+        max_len: usize,
+    ) -> Result<Option<IdsFile>, LessonError> {
+        match self.texts {
+            Texts::Memory(_) => Ok(None),
+            Texts::Disk { .. } => Ok(self.encode(tokenizer, max_len)?.1),
+        }
+    }
+
     /// Every text's ids as `tokenizer` reads it, truncated to `max_len`, never empty (a text
     /// with no tokens is one padding token): in memory, or in id files on disk (with whether
     /// they were there already, and the seconds it took).

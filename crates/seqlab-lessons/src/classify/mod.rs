@@ -220,7 +220,7 @@ pub enum Start {
     Pretrained(Box<TextLm>),
 }
 
-/// The id file a dataset read from disk was encoded into.
+/// The id file a dataset read from disk was encoded into ([`TextDataset::encode_on_disk`]).
 #[derive(Debug, Clone)]
 pub struct IdsFile {
     /// Where it is.
@@ -248,8 +248,6 @@ pub struct ClassifyReport {
     pub classes: Vec<String>,
     /// Training and held-out texts.
     pub sizes: (usize, usize),
-    /// For a dataset read from disk: the id file its texts were encoded into.
-    pub ids_file: Option<IdsFile>,
     /// Tokens in the vocabulary.
     pub vocab_size: usize,
     /// Trainable parameters.
@@ -331,7 +329,7 @@ pub fn train_classifier(
         Start::Scratch(tokenizer) => tokenizer,
         Start::Pretrained(lm) => &lm.tokenizer,
     };
-    let (all, ids_file) = data.encode(tokenizer, config.max_len)?;
+    let (all, _) = data.encode(tokenizer, config.max_len)?;
     let pad = tokenizer.pad_id();
     let sizes = (train_rows.len(), valid_rows.len());
     let train = share(&all, data, train_rows, pad, config);
@@ -448,7 +446,6 @@ pub fn train_classifier(
         confusion,
         classes: data.classes.clone(),
         sizes,
-        ids_file,
         vocab_size,
         parameters,
         seconds: start_time.elapsed().as_secs_f64(),

@@ -30,6 +30,50 @@ fn rare_classes_are_left_out_and_reported() {
 }
 
 #[test]
+fn a_table_on_disk_numbers_and_drops_classes_as_rows_in_memory_do() {
+    let pairs = [
+        ("a", "x"),
+        ("b", "z"),
+        ("c", "y"),
+        ("d", "x"),
+        ("e", "y"),
+        ("f", "w"),
+    ];
+    let dir = std::env::temp_dir().join(format!("seqlab-classify-table-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.csv");
+    let mut csv = String::from("text,label\n");
+    for (text, label) in pairs {
+        csv.push_str(&format!("{text},{label}\n"));
+    }
+    std::fs::write(&path, csv).unwrap();
+    let table = crate::data::LabelledColumns::new("text", "label")
+        .index(&path)
+        .unwrap();
+    let in_memory = TextDataset::new(rows(&pairs), 2).unwrap();
+    let on_disk = TextDataset::from_table(&table, 2, &dir.join("cache")).unwrap();
+    assert_eq!(on_disk.classes, in_memory.classes);
+    assert_eq!(on_disk.dropped, in_memory.dropped);
+    assert_eq!(on_disk.labels, in_memory.labels);
+    let texts = |data: &TextDataset| -> Vec<String> {
+        (0..data.len())
+            .map(|i| data.text(i).unwrap().into_owned())
+            .collect()
+    };
+    assert_eq!(texts(&on_disk), ["a", "c", "d", "e"]);
+    assert_eq!(texts(&on_disk), texts(&in_memory));
+    let tokenizer = Tokenizer::char(&["abcdef"], 100, 1);
+    let cached = on_disk.encode_on_disk(&tokenizer, 4).unwrap().unwrap();
+    assert_eq!(cached.cache, crate::data::CacheUse::Written);
+    assert!(in_memory.encode_on_disk(&tokenizer, 4).unwrap().is_none());
+    let (from_disk, _) = on_disk.encode(&tokenizer, 4).unwrap();
+    let (from_memory, _) = in_memory.encode(&tokenizer, 4).unwrap();
+    assert_eq!(from_disk.ids().to_vec(), from_memory.ids().to_vec());
+    assert_eq!(from_disk.row_len(3), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_transfer_takes_the_encoder_or_the_embedding_alone() {
     let device = Device::flex();
     let config = RecurrentLmConfig::new(CellKind::Lstm, 20, 10, 1).with_embedding_size(Some(6));
