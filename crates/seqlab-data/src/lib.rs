@@ -70,5 +70,5 @@ pub use tokenize::split_words;
 pub use tokenizer::{
     EOS_TOKEN, PAD_TOKEN, Tokenizer, TokenizerKind, UNKNOWN_TOKEN, split_words_and_punctuation,
 };
-pub use vocab::{Vocab, VocabBuilder, VocabOrder};
+pub use vocab::{TokenCounts, Vocab, VocabBuilder, VocabOrder};
 pub use windows::OverlappingWindows;

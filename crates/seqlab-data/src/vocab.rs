@@ -62,14 +62,21 @@ impl VocabBuilder {
 
     /// Builds the vocabulary from a token stream.
     pub fn build<S: AsRef<str>>(&self, tokens: &[S]) -> Vocab {
-        let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
-        for (position, token) in tokens.iter().enumerate() {
-            counts.entry(token.as_ref()).or_insert((0, position)).0 += 1;
+        let mut counts = TokenCounts::default();
+        for token in tokens {
+            counts.add(token.as_ref());
         }
+        self.build_counted(&counts)
+    }
+
+    /// Builds the vocabulary from tokens counted as they came ([`TokenCounts`]): the same
+    /// vocabulary [`VocabBuilder::build`] makes of the whole stream, without holding it.
+    pub fn build_counted(&self, counts: &TokenCounts) -> Vocab {
         let mut entries: Vec<(&str, usize, usize)> = counts
-            .into_iter()
+            .counts
+            .iter()
             .filter(|(_, (count, _))| *count >= self.min_freq.max(1))
-            .map(|(token, (count, first))| (token, count, first))
+            .map(|(token, &(count, first))| (token.as_str(), count, first))
             .collect();
         match self.order {
             VocabOrder::Frequency => {
@@ -96,6 +103,46 @@ impl VocabBuilder {
             itos.truncate(max_size.max(specials_len));
         }
         Vocab::from_parts(itos, self.unknown.clone())
+    }
+}
+
+/// How often each token of a stream came, and where it came first: what a [`Vocab`] is built
+/// from ([`VocabBuilder::build_counted`]), gathered a token at a time, so that a long stream
+/// need not be held.
+///
+/// ```
+/// use seqlab_data::{TokenCounts, Vocab};
+/// let mut counts = TokenCounts::default();
+/// for token in "b a b".split(' ') {
+///     counts.add(token);
+/// }
+/// let builder = Vocab::builder();
+/// assert_eq!(builder.build_counted(&counts), builder.build(&["b", "a", "b"]));
+/// assert_eq!(counts.count("b"), 2);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TokenCounts {
+    /// Each token's count and the position of its first coming.
+    counts: HashMap<String, (usize, usize)>,
+    /// Tokens counted.
+    seen: usize,
+}
+
+impl TokenCounts {
+    /// Counts one more token.
+    pub fn add(&mut self, token: &str) {
+        match self.counts.get_mut(token) {
+            Some((count, _)) => *count += 1,
+            None => {
+                self.counts.insert(token.to_string(), (1, self.seen));
+            }
+        }
+        self.seen += 1;
+    }
+
+    /// How often `token` came.
+    pub fn count(&self, token: &str) -> usize {
+        self.counts.get(token).map_or(0, |&(count, _)| count)
     }
 }
 

@@ -2,7 +2,7 @@
 //! bert-base-uncased), a WordPiece or byte-level BPE tokenizer trained on the user's corpus
 //! with the `tokenizers` trainers, words with a [`Vocab`], and characters.
 
-use crate::{DataError, Vocab, write_atomic};
+use crate::{DataError, TokenCounts, Vocab, write_atomic};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tokenizers::AddedToken;
@@ -131,11 +131,7 @@ impl Tokenizer {
     /// `fix_html`). The vocabulary is `<pad>`, `<unk>`, then the words seen at least
     /// `min_freq` times, most frequent first, at most `max_size` entries in all.
     pub fn word<S: AsRef<str>>(texts: &[S], max_size: usize, min_freq: usize) -> Self {
-        let tokens: Vec<String> = texts
-            .iter()
-            .flat_map(|text| split_words_and_punctuation(text.as_ref()))
-            .collect();
-        Self::vocab_tokenizer(&tokens, max_size, min_freq, TokenizerKind::Word)
+        Self::vocab_tokenizer(texts, max_size, min_freq, TokenizerKind::Word)
     }
 
     /// A whitespace tokenizer over `texts`: the tokens as written between spaces (no case
@@ -153,35 +149,34 @@ impl Tokenizer {
     /// assert_eq!(ptb.encode("<unk> dog").unwrap(), [1, 1, ptb.id("<eos>").unwrap()]);
     /// ```
     pub fn whitespace<S: AsRef<str>>(texts: &[S], max_size: usize, min_freq: usize) -> Self {
-        let tokens: Vec<String> = texts
-            .iter()
-            .flat_map(|text| split(TokenizerKind::Whitespace, text.as_ref()))
-            .collect();
-        Self::vocab_tokenizer(&tokens, max_size, min_freq, TokenizerKind::Whitespace)
+        Self::vocab_tokenizer(texts, max_size, min_freq, TokenizerKind::Whitespace)
     }
 
     /// A character tokenizer over `texts`: `<pad>`, `<unk>`, then every character seen at
     /// least `min_freq` times, most frequent first, at most `max_size` entries in all.
     pub fn char<S: AsRef<str>>(texts: &[S], max_size: usize, min_freq: usize) -> Self {
-        let tokens: Vec<String> = texts
-            .iter()
-            .flat_map(|text| text.as_ref().chars().map(String::from).collect::<Vec<_>>())
-            .collect();
-        Self::vocab_tokenizer(&tokens, max_size, min_freq, TokenizerKind::Char)
+        Self::vocab_tokenizer(texts, max_size, min_freq, TokenizerKind::Char)
     }
 
-    fn vocab_tokenizer(
-        tokens: &[String],
+    /// The vocabulary of `texts` cut into `unit`s, counted a text at a time.
+    fn vocab_tokenizer<S: AsRef<str>>(
+        texts: &[S],
         max_size: usize,
         min_freq: usize,
         unit: TokenizerKind,
     ) -> Self {
+        let mut counts = TokenCounts::default();
+        for text in texts {
+            for token in split(unit, text.as_ref()) {
+                counts.add(&token);
+            }
+        }
         let vocab = Vocab::builder()
             .specials([PAD_TOKEN, UNKNOWN_TOKEN])
             .unknown(UNKNOWN_TOKEN)
             .min_freq(min_freq.max(1))
             .max_size(max_size.max(2))
-            .build(tokens);
+            .build_counted(&counts);
         Self {
             inner: Inner::Vocab { vocab, unit },
         }
