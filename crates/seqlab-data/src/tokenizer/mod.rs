@@ -158,7 +158,8 @@ impl Tokenizer {
         Self::vocab_tokenizer(texts, max_size, min_freq, TokenizerKind::Char)
     }
 
-    /// The vocabulary of `texts` cut into `unit`s, counted a text at a time.
+    /// The vocabulary of `texts` cut into `unit`s, counted a line at a time (no unit spans
+    /// a line break, so the lines give the tokens of the whole text).
     fn vocab_tokenizer<S: AsRef<str>>(
         texts: &[S],
         max_size: usize,
@@ -166,8 +167,8 @@ impl Tokenizer {
         unit: TokenizerKind,
     ) -> Self {
         let mut counts = TokenCounts::default();
-        for text in texts {
-            for token in split(unit, text.as_ref()) {
+        for line in texts.iter().flat_map(|t| t.as_ref().split_inclusive('\n')) {
+            for token in split(unit, line) {
                 counts.add(&token);
             }
         }

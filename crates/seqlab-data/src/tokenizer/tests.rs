@@ -125,6 +125,29 @@ proptest! {
         }
     }
 
+    /// Counted a line at a time, the words, whitespace tokens and characters of texts make the
+    /// vocabulary that the list of all their tokens makes.
+    #[test]
+    fn vocabularies_counted_by_line_are_those_of_the_whole_token_list(
+        texts in proptest::collection::vec("(\\PC|\n|\r\n| |<br />|'){0,50}", 1..4),
+        min_freq in 1usize..3,
+    ) {
+        for unit in [TokenizerKind::Word, TokenizerKind::Whitespace, TokenizerKind::Char] {
+            let tokens: Vec<String> = texts.iter().flat_map(|t| split(unit, t)).collect();
+            let listed = Vocab::builder()
+                .specials([PAD_TOKEN, UNKNOWN_TOKEN])
+                .unknown(UNKNOWN_TOKEN)
+                .min_freq(min_freq)
+                .max_size(20)
+                .build(&tokens);
+            let counted = Tokenizer::vocab_tokenizer(&texts, 20, min_freq, unit);
+            let Inner::Vocab { vocab, .. } = &counted.inner else {
+                unreachable!("a counted tokenizer has a vocabulary")
+            };
+            prop_assert_eq!(vocab, &listed, "{:?}", unit);
+        }
+    }
+
     #[test]
     fn char_tokenizers_round_trip_the_text_they_were_built_on(text in "[a-z ,.!?\n]{1,80}") {
         let chars = Tokenizer::char(&[text.as_str()], 1000, 1);
