@@ -98,6 +98,10 @@ impl LabelledColumns {
             kept += 1;
             each(start, text, label);
         };
+        let reader = TextOnly {
+            inner: reader,
+            offset: 0,
+        };
         let layout = match format {
             RowFormat::JsonLines => self.scan_json_lines(reader, &mut count),
             RowFormat::Delimited(delimiter) => self.scan_delimited(reader, delimiter, &mut count),
@@ -126,14 +130,23 @@ impl LabelledColumns {
             .from_reader(reader);
         let headers = reader
             .headers()
-            .map_err(|e| format!("cannot read the header row: {e}"))?
+            .map_err(|e| match e.kind() {
+                csv::ErrorKind::Io(e) => e.to_string(),
+                _ => format!("cannot read the header row: {e}"),
+            })?
             .clone();
         let column = |name: &str| {
             headers.iter().position(|h| h == name).ok_or_else(|| {
-                format!(
-                    "no column {name:?} (the columns are {})",
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                )
+                // A few columns, each cut short: a header row can be anything.
+                let mut shown: Vec<String> = headers
+                    .iter()
+                    .take(20)
+                    .map(|h| h.chars().take(40).collect())
+                    .collect();
+                if headers.len() > 20 {
+                    shown.push(format!("… {} in all", headers.len()));
+                }
+                format!("no column {name:?} (the columns are {})", shown.join(", "))
             })
         };
         let text_column = column(&self.text)?;
@@ -153,6 +166,7 @@ impl LabelledColumns {
                         csv::ErrorKind::Utf8 { .. } => {
                             format!("{}not UTF-8 text", line.unwrap_or_default())
                         }
+                        csv::ErrorKind::Io(e) => e.to_string(),
                         _ => format!("{}{e}", line.unwrap_or_default()),
                     });
                 }
@@ -190,9 +204,13 @@ impl LabelledColumns {
         let (mut start, mut line_number) = (0u64, 0usize);
         loop {
             line.clear();
-            let read = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| format!("cannot read it: {e}"))?;
+            let read = reader.read_until(b'\n', &mut line).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    e.to_string()
+                } else {
+                    format!("cannot read it: {e}")
+                }
+            })?;
             if read == 0 {
                 break;
             }
@@ -220,6 +238,31 @@ impl LabelledColumns {
         Ok(RowLayout::JsonLines {
             text: self.text.clone(),
         })
+    }
+}
+
+/// A reader that fails at the first NUL byte, which no text holds: a binary file (or a sparse
+/// one) is refused at once, not parsed as one enormous field.
+struct TextOnly<R> {
+    inner: R,
+    /// Bytes read so far.
+    offset: u64,
+}
+
+impl<R: Read> Read for TextOnly<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        if let Some(at) = buf[..read].iter().position(|&b| b == 0) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "the file looks binary (a NUL byte at offset {}), not text",
+                    self.offset + at as u64
+                ),
+            ));
+        }
+        self.offset += read as u64;
+        Ok(read)
     }
 }
 

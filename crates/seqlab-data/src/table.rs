@@ -335,6 +335,8 @@ mod tests {
             ("e.jsonl", b"{\"text\": \"x\"}\n"),
             ("f.jsonl", b"[1, 2]\n"),
             ("g.jsonl", b"{\"text\": \"x\", \"label\": [1]}\n"),
+            ("nul.csv", b"text,label\nx\x00,1\n"),
+            ("nul.jsonl", b"{\"text\": \"x\", \"label\": 1}\n\x00\n"),
         ] {
             let path = file(name, contents);
             let whole = columns.read(&path).unwrap_err();
@@ -346,6 +348,20 @@ mod tests {
         let not_utf8 = file("i.jsonl", b"{\"text\": \"a\", \"label\": 1}\n\xff\n");
         let message = columns.index(&not_utf8).unwrap_err().to_string();
         assert!(message.contains("line 2 is not UTF-8"), "{message}");
+        let nul = columns
+            .index(file("nul2.csv", b"text,label\nx\x00,1\n"))
+            .unwrap_err();
+        assert!(
+            nul.to_string()
+                .ends_with("the file looks binary (a NUL byte at offset 12), not text"),
+            "{nul}"
+        );
+        let wide = format!("{}\n", vec!["c".repeat(100); 50].join(","));
+        let message = columns
+            .index(file("wide.csv", wide.as_bytes()))
+            .unwrap_err();
+        assert!(message.to_string().len() < 1200, "{message}");
+        assert!(message.to_string().contains("… 50 in all"), "{message}");
         let missing = columns.index("/no/such/table.csv").unwrap_err();
         assert!(missing.to_string().contains("cannot read it"), "{missing}");
     }
