@@ -524,6 +524,30 @@ mod tests {
     }
 
     #[test]
+    fn a_table_whose_encoding_fails_leaves_no_files_in_the_cache() {
+        let dir = std::env::temp_dir().join(format!("seqlab-table-fail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let table = dir.join("t.csv");
+        std::fs::write(&table, "text,label\nab,x\ncd,y\n").unwrap();
+        let table = crate::LabelledColumns::new("text", "label")
+            .index(&table)
+            .unwrap();
+        let cache = dir.join("cache");
+        let failing = |text: &str| match text {
+            "cd" => Err(DataError::InvalidSetting("no".into())),
+            _ => Ok(vec![1]),
+        };
+        let error = table_ids_on_disk(&table, None, &cache, 5, "fails", failing).unwrap_err();
+        assert_eq!(error, DataError::InvalidSetting("no".into()));
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
+        // Rows that encode are written, and only the two finished files are there.
+        let (rows, _) = table_ids_on_disk(&table, Some(&[0]), &cache, 5, "fails", failing).unwrap();
+        assert_eq!(rows.row(0).to_vec(), [1]);
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn the_ids_are_those_of_the_text_read_whole_and_a_change_is_seen() {
         let dir = std::env::temp_dir().join(format!("seqlab-char-ids-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -244,6 +244,17 @@ pub struct IdFileWriter {
     width: usize,
     classes: usize,
     count: u64,
+    /// Whether the file is in place; until then, dropping the writer removes it.
+    renamed: bool,
+}
+
+/// A writer dropped unfinished (an error while encoding, a panic) leaves nothing behind.
+impl Drop for IdFileWriter {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl IdFileWriter {
@@ -279,6 +290,7 @@ impl IdFileWriter {
             width,
             classes,
             count: 0,
+            renamed: false,
         };
         written.map_err(|e| writer.fail(e))?;
         Ok(writer)
@@ -287,7 +299,6 @@ impl IdFileWriter {
     /// Appends `ids`; an id of `classes` or more is an error.
     pub fn push(&mut self, ids: &[u32]) -> Result<(), DataError> {
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.classes) {
-            let _ = std::fs::remove_file(&self.tmp);
             return Err(DataError::UnknownId {
                 id: id as usize,
                 size: self.classes,
@@ -306,29 +317,27 @@ impl IdFileWriter {
 
     /// Completes the file: records the number of ids, flushes it to disk and renames it into
     /// place.
-    pub fn finish(self) -> Result<(), DataError> {
-        let Self {
-            mut file,
-            tmp,
-            path,
-            count,
-            ..
-        } = self;
+    pub fn finish(mut self) -> Result<(), DataError> {
+        let count = self.count;
+        let file = &mut self.file;
         let result = (|| {
             file.seek(SeekFrom::Start(16))?;
             file.write_all(&count.to_le_bytes())?;
-            let file = file.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)
+            file.flush()?;
+            file.get_ref().sync_all()?;
+            std::fs::rename(&self.tmp, &self.path)
         })();
-        result.map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            id_file_error(&path, e)
-        })
+        match result {
+            Ok(()) => {
+                self.renamed = true;
+                Ok(())
+            }
+            // Dropping the writer removes the temporary file.
+            Err(e) => Err(id_file_error(&self.path, e)),
+        }
     }
 
     fn fail(&self, error: std::io::Error) -> DataError {
-        let _ = std::fs::remove_file(&self.tmp);
         id_file_error(&self.path, error)
     }
 }
@@ -396,5 +405,17 @@ mod tests {
             Err(DataError::UnknownId { id: 10, size: 10 })
         );
         assert!(TokenIds::open(Path::new("/no/such.ids")).is_err());
+    }
+
+    #[test]
+    fn a_writer_dropped_unfinished_leaves_nothing_behind() {
+        let dir = scratch("unfinished");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut writer = IdFileWriter::create(&dir.join("a.ids"), 10, "").unwrap();
+        writer.push(&[1, 2]).unwrap();
+        assert!(writer.push(&[11]).is_err());
+        drop(writer);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir(&dir).unwrap();
     }
 }
