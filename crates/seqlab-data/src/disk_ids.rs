@@ -179,13 +179,7 @@ pub fn table_ids_on_disk(
     mut encode: impl FnMut(&str) -> Result<Vec<u32>, DataError>,
 ) -> Result<(RowIds, CacheUse), DataError> {
     let sources = sources(&[table.path().to_path_buf()])?;
-    let order_key = order.map_or(0, |order| {
-        let bytes: Vec<u8> = order
-            .iter()
-            .flat_map(|&r| (r as u64).to_le_bytes())
-            .collect();
-        fnv1a(&bytes)
-    });
+    let order_key = order.map_or(0, |order| fnv1a_u64s(order.iter().map(|&r| r as u64)));
     let rows_key = format!("{} order {order_key:016x} {how}", table.key());
     let key = format!("{:016x}", fnv1a(rows_key.as_bytes()));
     let ids_file = cache_file(cache_dir, "rows", &sources, &key)?;
@@ -465,7 +459,17 @@ fn scan_chars(paths: &[PathBuf]) -> Result<CharVocab, DataError> {
 
 /// FNV-1a, 64 bits: a stable name for a set of sources (the description is checked too).
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+    fnv1a_of(bytes.iter().copied())
+}
+
+/// [`fnv1a`] of the little-endian bytes of `values` (row offsets, row orders), without
+/// gathering them first.
+pub(crate) fn fnv1a_u64s(values: impl IntoIterator<Item = u64>) -> u64 {
+    fnv1a_of(values.into_iter().flat_map(u64::to_le_bytes))
+}
+
+fn fnv1a_of(bytes: impl Iterator<Item = u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }

@@ -162,12 +162,8 @@ impl LabelledTable {
 
     /// Names which rows of which file, read how: a key for what is made from them.
     pub(crate) fn key(&self) -> String {
-        let starts: Vec<u8> = self.starts.iter().flat_map(|s| s.to_le_bytes()).collect();
-        format!(
-            "{} rows {:016x}",
-            self.file.columns,
-            crate::disk_ids::fnv1a(&starts)
-        )
+        let starts = crate::disk_ids::fnv1a_u64s(self.starts.iter().copied());
+        format!("{} rows {starts:016x}", self.file.columns)
     }
 }
 
