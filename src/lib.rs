@@ -10,6 +10,7 @@
 //! - [`train`]: the one training loop ([`train::FitLoop`]), the [`train::Learner`],
 //!   optimizers, schedules, metrics and checkpoints.
 //! - [`lessons`]: the notebooks seqlab grew from, as functions.
+//! - [`onnx`]: ONNX export of the models, with real RNN / LSTM / GRU nodes.
 //! - [`plot`]: PNG plots of the lessons' results.
 //! - [`bench`](mod@bench): training and inference speed in the PyTorch reference benchmark's
 //!   configurations.
@@ -20,6 +21,7 @@ pub use seqlab_data as data;
 pub use seqlab_lessons as lessons;
 pub use seqlab_lessons::{bench, plot};
 pub use seqlab_models as models;
+pub use seqlab_onnx as onnx;
 pub use seqlab_train as train;
 
 pub mod device;
@@ -71,6 +73,11 @@ pub struct PerformanceGuideDoctests;
 #[doc = include_str!("../docs/checkpoints.md")]
 #[cfg(doctest)]
 pub struct CheckpointsGuideDoctests;
+
+/// The ONNX guide's code, compiled and run as a doctest.
+#[doc = include_str!("../docs/onnx.md")]
+#[cfg(doctest)]
+pub struct OnnxGuideDoctests;
 
 /// The library guide's code, compiled and run as a doctest.
 #[doc = include_str!("../docs/library.md")]

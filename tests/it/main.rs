@@ -7,6 +7,7 @@ mod devices;
 mod encoders;
 mod human_numbers_data;
 mod human_numbers_training;
+mod onnx;
 mod pos_tag;
 mod pytorch_parity;
 mod rnn_course;

@@ -50,6 +50,11 @@ enum Command {
     Lm(commands::lm::Action),
     /// Training and inference speed in the PyTorch reference benchmark's configurations.
     Bench(commands::bench::Args),
+    /// A checkpoint as an ONNX file with real RNN/LSTM/GRU nodes, for ONNX Runtime.
+    Export(commands::export::Args),
+    /// A language model from an ONNX file (exported from PyTorch, say) as a checkpoint that
+    /// `classify --pretrained-lm` fine-tunes.
+    Import(commands::import::Args),
 }
 
 fn main() -> ExitCode {
@@ -110,6 +115,8 @@ fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Classify(args) => commands::classify::run(args),
         Command::Lm(args) => commands::lm::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Import(args) => commands::import::run(args),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod bench;
 pub mod char_lm;
 pub mod classify;
 pub mod copy_task;
+pub mod export;
 pub mod human_numbers;
 pub mod markov;
 pub mod plot;
@@ -83,6 +84,9 @@ pub enum LessonError {
     /// The Markov baseline was asked for something it cannot do.
     #[error(transparent)]
     Markov(#[from] MarkovError),
+    /// A model could not be exported to ONNX.
+    #[error(transparent)]
+    Onnx(#[from] seqlab_onnx::OnnxError),
     /// A plot could not be drawn or written.
     #[error("could not write the plot {path}: {message}")]
     Plot {

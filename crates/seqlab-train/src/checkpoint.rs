@@ -270,6 +270,16 @@ impl Checkpoint {
     /// missing by a crash in the middle of [`Checkpoint::save`] is read from the previous
     /// checkpoint kept beside it.
     pub fn load(dir: &Path, kind: &str) -> Result<Self, CheckpointError> {
+        Self::read(dir, Some(kind))
+    }
+
+    /// Reads and verifies the checkpoint in `dir`, of whatever kind it is
+    /// ([`kind`](Self::kind) says which), as [`Checkpoint::load`] does.
+    pub fn load_any(dir: &Path) -> Result<Self, CheckpointError> {
+        Self::read(dir, None)
+    }
+
+    fn read(dir: &Path, kind: Option<&str>) -> Result<Self, CheckpointError> {
         let old = sibling(dir, "old")?;
         let dir = if !dir.exists() && old.join(MANIFEST).exists() {
             old
@@ -305,7 +315,7 @@ impl Checkpoint {
                 expected: CHECKPOINT_VERSION,
             });
         }
-        if manifest.kind != kind {
+        if let Some(kind) = kind.filter(|&kind| manifest.kind != kind) {
             return Err(CheckpointError::WrongKind {
                 dir: dir.display().to_string(),
                 found: manifest.kind,
@@ -385,6 +395,14 @@ mod tests {
         assert!(!sibling(&dir, "partial").unwrap().exists());
         let missing = loaded.file("vocab.json").unwrap_err().to_string();
         assert!(missing.ends_with("vocab.json is missing"), "{missing}");
+        let any = Checkpoint::load_any(&dir).unwrap();
+        assert_eq!(any.kind(), "char-lm");
+        assert_eq!(any, loaded);
+        let wrong = Checkpoint::load(&dir, "pos-tagger").unwrap_err();
+        assert!(
+            matches!(wrong, CheckpointError::WrongKind { .. }),
+            "{wrong}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

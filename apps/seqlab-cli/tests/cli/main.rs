@@ -8,6 +8,7 @@ mod distributed;
 mod docs;
 mod human_numbers;
 mod memory;
+mod onnx;
 mod pos_tag;
 mod resume;
 mod rnn_course;

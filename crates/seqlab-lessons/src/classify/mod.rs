@@ -45,7 +45,7 @@ const CLASSES_FILE: &str = "classes.json";
 /// The model a classifier checkpoint holds, its config as it is (`config.json`'s `model`).
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum ClassifierModelConfig {
+pub(crate) enum ClassifierModelConfig {
     /// [`MlpClassifier`].
     Mlp(MlpClassifierConfig),
     /// [`RecurrentClassifier`].

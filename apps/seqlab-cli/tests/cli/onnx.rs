@@ -1,0 +1,203 @@
+//! `seqlab export` and `seqlab import`: a trained language model out to ONNX (run by ONNX
+//! Runtime), back in as a checkpoint, and fine-tuned into a classifier.
+
+use crate::*;
+
+/// Runs `code` in Python with `sys.argv[1:]` = `args`, returning its standard output.
+fn python(code: &str, args: &[&str]) -> String {
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("python3 runs (pip install onnx onnxruntime; .ci/run does)");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "python: {err}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Checks the file and runs it on two sequences of four zeros from zero states, printing the
+/// metadata keys and the output shapes.
+const RUN_IN_ONNX_RUNTIME: &str = r#"
+import sys, numpy as np, onnx, onnxruntime as ort
+onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)
+s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+feeds = {}
+for i in s.get_inputs():
+    shape = [2 if d == "batch" else 4 if d == "time" else d for d in i.shape]
+    feeds[i.name] = np.zeros(shape, dtype=np.int64 if i.type == "tensor(int64)" else np.float32)
+meta = s.get_modelmeta().custom_metadata_map
+print(sorted(meta), meta["seqlab.kind"])
+print([list(o.shape) for o in s.run(None, feeds)])
+"#;
+
+#[test]
+fn a_language_model_exports_to_onnx_imports_back_and_starts_a_classifier() {
+    let dir = scratch_dir("onnx");
+    let tunes = write_tunes(&dir);
+    let (lm, onnx, imported) = (dir.join("lm"), dir.join("lm.onnx"), dir.join("imported"));
+    let settings = "--tokenizer char --embedding 8 --hidden 16 --layers 2 --seq-len 16 \
+                    --batch-size 4 --epochs 1 --max-train-tokens 1000";
+    let data = ["--data", tunes.to_str().unwrap()];
+    run_on_flex(
+        &[
+            &["lm", "train", "--out", lm.to_str().unwrap()][..],
+            &data,
+            &words(settings),
+        ]
+        .concat(),
+    );
+
+    let output = seqlab(&[
+        "export",
+        "--checkpoint",
+        lm.to_str().unwrap(),
+        "--onnx",
+        onnx.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("text-lm model, inputs tokens, state_h, state_c, outputs logits, next_state_h, next_state_c"),
+        "{stdout}"
+    );
+    let report = python(RUN_IN_ONNX_RUNTIME, &[onnx.to_str().unwrap()]);
+    let vocab = report.lines().nth(1).unwrap().to_string();
+    assert!(
+        report.starts_with("['seqlab.config', 'seqlab.kind', 'seqlab.tokenizer'] text-lm"),
+        "{report}"
+    );
+    assert!(
+        vocab.starts_with("[[2, 4, ") && vocab.ends_with("[2, 2, 16], [2, 2, 16]]"),
+        "{report}"
+    );
+
+    let tokenizer = lm.join("tokenizer.json");
+    let stdout = run_import(&onnx, tokenizer.to_str().unwrap(), &imported);
+    assert!(
+        stdout.contains("lstm, 2 layer(s) of 16 (embedding 8)"),
+        "{stdout}"
+    );
+    let stdout = run_on_flex(
+        &[
+            &[
+                "classify",
+                "--label-col",
+                "type",
+                "--pretrained-lm",
+                imported.to_str().unwrap(),
+            ][..],
+            &data,
+            &words("--epochs 1 --lr 1e-2 --batch-size 8 --valid-fraction 0.2"),
+        ]
+        .concat(),
+    );
+    assert!(
+        stdout.contains("pretrained: lstm 2 layer(s) of 16"),
+        "{stdout}"
+    );
+
+    // The imported weights are the exported ones: exporting the import gives the same file
+    // but for the metadata.
+    let again = dir.join("again.onnx");
+    let output = seqlab(&[
+        "export",
+        "--checkpoint",
+        imported.to_str().unwrap(),
+        "--onnx",
+        again.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let same = python(
+        "import sys, onnx\n\
+         a, b = (onnx.load(p).graph for p in sys.argv[1:])\n\
+         print(a.SerializeToString() == b.SerializeToString())",
+        &[onnx.to_str().unwrap(), again.to_str().unwrap()],
+    );
+    assert_eq!(same.trim(), "True");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn run_import(onnx: &std::path::Path, tokenizer: &str, out: &std::path::Path) -> String {
+    let output = seqlab(&[
+        "import",
+        "--onnx",
+        onnx.to_str().unwrap(),
+        "--tokenizer",
+        tokenizer,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn export_and_import_refuse_what_they_cannot_read_in_one_line() {
+    let dir = scratch_dir("onnx-errors");
+    let out = dir.join("x.onnx");
+    let out = out.to_str().unwrap();
+    let missing = dir.join("nothing");
+    assert_one_line_error(
+        &[
+            "export",
+            "--checkpoint",
+            missing.to_str().unwrap(),
+            "--onnx",
+            out,
+        ],
+        "no such checkpoint directory",
+    );
+    let lm4 = dir.join("lm4");
+    run_on_flex(&[
+        "human-numbers",
+        "--model",
+        "lm4",
+        "--epochs",
+        "1",
+        "--out",
+        lm4.to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &[
+            "export",
+            "--checkpoint",
+            lm4.to_str().unwrap(),
+            "--onnx",
+            out,
+        ],
+        "human-numbers lm4 is fastai's hand-unrolled model, which has no ONNX export",
+    );
+    let text = dir.join("text.onnx");
+    std::fs::write(&text, "not a model").unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/onnx/lstm_lm.onnx"
+    );
+    let five_words = dir.join("tokenizer.json");
+    std::fs::write(&five_words, FIVE_WORDS_TOKENIZER).unwrap();
+    let import = |onnx: &str| {
+        vec![
+            "import".to_string(),
+            "--onnx".into(),
+            onnx.into(),
+            "--tokenizer".into(),
+            five_words.to_str().unwrap().into(),
+            "--out".into(),
+            dir.join("imported").to_str().unwrap().into(),
+        ]
+    };
+    let args = import(text.to_str().unwrap());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_one_line_error(&args, "text.onnx: not an ONNX model");
+    let args = import(fixture);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_one_line_error(&args, "the model scores 20 tokens, the tokenizer has 5");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A word-level tokenizer of five tokens.
+const FIVE_WORDS_TOKENIZER: &str = r#"{"version":"1.0","truncation":null,"padding":null,
+"added_tokens":[],"normalizer":null,"pre_tokenizer":{"type":"Whitespace"},
+"post_processor":null,"decoder":null,
+"model":{"type":"WordLevel","vocab":{"<pad>":0,"<unk>":1,"a":2,"b":3,"c":4},"unk_token":"<unk>"}}"#;
