@@ -1,6 +1,7 @@
 //! ONNX export and import. Every exported model, run by ONNX Runtime (`scripts/onnx-check`,
 //! which also runs `onnx.checker`), gives seqlab's outputs within 1e-5 relative — padded
-//! batches of mixed lengths, carried states, stacked and bidirectional layers, every pooling.
+//! batches of mixed lengths, carried states, stacked and bidirectional layers, every pooling,
+//! a tagger's character features.
 //! Models exported from PyTorch (`scripts/onnx_fixtures.py`) import and give PyTorch's
 //! outputs; bad files are refused in one line.
 
@@ -12,8 +13,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use seqlab::models::{
-    CellKind, LanguageModel, MlpClassifierConfig, NamedTensors, Nonlinearity, Pooling,
-    PytorchWeights, RecurrentClassifierConfig, RecurrentLmConfig, RecurrentState, WeightReader,
+    CellKind, CharFeaturesConfig, LanguageModel, MlpClassifierConfig, NamedTensors, Nonlinearity,
+    Pooling, PytorchWeights, RecurrentClassifierConfig, RecurrentLmConfig, RecurrentState,
+    TaggerConfig, WeightReader, WordChars,
 };
 use seqlab::onnx::{Dim, ElementType, GraphBuilder, ImportedModel, OnnxModel, import_file};
 use seqlab::train::{AdamConfig, OptimizerConfig, Trainer, flat_cross_entropy, init_seeded};
@@ -142,6 +144,55 @@ fn classifier_case(dir: &Path, name: &str, config: RecurrentClassifierConfig, se
     case(dir, name, onnx, inputs, json!({ "logits": floats(logits) }))
 }
 
+/// A tagger's case: sentences of 6, 4 and 2 words, each word slot 1 to 7 characters, read in
+/// both directions.
+fn tagger_case(dir: &Path) -> Value {
+    let device = Device::flex();
+    let config = TaggerConfig {
+        bidirectional: true,
+        chars: Some(CharFeaturesConfig::new(12, 4, 5)),
+        ..TaggerConfig::new(30, 5, 6, 8)
+    };
+    let model = init_seeded(&device, 12, || config.init(&device));
+    let onnx = seqlab::onnx::tagger(&config, &weights_of(&model)).unwrap();
+    let mut rng = StdRng::seed_from_u64(12);
+    let lengths = [6usize, 4, 2];
+    let (batch, time, width) = (lengths.len(), 6, 7);
+    let words = random_tokens(&mut rng, config.words, batch * time);
+    let mut chars = random_tokens(&mut rng, 12, batch * time * width);
+    let char_lengths: Vec<usize> = (0..batch * time)
+        .map(|_| rng.random_range(1..=width))
+        .collect();
+    for (slot, &length) in char_lengths.iter().enumerate() {
+        chars[slot * width + length..(slot + 1) * width].fill(0);
+    }
+    let word_chars = WordChars {
+        ids: token_tensor(&chars, [batch * time, width], &device),
+        lengths: &char_lengths,
+    };
+    let scores = model
+        .forward(
+            token_tensor(&words, [batch, time], &device),
+            Some(&lengths),
+            Some(word_chars),
+        )
+        .unwrap();
+    let as_i64 = |values: &[usize]| values.iter().map(|&v| v as i64).collect::<Vec<_>>();
+    let inputs = json!({
+        "words": ints(&[batch, time], &words),
+        "lengths": ints(&[batch], &as_i64(&lengths)),
+        "chars": ints(&[batch, time, width], &chars),
+        "char_lengths": ints(&[batch, time], &as_i64(&char_lengths)),
+    });
+    case(
+        dir,
+        "tagger-bilstm-chars",
+        onnx,
+        inputs,
+        json!({ "scores": floats(scores) }),
+    )
+}
+
 fn mlp_case(dir: &Path) -> Value {
     let device = Device::flex();
     let config = MlpClassifierConfig {
@@ -254,6 +305,7 @@ fn exported_models_run_in_onnx_runtime_as_in_seqlab() {
             9,
         ),
         mlp_case(&dir),
+        tagger_case(&dir),
     ];
     onnx_runtime_agrees(&dir, cases);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -14,6 +14,7 @@ use crate::classify::{CLASSIFIER_KIND, ClassifierModelConfig};
 use crate::data::Tokenizer;
 use crate::human_numbers::HUMAN_NUMBERS_KIND;
 use crate::models::{NamedTensors, PytorchWeights, RecurrentLmConfig, WeightReader};
+use crate::pos_tag::{POS_TAGGER_KIND, PosTagger};
 use crate::text_lm::{TEXT_LM_KIND, TextLm};
 use crate::train::{
     CONFIG_FILE, Checkpoint, read_config, read_module_weights, read_pytorch_weights,
@@ -31,9 +32,16 @@ pub const VOCAB_KEY: &str = "seqlab.vocab";
 pub const TOKENIZER_KEY: &str = "seqlab.tokenizer";
 /// The metadata key of a classifier's class names, a JSON list in the order of its logits.
 pub const CLASSES_KEY: &str = "seqlab.classes";
+/// The metadata key of a tagger's word vocabulary, its checkpoint's `words.json`.
+pub const WORDS_KEY: &str = "seqlab.words";
+/// The metadata key of a tagger's tags, its checkpoint's `tags.json`, in the order of its scores.
+pub const TAGS_KEY: &str = "seqlab.tags";
+/// The metadata key of a tagger's characters, its checkpoint's `chars.json`.
+pub const CHARS_KEY: &str = "seqlab.chars";
 
 /// The kinds of checkpoint [`export_checkpoint`] turns into ONNX.
-pub const EXPORTED_KINDS: &str = "char-lm, text-lm, classifier and human-numbers (lm5, lm6, lm7)";
+pub const EXPORTED_KINDS: &str =
+    "char-lm, text-lm, classifier, pos-tagger and human-numbers (lm5, lm6, lm7)";
 
 /// A classifier checkpoint's `config.json`.
 #[derive(Deserialize)]
@@ -42,8 +50,8 @@ struct SavedClassifier {
 }
 
 /// The ONNX model of the checkpoint in `dir` (read onto `device` to check its weights): the
-/// language models (`char-lm`, `text-lm`, human-numbers' lm5–lm7) and the classifiers (RNN,
-/// LSTM and GRU with any pooling, and the MLP). Its metadata holds the checkpoint's kind,
+/// language models (`char-lm`, `text-lm`, human-numbers' lm5–lm7), the classifiers (RNN,
+/// LSTM and GRU with any pooling, and the MLP) and the part-of-speech tagger. Its metadata holds the checkpoint's kind,
 /// config, vocabulary or tokenizer, and class names, under [`KIND_KEY`] and the others. Another
 /// kind of checkpoint is an error naming the kinds that export.
 pub fn export_checkpoint(dir: &Path, device: &Device) -> Result<OnnxModel, LessonError> {
@@ -81,6 +89,16 @@ pub fn export_checkpoint(dir: &Path, device: &Device) -> Result<OnnxModel, Lesso
             model
                 .with_metadata(TOKENIZER_KEY, &text(TOKENIZER_FILE)?)
                 .with_metadata(CLASSES_KEY, &text("classes.json")?)
+        }
+        POS_TAGGER_KIND => {
+            let tagger = PosTagger::load(dir, device)?;
+            let model = seqlab_onnx::tagger(&tagger.config, &pytorch_names(&tagger.model))?
+                .with_metadata(WORDS_KEY, &text("words.json")?)
+                .with_metadata(TAGS_KEY, &text("tags.json")?);
+            match tagger.chars {
+                Some(_) => model.with_metadata(CHARS_KEY, &text("chars.json")?),
+                None => model,
+            }
         }
         HUMAN_NUMBERS_KIND => {
             let config = human_numbers_config(&checkpoint)?;

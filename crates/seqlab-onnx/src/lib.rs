@@ -8,7 +8,7 @@
 //! ([`NamedTensors`](seqlab_models::NamedTensors), as
 //! [`PytorchWeights::save_pytorch`](seqlab_models::PytorchWeights::save_pytorch) writes
 //! them and seqlab's checkpoints store them): whole models with [`language_model`],
-//! [`classifier`] and [`mlp_classifier`], or any model built on seqlab's layers with a
+//! [`classifier`], [`mlp_classifier`] and [`tagger`], or any model built on seqlab's layers with a
 //! [`GraphBuilder`] and [`embedding`], [`linear`] and [`recurrent`].
 //!
 //! ```
@@ -41,7 +41,7 @@ pub use graph::{
 };
 pub use import::{ImportedModel, import, import_file};
 pub use layers::{InitialState, RecurrentOutputs, embedding, linear, recurrent};
-pub use models::{classifier, language_model, mlp_classifier};
+pub use models::{classifier, language_model, mlp_classifier, tagger};
 
 use thiserror::Error;
 

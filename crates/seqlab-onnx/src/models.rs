@@ -1,10 +1,11 @@
 //! seqlab's models as whole ONNX graphs, from their config and their weights under PyTorch's
 //! names: the recurrent language models (LMModel5–7, the character and text models), the
-//! recurrent classifiers (mean, last and concat pooling) and the MLP classifier.
+//! recurrent classifiers (mean, last and concat pooling), the MLP classifier and the
+//! part-of-speech tagger (with its character-level word features).
 
 use seqlab_models::{
     MlpClassifierConfig, NamedTensors, Pooling, RecurrentClassifierConfig, RecurrentConfig,
-    RecurrentLmConfig,
+    RecurrentLmConfig, TaggerConfig,
 };
 
 use crate::OnnxError;
@@ -251,5 +252,93 @@ pub fn mlp_classifier(
         "seqlab MLP classifier over {} tokens, {} classes. Input: tokens int64 [batch, {}]. \
          Output: logits [batch, classes].",
         config.seq_len, config.classes, config.seq_len
+    )))
+}
+
+/// A [`Tagger`](seqlab_models::Tagger) (the part-of-speech tutorial's `LSTMTag` and its
+/// exercise) as an ONNX graph, from its config and its weights under PyTorch's names
+/// (`embeddings.`, `char_embeddings.`, `char_lstm.`, `lstm.`, `hidden2tag.`).
+///
+/// Inputs: `words` int64 `[batch, time]` and `lengths` int64 `[batch]` (sentence `b` is its
+/// first `lengths[b]` words); a tagger with character features also takes `chars` int64
+/// `[batch, time, chars]`, each word slot's character ids padded after its
+/// `char_lengths[b, t]` (int64 `[batch, time]`, each at least 1, padding slots included).
+/// Output: `scores` `[batch, time, tags]`, the tag scores before the softmax. The character
+/// LSTM runs over all `batch × time` word slots at once, each its own length
+/// (`sequence_lens`), and its final state joins the word's embedding, as in seqlab.
+pub fn tagger(config: &TaggerConfig, weights: &NamedTensors) -> Result<OnnxModel, OnnxError> {
+    let mut graph = GraphBuilder::new("tagger");
+    let words = graph.input("words", ElementType::Int64, &[BATCH, TIME]);
+    let lengths = graph.input("lengths", ElementType::Int64, &[BATCH]);
+    let mut features = embed_time_major(&mut graph, weights, "embeddings.", &words)?;
+    if let Some(chars) = config.chars {
+        let ids = graph.input(
+            "chars",
+            ElementType::Int64,
+            &[BATCH, TIME, Dim::Named("chars")],
+        );
+        let char_lengths = graph.input("char_lengths", ElementType::Int64, &[BATCH, TIME]);
+        // Every word slot a sequence of characters: [slots, chars] -> [chars, slots, width].
+        let slots = graph.op("Flatten", &[&ids], vec![("axis", 2).into()]);
+        let embedded = embed_time_major(&mut graph, weights, "char_embeddings.", &slots)?;
+        let flat = graph.ints(&[-1]);
+        let slot_lengths = graph.op("Reshape", &[&char_lengths, &flat], vec![]);
+        let slot_lengths = graph.op("Cast", &[&slot_lengths], vec![("to", 6).into()]);
+        let char_lstm = RecurrentConfig::lstm(chars.embedding, chars.hidden);
+        let spelled = recurrent(
+            &mut graph,
+            weights,
+            "char_lstm.",
+            &char_lstm,
+            &embedded,
+            Some(&slot_lengths),
+            None,
+        )?;
+        // [1, slots, hidden] -> [batch, time, hidden] -> [time, batch, hidden].
+        let batch_time = graph.op("Shape", &[&words], vec![]);
+        let width = graph.ints(&[chars.hidden as i64]);
+        let shape = graph.op("Concat", &[&batch_time, &width], vec![("axis", 0).into()]);
+        let spelling = graph.op("Reshape", &[&spelled.hidden, &shape], vec![]);
+        let spelling = batch_major(&mut graph, &spelling);
+        features = graph.op("Concat", &[&features, &spelling], vec![("axis", 2).into()]);
+    }
+    let lengths_i32 = graph.op("Cast", &[&lengths], vec![("to", 6).into()]);
+    let encoder = RecurrentConfig::new(config.cell, config.encoder_input_width(), config.hidden)
+        .with_bidirectional(config.bidirectional);
+    let out = recurrent(
+        &mut graph,
+        weights,
+        "lstm.",
+        &encoder,
+        &features,
+        Some(&lengths_i32),
+        None,
+    )?;
+    let out = batch_major(&mut graph, &out.output);
+    let scores = linear(&mut graph, weights, "hidden2tag.", &out, 3)?;
+    let tags = Dim::Fixed(config.tags);
+    graph.output(scores, "scores", ElementType::Float, &[BATCH, TIME, tags]);
+    Ok(graph.into_model(&format!(
+        "seqlab tagger: {} of {}{}{} over {} words, {} tags. Inputs: words int64 [batch, \
+         time], lengths int64 [batch]{}. Output: scores [batch, time, tags].",
+        config.cell.name(),
+        config.hidden,
+        if config.bidirectional {
+            ", bidirectional"
+        } else {
+            ""
+        },
+        if config.chars.is_some() {
+            ", with character features"
+        } else {
+            ""
+        },
+        config.words,
+        config.tags,
+        if config.chars.is_some() {
+            ", chars int64 [batch, time, chars], char_lengths int64 [batch, time]"
+        } else {
+            ""
+        }
     )))
 }

@@ -4,7 +4,7 @@
 use crate::*;
 
 /// Runs `code` in Python with `sys.argv[1:]` = `args`, returning its standard output.
-fn python(code: &str, args: &[&str]) -> String {
+pub fn python(code: &str, args: &[&str]) -> String {
     let output = Command::new("python3")
         .arg("-c")
         .arg(code)
@@ -16,16 +16,18 @@ fn python(code: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Checks the file and runs it on two sequences of four zeros from zero states, printing the
-/// metadata keys and the output shapes.
-const RUN_IN_ONNX_RUNTIME: &str = r#"
+/// Checks the file and runs it on a batch of two sequences of four steps (ids and lengths 1,
+/// states zero, three characters a word), printing the metadata keys and the output shapes.
+pub const RUN_IN_ONNX_RUNTIME: &str = r#"
 import sys, numpy as np, onnx, onnxruntime as ort
 onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)
 s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
 feeds = {}
 for i in s.get_inputs():
-    shape = [2 if d == "batch" else 4 if d == "time" else d for d in i.shape]
-    feeds[i.name] = np.zeros(shape, dtype=np.int64 if i.type == "tensor(int64)" else np.float32)
+    shape = [2 if d == "batch" else 4 if d == "time" else 3 if isinstance(d, str) else d
+             for d in i.shape]
+    ints = i.type == "tensor(int64)"
+    feeds[i.name] = np.ones(shape, dtype=np.int64) if ints else np.zeros(shape, dtype=np.float32)
 meta = s.get_modelmeta().custom_metadata_map
 print(sorted(meta), meta["seqlab.kind"])
 print([list(o.shape) for o in s.run(None, feeds)])

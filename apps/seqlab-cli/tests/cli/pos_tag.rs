@@ -68,6 +68,31 @@ fn pos_tag_trains_on_a_brown_file_and_tags_from_its_checkpoint() {
         String::from_utf8_lossy(&tagged.stdout).trim(),
         "The/at dog/nn said/vbd it/pps ./."
     );
+    // Exported to ONNX, with its vocabularies, it runs in ONNX Runtime.
+    let onnx = dir.join("tagger.onnx");
+    let exported = seqlab(&[
+        "export",
+        "--checkpoint",
+        tagger.to_str().unwrap(),
+        "--onnx",
+        onnx.to_str().unwrap(),
+    ]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let stdout = String::from_utf8_lossy(&exported.stdout);
+    assert!(
+        stdout.contains(
+            "pos-tagger model, inputs words, lengths, chars, char_lengths, outputs scores"
+        ),
+        "{stdout}"
+    );
+    let report = crate::onnx::python(crate::onnx::RUN_IN_ONNX_RUNTIME, &[onnx.to_str().unwrap()]);
+    assert!(
+        report.starts_with(
+            "['seqlab.chars', 'seqlab.config', 'seqlab.kind', 'seqlab.tags', 'seqlab.words'] pos-tagger"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("[[2, 4, "), "{report}");
     // Bad input, one line each.
     let broken = dir.join("broken.txt");
     std::fs::write(&broken, "\tThe/at jury\n").unwrap();
