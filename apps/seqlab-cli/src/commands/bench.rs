@@ -4,7 +4,7 @@
 use super::common::fast_dev_run;
 use clap::{Args as ClapArgs, ValueEnum};
 use seqlab::bench::{
-    BenchConfig, BenchResult, CONFIGS, Core, Timing, run as run_bench,
+    BenchConfig, BenchResult, CONFIGS, Core, Timing, onnx_model, run as run_bench,
     run_all_reduce as all_reduce_times, run_sampling,
 };
 use seqlab::device::DeviceChoice;
@@ -49,6 +49,11 @@ pub struct Args {
     /// 64 MB across the processes of an `mpirun` job (built with `--features mpi`).
     #[arg(long)]
     all_reduce: bool,
+    /// Write instead each chosen language model and classifier as DIR/<config>.onnx (seeded
+    /// weights, the batch shape in its metadata), for timing in ONNX Runtime with
+    /// scripts/bench-onnx.
+    #[arg(long, value_name = "DIR")]
+    onnx: Option<PathBuf>,
 }
 
 /// The buffer sizes `--all-reduce` times: 1 KB to 64 MB, by factors of 4.
@@ -128,6 +133,25 @@ impl From<ImplArg> for Core {
             ImplArg::BurnNnLstm => Core::BurnLstm,
         }
     }
+}
+
+/// `--onnx DIR`: the chosen configurations' models as ONNX files.
+fn write_onnx(configs: &[BenchConfig], dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let device = DeviceChoice::default_cpu()?.device()?;
+    for config in configs {
+        let Some(model) = onnx_model(config, &device) else {
+            println!(
+                "{}: an encoder–decoder, which has no ONNX export",
+                config.name
+            );
+            continue;
+        };
+        let path = dir.join(format!("{}.onnx", config.name));
+        model?.save(&path)?;
+        println!("wrote {} ({})", path.display(), config.description);
+    }
+    Ok(())
 }
 
 fn configs(names: &[String]) -> Result<Vec<BenchConfig>, String> {
@@ -212,6 +236,9 @@ fn reference(path: &PathBuf) -> Result<Reference, Box<dyn Error>> {
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
     if args.all_reduce {
         return run_all_reduce(&args);
+    }
+    if let Some(dir) = &args.onnx {
+        return write_onnx(&configs(&args.config)?, dir);
     }
     if let Some(group) = current_group() {
         println!(

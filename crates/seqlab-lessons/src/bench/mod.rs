@@ -30,8 +30,10 @@ use thiserror::Error;
 use model::BenchLm;
 
 mod config;
+mod onnx;
 
 pub use config::{BenchConfig, BenchTask, CONFIGS};
+pub use onnx::onnx_model;
 
 /// Which recurrent layer runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
