@@ -1,7 +1,8 @@
 //! ONNX export and import. Every exported model, run by ONNX Runtime (`scripts/onnx-check`,
 //! which also runs `onnx.checker`), gives seqlab's outputs within 1e-5 relative — padded
 //! batches of mixed lengths, carried states, stacked and bidirectional layers, every pooling,
-//! a tagger's character features.
+//! a tagger's character features, encoder–decoders decoding greedily in an ONNX `Loop`, and
+//! fastai's LMModel1–4 as ReLU RNN nodes.
 //! Models exported from PyTorch (`scripts/onnx_fixtures.py`) import and give PyTorch's
 //! outputs; bad files are refused in one line.
 
@@ -13,11 +14,14 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use seqlab::models::{
-    CellKind, CharFeaturesConfig, LanguageModel, MlpClassifierConfig, NamedTensors, Nonlinearity,
-    Pooling, PytorchWeights, RecurrentClassifierConfig, RecurrentLmConfig, RecurrentState,
+    CellKind, CharFeaturesConfig, DecoderKind, LanguageModel, LmModel1Config, LmModel2Config,
+    LmModel3Config, LmModel4Config, MlpClassifierConfig, NamedTensors, Nonlinearity, Pooling,
+    PytorchWeights, RecurrentClassifierConfig, RecurrentLmConfig, RecurrentState, Seq2SeqConfig,
     TaggerConfig, WeightReader, WordChars,
 };
-use seqlab::onnx::{Dim, ElementType, GraphBuilder, ImportedModel, OnnxModel, import_file};
+use seqlab::onnx::{
+    Dim, ElementType, GraphBuilder, ImportedModel, OnnxModel, SimpleLm, import_file,
+};
 use seqlab::train::{AdamConfig, OptimizerConfig, Trainer, flat_cross_entropy, init_seeded};
 use serde_json::{Value, json};
 
@@ -144,6 +148,12 @@ fn classifier_case(dir: &Path, name: &str, config: RecurrentClassifierConfig, se
     case(dir, name, onnx, inputs, json!({ "logits": floats(logits) }))
 }
 
+/// A model built with seed 18 on flex.
+fn seeded<M>(init: impl FnOnce(&Device) -> M) -> M {
+    let device = Device::flex();
+    init_seeded(&device, 18, || init(&device))
+}
+
 /// A tagger's case: sentences of 6, 4 and 2 words, each word slot 1 to 7 characters, read in
 /// both directions.
 fn tagger_case(dir: &Path) -> Value {
@@ -191,6 +201,85 @@ fn tagger_case(dir: &Path) -> Value {
         inputs,
         json!({ "scores": floats(scores) }),
     )
+}
+
+/// An encoder–decoder's case: greedy decoding of 6 symbols from sources of lengths 5, 2 and 4.
+fn seq2seq_case(dir: &Path, name: &str, config: Seq2SeqConfig, seed: u64) -> Value {
+    let device = Device::flex();
+    // PyTorch's initialisation at these widths decodes one symbol throughout; weights (not
+    // biases) four times larger make each step's choice depend on the source and the steps
+    // before.
+    let initial = weights_of(&init_seeded(&device, seed, || config.init(&device)));
+    let mut weights = NamedTensors::default();
+    for name in initial.names() {
+        let (shape, values) = initial.get(name).unwrap();
+        let scale = if name.contains("bias") { 1.0 } else { 4.0 };
+        weights.insert(
+            name,
+            shape.to_vec(),
+            values.iter().map(|v| scale * v).collect(),
+        );
+    }
+    let model = load(config.init(&device), &weights);
+    let onnx = seqlab::onnx::seq2seq(&config, &weights).unwrap();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let lengths = [5usize, 2, 4];
+    let (batch, time, steps) = (lengths.len(), 5, 6);
+    let mut source = random_tokens(&mut rng, config.source_classes, batch * time);
+    for (b, &length) in lengths.iter().enumerate() {
+        source[b * time + length..(b + 1) * time].fill(0);
+    }
+    let one_hot = token_tensor(&source, [batch, time], &device)
+        .one_hot::<3>(config.source_classes)
+        .float();
+    let chosen = model.greedy(one_hot, Some(&lengths), steps).unwrap();
+    let chosen: Vec<i64> = chosen.into_data().iter::<i64>().collect();
+    // Decoding that writes one symbol throughout would check little.
+    let distinct: std::collections::BTreeSet<i64> = chosen.iter().copied().collect();
+    assert!(distinct.len() > 1, "{name} decodes only {distinct:?}");
+    let lengths: Vec<i64> = lengths.iter().map(|&l| l as i64).collect();
+    let inputs = json!({
+        "source": ints(&[batch, time], &source),
+        "lengths": ints(&[batch], &lengths),
+        "steps": ints(&[], &[steps as i64]),
+    });
+    let outputs = json!({ "symbols": { "shape": [batch, steps], "data": chosen } });
+    case(dir, name, onnx, inputs, outputs)
+}
+
+/// One of fastai's first language models: 2 rows of `time` tokens, from a random state for
+/// those that carry one.
+fn simple_lm_case<M: LanguageModel + PytorchWeights>(
+    dir: &Path,
+    which: SimpleLm,
+    model: M,
+    time: usize,
+) -> Value {
+    let device = Device::flex();
+    let onnx = seqlab::onnx::simple_language_model(which, &weights_of(&model)).unwrap();
+    let mut rng = StdRng::seed_from_u64(17);
+    let tokens = random_tokens(&mut rng, model.vocab_size(), 2 * time);
+    let stateful = matches!(which, SimpleLm::Lm3 | SimpleLm::Lm4);
+    let hidden = 16;
+    let state = stateful.then(|| {
+        let values: Vec<f32> = (0..2 * hidden)
+            .map(|_| rng.random_range(0.0f32..0.5))
+            .collect();
+        Tensor::<3>::from_data(TensorData::new(values, [1, 2, hidden]), &device)
+    });
+    let out = model.forward_lm(
+        token_tensor(&tokens, [2, time], &device),
+        state
+            .clone()
+            .map(|hidden| RecurrentState { hidden, cell: None }),
+    );
+    let mut inputs = json!({ "tokens": ints(&[2, time], &tokens) });
+    let mut outputs = json!({ "logits": floats(out.logits) });
+    if let (Some(state), Some(next)) = (state, out.state) {
+        inputs["state_h"] = floats(state);
+        outputs["next_state_h"] = floats(next.hidden);
+    }
+    case(dir, &format!("simple-{which:?}"), onnx, inputs, outputs)
 }
 
 fn mlp_case(dir: &Path) -> Value {
@@ -306,6 +395,61 @@ fn exported_models_run_in_onnx_runtime_as_in_seqlab() {
         ),
         mlp_case(&dir),
         tagger_case(&dir),
+        simple_lm_case(
+            &dir,
+            SimpleLm::Lm1,
+            seeded(|d| LmModel1Config::new(30, 16).init(d)),
+            3,
+        ),
+        simple_lm_case(
+            &dir,
+            SimpleLm::Lm2,
+            seeded(|d| LmModel2Config::new(30, 16).init(d)),
+            5,
+        ),
+        simple_lm_case(
+            &dir,
+            SimpleLm::Lm3,
+            seeded(|d| LmModel3Config::new(30, 16).init(d)),
+            5,
+        ),
+        simple_lm_case(
+            &dir,
+            SimpleLm::Lm4,
+            seeded(|d| LmModel4Config::new(30, 16).init(d)),
+            5,
+        ),
+        seq2seq_case(
+            &dir,
+            "seq2seq-gru-zero",
+            Seq2SeqConfig::new(CellKind::Gru, 6, 5, 12, DecoderKind::Zero).with_num_layers(2),
+            13,
+        ),
+        seq2seq_case(
+            &dir,
+            "seq2seq-lstm-feedback",
+            Seq2SeqConfig::new(CellKind::Lstm, 6, 5, 12, DecoderKind::Feedback).with_num_layers(2),
+            14,
+        ),
+        seq2seq_case(
+            &dir,
+            "seq2seq-lstm-attention",
+            Seq2SeqConfig::new(CellKind::Lstm, 6, 5, 12, DecoderKind::Attention),
+            15,
+        ),
+        seq2seq_case(
+            &dir,
+            "seq2seq-rnn-attention",
+            Seq2SeqConfig::new(
+                CellKind::Rnn(Nonlinearity::Tanh),
+                6,
+                5,
+                12,
+                DecoderKind::Attention,
+            )
+            .with_num_layers(2),
+            16,
+        ),
     ];
     onnx_runtime_agrees(&dir, cases);
     std::fs::remove_dir_all(&dir).unwrap();

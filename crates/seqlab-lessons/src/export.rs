@@ -9,18 +9,23 @@ use std::path::Path;
 use burn::tensor::Device;
 use serde::Deserialize;
 
+use crate::addition::ADDITION_KIND;
 use crate::char_lm::{CHAR_LM_KIND, CharLm};
 use crate::classify::{CLASSIFIER_KIND, ClassifierModelConfig};
+use crate::copy_task::COPY_KIND;
 use crate::data::Tokenizer;
 use crate::human_numbers::HUMAN_NUMBERS_KIND;
-use crate::models::{NamedTensors, PytorchWeights, RecurrentLmConfig, WeightReader};
+use crate::models::{
+    LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config, NamedTensors, PytorchWeights,
+    RecurrentLmConfig, Seq2SeqConfig, WeightReader,
+};
 use crate::pos_tag::{POS_TAGGER_KIND, PosTagger};
 use crate::text_lm::{TEXT_LM_KIND, TextLm};
 use crate::train::{
     CONFIG_FILE, Checkpoint, read_config, read_module_weights, read_pytorch_weights,
 };
 use crate::{LessonError, TOKENIZER_FILE};
-use seqlab_onnx::{ImportedModel, OnnxModel};
+use seqlab_onnx::{ImportedModel, OnnxModel, SimpleLm};
 
 /// The metadata key of the checkpoint kind a model was exported from (`char-lm`, …).
 pub const KIND_KEY: &str = "seqlab.kind";
@@ -40,8 +45,7 @@ pub const TAGS_KEY: &str = "seqlab.tags";
 pub const CHARS_KEY: &str = "seqlab.chars";
 
 /// The kinds of checkpoint [`export_checkpoint`] turns into ONNX.
-pub const EXPORTED_KINDS: &str =
-    "char-lm, text-lm, classifier, pos-tagger and human-numbers (lm5, lm6, lm7)";
+pub const EXPORTED_KINDS: &str = "char-lm, text-lm, classifier, pos-tagger, human-numbers, addition and copy (on recurrent layers)";
 
 /// A classifier checkpoint's `config.json`.
 #[derive(Deserialize)]
@@ -50,8 +54,10 @@ struct SavedClassifier {
 }
 
 /// The ONNX model of the checkpoint in `dir` (read onto `device` to check its weights): the
-/// language models (`char-lm`, `text-lm`, human-numbers' lm5–lm7), the classifiers (RNN,
-/// LSTM and GRU with any pooling, and the MLP) and the part-of-speech tagger. Its metadata holds the checkpoint's kind,
+/// language models (`char-lm`, `text-lm`, human-numbers' lm1–lm7), the classifiers (RNN,
+/// LSTM and GRU with any pooling, and the MLP), the part-of-speech tagger, and the RNN
+/// course's encoder–decoders (`addition`, and `copy` on recurrent layers), which decode
+/// greedily in the graph. Its metadata holds the checkpoint's kind,
 /// config, vocabulary or tokenizer, and class names, under [`KIND_KEY`] and the others. Another
 /// kind of checkpoint is an error naming the kinds that export.
 pub fn export_checkpoint(dir: &Path, device: &Device) -> Result<OnnxModel, LessonError> {
@@ -100,11 +106,17 @@ pub fn export_checkpoint(dir: &Path, device: &Device) -> Result<OnnxModel, Lesso
                 None => model,
             }
         }
-        HUMAN_NUMBERS_KIND => {
-            let config = human_numbers_config(&checkpoint)?;
+        ADDITION_KIND => {
+            let config: Seq2SeqConfig = read_config(&checkpoint, Ok::<_, String>)?;
             let model = read_module_weights(&checkpoint, config.init(device))?;
-            seqlab_onnx::language_model(&config, &pytorch_names(&model))?
+            seqlab_onnx::seq2seq(&config, &pytorch_names(&model))?
         }
+        COPY_KIND => {
+            let config = copy_config(&checkpoint)?;
+            let model = read_module_weights(&checkpoint, config.init(device))?;
+            seqlab_onnx::seq2seq(&config, &pytorch_names(&model))?
+        }
+        HUMAN_NUMBERS_KIND => human_numbers_model(&checkpoint, device)?,
         other => {
             return Err(LessonError::Config(format!(
                 "{}: ONNX export covers {EXPORTED_KINDS} checkpoints, not {other} ones",
@@ -117,26 +129,64 @@ pub fn export_checkpoint(dir: &Path, device: &Device) -> Result<OnnxModel, Lesso
         .with_metadata(CONFIG_KEY, &text(CONFIG_FILE)?))
 }
 
-/// A human-numbers checkpoint's config, for lm5–lm7 (the others are refused).
-fn human_numbers_config(checkpoint: &Checkpoint) -> Result<RecurrentLmConfig, LessonError> {
+/// A human-numbers checkpoint's model as an ONNX graph: LMModel1–4 as one ReLU RNN node,
+/// LMModel5–7 as a language model on recurrent layers.
+fn human_numbers_model(checkpoint: &Checkpoint, device: &Device) -> Result<OnnxModel, LessonError> {
     #[derive(Deserialize)]
     struct Saved {
         model: String,
         config: serde_json::Value,
     }
     let saved: Saved = read_config(checkpoint, Ok::<_, String>)?;
-    if !["lm5", "lm6", "lm7"].contains(&saved.model.as_str()) {
-        return Err(LessonError::Config(format!(
-            "{}: human-numbers {} is fastai's hand-unrolled model, which has no ONNX export; \
-             lm5, lm6 and lm7 (on recurrent layers) export",
-            checkpoint.path_of(CONFIG_FILE),
-            saved.model
-        )));
+    fn parse<C: serde::de::DeserializeOwned>(
+        checkpoint: &Checkpoint,
+        value: serde_json::Value,
+    ) -> Result<C, LessonError> {
+        Ok(serde_json::from_value(value).map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?)
     }
-    let config: RecurrentLmConfig = serde_json::from_value(saved.config)
-        .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
-    Ok(config
-        .check()
+    // Each model's config has its own type: the same steps for each.
+    macro_rules! simple {
+        ($config:ty, $which:expr) => {{
+            let config: $config = parse(checkpoint, saved.config)?;
+            let model = read_module_weights(checkpoint, config.init(device))?;
+            Ok(seqlab_onnx::simple_language_model(
+                $which,
+                &pytorch_names(&model),
+            )?)
+        }};
+    }
+    match saved.model.as_str() {
+        "lm1" => simple!(LmModel1Config, SimpleLm::Lm1),
+        "lm2" => simple!(LmModel2Config, SimpleLm::Lm2),
+        "lm3" => simple!(LmModel3Config, SimpleLm::Lm3),
+        "lm4" => simple!(LmModel4Config, SimpleLm::Lm4),
+        _ => {
+            let config: RecurrentLmConfig = parse(checkpoint, saved.config)?;
+            let config = config
+                .check()
+                .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?;
+            let model = read_module_weights(checkpoint, config.init(device))?;
+            Ok(seqlab_onnx::language_model(
+                &config,
+                &pytorch_names(&model),
+            )?)
+        }
+    }
+}
+
+/// A copy checkpoint's encoder–decoder config, on recurrent layers (the hand-built one is
+/// refused).
+fn copy_config(checkpoint: &Checkpoint) -> Result<Seq2SeqConfig, LessonError> {
+    // `{"layers": Seq2SeqConfig}` or `{"hand_built": …}`.
+    let saved: serde_json::Value = read_config(checkpoint, Ok::<_, String>)?;
+    let Some(layers) = saved.get("layers") else {
+        return Err(LessonError::Config(format!(
+            "{}: the notebook's hand-built encoder–decoder has no ONNX export; copy \
+             --cell lstm (or gru, rnn) trains one on recurrent layers, which exports",
+            checkpoint.path_of(CONFIG_FILE)
+        )));
+    };
+    Ok(serde_json::from_value(layers.clone())
         .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?)
 }
 

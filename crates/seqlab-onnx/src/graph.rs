@@ -54,6 +54,8 @@ pub enum ElementType {
     Float,
     /// 64-bit integers: token ids and lengths.
     Int64,
+    /// Booleans: a `Loop` body's condition.
+    Bool,
 }
 
 impl ElementType {
@@ -61,6 +63,7 @@ impl ElementType {
         match self {
             ElementType::Float => DataType::Float as i32,
             ElementType::Int64 => DataType::Int64 as i32,
+            ElementType::Bool => DataType::Bool as i32,
         }
     }
 }
@@ -125,6 +128,17 @@ impl From<(&str, &str)> for Attribute {
     }
 }
 
+impl From<(&str, GraphProto)> for Attribute {
+    fn from((name, graph): (&str, GraphProto)) -> Self {
+        Self(AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(AttributeType::Graph as i32),
+            g: Some(graph),
+            ..AttributeProto::default()
+        })
+    }
+}
+
 impl From<(&str, Vec<&str>)> for Attribute {
     fn from((name, values): (&str, Vec<&str>)) -> Self {
         Self(AttributeProto {
@@ -154,6 +168,9 @@ impl From<(&str, Vec<&str>)> for Attribute {
 #[derive(Debug, Default)]
 pub struct GraphBuilder {
     name: String,
+    /// Put before every name this graph makes: a subgraph's names must differ from the
+    /// graph's around it.
+    prefix: String,
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
     stored: BTreeMap<String, Value>,
@@ -191,6 +208,17 @@ impl GraphBuilder {
     pub fn new(name: &str) -> Self {
         Self {
             name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// An empty subgraph (a `Loop` body) called `name`, its names prefixed with `name/` so
+    /// that they differ from the enclosing graph's; it reads the enclosing graph's values by
+    /// name.
+    pub fn subgraph(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            prefix: format!("{name}/"),
             ..Self::default()
         }
     }
@@ -262,7 +290,7 @@ impl GraphBuilder {
 
     fn fresh(&mut self, stem: &str) -> String {
         self.next += 1;
-        format!("{stem}_{}", self.next)
+        format!("{}{stem}_{}", self.prefix, self.next)
     }
 
     /// Adds a node of `op_type` with one output and returns it.
@@ -312,16 +340,21 @@ impl GraphBuilder {
         });
     }
 
-    /// The finished graph as a model, with `doc` as its description.
-    pub fn into_model(self, doc: &str) -> OnnxModel {
-        let graph = GraphProto {
+    /// The finished graph, for a model or as a `Loop`'s body.
+    pub fn into_graph(self) -> GraphProto {
+        GraphProto {
             name: Some(self.name),
             node: self.nodes,
             initializer: self.initializers,
             input: self.inputs,
             output: self.outputs,
             ..GraphProto::default()
-        };
+        }
+    }
+
+    /// The finished graph as a model, with `doc` as its description.
+    pub fn into_model(self, doc: &str) -> OnnxModel {
+        let graph = self.into_graph();
         OnnxModel(ModelProto {
             ir_version: Some(IR_VERSION),
             opset_import: vec![OperatorSetIdProto {

@@ -114,7 +114,7 @@ pub(crate) fn reorder_gates(
 }
 
 /// The tensor `name` of `weights`, checked to have `shape`.
-fn tensor<'w>(
+pub(crate) fn tensor<'w>(
     weights: &'w NamedTensors,
     name: &str,
     shape: &[usize],

@@ -8,8 +8,11 @@
 //! ([`NamedTensors`](seqlab_models::NamedTensors), as
 //! [`PytorchWeights::save_pytorch`](seqlab_models::PytorchWeights::save_pytorch) writes
 //! them and seqlab's checkpoints store them): whole models with [`language_model`],
-//! [`classifier`], [`mlp_classifier`] and [`tagger`], or any model built on seqlab's layers with a
-//! [`GraphBuilder`] and [`embedding`], [`linear`] and [`recurrent`].
+//! [`classifier`], [`mlp_classifier`], [`tagger`] and [`seq2seq`] (greedy decoding in an ONNX
+//! `Loop`), or any model built on seqlab's layers with a
+//! [`GraphBuilder`] and [`embedding`], [`linear`] and [`recurrent`]. [`import`] reads such a
+//! graph back — and the language models and classifiers that `torch.onnx.export` writes —
+//! into a config and weights.
 //!
 //! ```
 //! use burn::tensor::Device;
@@ -35,6 +38,8 @@ mod import;
 mod layers;
 mod models;
 pub mod proto;
+mod seq2seq;
+mod simple_rnn_lm;
 
 pub use graph::{
     Attribute, Dim, ElementType, GraphBuilder, IR_VERSION, OPSET_VERSION, OnnxModel, Value,
@@ -42,6 +47,8 @@ pub use graph::{
 pub use import::{ImportedModel, import, import_file};
 pub use layers::{InitialState, RecurrentOutputs, embedding, linear, recurrent};
 pub use models::{classifier, language_model, mlp_classifier, tagger};
+pub use seq2seq::seq2seq;
+pub use simple_rnn_lm::{SimpleLm, simple_language_model};
 
 use thiserror::Error;
 

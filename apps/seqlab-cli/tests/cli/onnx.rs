@@ -150,7 +150,9 @@ fn export_and_import_refuse_what_they_cannot_read_in_one_line() {
         ],
         "no such checkpoint directory",
     );
+    // fastai's LMModel4 exports (as one ReLU RNN node); the sinusoid RNN does not.
     let lm4 = dir.join("lm4");
+    let lm4_onnx = dir.join("lm4.onnx");
     run_on_flex(&[
         "human-numbers",
         "--model",
@@ -160,15 +162,35 @@ fn export_and_import_refuse_what_they_cannot_read_in_one_line() {
         "--out",
         lm4.to_str().unwrap(),
     ]);
+    let output = seqlab(&[
+        "export",
+        "--checkpoint",
+        lm4.to_str().unwrap(),
+        "--onnx",
+        lm4_onnx.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = python(RUN_IN_ONNX_RUNTIME, &[lm4_onnx.to_str().unwrap()]);
+    assert!(
+        report.contains("human-numbers\n[[2, 4, 30], [1, 2, 64]]"),
+        "{report}"
+    );
+    let sinusoid = dir.join("sinusoid");
+    run_on_flex(&[
+        "sinusoid",
+        "--fast-dev-run",
+        "--out",
+        sinusoid.to_str().unwrap(),
+    ]);
     assert_one_line_error(
         &[
             "export",
             "--checkpoint",
-            lm4.to_str().unwrap(),
+            sinusoid.to_str().unwrap(),
             "--onnx",
             out,
         ],
-        "human-numbers lm4 is fastai's hand-unrolled model, which has no ONNX export",
+        "checkpoints, not sinusoid ones",
     );
     let text = dir.join("text.onnx");
     std::fs::write(&text, "not a model").unwrap();
@@ -203,3 +225,50 @@ const FIVE_WORDS_TOKENIZER: &str = r#"{"version":"1.0","truncation":null,"paddin
 "added_tokens":[],"normalizer":null,"pre_tokenizer":{"type":"Whitespace"},
 "post_processor":null,"decoder":null,
 "model":{"type":"WordLevel","vocab":{"<pad>":0,"<unk>":1,"a":2,"b":3,"c":4},"unk_token":"<unk>"}}"#;
+
+#[test]
+fn an_addition_model_exports_with_its_greedy_decoding_and_the_hand_built_copy_model_does_not() {
+    let dir = scratch_dir("onnx-seq2seq");
+    let (addition, onnx) = (dir.join("addition"), dir.join("addition.onnx"));
+    run_on_flex(&[
+        "addition",
+        "--fast-dev-run",
+        "--out",
+        addition.to_str().unwrap(),
+    ]);
+    let output = seqlab(&[
+        "export",
+        "--checkpoint",
+        addition.to_str().unwrap(),
+        "--onnx",
+        onnx.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("addition model, inputs source, lengths, steps, outputs symbols"),
+        "{stdout}"
+    );
+    let report = python(RUN_IN_ONNX_RUNTIME, &[onnx.to_str().unwrap()]);
+    assert!(
+        report.starts_with("['seqlab.config', 'seqlab.kind'] addition"),
+        "{report}"
+    );
+    // One step asked (steps = 1) for each of the two sources.
+    assert!(report.contains("[[2, 1]]"), "{report}");
+
+    let copy = dir.join("copy");
+    run_on_flex(&["copy", "--fast-dev-run", "--out", copy.to_str().unwrap()]);
+    let out = dir.join("copy.onnx");
+    assert_one_line_error(
+        &[
+            "export",
+            "--checkpoint",
+            copy.to_str().unwrap(),
+            "--onnx",
+            out.to_str().unwrap(),
+        ],
+        "the notebook's hand-built encoder–decoder has no ONNX export",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

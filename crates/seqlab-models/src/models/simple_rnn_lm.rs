@@ -8,8 +8,10 @@
 //!
 //! All four have the lesson's layer names and sizes: `input_to_hidden` (`Embedding(vocab,
 //! hidden)`), `hidden` (`Linear(hidden, hidden)`) and `hidden_to_output` (`Linear(hidden,
-//! vocab)`), initialised as PyTorch does.
+//! vocab)`), initialised as PyTorch does; under PyTorch's names they are the book's `i_h`,
+//! `h_h` and `h_o`.
 
+use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
 use crate::{LanguageModel, LmOutput, RecurrentState};
 use burn::config::Config;
 use burn::module::Module;
@@ -85,7 +87,48 @@ macro_rules! simple_lm_config {
                 $model { layers: SimpleRnnLayers::new(self.vocab_size, self.hidden_size, device) }
             }
         }
+
+        /// The book's names: `i_h` (the embedding), `h_h` and `h_o` (`nn.Linear`).
+        impl PytorchWeights for $model {
+            fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
+                self.layers.save_pytorch(prefix, out);
+            }
+
+            fn load_pytorch(
+                mut self,
+                prefix: &str,
+                reader: &mut WeightReader,
+            ) -> Result<Self, WeightsError> {
+                self.layers = self.layers.load_pytorch(prefix, reader)?;
+                Ok(self)
+            }
+        }
     };
+}
+
+impl PytorchWeights for SimpleRnnLayers {
+    fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
+        self.input_to_hidden
+            .save_pytorch(&format!("{prefix}i_h."), out);
+        self.hidden.save_pytorch(&format!("{prefix}h_h."), out);
+        self.hidden_to_output
+            .save_pytorch(&format!("{prefix}h_o."), out);
+    }
+
+    fn load_pytorch(
+        mut self,
+        prefix: &str,
+        reader: &mut WeightReader,
+    ) -> Result<Self, WeightsError> {
+        self.input_to_hidden = self
+            .input_to_hidden
+            .load_pytorch(&format!("{prefix}i_h."), reader)?;
+        self.hidden = self.hidden.load_pytorch(&format!("{prefix}h_h."), reader)?;
+        self.hidden_to_output = self
+            .hidden_to_output
+            .load_pytorch(&format!("{prefix}h_o."), reader)?;
+        Ok(self)
+    }
 }
 
 simple_lm_config!(LmModel1Config, LmModel1, "three tokens in, the fourth out.");

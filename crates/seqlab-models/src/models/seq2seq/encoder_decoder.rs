@@ -4,6 +4,7 @@
 
 use super::attention::{LuongAttention, LuongAttentionConfig};
 use crate::layers::recurrent::step_mask;
+use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
 use crate::{CellKind, Recurrent, RecurrentConfig, RecurrentError, RecurrentState};
 use burn::config::Config;
 use burn::module::Module;
@@ -284,6 +285,47 @@ impl Seq2Seq {
         let [_, _, hidden] = attended.dims();
         step.feed = attended.clone().reshape([batch, hidden]);
         Ok(self.output.forward(attended))
+    }
+}
+
+/// PyTorch-style names: `encoder.` and `decoder.` (`nn.LSTM`'s `weight_ih_l0`, …),
+/// `attention.score.` and `attention.combine.` (`nn.Linear` without bias) for an attention
+/// decoder, and `output.`.
+impl PytorchWeights for Seq2Seq {
+    fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
+        self.encoder.save_pytorch(&format!("{prefix}encoder."), out);
+        self.decoder.save_pytorch(&format!("{prefix}decoder."), out);
+        if let Some(attention) = &self.attention {
+            let score = format!("{prefix}attention.score.");
+            attention.score.save_pytorch(&score, out);
+            let combine = format!("{prefix}attention.combine.");
+            attention.combine.save_pytorch(&combine, out);
+        }
+        self.output.save_pytorch(&format!("{prefix}output."), out);
+    }
+
+    fn load_pytorch(
+        mut self,
+        prefix: &str,
+        reader: &mut WeightReader,
+    ) -> Result<Self, WeightsError> {
+        self.encoder = self
+            .encoder
+            .load_pytorch(&format!("{prefix}encoder."), reader)?;
+        self.decoder = self
+            .decoder
+            .load_pytorch(&format!("{prefix}decoder."), reader)?;
+        if let Some(mut attention) = self.attention.take() {
+            let score = format!("{prefix}attention.score.");
+            attention.score = attention.score.load_pytorch(&score, reader)?;
+            let combine = format!("{prefix}attention.combine.");
+            attention.combine = attention.combine.load_pytorch(&combine, reader)?;
+            self.attention = Some(attention);
+        }
+        self.output = self
+            .output
+            .load_pytorch(&format!("{prefix}output."), reader)?;
+        Ok(self)
     }
 }
 
