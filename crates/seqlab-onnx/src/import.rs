@@ -219,9 +219,7 @@ impl GraphReader<'_> {
             Some(Constant {
                 dims,
                 floats: Some(values),
-            }) if values.len() == dims.iter().product::<usize>() => {
-                Ok((dims.clone(), values.clone()))
-            }
+            }) if Some(values.len()) == element_count(dims) => Ok((dims.clone(), values.clone())),
             _ => Err(self.unsupported(
                 node,
                 &format!("its input {index} is not a float weight stored in the file"),
@@ -362,19 +360,27 @@ impl GraphReader<'_> {
         };
         let hidden = int("hidden_size").unwrap_or(0).max(0) as usize;
         let gates = kind.gates();
+        // A hidden size no weight can have is refused here, before any size is computed
+        // from it.
+        let rows = gates
+            .checked_mul(hidden)
+            .filter(|rows| rows.checked_mul(2).is_some());
+        let Some(rows) = rows else {
+            return Err(self.unsupported(node, "a hidden size beyond any weight's"));
+        };
         let (w_dims, w) = self.floats(node, 1)?;
         let (r_dims, r) = self.floats(node, 2)?;
         let input = w_dims.get(2).copied().unwrap_or(0);
         if hidden == 0
-            || w_dims != [directions, gates * hidden, input]
-            || r_dims != [directions, gates * hidden, hidden]
+            || w_dims != [directions, rows, input]
+            || r_dims != [directions, rows, hidden]
         {
             return Err(self.unsupported(node, "weights of other shapes than its hidden size"));
         }
         let b = match node.input.get(3).filter(|n| !n.is_empty()) {
             Some(_) => {
                 let (dims, b) = self.floats(node, 3)?;
-                if dims != [directions, 2 * gates * hidden] {
+                if dims != [directions, 2 * rows] {
                     return Err(self.unsupported(node, "a bias of another shape"));
                 }
                 Some(b)
@@ -561,6 +567,12 @@ impl Layer {
     }
 }
 
+/// The number of elements of a tensor of shape `dims`, if it fits in a `usize`.
+fn element_count(dims: &[usize]) -> Option<usize> {
+    dims.iter()
+        .try_fold(1usize, |count, &d| count.checked_mul(d))
+}
+
 /// A `[rows, cols]` matrix transposed.
 fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; values.len()];
@@ -592,6 +604,50 @@ fn pytorch_gates(values: &[f32], kind: CellKind, hidden: usize, width: usize) ->
 mod tests {
     use super::*;
     use crate::layers::reorder_gates;
+    use proptest::prelude::*;
+
+    /// A small exported language model's bytes.
+    fn model_bytes() -> Vec<u8> {
+        let config = RecurrentLmConfig::new(CellKind::Gru, 7, 3, 2).with_embedding_size(Some(2));
+        let mut weights = NamedTensors::default();
+        for (name, shape) in [
+            ("i_h.weight", vec![7, 2]),
+            ("rnn.weight_ih_l0", vec![9, 2]),
+            ("rnn.weight_hh_l0", vec![9, 3]),
+            ("rnn.bias_ih_l0", vec![9]),
+            ("rnn.bias_hh_l0", vec![9]),
+            ("rnn.weight_ih_l1", vec![9, 3]),
+            ("rnn.weight_hh_l1", vec![9, 3]),
+            ("rnn.bias_ih_l1", vec![9]),
+            ("rnn.bias_hh_l1", vec![9]),
+            ("h_o.weight", vec![7, 3]),
+            ("h_o.bias", vec![7]),
+        ] {
+            let count = shape.iter().product::<usize>();
+            weights.insert(name, shape, (0..count).map(|i| i as f32 / 10.0).collect());
+        }
+        crate::language_model(&config, &weights).unwrap().to_bytes()
+    }
+
+    proptest! {
+        /// Whatever the bytes — a model with bytes changed, cut short or grown — import gives
+        /// a model or an error, never a panic.
+        #[test]
+        fn import_never_panics(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            cut in any::<prop::sample::Index>(),
+            junk in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut bytes = model_bytes();
+            for (at, byte) in edits {
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+            }
+            bytes.truncate(cut.index(bytes.len() + 1));
+            bytes.extend(junk);
+            let _ = import(&bytes, "fuzzed.onnx");
+        }
+    }
 
     #[test]
     fn gates_go_back_to_pytorch_order() {
