@@ -2,7 +2,7 @@
 //! which also runs `onnx.checker`), gives seqlab's outputs within 1e-5 relative — padded
 //! batches of mixed lengths, carried states, stacked and bidirectional layers, every pooling,
 //! a tagger's character features, encoder–decoders decoding greedily in an ONNX `Loop`, and
-//! fastai's LMModel1–4 as ReLU RNN nodes.
+//! fastai's LMModel1–4 as ReLU RNN nodes, and the linear RNN running free.
 //! Models exported from PyTorch (`scripts/onnx_fixtures.py`) import and give PyTorch's
 //! outputs; bad files are refused in one line.
 
@@ -14,10 +14,10 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use seqlab::models::{
-    CellKind, CharFeaturesConfig, DecoderKind, LanguageModel, LmModel1Config, LmModel2Config,
-    LmModel3Config, LmModel4Config, MlpClassifierConfig, NamedTensors, Nonlinearity, Pooling,
-    PytorchWeights, RecurrentClassifierConfig, RecurrentLmConfig, RecurrentState, Seq2SeqConfig,
-    TaggerConfig, WeightReader, WordChars,
+    CellKind, CharFeaturesConfig, DecoderKind, LanguageModel, LinRnnConfig, LmModel1Config,
+    LmModel2Config, LmModel3Config, LmModel4Config, MlpClassifierConfig, NamedTensors,
+    Nonlinearity, Pooling, PytorchWeights, RecurrentClassifierConfig, RecurrentLmConfig,
+    RecurrentState, Seq2SeqConfig, SeqEncoderDecoderConfig, TaggerConfig, WeightReader, WordChars,
 };
 use seqlab::onnx::{
     Dim, ElementType, GraphBuilder, ImportedModel, OnnxModel, SimpleLm, import_file,
@@ -282,6 +282,46 @@ fn simple_lm_case<M: LanguageModel + PytorchWeights>(
     case(dir, &format!("simple-{which:?}"), onnx, inputs, outputs)
 }
 
+/// The linear RNN running free for 12 steps from two starting values.
+fn lin_rnn_case(dir: &Path) -> Value {
+    let device = Device::flex();
+    let config = LinRnnConfig::new(1, 3, 1);
+    let model = init_seeded(&device, 19, || config.init(&device));
+    let onnx = seqlab::onnx::lin_rnn(&config, &weights_of(&model)).unwrap();
+    let start = Tensor::<2>::from_data(TensorData::new(vec![0.5f32, -0.25], [2, 1]), &device);
+    let generated = model.generate(start.clone(), 12).unwrap();
+    let inputs = json!({ "start": floats(start), "steps": ints(&[], &[12]) });
+    case(
+        dir,
+        "lin-rnn",
+        onnx,
+        inputs,
+        json!({ "generated": floats(generated) }),
+    )
+}
+
+/// The notebook's hand-built copy network on a batch of 3 sequences of 7 symbols.
+fn hand_built_case(dir: &Path) -> Value {
+    let device = Device::flex();
+    let config = SeqEncoderDecoderConfig::new(4, 10);
+    let model = init_seeded(&device, 20, || config.init(&device));
+    let onnx = seqlab::onnx::hand_built_seq2seq(&config, &weights_of(&model)).unwrap();
+    let mut rng = StdRng::seed_from_u64(20);
+    let source = random_tokens(&mut rng, 4, 3 * 7);
+    let one_hot = token_tensor(&source, [3, 7], &device)
+        .one_hot::<3>(4)
+        .float();
+    let logits = model.forward(one_hot);
+    let inputs = json!({ "source": ints(&[3, 7], &source) });
+    case(
+        dir,
+        "hand-built-copy",
+        onnx,
+        inputs,
+        json!({ "logits": floats(logits) }),
+    )
+}
+
 fn mlp_case(dir: &Path) -> Value {
     let device = Device::flex();
     let config = MlpClassifierConfig {
@@ -395,6 +435,8 @@ fn exported_models_run_in_onnx_runtime_as_in_seqlab() {
         ),
         mlp_case(&dir),
         tagger_case(&dir),
+        lin_rnn_case(&dir),
+        hand_built_case(&dir),
         simple_lm_case(
             &dir,
             SimpleLm::Lm1,

@@ -16,10 +16,11 @@ use crate::copy_task::COPY_KIND;
 use crate::data::Tokenizer;
 use crate::human_numbers::HUMAN_NUMBERS_KIND;
 use crate::models::{
-    LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config, NamedTensors, PytorchWeights,
-    RecurrentLmConfig, Seq2SeqConfig, WeightReader,
+    LinRnnConfig, LmModel1Config, LmModel2Config, LmModel3Config, LmModel4Config, NamedTensors,
+    PytorchWeights, RecurrentLmConfig, Seq2SeqConfig, SeqEncoderDecoderConfig, WeightReader,
 };
 use crate::pos_tag::{POS_TAGGER_KIND, PosTagger};
+use crate::sinusoid::SINUSOID_KIND;
 use crate::text_lm::{TEXT_LM_KIND, TextLm};
 use crate::train::{
     CONFIG_FILE, Checkpoint, read_config, read_module_weights, read_pytorch_weights,
@@ -56,8 +57,8 @@ struct SavedClassifier {
 /// The ONNX model of the checkpoint in `dir` (read onto `device` to check its weights): the
 /// language models (`char-lm`, `text-lm`, human-numbers' lm1–lm7), the classifiers (RNN,
 /// LSTM and GRU with any pooling, and the MLP), the part-of-speech tagger, and the RNN
-/// course's encoder–decoders (`addition`, and `copy` on recurrent layers), which decode
-/// greedily in the graph. Its metadata holds the checkpoint's kind,
+/// course's encoder–decoders (`addition` and `copy`; those on recurrent layers decode greedily
+/// in the graph) and its linear RNN (`sinusoid`), which runs free. Its metadata holds the checkpoint's kind,
 /// config, vocabulary or tokenizer, and class names, under [`KIND_KEY`] and the others. Another
 /// kind of checkpoint is an error naming the kinds that export.
 pub fn export_checkpoint(dir: &Path, device: &Device) -> Result<OnnxModel, LessonError> {
@@ -111,12 +112,13 @@ pub fn export_checkpoint(dir: &Path, device: &Device) -> Result<OnnxModel, Lesso
             let model = read_module_weights(&checkpoint, config.init(device))?;
             seqlab_onnx::seq2seq(&config, &pytorch_names(&model))?
         }
-        COPY_KIND => {
-            let config = copy_config(&checkpoint)?;
-            let model = read_module_weights(&checkpoint, config.init(device))?;
-            seqlab_onnx::seq2seq(&config, &pytorch_names(&model))?
-        }
+        COPY_KIND => copy_model(&checkpoint, device)?,
         HUMAN_NUMBERS_KIND => human_numbers_model(&checkpoint, device)?,
+        SINUSOID_KIND => {
+            let config: LinRnnConfig = read_config(&checkpoint, Ok::<_, String>)?;
+            let model = read_module_weights(&checkpoint, config.init(device))?;
+            seqlab_onnx::lin_rnn(&config, &pytorch_names(&model))?
+        }
         other => {
             return Err(LessonError::Config(format!(
                 "{}: ONNX export covers {EXPORTED_KINDS} checkpoints, not {other} ones",
@@ -174,20 +176,26 @@ fn human_numbers_model(checkpoint: &Checkpoint, device: &Device) -> Result<OnnxM
     }
 }
 
-/// A copy checkpoint's encoder–decoder config, on recurrent layers (the hand-built one is
-/// refused).
-fn copy_config(checkpoint: &Checkpoint) -> Result<Seq2SeqConfig, LessonError> {
-    // `{"layers": Seq2SeqConfig}` or `{"hand_built": …}`.
-    let saved: serde_json::Value = read_config(checkpoint, Ok::<_, String>)?;
-    let Some(layers) = saved.get("layers") else {
-        return Err(LessonError::Config(format!(
-            "{}: the notebook's hand-built encoder–decoder has no ONNX export; copy \
-             --cell lstm (or gru, rnn) trains one on recurrent layers, which exports",
-            checkpoint.path_of(CONFIG_FILE)
-        )));
-    };
-    Ok(serde_json::from_value(layers.clone())
-        .map_err(|e| checkpoint.contents_error(CONFIG_FILE, e))?)
+/// A copy checkpoint's model as an ONNX graph: an encoder–decoder on recurrent layers, or the
+/// notebook's hand-built one.
+fn copy_model(checkpoint: &Checkpoint, device: &Device) -> Result<OnnxModel, LessonError> {
+    // `{"layers": Seq2SeqConfig}` or `{"hand_built": SeqEncoderDecoderConfig}`.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Saved {
+        HandBuilt(SeqEncoderDecoderConfig),
+        Layers(Seq2SeqConfig),
+    }
+    Ok(match read_config(checkpoint, Ok::<_, String>)? {
+        Saved::Layers(config) => {
+            let model = read_module_weights(checkpoint, config.init(device))?;
+            seqlab_onnx::seq2seq(&config, &pytorch_names(&model))?
+        }
+        Saved::HandBuilt(config) => {
+            let model = read_module_weights(checkpoint, config.init(device))?;
+            seqlab_onnx::hand_built_seq2seq(&config, &pytorch_names(&model))?
+        }
+    })
 }
 
 /// `model`'s weights under PyTorch's names.

@@ -8,8 +8,10 @@
 //! ([`NamedTensors`](seqlab_models::NamedTensors), as
 //! [`PytorchWeights::save_pytorch`](seqlab_models::PytorchWeights::save_pytorch) writes
 //! them and seqlab's checkpoints store them): whole models with [`language_model`],
-//! [`classifier`], [`mlp_classifier`], [`tagger`] and [`seq2seq`] (greedy decoding in an ONNX
-//! `Loop`), or any model built on seqlab's layers with a
+//! [`classifier`], [`mlp_classifier`], [`tagger`], [`seq2seq`] (greedy decoding in an ONNX
+//! `Loop`), [`hand_built_seq2seq`], [`simple_language_model`] and [`lin_rnn`] (running
+//! free), or any model built on
+//! seqlab's layers with a
 //! [`GraphBuilder`] and [`embedding`], [`linear`] and [`recurrent`]. [`import`] reads such a
 //! graph back — and the language models and classifiers that `torch.onnx.export` writes —
 //! into a config and weights.
@@ -36,6 +38,7 @@
 mod graph;
 mod import;
 mod layers;
+mod lin_rnn;
 mod models;
 pub mod proto;
 mod seq2seq;
@@ -46,8 +49,9 @@ pub use graph::{
 };
 pub use import::{ImportedModel, import, import_file};
 pub use layers::{InitialState, RecurrentOutputs, embedding, linear, recurrent};
+pub use lin_rnn::lin_rnn;
 pub use models::{classifier, language_model, mlp_classifier, tagger};
-pub use seq2seq::seq2seq;
+pub use seq2seq::{hand_built_seq2seq, seq2seq};
 pub use simple_rnn_lm::{SimpleLm, simple_language_model};
 
 use thiserror::Error;

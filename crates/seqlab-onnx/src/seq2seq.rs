@@ -1,12 +1,15 @@
 //! The RNN course's encoder–decoders ([`Seq2Seq`](seqlab_models::Seq2Seq)) as one ONNX graph
 //! that decodes greedily: the encoder, then the decoder as an ONNX `Loop` whose body is one
-//! decoder step (a zero decoder needs no loop: it reads nothing, so one pass decodes).
+//! decoder step (a zero decoder needs no loop: it reads nothing, so one pass decodes); and
+//! the notebook's hand-built copy network as two `RNN` nodes.
 
-use seqlab_models::{CellKind, DecoderKind, NamedTensors, RecurrentConfig, Seq2SeqConfig};
+use seqlab_models::{
+    CellKind, DecoderKind, NamedTensors, RecurrentConfig, Seq2SeqConfig, SeqEncoderDecoderConfig,
+};
 
 use crate::OnnxError;
 use crate::graph::{Dim, ElementType, GraphBuilder, OnnxModel, Value};
-use crate::layers::{InitialState, project, recurrent};
+use crate::layers::{InitialState, linear, project, recurrent, tensor};
 
 const BATCH: Dim = Dim::Named("batch");
 
@@ -311,4 +314,93 @@ fn attend(graph: &mut GraphBuilder, attention: &AttentionMemory, output: &Value)
     let combined = project(graph, &joined, 3, &attention.combine, None);
     let state = graph.op("Tanh", &[&combined], vec![]);
     graph.op("Squeeze", &[&state, &axis1], vec![])
+}
+
+/// The RNN course's hand-built copy network
+/// ([`SeqEncoderDecoder`](seqlab_models::SeqEncoderDecoder)) as an ONNX graph, from its weights under the names
+/// [`PytorchWeights`](seqlab_models::PytorchWeights) gives it (`encoder.i_h.`, `encoder.h_h.`,
+/// `encoder.h_0`, `decoder.h_h.`, `decoder.h_o.`). Its encoder `h' = tanh(W_ih x + W_hh h)`
+/// (biases included) from the learnt `h_0` is an ONNX `RNN` node with tanh; its decoder
+/// `h' = tanh(W_hh h)` reads nothing, so it is an `RNN` node over zeros of width 1 with zero
+/// input weights, run for as many steps as the source has.
+///
+/// Input: `source` int64 `[batch, time]` (symbol ids). Output: `logits` `[batch, time,
+/// classes]`.
+pub fn hand_built_seq2seq(
+    config: &SeqEncoderDecoderConfig,
+    weights: &NamedTensors,
+) -> Result<OnnxModel, OnnxError> {
+    let (classes, hidden) = (config.classes, config.hidden_size);
+    let mut graph = GraphBuilder::new("hand_built_seq2seq");
+    let source = graph.input("source", ElementType::Int64, &[BATCH, Dim::Named("time")]);
+    let eye = one_hot_table(&mut graph, "one_hot", classes);
+    let time_major = graph.op("Transpose", &[&source], vec![("perm", vec![1, 0]).into()]);
+    let one_hot = graph.op("Gather", &[&eye, &time_major], vec![]);
+
+    // The learnt h_0 [hidden] as [1, batch, hidden].
+    let h0 = tensor(weights, "encoder.h_0", &[hidden])?;
+    let h0 = graph.weight("encoder.h_0", &[1, 1, hidden], h0);
+    let shape = graph.op("Shape", &[&source], vec![]);
+    let zero = graph.int_scalar(0);
+    let batch = graph.op("Gather", &[&shape, &zero], vec![]);
+    let batch = unsqueeze0(&mut graph, &batch);
+    let (one, width) = (graph.ints(&[1]), graph.ints(&[hidden as i64]));
+    let state_shape = graph.op("Concat", &[&one, &batch, &width], vec![("axis", 0).into()]);
+    let h0 = graph.op("Expand", &[&h0, &state_shape], vec![]);
+
+    let tanh = vec![
+        ("hidden_size", hidden as i64).into(),
+        ("activations", vec!["Tanh"]).into(),
+    ];
+    let w = tensor(weights, "encoder.i_h.weight", &[hidden, classes])?;
+    let w = graph.weight("encoder.W", &[1, hidden, classes], w);
+    let r = tensor(weights, "encoder.h_h.weight", &[hidden, hidden])?;
+    let r = graph.weight("encoder.R", &[1, hidden, hidden], r);
+    let mut b = tensor(weights, "encoder.i_h.bias", &[hidden])?.to_vec();
+    b.extend(tensor(weights, "encoder.h_h.bias", &[hidden])?);
+    let b = graph.weight("encoder.B", &[1, 2 * hidden], &b);
+    let inputs = [
+        Some(&one_hot),
+        Some(&w),
+        Some(&r),
+        Some(&b),
+        None,
+        Some(&h0),
+    ];
+    let encoded = graph.op_outputs("RNN", &inputs, 2, tanh.clone()).remove(1);
+
+    // The decoder over zeros [time, batch, 1], its input weights zero.
+    // Gathered at the 1-D index [1], the length is already 1-D.
+    let time = graph.op("Gather", &[&shape, &one], vec![]);
+    let zeros_shape = graph.op("Concat", &[&time, &batch, &one], vec![("axis", 0).into()]);
+    let zeros = graph.op("ConstantOfShape", &[&zeros_shape], vec![]);
+    let w = graph.weight("decoder.W", &[1, hidden, 1], &vec![0.0; hidden]);
+    let r = tensor(weights, "decoder.h_h.weight", &[hidden, hidden])?;
+    let r = graph.weight("decoder.R", &[1, hidden, hidden], r);
+    let mut b = vec![0.0; hidden];
+    b.extend(tensor(weights, "decoder.h_h.bias", &[hidden])?);
+    let b = graph.weight("decoder.B", &[1, 2 * hidden], &b);
+    let inputs = [
+        Some(&zeros),
+        Some(&w),
+        Some(&r),
+        Some(&b),
+        None,
+        Some(&encoded),
+    ];
+    let states = graph.op_outputs("RNN", &inputs, 2, tanh).remove(0);
+    let states = graph.op("Squeeze", &[&states, &one], vec![]);
+    let states = graph.op(
+        "Transpose",
+        &[&states],
+        vec![("perm", vec![1, 0, 2]).into()],
+    );
+    let logits = linear(&mut graph, weights, "decoder.h_o.", &states, 3)?;
+    let dims = [BATCH, Dim::Named("time"), Dim::Fixed(classes)];
+    graph.output(logits, "logits", ElementType::Float, &dims);
+    Ok(graph.into_model(&format!(
+        "seqlab's hand-built copy network ({classes} symbols, {hidden} hidden): a tanh encoder \
+         and an input-less decoder. Input: source int64 [batch, time]. Output: logits [batch, \
+         time, classes]."
+    )))
 }

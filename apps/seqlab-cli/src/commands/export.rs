@@ -8,8 +8,8 @@ use std::path::PathBuf;
 /// Options of `seqlab export`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// A checkpoint written by a seqlab command: char-lm, lm, classify, pos-tag, or
-    /// human-numbers (lm5–lm7).
+    /// A checkpoint written by a seqlab command: char-lm, lm, classify, pos-tag,
+    /// human-numbers, addition, copy (on recurrent layers) or sinusoid.
     #[arg(long, value_name = "DIR")]
     checkpoint: PathBuf,
     /// The ONNX file to write (atomically).

@@ -175,23 +175,25 @@ fn export_and_import_refuse_what_they_cannot_read_in_one_line() {
         report.contains("human-numbers\n[[2, 4, 30], [1, 2, 64]]"),
         "{report}"
     );
+    // So does the sinusoid's linear RNN, running free (one step asked).
     let sinusoid = dir.join("sinusoid");
+    let sinusoid_onnx = dir.join("sinusoid.onnx");
     run_on_flex(&[
         "sinusoid",
         "--fast-dev-run",
         "--out",
         sinusoid.to_str().unwrap(),
     ]);
-    assert_one_line_error(
-        &[
-            "export",
-            "--checkpoint",
-            sinusoid.to_str().unwrap(),
-            "--onnx",
-            out,
-        ],
-        "checkpoints, not sinusoid ones",
-    );
+    let output = seqlab(&[
+        "export",
+        "--checkpoint",
+        sinusoid.to_str().unwrap(),
+        "--onnx",
+        sinusoid_onnx.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = python(RUN_IN_ONNX_RUNTIME, &[sinusoid_onnx.to_str().unwrap()]);
+    assert!(report.contains("sinusoid\n[[2, 1, 1]]"), "{report}");
     let text = dir.join("text.onnx");
     std::fs::write(&text, "not a model").unwrap();
     let fixture = concat!(
@@ -227,7 +229,7 @@ const FIVE_WORDS_TOKENIZER: &str = r#"{"version":"1.0","truncation":null,"paddin
 "model":{"type":"WordLevel","vocab":{"<pad>":0,"<unk>":1,"a":2,"b":3,"c":4},"unk_token":"<unk>"}}"#;
 
 #[test]
-fn an_addition_model_exports_with_its_greedy_decoding_and_the_hand_built_copy_model_does_not() {
+fn the_rnn_courses_encoder_decoders_export_and_run_in_onnx_runtime() {
     let dir = scratch_dir("onnx-seq2seq");
     let (addition, onnx) = (dir.join("addition"), dir.join("addition.onnx"));
     run_on_flex(&[
@@ -257,18 +259,18 @@ fn an_addition_model_exports_with_its_greedy_decoding_and_the_hand_built_copy_mo
     // One step asked (steps = 1) for each of the two sources.
     assert!(report.contains("[[2, 1]]"), "{report}");
 
-    let copy = dir.join("copy");
+    // The notebook's hand-built copy network exports too: two tanh RNN nodes.
+    let (copy, copy_onnx) = (dir.join("copy"), dir.join("copy.onnx"));
     run_on_flex(&["copy", "--fast-dev-run", "--out", copy.to_str().unwrap()]);
-    let out = dir.join("copy.onnx");
-    assert_one_line_error(
-        &[
-            "export",
-            "--checkpoint",
-            copy.to_str().unwrap(),
-            "--onnx",
-            out.to_str().unwrap(),
-        ],
-        "the notebook's hand-built encoder–decoder has no ONNX export",
-    );
+    let output = seqlab(&[
+        "export",
+        "--checkpoint",
+        copy.to_str().unwrap(),
+        "--onnx",
+        copy_onnx.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = python(RUN_IN_ONNX_RUNTIME, &[copy_onnx.to_str().unwrap()]);
+    assert!(report.contains("copy\n[[2, 4, "), "{report}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -8,6 +8,8 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Tensor};
 
+use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
+
 /// Sizes of a [`SeqEncoderDecoder`] (the notebook's `SeqEncoderDecoder(input_dim, hidden_dim)`:
 /// the output has as many classes as the input).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -133,6 +135,55 @@ impl SeqEncoderDecoder {
     pub fn forward(&self, input: Tensor<3>) -> Tensor<3> {
         let [_, time, _] = input.dims();
         self.decoder.forward(self.encoder.forward(input), time)
+    }
+}
+
+/// Names in the style of PyTorch's: `encoder.i_h.`, `encoder.h_h.` (`nn.Linear`),
+/// `encoder.h_0` (the learnt initial state `[hidden]`), `decoder.h_h.` and `decoder.h_o.`.
+impl PytorchWeights for SeqEncoderDecoder {
+    fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
+        let (encoder, decoder) = (&self.encoder, &self.decoder);
+        encoder
+            .input_to_hidden
+            .save_pytorch(&format!("{prefix}encoder.i_h."), out);
+        encoder
+            .hidden_to_hidden
+            .save_pytorch(&format!("{prefix}encoder.h_h."), out);
+        out.insert_tensor(format!("{prefix}encoder.h_0"), encoder.initial_hidden.val());
+        decoder
+            .hidden_to_hidden
+            .save_pytorch(&format!("{prefix}decoder.h_h."), out);
+        decoder
+            .hidden_to_output
+            .save_pytorch(&format!("{prefix}decoder.h_o."), out);
+    }
+
+    fn load_pytorch(
+        mut self,
+        prefix: &str,
+        reader: &mut WeightReader,
+    ) -> Result<Self, WeightsError> {
+        let (mut encoder, mut decoder) = (self.encoder, self.decoder);
+        encoder.input_to_hidden = encoder
+            .input_to_hidden
+            .load_pytorch(&format!("{prefix}encoder.i_h."), reader)?;
+        encoder.hidden_to_hidden = encoder
+            .hidden_to_hidden
+            .load_pytorch(&format!("{prefix}encoder.h_h."), reader)?;
+        encoder.initial_hidden = reader.param(
+            &format!("{prefix}encoder.h_0"),
+            encoder.initial_hidden,
+            false,
+        )?;
+        decoder.hidden_to_hidden = decoder
+            .hidden_to_hidden
+            .load_pytorch(&format!("{prefix}decoder.h_h."), reader)?;
+        decoder.hidden_to_output = decoder
+            .hidden_to_output
+            .load_pytorch(&format!("{prefix}decoder.h_o."), reader)?;
+        self.encoder = encoder;
+        self.decoder = decoder;
+        Ok(self)
     }
 }
 

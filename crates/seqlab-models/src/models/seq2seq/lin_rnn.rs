@@ -1,6 +1,7 @@
 //! The RNN course's linear RNN: identity recurrence, a learnable initial state, a linear
 //! read-out, trained on next-step prediction and run free with [`LinRnn::generate`].
 
+use crate::weights::{NamedTensors, PytorchWeights, WeightReader, WeightsError};
 use crate::{CellKind, Nonlinearity, Recurrent, RecurrentConfig, RecurrentError, RecurrentState};
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -130,6 +131,32 @@ impl LinRnn {
             ));
         }
         Ok(Tensor::cat(generated, 1))
+    }
+}
+
+/// Names in the style of PyTorch's: `rnn.` (`nn.RNN`'s `weight_ih_l0`, …), `h_o.` (the
+/// read-out, `nn.Linear`) and `h_0` (the learnt initial state `[hidden]`).
+impl PytorchWeights for LinRnn {
+    fn save_pytorch(&self, prefix: &str, out: &mut NamedTensors) {
+        self.recurrence.save_pytorch(&format!("{prefix}rnn."), out);
+        self.hidden_to_output
+            .save_pytorch(&format!("{prefix}h_o."), out);
+        out.insert_tensor(format!("{prefix}h_0"), self.initial_hidden.val());
+    }
+
+    fn load_pytorch(
+        mut self,
+        prefix: &str,
+        reader: &mut WeightReader,
+    ) -> Result<Self, WeightsError> {
+        self.recurrence = self
+            .recurrence
+            .load_pytorch(&format!("{prefix}rnn."), reader)?;
+        self.hidden_to_output = self
+            .hidden_to_output
+            .load_pytorch(&format!("{prefix}h_o."), reader)?;
+        self.initial_hidden = reader.param(&format!("{prefix}h_0"), self.initial_hidden, false)?;
+        Ok(self)
     }
 }
 
