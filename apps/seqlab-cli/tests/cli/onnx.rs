@@ -1,7 +1,9 @@
 //! `seqlab export` and `seqlab import`: a trained language model out to ONNX (run by ONNX
-//! Runtime), back in as a checkpoint, and fine-tuned into a classifier.
+//! Runtime), back in as a checkpoint, and fine-tuned into a classifier; the lessons' own
+//! models exported and run; bad input refused in one line.
 
 use crate::*;
+use std::path::Path;
 
 /// Runs `code` in Python with `sys.argv[1:]` = `args`, returning its standard output.
 pub fn python(code: &str, args: &[&str]) -> String {
@@ -33,6 +35,26 @@ print(sorted(meta), meta["seqlab.kind"])
 print([list(o.shape) for o in s.run(None, feeds)])
 "#;
 
+/// Runs `seqlab export` on the checkpoint `checkpoint` into `onnx`, returning what it printed.
+pub fn export(checkpoint: &Path, onnx: &Path) -> String {
+    let output = seqlab(&[
+        "export",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--onnx",
+        onnx.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Exports the checkpoint `checkpoint` into `onnx` and runs it in ONNX Runtime
+/// ([`RUN_IN_ONNX_RUNTIME`]), returning its report.
+pub fn export_and_run(checkpoint: &Path, onnx: &Path) -> String {
+    export(checkpoint, onnx);
+    python(RUN_IN_ONNX_RUNTIME, &[onnx.to_str().unwrap()])
+}
+
 #[test]
 fn a_language_model_exports_to_onnx_imports_back_and_starts_a_classifier() {
     let dir = scratch_dir("onnx");
@@ -50,15 +72,7 @@ fn a_language_model_exports_to_onnx_imports_back_and_starts_a_classifier() {
         .concat(),
     );
 
-    let output = seqlab(&[
-        "export",
-        "--checkpoint",
-        lm.to_str().unwrap(),
-        "--onnx",
-        onnx.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = export(&lm, &onnx);
     assert!(
         stdout.contains("text-lm model, inputs tokens, state_h, state_c, outputs logits, next_state_h, next_state_c"),
         "{stdout}"
@@ -102,14 +116,7 @@ fn a_language_model_exports_to_onnx_imports_back_and_starts_a_classifier() {
     // The imported weights are the exported ones: exporting the import gives the same file
     // but for the metadata.
     let again = dir.join("again.onnx");
-    let output = seqlab(&[
-        "export",
-        "--checkpoint",
-        imported.to_str().unwrap(),
-        "--onnx",
-        again.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    export(&imported, &again);
     let same = python(
         "import sys, onnx\n\
          a, b = (onnx.load(p).graph for p in sys.argv[1:])\n\
@@ -150,50 +157,6 @@ fn export_and_import_refuse_what_they_cannot_read_in_one_line() {
         ],
         "no such checkpoint directory",
     );
-    // fastai's LMModel4 exports (as one ReLU RNN node); the sinusoid RNN does not.
-    let lm4 = dir.join("lm4");
-    let lm4_onnx = dir.join("lm4.onnx");
-    run_on_flex(&[
-        "human-numbers",
-        "--model",
-        "lm4",
-        "--epochs",
-        "1",
-        "--out",
-        lm4.to_str().unwrap(),
-    ]);
-    let output = seqlab(&[
-        "export",
-        "--checkpoint",
-        lm4.to_str().unwrap(),
-        "--onnx",
-        lm4_onnx.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let report = python(RUN_IN_ONNX_RUNTIME, &[lm4_onnx.to_str().unwrap()]);
-    assert!(
-        report.contains("human-numbers\n[[2, 4, 30], [1, 2, 64]]"),
-        "{report}"
-    );
-    // So does the sinusoid's linear RNN, running free (one step asked).
-    let sinusoid = dir.join("sinusoid");
-    let sinusoid_onnx = dir.join("sinusoid.onnx");
-    run_on_flex(&[
-        "sinusoid",
-        "--fast-dev-run",
-        "--out",
-        sinusoid.to_str().unwrap(),
-    ]);
-    let output = seqlab(&[
-        "export",
-        "--checkpoint",
-        sinusoid.to_str().unwrap(),
-        "--onnx",
-        sinusoid_onnx.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let report = python(RUN_IN_ONNX_RUNTIME, &[sinusoid_onnx.to_str().unwrap()]);
-    assert!(report.contains("sinusoid\n[[2, 1, 1]]"), "{report}");
     let text = dir.join("text.onnx");
     std::fs::write(&text, "not a model").unwrap();
     let fixture = concat!(
@@ -229,48 +192,50 @@ const FIVE_WORDS_TOKENIZER: &str = r#"{"version":"1.0","truncation":null,"paddin
 "model":{"type":"WordLevel","vocab":{"<pad>":0,"<unk>":1,"a":2,"b":3,"c":4},"unk_token":"<unk>"}}"#;
 
 #[test]
-fn the_rnn_courses_encoder_decoders_export_and_run_in_onnx_runtime() {
-    let dir = scratch_dir("onnx-seq2seq");
-    let (addition, onnx) = (dir.join("addition"), dir.join("addition.onnx"));
-    run_on_flex(&[
-        "addition",
-        "--fast-dev-run",
-        "--out",
-        addition.to_str().unwrap(),
-    ]);
-    let output = seqlab(&[
-        "export",
-        "--checkpoint",
-        addition.to_str().unwrap(),
-        "--onnx",
-        onnx.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+fn the_lessons_own_models_export_and_run_in_onnx_runtime() {
+    let dir = scratch_dir("onnx-lessons");
+    let (addition, copy, sinusoid, lm4) = (
+        dir.join("addition"),
+        dir.join("copy"),
+        dir.join("sinusoid"),
+        dir.join("lm4"),
+    );
+    for (command, out) in [
+        ("addition", &addition),
+        ("copy", &copy),
+        ("sinusoid", &sinusoid),
+    ] {
+        run_on_flex(&[command, "--fast-dev-run", "--out", out.to_str().unwrap()]);
+    }
+    let lm4_args = ["human-numbers", "--model", "lm4", "--epochs", "1", "--out"];
+    run_on_flex(&[&lm4_args[..], &[lm4.to_str().unwrap()]].concat());
+
+    // The addition model decodes greedily in the graph: one step asked (steps = 1) for each
+    // of the two sources.
+    let stdout = export(&addition, &dir.join("addition.onnx"));
     assert!(
         stdout.contains("addition model, inputs source, lengths, steps, outputs symbols"),
         "{stdout}"
     );
-    let report = python(RUN_IN_ONNX_RUNTIME, &[onnx.to_str().unwrap()]);
+    let report = python(
+        RUN_IN_ONNX_RUNTIME,
+        &[dir.join("addition.onnx").to_str().unwrap()],
+    );
     assert!(
-        report.starts_with("['seqlab.config', 'seqlab.kind'] addition"),
+        report.starts_with("['seqlab.config', 'seqlab.kind'] addition\n[[2, 1]]"),
         "{report}"
     );
-    // One step asked (steps = 1) for each of the two sources.
-    assert!(report.contains("[[2, 1]]"), "{report}");
-
-    // The notebook's hand-built copy network exports too: two tanh RNN nodes.
-    let (copy, copy_onnx) = (dir.join("copy"), dir.join("copy.onnx"));
-    run_on_flex(&["copy", "--fast-dev-run", "--out", copy.to_str().unwrap()]);
-    let output = seqlab(&[
-        "export",
-        "--checkpoint",
-        copy.to_str().unwrap(),
-        "--onnx",
-        copy_onnx.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let report = python(RUN_IN_ONNX_RUNTIME, &[copy_onnx.to_str().unwrap()]);
+    // The notebook's hand-built copy network: two tanh RNN nodes.
+    let report = export_and_run(&copy, &dir.join("copy.onnx"));
     assert!(report.contains("copy\n[[2, 4, "), "{report}");
+    // The sinusoid's linear RNN, running free (one step asked).
+    let report = export_and_run(&sinusoid, &dir.join("sinusoid.onnx"));
+    assert!(report.contains("sinusoid\n[[2, 1, 1]]"), "{report}");
+    // fastai's LMModel4: one ReLU RNN node, its state in and out.
+    let report = export_and_run(&lm4, &dir.join("lm4.onnx"));
+    assert!(
+        report.contains("human-numbers\n[[2, 4, 30], [1, 2, 64]]"),
+        "{report}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

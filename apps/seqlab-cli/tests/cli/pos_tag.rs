@@ -70,15 +70,7 @@ fn pos_tag_trains_on_a_brown_file_and_tags_from_its_checkpoint() {
     );
     // Exported to ONNX, with its vocabularies, it runs in ONNX Runtime.
     let onnx = dir.join("tagger.onnx");
-    let exported = seqlab(&[
-        "export",
-        "--checkpoint",
-        tagger.to_str().unwrap(),
-        "--onnx",
-        onnx.to_str().unwrap(),
-    ]);
-    assert!(exported.status.success(), "{}", stderr(&exported));
-    let stdout = String::from_utf8_lossy(&exported.stdout);
+    let stdout = crate::onnx::export(&tagger, &onnx);
     assert!(
         stdout.contains(
             "pos-tagger model, inputs words, lengths, chars, char_lengths, outputs scores"
