@@ -65,6 +65,33 @@ pub(crate) fn project(
     }
 }
 
+/// Where padded sequences end, as graph values: `steps` int64 `[1, time]` (0, 1, …),
+/// `lengths` as a column `[batch, 1]`, and `valid` bool `[batch, time]`, true at each
+/// sequence's first `lengths[b]` steps.
+pub(crate) struct StepMask {
+    pub(crate) steps: Value,
+    pub(crate) lengths: Value,
+    pub(crate) valid: Value,
+}
+
+/// The [`StepMask`] of `lengths` int64 `[batch]` over the time axis of `ids` `[batch, time]`.
+pub(crate) fn step_mask(graph: &mut GraphBuilder, ids: &Value, lengths: &Value) -> StepMask {
+    let shape = graph.op("Shape", &[ids], vec![]);
+    let one = graph.int_scalar(1);
+    let time = graph.op("Gather", &[&shape, &one], vec![]);
+    let zero = graph.int_scalar(0);
+    let steps = graph.op("Range", &[&zero, &time, &one], vec![]);
+    let (axis0, axis1) = (graph.ints(&[0]), graph.ints(&[1]));
+    let steps = graph.op("Unsqueeze", &[&steps, &axis0], vec![]);
+    let lengths = graph.op("Unsqueeze", &[lengths, &axis1], vec![]);
+    let valid = graph.op("Less", &[&steps, &lengths], vec![]);
+    StepMask {
+        steps,
+        lengths,
+        valid,
+    }
+}
+
 /// What a stack of recurrent layers gives: the last layer's outputs and the final state of
 /// every layer and direction.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use seqlab_models::{
 
 use crate::OnnxError;
 use crate::graph::{Dim, ElementType, GraphBuilder, OnnxModel, Value};
-use crate::layers::{InitialState, embedding, linear, project, recurrent};
+use crate::layers::{InitialState, StepMask, embedding, linear, project, recurrent, step_mask};
 
 const BATCH: Dim = Dim::Named("batch");
 const TIME: Dim = Dim::Named("time");
@@ -176,16 +176,12 @@ fn pool(
     lengths: &Value,
     out: &Value,
 ) -> Value {
-    // steps [1, time] against lengths [batch, 1].
-    let shape = graph.op("Shape", &[tokens], vec![]);
-    let one = graph.int_scalar(1);
-    let time = graph.op("Gather", &[&shape, &one], vec![]);
-    let zero = graph.int_scalar(0);
-    let steps = graph.op("Range", &[&zero, &time, &one], vec![]);
-    let (axis0, axis1, axis2) = (graph.ints(&[0]), graph.ints(&[1]), graph.ints(&[2]));
-    let steps = graph.op("Unsqueeze", &[&steps, &axis0], vec![]);
-    let lengths_col = graph.op("Unsqueeze", &[lengths, &axis1], vec![]);
-    let valid = graph.op("Less", &[&steps, &lengths_col], vec![]);
+    let StepMask {
+        steps,
+        lengths: lengths_col,
+        valid,
+    } = step_mask(graph, tokens, lengths);
+    let (one, axis1, axis2) = (graph.int_scalar(1), graph.ints(&[1]), graph.ints(&[2]));
     let valid = graph.op("Unsqueeze", &[&valid, &axis2], vec![]);
     // The sum over time of `out` times a 0/1 mask [batch, time, 1].
     let masked_sum = |graph: &mut GraphBuilder, mask: &Value| {

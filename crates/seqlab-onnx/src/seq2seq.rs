@@ -9,7 +9,7 @@ use seqlab_models::{
 
 use crate::OnnxError;
 use crate::graph::{Dim, ElementType, GraphBuilder, OnnxModel, Value};
-use crate::layers::{InitialState, linear, project, recurrent, tensor};
+use crate::layers::{InitialState, linear, project, recurrent, step_mask, tensor};
 
 const BATCH: Dim = Dim::Named("batch");
 
@@ -196,15 +196,8 @@ impl AttentionMemory {
         let score = graph.named_weight(weights, "attention.score.weight")?;
         let keys = project(graph, &memory, 3, &score, None);
         let keys = graph.op("Transpose", &[&keys], vec![("perm", vec![0, 2, 1]).into()]);
-        let shape = graph.op("Shape", &[source], vec![]);
-        let one = graph.int_scalar(1);
-        let time = graph.op("Gather", &[&shape, &one], vec![]);
-        let zero = graph.int_scalar(0);
-        let steps = graph.op("Range", &[&zero, &time, &one], vec![]);
-        let (axis0, axis1) = (graph.ints(&[0]), graph.ints(&[1]));
-        let steps = graph.op("Unsqueeze", &[&steps, &axis0], vec![]);
-        let lengths = graph.op("Unsqueeze", &[lengths, &axis1], vec![]);
-        let valid = graph.op("Less", &[&steps, &lengths], vec![]);
+        let valid = step_mask(graph, source, lengths).valid;
+        let axis1 = graph.ints(&[1]);
         let valid = graph.op("Unsqueeze", &[&valid, &axis1], vec![]);
         let combine = graph.named_weight(weights, "attention.combine.weight")?;
         Ok(Self {
