@@ -5,6 +5,21 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
+/// mimalloc's `mi_option_purge_delay` (`include/mimalloc.h`, the same place in its v2 and v3
+/// option lists): milliseconds before freed memory goes back to the system, -1 for never.
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps the memory the process frees for its own reuse rather than returning it to the
+/// system a second later (mimalloc's default). A training step frees and allocates the same
+/// large buffers each time; returned, they came back as page faults and zeroed pages on every
+/// step (config c: 38k faults in a benchmark run against 1.3k, and 3–4% of its training
+/// speed). Call before the first allocation of any size that matters.
+pub fn keep_freed_memory() {
+    // SAFETY: setting an option is thread-safe and allowed at any time; `PURGE_DELAY` is a
+    // valid option index, and -1 is its documented "never purge".
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) }
+}
+
 /// `A`, exiting with a one-line message when it has no memory to give.
 pub struct ExitOnOutOfMemory<A>(pub A);
 
@@ -72,5 +87,23 @@ fn out_of_memory(bytes: usize) -> ! {
     unsafe {
         libc::write(2, line.as_ptr().cast(), length);
         libc::_exit(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_purge_delay_option_is_mimallocs_and_is_switched_off() {
+        // mimalloc v3's default purge delay is 1000 ms; index 15 holding it shows the
+        // index names that option (unless the environment set it).
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            // SAFETY: reading an option is allowed at any time.
+            assert_eq!(unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) }, 1000);
+        }
+        keep_freed_memory();
+        // SAFETY: as above.
+        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) }, -1);
     }
 }
