@@ -2,6 +2,7 @@
 //! one operation with a hand-written backward, on the CPU backends.
 
 pub(crate) mod activation;
+mod buffers;
 mod host;
 mod isa;
 mod kernel;

@@ -16,6 +16,8 @@
 //! across threads.
 
 #[cfg(target_arch = "x86_64")]
+use super::buffers::zeros;
+#[cfg(target_arch = "x86_64")]
 use super::isa::Isa;
 use rayon::prelude::*;
 
@@ -90,7 +92,7 @@ impl<'a> PackedRhs<'a> {
         if let Some(isa) = Isa::detect() {
             let width = isa.panel();
             let panels = n.div_ceil(width);
-            let mut packed = vec![0.0f32; panels * k * width];
+            let mut packed = zeros(panels * k * width);
             let pack = |(panel, dst): (usize, &mut [f32])| {
                 let first = panel * width;
                 let cols = width.min(n - first);

@@ -3,6 +3,7 @@
 //! ([`PackedRhs`]). Buffers are row-major: `x` `[R, I]` (`R` = batch × time), `w_ih` `[G·H, I]`
 //! (PyTorch's layout), `xp` `[R, G·H]`.
 
+use super::buffers::{repeated_rows, zeros};
 use super::packed::{PARALLEL_WORK, PackedRhs};
 
 /// The sizes of one input projection.
@@ -25,7 +26,7 @@ impl Projection {
     /// `xp = x · W_ihᵀ + b_ih`.
     pub fn forward(&self, x: &[f32], w_ih: &[f32], b_ih: &[f32]) -> Vec<f32> {
         let Projection { rows, input, gated } = *self;
-        let mut xp = b_ih.repeat(rows);
+        let mut xp = repeated_rows(b_ih, rows);
         // W_ihᵀ `[I, G·H]`: element (i, n) is w_ih[n · I + i].
         PackedRhs::new(w_ih, [input, gated], [1, input]).product(
             rows,
@@ -41,7 +42,7 @@ impl Projection {
     /// `d_x = d_xp · W_ih`.
     pub fn input_gradient(&self, d_xp: &[f32], w_ih: &[f32]) -> Vec<f32> {
         let Projection { rows, input, gated } = *self;
-        let mut d_x = vec![0.0f32; rows * input];
+        let mut d_x = zeros(rows * input);
         PackedRhs::new(w_ih, [gated, input], [input, 1]).product(
             rows,
             &mut d_x,
@@ -56,7 +57,7 @@ impl Projection {
     /// `d_W_ih = d_xpᵀ · x`.
     pub fn weight_gradient(&self, d_xp: &[f32], x: &[f32]) -> Vec<f32> {
         let Projection { rows, input, gated } = *self;
-        let mut d_w_ih = vec![0.0f32; gated * input];
+        let mut d_w_ih = zeros(gated * input);
         PackedRhs::new(x, [rows, input], [input, 1]).product(
             gated,
             &mut d_w_ih,

@@ -5,6 +5,7 @@ use super::cells::{gru_cell_backward, lstm_cell_backward, rnn_cell_backward};
 use super::forward::PARALLEL_CELLS;
 use super::{Dims, Gradients, Inputs, active};
 use crate::layers::recurrent::CellKind;
+use crate::layers::recurrent::fused::buffers::zeros;
 use crate::layers::recurrent::fused::isa::{has_avx2_fma, has_avx512};
 use crate::layers::recurrent::fused::packed::PackedRhs;
 use crate::layers::recurrent::fused::projection::column_sums;
@@ -162,9 +163,9 @@ fn backward_portable(
     let (gated, width) = (dims.gated(), dims.out_width());
     // Gradients of the pre-activations as the input projection and the recurrent product see
     // them; they differ only in the GRU's candidate gate.
-    let mut d_xp = vec![0.0f32; batch * time * gated];
+    let mut d_xp = zeros(batch * time * gated);
     let mut d_hp = if kind == CellKind::Gru {
-        vec![0.0f32; batch * time * gated]
+        zeros(batch * time * gated)
     } else {
         Vec::new()
     };
@@ -173,7 +174,7 @@ fn backward_portable(
     let mut dc = vec![0.0f32; batch * hidden];
     let parallel = batch * hidden >= PARALLEL_CELLS;
     // The state each step started from, `[B, T, H]`, for the weight gradient.
-    let mut h_prev = vec![0.0f32; batch * time * hidden];
+    let mut h_prev = zeros(batch * time * hidden);
     let copy_previous = |(b, h_prev): (usize, &mut [f32])| {
         for (t, dst) in h_prev.chunks_exact_mut(hidden.max(1)).enumerate() {
             let src = if t == 0 {
@@ -243,7 +244,7 @@ fn backward_portable(
     }
     let d_rec = if kind == CellKind::Gru { &d_hp } else { &d_xp };
     // dW_hh = Σ_rows d_recᵀ · h_prev, one product over every step of every sequence.
-    let mut d_w_hh = vec![0.0f32; gated * hidden];
+    let mut d_w_hh = zeros(gated * hidden);
     PackedRhs::new(&h_prev, [batch * time, hidden], [hidden, 1]).product(
         gated,
         &mut d_w_hh,

@@ -5,6 +5,7 @@ use super::cells::{gru_cell, lstm_cell, rnn_cell};
 use super::{Dims, Inputs, active};
 use crate::layers::recurrent::CellKind;
 use crate::layers::recurrent::fused::activation::{sigmoid, tanh};
+use crate::layers::recurrent::fused::buffers::zeros;
 use crate::layers::recurrent::fused::isa::{has_avx2_fma, has_avx512};
 use crate::layers::recurrent::fused::packed::PackedRhs;
 use rayon::prelude::*;
@@ -44,8 +45,8 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
         kind,
     } = dims;
     let (gated, width, saved_width) = (dims.gated(), dims.out_width(), dims.saved_width());
-    let mut out = vec![0.0f32; batch * time * width];
-    let mut saved = vec![0.0f32; if save { batch * time * saved_width } else { 0 }];
+    let mut out = zeros(batch * time * width);
+    let mut saved = zeros(if save { batch * time * saved_width } else { 0 });
     let mut h = inputs.h0.to_vec();
     // The cell state (read by the LSTM only).
     let mut c = if kind == CellKind::Lstm {
