@@ -66,6 +66,8 @@ pub(super) struct PackedRhs<'a> {
     k: usize,
     n: usize,
     layout: Layout<'a>,
+    /// Whether its products may split across threads (large ones do).
+    threads: bool,
 }
 
 enum Layout<'a> {
@@ -124,13 +126,29 @@ impl<'a> PackedRhs<'a> {
                 k,
                 n,
                 layout: Layout::Packed(packed, isa),
+                threads: true,
             };
         }
         Self {
             k,
             n,
             layout: Layout::Strided(rhs, strides),
+            threads: true,
         }
+    }
+
+    /// The same right-hand side, its products each run on the calling thread: for callers
+    /// that already split their work across threads.
+    pub fn on_one_thread(self) -> Self {
+        Self {
+            threads: false,
+            ..self
+        }
+    }
+
+    /// Whether its products may split across threads.
+    pub fn allows_threads(&self) -> bool {
+        self.threads
     }
 
     /// `dst = [dst +] lhs · rhs` for `m` rows: `lhs` element `(r, i)` is `lhs[r · lhs_strides[0]
@@ -171,6 +189,7 @@ impl<'a> PackedRhs<'a> {
                     dst: Destination(dst.as_mut_ptr()),
                     dst_stride,
                     accumulate,
+                    threads: self.threads,
                 };
                 // SAFETY: `Packed` exists only on CPUs with its ISA; every row of `lhs` and
                 // `dst` was bounds-checked above; `packed` holds `k · W` values a panel.
@@ -183,6 +202,7 @@ impl<'a> PackedRhs<'a> {
                 }
             }
             Layout::Strided(rhs, strides) => matmul(
+                self.threads,
                 [m, n, k],
                 dst,
                 dst_stride,
@@ -201,6 +221,7 @@ impl<'a> PackedRhs<'a> {
 /// product runs.
 #[allow(clippy::too_many_arguments)]
 fn matmul(
+    threads: bool,
     [m, n, k]: [usize; 3],
     dst: &mut [f32],
     dst_rs: usize,
@@ -228,7 +249,7 @@ fn matmul(
             "matmul: rhs out of bounds"
         );
     }
-    let parallelism = if m * n * k >= 192 * 192 * 192 {
+    let parallelism = if threads && m * n * k >= 192 * 192 * 192 {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
@@ -274,6 +295,8 @@ struct Shape {
     dst: Destination,
     dst_stride: usize,
     accumulate: bool,
+    /// Whether it may split across threads.
+    threads: bool,
 }
 
 // SAFETY: the threads of one product read `lhs` and `packed` and write disjoint parts of `dst`.
@@ -314,7 +337,7 @@ impl Shape {
     /// The CPU has the ISA; the bounds were checked by [`PackedRhs::product`].
     unsafe fn by_panels(self) {
         let panels = self.panels();
-        let parallel = self.m * self.n * self.k >= PARALLEL_WORK;
+        let parallel = self.threads && self.m * self.n * self.k >= PARALLEL_WORK;
         let tile_rows = self.isa.tile_rows();
         let tiles = self.m.div_ceil(tile_rows);
         let groups = if parallel {
@@ -364,7 +387,7 @@ impl Shape {
     /// # Safety
     /// As [`Shape::by_panels`].
     unsafe fn by_row_blocks(self) {
-        let parallel = self.m * self.n * self.k >= PARALLEL_WORK;
+        let parallel = self.threads && self.m * self.n * self.k >= PARALLEL_WORK;
         let tile_rows = self.isa.tile_rows();
         // Smaller blocks where there are too few to keep every thread busy.
         let block_tiles = if parallel {

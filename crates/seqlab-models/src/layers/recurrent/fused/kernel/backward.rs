@@ -1,5 +1,6 @@
 //! The backward time loop: per step the cell's backward for every sequence, then one product
-//! for the gradient of the previous state; the weights' gradient in one product at the end.
+//! for the gradient of the previous state (small steps in groups of sequences, as the
+//! forward's); the weights' gradient in one product at the end.
 
 use super::cells::{gru_cell_backward, lstm_cell_backward, rnn_cell_backward};
 use super::forward::PARALLEL_CELLS;
@@ -10,6 +11,7 @@ use crate::layers::recurrent::fused::isa::{has_avx2_fma, has_avx512};
 use crate::layers::recurrent::fused::packed::PackedRhs;
 use crate::layers::recurrent::fused::projection::column_sums;
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// The cell pass of one backward step for one sequence.
 struct BackwardStep<'a> {
@@ -113,6 +115,84 @@ impl BackwardStep<'_> {
     }
 }
 
+/// What every step of a backward time loop reads.
+struct BackwardSteps<'a> {
+    dims: Dims,
+    inputs: &'a Inputs<'a>,
+    out: &'a [f32],
+    saved: &'a [f32],
+    d_out: &'a [f32],
+    h_prev: &'a [f32],
+}
+
+impl BackwardSteps<'_> {
+    /// The backward time loop of the sequences `sequences`, given their rows of `dh`, `dc`
+    /// `[n, H]` and of `d_xp` and (the GRU's, else empty) `d_hp` `[n, T, G·H]`; its steps
+    /// split across threads where the batch and `w_hh` allow.
+    fn time_loop(
+        &self,
+        sequences: Range<usize>,
+        w_hh: &PackedRhs,
+        [dh, dc, d_xp, d_hp]: [&mut [f32]; 4],
+    ) {
+        let Dims {
+            time, hidden, kind, ..
+        } = self.dims;
+        let (gated, batch) = (self.dims.gated(), sequences.len());
+        let parallel = w_hh.allows_threads() && batch * hidden >= PARALLEL_CELLS;
+        let (h_rows, gate_rows) = (hidden.max(1), (time * gated).max(1));
+        for t in (0..time).rev() {
+            let step = BackwardStep {
+                dims: self.dims,
+                t,
+                inputs: self.inputs,
+                out: self.out,
+                saved: self.saved,
+                d_out: self.d_out,
+                h_prev: self.h_prev,
+            };
+            // Each sequence's rows of d_hp: the GRU's, empty otherwise.
+            let d_hp_rows: Vec<&mut [f32]> = if kind == CellKind::Gru {
+                d_hp.chunks_mut(gate_rows).collect()
+            } else {
+                (0..batch).map(|_| &mut [][..]).collect()
+            };
+            let run = |(b, (((dh, dc), d_x), d_h)): (usize, _)| {
+                step.run(sequences.start + b, [dh, dc, d_x, d_h])
+            };
+            if parallel {
+                dh.par_chunks_mut(h_rows)
+                    .zip(dc.par_chunks_mut(h_rows))
+                    .zip(d_xp.par_chunks_mut(gate_rows))
+                    .zip(d_hp_rows)
+                    .enumerate()
+                    .for_each(run);
+            } else {
+                dh.chunks_mut(h_rows)
+                    .zip(dc.chunks_mut(h_rows))
+                    .zip(d_xp.chunks_mut(gate_rows))
+                    .zip(d_hp_rows)
+                    .enumerate()
+                    .for_each(run);
+            }
+            // dh_{t-1} += d(pre-activations)_t · W_hh, over the sequences at once.
+            let d_rec = if kind == CellKind::Gru {
+                &*d_hp
+            } else {
+                &*d_xp
+            };
+            w_hh.product(
+                batch,
+                dh,
+                hidden,
+                true,
+                &d_rec[t * gated..],
+                [time * gated, 1],
+            );
+        }
+    }
+}
+
 /// Gradients of the inputs from the gradient `d_out` `[B, T, S·H]` of the output, given the
 /// output and what [`forward`] saved.
 pub(crate) fn backward(
@@ -199,48 +279,36 @@ fn backward_portable(
     }
     // W_hh `[G·H, H]` as the right-hand side of dh_{t-1} += d(pre-activations)_t · W_hh.
     let w_hh = PackedRhs::new(inputs.w_hh, [gated, hidden], [hidden, 1]);
-    let (h_rows, gate_rows) = (hidden.max(1), (time * gated).max(1));
-    for t in (0..time).rev() {
-        let step = BackwardStep {
-            dims,
-            t,
-            inputs,
-            out,
-            saved,
-            d_out,
-            h_prev: &h_prev,
-        };
-        // Each sequence's rows of d_hp: the GRU's, empty otherwise.
-        let d_hp_rows: Vec<&mut [f32]> = if kind == CellKind::Gru {
+    let steps = BackwardSteps {
+        dims,
+        inputs,
+        out,
+        saved,
+        d_out,
+        h_prev: &h_prev,
+    };
+    let groups = dims.sequence_groups();
+    if groups == 1 {
+        steps.time_loop(0..batch, &w_hh, [&mut dh, &mut dc, &mut d_xp, &mut d_hp]);
+    } else {
+        let w_hh = w_hh.on_one_thread();
+        let per_group = batch.div_ceil(groups);
+        let (h_rows, gate_rows) = (per_group * hidden, per_group * time * gated);
+        let d_hp_groups: Vec<&mut [f32]> = if kind == CellKind::Gru {
             d_hp.chunks_mut(gate_rows).collect()
         } else {
-            (0..batch).map(|_| &mut [][..]).collect()
+            (0..groups).map(|_| &mut [][..]).collect()
         };
-        if parallel {
-            dh.par_chunks_mut(h_rows)
-                .zip(dc.par_chunks_mut(h_rows))
-                .zip(d_xp.par_chunks_mut(gate_rows))
-                .zip(d_hp_rows)
-                .enumerate()
-                .for_each(|(b, (((dh, dc), d_x), d_h))| step.run(b, [dh, dc, d_x, d_h]));
-        } else {
-            dh.chunks_mut(h_rows)
-                .zip(dc.chunks_mut(h_rows))
-                .zip(d_xp.chunks_mut(gate_rows))
-                .zip(d_hp_rows)
-                .enumerate()
-                .for_each(|(b, (((dh, dc), d_x), d_h))| step.run(b, [dh, dc, d_x, d_h]));
-        }
-        // dh_{t-1} += d(pre-activations)_t · W_hh, over the batch at once.
-        let d_rec = if kind == CellKind::Gru { &d_hp } else { &d_xp };
-        w_hh.product(
-            batch,
-            &mut dh,
-            hidden,
-            true,
-            &d_rec[t * gated..],
-            [time * gated, 1],
-        );
+        dh.par_chunks_mut(h_rows)
+            .zip(dc.par_chunks_mut(h_rows))
+            .zip(d_xp.par_chunks_mut(gate_rows))
+            .zip(d_hp_groups)
+            .enumerate()
+            .for_each(|(group, (((dh, dc), d_xp), d_hp))| {
+                let first = group * per_group;
+                let sequences = first..(first + per_group).min(batch);
+                steps.time_loop(sequences, &w_hh, [dh, dc, d_xp, d_hp]);
+            });
     }
     let d_rec = if kind == CellKind::Gru { &d_hp } else { &d_xp };
     // dW_hh = Σ_rows d_recᵀ · h_prev, one product over every step of every sequence.

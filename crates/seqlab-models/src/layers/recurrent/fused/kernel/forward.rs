@@ -1,5 +1,6 @@
 //! The forward time loop: per step one recurrent product for the whole batch, then the cell
-//! pass of every sequence.
+//! pass of every sequence. Small steps run in groups of sequences instead, each group's whole
+//! loop on one thread ([`Dims::sequence_groups`]).
 
 use super::cells::{gru_cell, lstm_cell, rnn_cell};
 use super::{Dims, Inputs, active};
@@ -42,11 +43,54 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
         batch,
         time,
         hidden,
-        kind,
+        ..
     } = dims;
     let (gated, width, saved_width) = (dims.gated(), dims.out_width(), dims.saved_width());
     let mut out = zeros(batch * time * width);
     let mut saved = zeros(if save { batch * time * saved_width } else { 0 });
+    // W_hhᵀ `[H, G·H]`: W_hhᵀ[k, n] = w_hh[n * H + k].
+    let w_hh_t = PackedRhs::new(inputs.w_hh, [hidden, gated], [1, hidden]);
+    let groups = dims.sequence_groups();
+    if groups == 1 {
+        time_loop(dims, xp, inputs, &w_hh_t, [&mut out, &mut saved]);
+        return (out, saved);
+    }
+    let w_hh_t = w_hh_t.on_one_thread();
+    let per_group = batch.div_ceil(groups);
+    let saved_groups: Vec<&mut [f32]> = if save && saved_width > 0 {
+        saved.chunks_mut(per_group * time * saved_width).collect()
+    } else {
+        (0..groups).map(|_| &mut [][..]).collect()
+    };
+    out.par_chunks_mut(per_group * time * width)
+        .zip(saved_groups)
+        .enumerate()
+        .for_each(|(group, (out, saved))| {
+            let sequences = group * per_group..(group * per_group + per_group).min(batch);
+            let xp = &xp[sequences.start * time * gated..sequences.end * time * gated];
+            let (dims, inputs) = (dims.group(&sequences), inputs.group(sequences, hidden));
+            time_loop(dims, xp, &inputs, &w_hh_t, [out, saved]);
+        });
+    (out, saved)
+}
+
+/// The time loop of `dims.batch` sequences, writing their output and saved rows; its steps
+/// split across threads where `dims` and `w_hh_t` allow.
+fn time_loop(
+    dims: Dims,
+    xp: &[f32],
+    inputs: &Inputs,
+    w_hh_t: &PackedRhs,
+    [out, saved]: [&mut [f32]; 2],
+) {
+    let Dims {
+        batch,
+        time,
+        hidden,
+        kind,
+    } = dims;
+    let (gated, width, saved_width) = (dims.gated(), dims.out_width(), dims.saved_width());
+    let save = !saved.is_empty();
     let mut h = inputs.h0.to_vec();
     // The cell state (read by the LSTM only).
     let mut c = if kind == CellKind::Lstm {
@@ -55,9 +99,7 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
         vec![0.0f32; batch * hidden]
     };
     let mut hp = vec![0.0f32; batch * gated];
-    let parallel = batch * hidden >= PARALLEL_CELLS;
-    // W_hhᵀ `[H, G·H]`: W_hhᵀ[k, n] = w_hh[n * H + k].
-    let w_hh_t = PackedRhs::new(inputs.w_hh, [hidden, gated], [1, hidden]);
+    let parallel = w_hh_t.allows_threads() && batch * hidden >= PARALLEL_CELLS;
     if kind == CellKind::Lstm && !parallel && inputs.lengths.is_none() {
         let mut gates = vec![0.0f32; 4 * batch * hidden];
         for t in 0..time {
@@ -69,9 +111,9 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
                 hp: &hp,
                 b_hh: inputs.b_hh,
             };
-            step.run(&mut gates, [&mut h, &mut c, &mut out, &mut saved]);
+            step.run(&mut gates, [&mut h, &mut c, &mut *out, &mut *saved]);
         }
-        return (out, saved);
+        return;
     }
     // Each sequence's state and its rows of the output, split once.
     let saved_rows: Vec<&mut [f32]> = if save && saved_width > 0 {
@@ -110,8 +152,6 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
                 .for_each(|(b, ((h, sequence), r))| step.run(b, h, sequence, r));
         }
     }
-    drop(sequences);
-    (out, saved)
 }
 
 /// The cell pass of one forward step for one sequence.

@@ -147,3 +147,66 @@ fn padded_steps_keep_the_final_state() {
         );
     }
 }
+
+/// The time loops split by groups of sequences (two threads, small steps) give every value the
+/// loop of the whole batch on one thread gives, bit for bit: forward output and saved gates,
+/// and every gradient.
+#[test]
+fn groups_of_sequences_match_the_whole_batch() {
+    let pool = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    };
+    let (one, two) = (pool(1), pool(2));
+    let (batch, time, hidden) = (19, 60, 64);
+    for kind in kinds() {
+        for lengths in [None, Some((0..batch).map(|b| 1 + b % time).collect())] {
+            let gated = kind.gates() * hidden;
+            let case = Case {
+                dims: Dims {
+                    batch,
+                    time,
+                    hidden,
+                    kind,
+                },
+                xp: values(batch * time * gated, 1),
+                // Small enough that the identity RNN stays finite over 60 steps.
+                w_hh: values(gated * hidden, 2).iter().map(|w| w * 0.1).collect(),
+                b_hh: values(gated, 3),
+                h0: values(batch * hidden, 4),
+                c0: values(batch * hidden, 5),
+                lengths,
+            };
+            let d_out = values(batch * time * case.dims.out_width(), 6);
+            let run = || {
+                let (out, saved) = forward(case.dims, &case.xp, &case.inputs(), true);
+                let grads = backward(case.dims, &case.inputs(), &out, &saved, &d_out);
+                (out, saved, grads)
+            };
+            assert_eq!(two.install(|| case.dims.sequence_groups()), 2);
+            let (whole, split) = (one.install(run), two.install(run));
+            let label = format!("{kind:?} lengths {:?}", case.lengths.is_some());
+            let same = |whole: &[f32], split: &[f32], what: &str| {
+                assert_eq!(whole.len(), split.len(), "{label}: {what} length");
+                assert!(
+                    whole.iter().all(|v| v.is_finite()),
+                    "{label}: {what} finite"
+                );
+                let first = whole
+                    .iter()
+                    .zip(split)
+                    .position(|(a, b)| a.to_bits() != b.to_bits());
+                assert_eq!(first, None, "{label}: {what} differs first at that index");
+            };
+            same(&whole.0, &split.0, "output");
+            same(&whole.1, &split.1, "saved");
+            same(&whole.2.xp, &split.2.xp, "d xp");
+            same(&whole.2.w_hh, &split.2.w_hh, "d w_hh");
+            same(&whole.2.b_hh, &split.2.b_hh, "d b_hh");
+            same(&whole.2.h0, &split.2.h0, "d h0");
+            same(&whole.2.c0, &split.2.c0, "d c0");
+        }
+    }
+}
