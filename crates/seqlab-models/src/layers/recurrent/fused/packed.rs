@@ -11,9 +11,9 @@
 //! what an AVX-512 core with full-width units does.
 //!
 //! Products with many rows (the input projection and the weight gradients over every step at
-//! once) also pack the left-hand side, block by block (`BLOCK_TILES` tiles × [`BLOCK_DEPTH`],
-//! kept in the core's L2 cache while the panels stream past it), and split the row blocks
-//! across threads.
+//! once) run block by block (`BLOCK_TILES` tiles of rows × [`BLOCK_DEPTH`] of depth, whose
+//! left-hand side stays in the core's L2 cache while the panels stream past it), and split the
+//! row blocks across threads.
 
 #[cfg(target_arch = "x86_64")]
 use super::buffers::zeros;
@@ -32,11 +32,11 @@ const PARALLEL_PACK: usize = 256 * 1024;
 #[cfg(target_arch = "x86_64")]
 const TASKS_PER_THREAD: usize = 4;
 
-/// Register tiles of rows per packed block of a product with many rows (at most).
+/// Register tiles of rows per block of a product with many rows (at most).
 #[cfg(target_arch = "x86_64")]
 const BLOCK_TILES: usize = 8;
 
-/// Depth (`k`) per packed block of a product with many rows.
+/// Depth (`k`) per block of a product with many rows.
 #[cfg(target_arch = "x86_64")]
 const BLOCK_DEPTH: usize = 256;
 
@@ -405,10 +405,11 @@ impl Shape {
         for_each_task(parallel, blocks, block);
     }
 
-    /// The block of `block_rows` rows (fewer at the end) from `first_row`. Rows stored
-    /// contiguously are read in place (the tile kernel reads each row as a stream); any other
-    /// left-hand side (a transposed one: the weight gradients) is first copied into tiles that
-    /// hold, for each depth, the tile's rows side by side.
+    /// The block of `block_rows` rows (fewer at the end) from `first_row`, its left-hand side
+    /// read in place, [`BLOCK_DEPTH`] columns at a time against every panel. A transposed
+    /// left-hand side (the weight gradients') is read in place too, each depth's rows side by
+    /// side: copying it into tiles first was slower (`[2048, 3200]ᵀ`-by-`[3200, 64]`, config
+    /// c's first-layer input weights' gradient: 94–124 GFLOP/s copied, 180–198 in place).
     ///
     /// # Safety
     /// As [`Shape::by_panels`].
@@ -417,48 +418,25 @@ impl Shape {
         let rows = block_rows.min(self.m - first_row);
         let tiles = rows.div_ceil(tile_rows);
         let [lhs_rs, lhs_cs] = self.lhs_strides;
-        let in_place = lhs_cs == 1;
-        let mut packed = if in_place {
-            Vec::new()
-        } else {
-            // Zeros past the last row.
-            vec![0.0f32; tiles * BLOCK_DEPTH * tile_rows]
-        };
         let mut depth = 0;
         while depth < self.k {
             let depth_len = BLOCK_DEPTH.min(self.k - depth);
-            let tile_len = depth_len * tile_rows;
-            for (t, tile) in packed.chunks_exact_mut(tile_len).take(tiles).enumerate() {
-                let first = first_row + t * tile_rows;
-                let valid = tile_rows.min(rows - t * tile_rows);
-                // SAFETY: rows `first..first + valid` are below `m` and depths
-                // `depth..depth + depth_len` below `k`: within the checked bounds.
-                unsafe { self.pack_tile(tile, [first, valid], depth) };
-            }
             for p in 0..self.panels() {
                 let first_col = p * width;
                 for t in 0..tiles {
                     let row = first_row + t * tile_rows;
-                    let (lhs, lhs_strides) = if in_place {
-                        (
-                            self.lhs.wrapping_add(row * lhs_rs + depth),
-                            self.lhs_strides,
-                        )
-                    } else {
-                        (packed.as_ptr().wrapping_add(t * tile_len), [1, tile_rows])
-                    };
-                    // SAFETY: `lhs` holds the tile's rows to `depth_len` (in place: within the
-                    // checked bounds; packed: `depth_len · tile_rows` values); panel `p`'s
-                    // rows `depth..depth + depth_len` are within its `k · W` values; `dst`
-                    // rows `row..row + tile_rows` (fewer at the end) are within the checked
-                    // bounds.
+                    // SAFETY: the tile's rows `row..` (at most `tile_rows`, below `m`) at depths
+                    // `depth..depth + depth_len` (below `k`) are within the checked bounds of
+                    // `lhs`; panel `p`'s rows `depth..depth + depth_len` are within its `k · W`
+                    // values; `dst` rows `row..row + tile_rows` (fewer at the end) are within
+                    // the checked bounds.
                     unsafe {
                         Tile {
                             isa: self.isa,
                             k: depth_len,
                             cols: width.min(self.n - first_col),
-                            lhs,
-                            lhs_strides,
+                            lhs: self.lhs.wrapping_add(row * lhs_rs + depth * lhs_cs),
+                            lhs_strides: self.lhs_strides,
                             panel: self.packed.add((p * self.k + depth) * width),
                             dst: self.dst.at(row * self.dst_stride + first_col),
                             dst_stride: self.dst_stride,
@@ -469,35 +447,6 @@ impl Shape {
                 }
             }
             depth += depth_len;
-        }
-    }
-
-    /// Copies rows `first..first + valid` at depths `depth..` into `tile` (`depth_len` groups
-    /// of the ISA's tile rows).
-    ///
-    /// # Safety
-    /// Those rows and depths are within the checked bounds of `lhs`.
-    unsafe fn pack_tile(&self, tile: &mut [f32], [first, valid]: [usize; 2], depth: usize) {
-        let tile_rows = self.isa.tile_rows();
-        let [lhs_rs, lhs_cs] = self.lhs_strides;
-        if lhs_rs == 1 {
-            // A transposed matrix: each depth's rows are side by side already.
-            for (i, dst) in tile.chunks_exact_mut(tile_rows).enumerate() {
-                // SAFETY: the caller's contract.
-                let src = unsafe {
-                    std::slice::from_raw_parts(self.lhs.add(first + (depth + i) * lhs_cs), valid)
-                };
-                dst[..valid].copy_from_slice(src);
-            }
-            return;
-        }
-        for r in 0..valid {
-            // SAFETY: the caller's contract.
-            let src = unsafe { self.lhs.add((first + r) * lhs_rs + depth * lhs_cs) };
-            for (i, dst) in tile[r..].iter_mut().step_by(tile_rows).enumerate() {
-                // SAFETY: as above.
-                *dst = unsafe { *src.add(i * lhs_cs) };
-            }
         }
     }
 }
