@@ -15,13 +15,8 @@ use std::ops::Range;
 
 /// The cell pass of one backward step for one sequence.
 struct BackwardStep<'a> {
-    dims: Dims,
+    steps: &'a BackwardSteps<'a>,
     t: usize,
-    inputs: &'a Inputs<'a>,
-    out: &'a [f32],
-    saved: &'a [f32],
-    d_out: &'a [f32],
-    h_prev: &'a [f32],
 }
 
 impl BackwardStep<'_> {
@@ -63,15 +58,15 @@ impl BackwardStep<'_> {
 
     #[inline(always)]
     fn run_portable(&self, b: usize, [dh, dc, d_x, d_h]: [&mut [f32]; 4]) {
-        let BackwardStep {
+        let t = self.t;
+        let BackwardSteps {
             dims,
-            t,
             inputs,
             out,
             saved,
             d_out,
             h_prev,
-        } = *self;
+        } = *self.steps;
         let Dims {
             time, hidden, kind, ..
         } = dims;
@@ -116,6 +111,7 @@ impl BackwardStep<'_> {
 }
 
 /// What every step of a backward time loop reads.
+#[derive(Clone, Copy)]
 struct BackwardSteps<'a> {
     dims: Dims,
     inputs: &'a Inputs<'a>,
@@ -142,15 +138,7 @@ impl BackwardSteps<'_> {
         let parallel = w_hh.allows_threads() && batch * hidden >= PARALLEL_CELLS;
         let (h_rows, gate_rows) = (hidden.max(1), (time * gated).max(1));
         for t in (0..time).rev() {
-            let step = BackwardStep {
-                dims: self.dims,
-                t,
-                inputs: self.inputs,
-                out: self.out,
-                saved: self.saved,
-                d_out: self.d_out,
-                h_prev: self.h_prev,
-            };
+            let step = BackwardStep { steps: self, t };
             // Each sequence's rows of d_hp: the GRU's, empty otherwise.
             let d_hp_rows: Vec<&mut [f32]> = if kind == CellKind::Gru {
                 d_hp.chunks_mut(gate_rows).collect()

@@ -30,7 +30,15 @@ struct Case {
 
 impl Case {
     fn new(kind: CellKind, lengths: Option<Vec<usize>>) -> Self {
-        let (batch, time, hidden) = (3, 5, 4);
+        Self::sized(kind, lengths, [3, 5, 4])
+    }
+
+    /// A case of `batch` sequences of `time` steps and `hidden` units.
+    fn sized(
+        kind: CellKind,
+        lengths: Option<Vec<usize>>,
+        [batch, time, hidden]: [usize; 3],
+    ) -> Self {
         let gated = kind.gates() * hidden;
         Self {
             dims: Dims {
@@ -163,22 +171,9 @@ fn groups_of_sequences_match_the_whole_batch() {
     let (batch, time, hidden) = (19, 60, 64);
     for kind in kinds() {
         for lengths in [None, Some((0..batch).map(|b| 1 + b % time).collect())] {
-            let gated = kind.gates() * hidden;
-            let case = Case {
-                dims: Dims {
-                    batch,
-                    time,
-                    hidden,
-                    kind,
-                },
-                xp: values(batch * time * gated, 1),
-                // Small enough that the identity RNN stays finite over 60 steps.
-                w_hh: values(gated * hidden, 2).iter().map(|w| w * 0.1).collect(),
-                b_hh: values(gated, 3),
-                h0: values(batch * hidden, 4),
-                c0: values(batch * hidden, 5),
-                lengths,
-            };
+            let mut case = Case::sized(kind, lengths, [batch, time, hidden]);
+            // Small enough that the identity RNN stays finite over 60 steps.
+            case.w_hh.iter_mut().for_each(|w| *w *= 0.1);
             let d_out = values(batch * time * case.dims.out_width(), 6);
             let run = || {
                 let (out, saved) = forward(case.dims, &case.xp, &case.inputs(), true);
