@@ -275,12 +275,9 @@ fn backward_portable(
         d_out,
         h_prev: &h_prev,
     };
-    let groups = dims.sequence_groups();
-    if groups == 1 {
-        steps.time_loop(0..batch, &w_hh, [&mut dh, &mut dc, &mut d_xp, &mut d_hp]);
-    } else {
+    if let Some(per_group) = dims.sequences_per_group() {
         let w_hh = w_hh.on_one_thread();
-        let per_group = batch.div_ceil(groups);
+        let groups = batch.div_ceil(per_group);
         let (h_rows, gate_rows) = (per_group * hidden, per_group * time * gated);
         let d_hp_groups: Vec<&mut [f32]> = if kind == CellKind::Gru {
             d_hp.chunks_mut(gate_rows).collect()
@@ -293,10 +290,11 @@ fn backward_portable(
             .zip(d_hp_groups)
             .enumerate()
             .for_each(|(group, (((dh, dc), d_xp), d_hp))| {
-                let first = group * per_group;
-                let sequences = first..(first + per_group).min(batch);
+                let sequences = dims.group_sequences(group, per_group);
                 steps.time_loop(sequences, &w_hh, [dh, dc, d_xp, d_hp]);
             });
+    } else {
+        steps.time_loop(0..batch, &w_hh, [&mut dh, &mut dc, &mut d_xp, &mut d_hp]);
     }
     let d_rec = if kind == CellKind::Gru { &d_hp } else { &d_xp };
     // dW_hh = Σ_rows d_recᵀ · h_prev, one product over every step of every sequence.

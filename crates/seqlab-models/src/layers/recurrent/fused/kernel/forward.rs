@@ -1,6 +1,6 @@
 //! The forward time loop: per step one recurrent product for the whole batch, then the cell
 //! pass of every sequence. Small steps run in groups of sequences instead, each group's whole
-//! loop on one thread ([`Dims::sequence_groups`]).
+//! loop on one thread ([`Dims::sequences_per_group`]).
 
 use super::cells::{gru_cell, lstm_cell, rnn_cell};
 use super::{Dims, Inputs, active};
@@ -50,13 +50,12 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
     let mut saved = zeros(if save { batch * time * saved_width } else { 0 });
     // W_hhᵀ `[H, G·H]`: W_hhᵀ[k, n] = w_hh[n * H + k].
     let w_hh_t = PackedRhs::new(inputs.w_hh, [hidden, gated], [1, hidden]);
-    let groups = dims.sequence_groups();
-    if groups == 1 {
+    let Some(per_group) = dims.sequences_per_group() else {
         time_loop(dims, xp, inputs, &w_hh_t, [&mut out, &mut saved]);
         return (out, saved);
-    }
+    };
     let w_hh_t = w_hh_t.on_one_thread();
-    let per_group = batch.div_ceil(groups);
+    let groups = batch.div_ceil(per_group);
     let saved_groups: Vec<&mut [f32]> = if save && saved_width > 0 {
         saved.chunks_mut(per_group * time * saved_width).collect()
     } else {
@@ -66,7 +65,7 @@ fn forward_portable(dims: Dims, xp: &[f32], inputs: &Inputs, save: bool) -> (Vec
         .zip(saved_groups)
         .enumerate()
         .for_each(|(group, (out, saved))| {
-            let sequences = group * per_group..(group * per_group + per_group).min(batch);
+            let sequences = dims.group_sequences(group, per_group);
             let xp = &xp[sequences.start * time * gated..sequences.end * time * gated];
             let (dims, inputs) = (dims.group(&sequences), inputs.group(sequences, hidden));
             time_loop(dims, xp, &inputs, &w_hh_t, [out, saved]);

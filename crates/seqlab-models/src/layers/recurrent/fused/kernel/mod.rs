@@ -73,20 +73,29 @@ impl Dims {
     /// Whether the time loop splits work across threads (its sequences, its cell passes or
     /// its recurrent products).
     pub fn is_parallel(&self) -> bool {
-        self.sequence_groups() > 1
+        self.sequences_per_group().is_some()
             || self.batch * self.hidden >= PARALLEL_CELLS
             || self.batch * self.gated() * self.hidden >= PARALLEL_WORK
     }
 
-    /// Groups of sequences whose time loops run on threads of their own, with no hand-over
-    /// between steps; 1 where the steps split across threads instead (or nothing does).
-    fn sequence_groups(&self) -> usize {
+    /// Sequences per group where the batch splits into groups whose time loops run on threads
+    /// of their own, with no hand-over between steps; `None` where the steps split across
+    /// threads instead (or nothing does).
+    fn sequences_per_group(&self) -> Option<usize> {
         let threads = rayon::current_num_threads();
         let step = self.batch * self.gated() * self.hidden;
         if threads < 2 || step >= SPLIT_BY_SEQUENCES_BELOW || step * self.time < SPLIT_AT_LEAST {
-            return 1;
+            return None;
         }
-        (self.batch / MIN_GROUP).clamp(1, threads)
+        let groups = (self.batch / MIN_GROUP).clamp(1, threads);
+        (groups > 1).then(|| self.batch.div_ceil(groups))
+    }
+
+    /// The sequences of group `group` of `per_group` sequences each (the last one may have
+    /// fewer).
+    fn group_sequences(&self, group: usize, per_group: usize) -> Range<usize> {
+        let first = group * per_group;
+        first..(first + per_group).min(self.batch)
     }
 
     /// The sizes of the group of sequences `sequences`.
