@@ -122,3 +122,112 @@ fn lm7_trains_alike_on_every_device() {
         RecurrentLmConfig::awd_lstm(30, 64, 0.0).init(d)
     });
 }
+
+/// The output, final state and every gradient of `layer` (2 layers, both directions) run on
+/// `device` over padded sequences `x` with the given state, all built on flex.
+fn recurrent_run(
+    layer: &seqlab::models::Recurrent,
+    inputs: &[burn::tensor::TensorData; 4],
+    device: &Device,
+) -> Vec<(String, Vec<f32>)> {
+    use burn::module::Module;
+    use burn::tensor::Tensor;
+    use seqlab::models::RecurrentState;
+    let device = device.clone().autodiff();
+    let tensor = |data: &burn::tensor::TensorData| {
+        Tensor::<3>::from_data(data.clone(), &device).require_grad()
+    };
+    let [x, h0, c0, weights_out] = inputs.each_ref().map(tensor);
+    let is_lstm = layer.weights[0].weight_hh.dims()[0] == 4 * h0.dims()[2];
+    let [batch, time, _] = x.dims();
+    let layer = layer.clone().fork(&device);
+    let lengths: Vec<usize> = (0..batch).map(|b| 1 + (b * 5) % time).collect();
+    let state = RecurrentState {
+        hidden: h0.clone(),
+        cell: is_lstm.then(|| c0.clone()),
+    };
+    let (out, end) = layer
+        .forward_padded(x.clone(), Some(state), &lengths)
+        .unwrap();
+    let mut loss = (out.clone() * weights_out).sum() + end.hidden.clone().powi_scalar(2).sum();
+    if let Some(cell) = &end.cell {
+        loss = loss + cell.clone().sum();
+    }
+    let grads = loss.backward();
+    let values = |name: &str, tensor: Tensor<1>| {
+        let values = tensor.into_data().convert::<f32>().try_to_vec::<f32>();
+        (name.to_string(), values.unwrap())
+    };
+    let mut all = vec![
+        values("output", out.flatten(0, 2)),
+        values("h_n", end.hidden.flatten(0, 2)),
+        values("d x", x.grad(&grads).unwrap().flatten(0, 2)),
+        values("d h0", h0.grad(&grads).unwrap().flatten(0, 2)),
+    ];
+    if is_lstm {
+        all.push(values("d c0", c0.grad(&grads).unwrap().flatten(0, 2)));
+    }
+    for (index, weights) in layer.weights.iter().enumerate() {
+        let bias = |b: &Option<burn::module::Param<Tensor<1>>>| b.as_ref().unwrap().grad(&grads);
+        all.extend([
+            values(
+                &format!("d weight_ih {index}"),
+                weights.weight_ih.grad(&grads).unwrap().flatten(0, 1),
+            ),
+            values(
+                &format!("d weight_hh {index}"),
+                weights.weight_hh.grad(&grads).unwrap().flatten(0, 1),
+            ),
+            values(
+                &format!("d bias_ih {index}"),
+                bias(&weights.bias_ih).unwrap(),
+            ),
+            values(
+                &format!("d bias_hh {index}"),
+                bias(&weights.bias_hh).unwrap(),
+            ),
+        ]);
+    }
+    all
+}
+
+/// The fused GPU operation at sizes that span several of its kernels' cubes (40 hidden units,
+/// 20 sequences of lengths 1 to 7, two layers, both directions, a given state) gives flex's
+/// fused operation's outputs and gradients, for every kind of cell.
+#[test]
+fn the_fused_gpu_layers_match_the_cpu_over_several_cubes() {
+    use burn::tensor::{Distribution, Tensor};
+    use seqlab::models::RecurrentConfig;
+    let (batch, time, input, hidden) = (20, 7, 9, 40);
+    let wgpu = DeviceChoice::Wgpu.device().unwrap();
+    let flex = Device::flex();
+    flex.seed(11);
+    let random = |dims: [usize; 3]| {
+        Tensor::<3>::random(dims, Distribution::Normal(0.0, 1.0), &flex).into_data()
+    };
+    let inputs = [
+        random([batch, time, input]),
+        random([4, batch, hidden]),
+        random([4, batch, hidden]),
+        random([batch, time, 2 * hidden]),
+    ];
+    for name in ["rnn", "rnn-relu", "rnn-identity", "lstm", "gru"] {
+        let kind: CellKind = name.parse().unwrap();
+        let layer = RecurrentConfig::new(kind, input, hidden)
+            .with_num_layers(2)
+            .with_bidirectional(true)
+            .init(&flex.clone().autodiff());
+        let expected = recurrent_run(&layer, &inputs, &flex);
+        let got = recurrent_run(&layer, &inputs, &wgpu);
+        assert_eq!(expected.len(), got.len());
+        for ((name, expected), (_, got)) in expected.iter().zip(&got) {
+            assert_eq!(expected.len(), got.len(), "{kind:?} {name}");
+            for (i, (e, g)) in expected.iter().zip(got).enumerate() {
+                assert!(
+                    (e - g).abs() <= 1e-4 * (e.abs() + 1.0),
+                    "{kind:?} {name}[{i}]: flex {e}, wgpu {g}"
+                );
+            }
+        }
+    }
+}

@@ -225,32 +225,17 @@ fn fused_layers_match_pytorch_on_ndarray() {
     check_all(&DeviceChoice::NdArray.device().unwrap(), true, 1e-5, 1);
 }
 
+/// The fused GPU operation (`cube_fused`: one kernel a time step each way) on every case.
 #[test]
-fn layers_match_pytorch_on_wgpu() {
-    // A third of the cases: lavapipe compiles every kernel on the CPU.
-    check_all(&DeviceChoice::Wgpu.device().unwrap(), true, 1e-4, 3);
+fn fused_layers_match_pytorch_on_wgpu() {
+    check_all(&DeviceChoice::Wgpu.device().unwrap(), true, 1e-4, 1);
 }
 
-/// The LSTM's and GRU's cells as one CubeCL kernel each (forward and backward) and as tensor
-/// operations, both against PyTorch on wgpu: half the LSTM and GRU cases (lengths, directions,
-/// depths and given states all among them).
+/// The plain path's tensor operations on wgpu: a third of the cases (every kind, depth,
+/// direction, state and length setting among them).
 #[test]
-fn the_cell_kernels_and_the_plain_layers_match_pytorch_on_wgpu() {
-    let device = DeviceChoice::Wgpu.device().unwrap();
-    let fixtures = fixture("recurrent.json");
-    for kind in ["lstm", "gru"] {
-        let cases: Vec<&Value> = fixtures["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|case| case["kind"] == kind)
-            .collect();
-        assert_eq!(cases.len(), 16, "{kind} cases");
-        for case in cases.into_iter().step_by(2) {
-            check_case(case, &device, true, 1e-4);
-            check_case(case, &device, false, 1e-4);
-        }
-    }
+fn plain_layers_match_pytorch_on_wgpu() {
+    check_all(&DeviceChoice::Wgpu.device().unwrap(), false, 1e-4, 3);
 }
 
 /// A whole PyTorch model's `state_dict`, saved with `safetensors.torch.save_file`, loaded into

@@ -43,7 +43,7 @@ pub use language_model::{LanguageModel, LmOutput, TokenStepper};
 pub use markov::{MarkovError, MarkovModel};
 pub use recurrent::{
     CellKind, DirectionWeights, Nonlinearity, Recurrent, RecurrentConfig, RecurrentError,
-    RecurrentState, fused, last_valid_output,
+    RecurrentState, cube_fused, fused, last_valid_output,
 };
 pub use recurrent_lm::{EncoderLm, RECURRENT_GRAD_CLIP, RecurrentLm, RecurrentLmConfig};
 pub use sampling::{

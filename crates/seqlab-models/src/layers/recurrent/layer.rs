@@ -1,12 +1,26 @@
 //! [`Recurrent`]: the stack of layers, and the dispatch of each layer and direction to the
-//! fused CPU operation, the GPU cell kernels or the plain time loop.
+//! fused CPU operation, the fused GPU operation or the plain time loop.
 
 use super::padding::{Reversal, check_lengths, step_mask};
-use super::{CellKind, RecurrentError, RecurrentState, cube_cell, fused, plain};
+use super::{CellKind, RecurrentError, RecurrentState, cube_fused, fused, plain};
+
 use crate::host::host_values;
 use burn::module::{Module, Param};
 use burn::nn::Dropout;
 use burn::tensor::{Device, Tensor};
+
+/// A whole layer and direction as one operation: `(x, w_ih, b_ih, w_hh, b_hh, h0, c0, spec)`
+/// to the output `[B, T, S·H]`.
+type FusedRecurrence = fn(
+    Tensor<3>,
+    Tensor<2>,
+    Tensor<1>,
+    Tensor<2>,
+    Tensor<1>,
+    Tensor<2>,
+    Tensor<2>,
+    fused::RecurrenceSpec,
+) -> Tensor<3>;
 
 /// The weights of one layer in one direction, in PyTorch's layout: `weight_ih` `[G*H, I]`,
 /// `weight_hh` `[G*H, H]`, `bias_ih` and `bias_hh` `[G*H]`.
@@ -308,7 +322,10 @@ impl Recurrent {
         // the weights into buffers) is ten times a plain step's for a 512-wide LSTM: single
         // training steps run plain.
         let (outputs, h, c) = if self.fused && time > 1 && fused::supports(&device) {
-            self.run_fused(weights, input, h0, c0, lengths)
+            self.run_fused(weights, input, h0, c0, lengths, fused::fused_recurrence)
+        } else if self.fused && cube_fused::supports(&device) {
+            // On a GPU the projection and each step are kernel launches, one step included.
+            self.run_fused(weights, input, h0, c0, lengths, cube_fused::cube_recurrence)
         } else {
             // The input projection of every step at once: one matrix product.
             let mut projected = input
@@ -319,7 +336,6 @@ impl Recurrent {
             }
             plain::run(
                 self.kind,
-                self.fused && cube_cell::supports(&device),
                 weights.weight_hh.val(),
                 weights.bias_hh.as_ref().map(Param::val),
                 projected.reshape([batch, time, gated]),
@@ -372,7 +388,9 @@ impl Recurrent {
         (h.clone().unsqueeze_dim(1), h, c)
     }
 
-    /// The whole layer and direction as one fused operation, the input projection included.
+    /// The whole layer and direction as one fused operation, the input projection included:
+    /// `recurrence` is the CPU's ([`fused::fused_recurrence`]) or the GPU's
+    /// ([`cube_fused::cube_recurrence`]).
     fn run_fused(
         &self,
         weights: &DirectionWeights,
@@ -380,13 +398,14 @@ impl Recurrent {
         h0: Tensor<2>,
         c0: Option<Tensor<2>>,
         lengths: Option<&[usize]>,
+        recurrence: FusedRecurrence,
     ) -> (Tensor<3>, Tensor<2>, Option<Tensor<2>>) {
         let [batch, time, _] = input.dims();
         let hidden = self.hidden_size;
         let device = input.device();
         let [bias_ih, bias_hh] = self.biases(weights, &device);
         let c0_or_zeros = c0.unwrap_or_else(|| Tensor::zeros([batch, hidden], &device));
-        let out = fused::fused_recurrence(
+        let out = recurrence(
             input,
             weights.weight_ih.val(),
             bias_ih,

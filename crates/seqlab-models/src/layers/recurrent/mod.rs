@@ -6,9 +6,10 @@
 //! Inputs are batch-first, `[batch, time, input]`. The state is `[directions * layers, batch,
 //! hidden]`, ordered as PyTorch orders it (layer by layer, forward direction first).
 //!
-//! On the CPU backends each layer and direction runs as one fused operation with a
-//! hand-written backward ([`fused`]); elsewhere (wgpu) the time loop is written with ordinary
-//! tensor operations. Both give the same numbers.
+//! Each layer and direction runs as one fused operation with a hand-written backward: on the
+//! CPU backends [`fused`], on wgpu [`cube_fused`] (one kernel launch a time step each way).
+//! With [`RecurrentConfig::fused`] off, the time loop is written with ordinary tensor
+//! operations instead (the reference both are tested against). All give the same numbers.
 //!
 //! ```
 //! use burn::module::Module;
@@ -25,7 +26,7 @@
 //! ```
 
 mod config;
-mod cube_cell;
+pub mod cube_fused;
 mod error;
 pub mod fused;
 mod kind;

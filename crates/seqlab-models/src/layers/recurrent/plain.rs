@@ -5,16 +5,13 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::{relu, sigmoid, tanh};
 
-use super::{CellKind, Nonlinearity, cube_cell, step_mask};
+use super::{CellKind, Nonlinearity, step_mask};
 
 /// Runs one layer in one direction over the projected input `xp` `[B, T, G·H]` from `h`
 /// (and `c`) `[B, H]`. Steps at or past a sequence's length keep its state. Returns the
-/// outputs `[B, T, H]` and the final state. With `fused_cell` (on a device that
-/// [`cube_cell::supports`]) the LSTM's and GRU's gate arithmetic is one kernel a step.
-#[allow(clippy::too_many_arguments)]
+/// outputs `[B, T, H]` and the final state.
 pub(super) fn run(
     kind: CellKind,
-    fused_cell: bool,
     weight_hh: Tensor<2>,
     bias_hh: Option<Tensor<1>>,
     xp: Tensor<3>,
@@ -33,16 +30,7 @@ pub(super) fn run(
         if let Some(bias) = &bias_hh {
             recurrent = recurrent + bias.clone().unsqueeze_dim(0);
         }
-        let (next_h, next_c) = match (kind, &c) {
-            (CellKind::Lstm, Some(c)) if fused_cell => {
-                let (h, c) = cube_cell::lstm_cell(x + recurrent, c.clone());
-                (h, Some(c))
-            }
-            (CellKind::Gru, _) if fused_cell => {
-                (cube_cell::gru_cell(x, recurrent, h.clone()), None)
-            }
-            _ => cell(kind, x, recurrent, h.clone(), c.clone()),
-        };
+        let (next_h, next_c) = cell(kind, x, recurrent, h.clone(), c.clone());
         (h, c) = match &mask {
             Some(mask) => {
                 let keep = mask.clone().narrow(1, step, 1);

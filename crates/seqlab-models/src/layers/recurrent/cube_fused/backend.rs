@@ -1,0 +1,379 @@
+//! [`CubeRecurrenceBackend`] on the CubeCL backends: Burn's matrix products for the input
+//! projection and the weight gradients, and per time step one launch of [`super::kernels`]
+//! each way. Nothing is read back to the host.
+
+use super::kernels::{self, IDENTITY, RELU, TANH, TILE};
+use super::{CubeRecurrenceBackend, RecurrenceGradients, SavedRecurrence};
+use crate::layers::recurrent::fused::RecurrenceSpec;
+use crate::layers::recurrent::{CellKind, Nonlinearity};
+use burn::backend::cubecl::dtype_to_storage_type;
+use burn::backend::ops::{FloatTensorOps, IntTensorOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Shape, Slice, TensorData, TensorMetadata};
+use burn_cubecl::CubeBackend;
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::prelude::*;
+use cubecl::{CubeCount, CubeDim};
+
+impl CubeRecurrenceBackend for CubeBackend {
+    fn cube_recurrence(
+        x: FloatTensor<Self>,
+        w_ih: FloatTensor<Self>,
+        b_ih: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        spec: RecurrenceSpec,
+    ) -> FloatTensor<Self> {
+        forward([x, w_ih, b_ih, w_hh, b_hh, h0, c0], &spec, false).0
+    }
+
+    fn cube_recurrence_saving(
+        x: FloatTensor<Self>,
+        w_ih: FloatTensor<Self>,
+        b_ih: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        spec: RecurrenceSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        forward([x, w_ih, b_ih, w_hh, b_hh, h0, c0], &spec, true)
+    }
+
+    fn cube_recurrence_backward(
+        saved: SavedRecurrence<Self>,
+        d_out: FloatTensor<Self>,
+        spec: RecurrenceSpec,
+    ) -> RecurrenceGradients<Self> {
+        backward(saved, d_out, &spec)
+    }
+}
+
+/// An empty contiguous tensor of `dims` beside `like`.
+fn empty(like: &CubeTensor, dims: &[usize]) -> CubeTensor {
+    let shape = Shape::from(dims.to_vec());
+    let handle = like.client.empty(shape.num_elements() * like.dtype.size());
+    CubeTensor::new_contiguous(
+        like.client.clone(),
+        like.device.clone(),
+        shape,
+        handle,
+        like.dtype,
+    )
+}
+
+/// A contiguous copy of `tensor` that the kernels may write without touching the original.
+fn fresh_copy(tensor: CubeTensor) -> CubeTensor {
+    into_contiguous(tensor).copy()
+}
+
+/// Each sequence's length `[B]` (`time` for all without `lengths`), on `like`'s device.
+fn lengths_tensor(
+    spec: &RecurrenceSpec,
+    batch: usize,
+    time: usize,
+    like: &CubeTensor,
+) -> CubeTensor {
+    let lengths: Vec<u32> = match &spec.lengths {
+        Some(lengths) => lengths.iter().map(|&length| length as u32).collect(),
+        None => vec![time as u32; batch],
+    };
+    CubeBackend::int_from_data(TensorData::new(lengths, [batch]), &like.device)
+}
+
+/// The launch of one thread per hidden unit of every sequence of `state` `[B, H]`, in cubes of
+/// [`TILE`] sequences × [`TILE`] units.
+struct Launch {
+    count: CubeCount,
+    dim: CubeDim,
+    dtypes: [ElemType; 2],
+}
+
+impl Launch {
+    fn new(state: &CubeTensor, lengths: &CubeTensor) -> Self {
+        let [batch, hidden] = state.shape().dims();
+        let cubes = |units: usize| units.div_ceil(TILE as usize) as u32;
+        Self {
+            count: CubeCount::Static(cubes(hidden), cubes(batch), 1),
+            dim: CubeDim::new_2d(TILE, TILE),
+            dtypes: [
+                dtype_to_storage_type(state.dtype),
+                dtype_to_storage_type(lengths.dtype),
+            ],
+        }
+    }
+}
+
+fn arg(tensor: &CubeTensor) -> TensorArg {
+    tensor.clone().into_tensor_arg()
+}
+
+/// The RNN's nonlinearity as the kernels' code.
+fn activation(nonlinearity: Nonlinearity) -> u32 {
+    match nonlinearity {
+        Nonlinearity::Tanh => TANH,
+        Nonlinearity::Relu => RELU,
+        Nonlinearity::Identity => IDENTITY,
+    }
+}
+
+/// The projected input `x · W_ihᵀ + b_ih` `[B·T, G·H]`, contiguous.
+fn project(x: CubeTensor, w_ih: CubeTensor, b_ih: CubeTensor) -> CubeTensor {
+    let [batch, time, input] = x.shape().dims();
+    let gated = b_ih.shape().num_elements();
+    let x = CubeBackend::float_reshape(into_contiguous(x), Shape::new([batch * time, input]));
+    let xp = CubeBackend::float_matmul(x, CubeBackend::float_transpose(w_ih));
+    let bias = CubeBackend::float_reshape(into_contiguous(b_ih), Shape::new([1, gated]));
+    into_contiguous(CubeBackend::float_add(xp, bias))
+}
+
+/// The time loop: the output `[B, T, S·H]` and, when `save`, the gates the backward reads
+/// (`[B, T, 4·H]` for the LSTM and GRU; a one-value placeholder otherwise).
+fn forward(
+    tensors: [CubeTensor; 7],
+    spec: &RecurrenceSpec,
+    save: bool,
+) -> (CubeTensor, CubeTensor) {
+    let [x, w_ih, b_ih, w_hh, b_hh, h0, c0] = tensors;
+    let [batch, time, _] = x.shape().dims();
+    let [_, hidden] = h0.shape().dims();
+    let xp = project(x, w_ih, b_ih);
+    let w_hh_t = into_contiguous(CubeBackend::float_transpose(w_hh));
+    let b_hh = into_contiguous(b_hh);
+    let lengths = lengths_tensor(spec, batch, time, &xp);
+    let h0 = into_contiguous(h0);
+    let launch = Launch::new(&h0, &lengths);
+    let client = h0.client.clone();
+    let width = match spec.kind {
+        CellKind::Lstm => 2 * hidden,
+        _ => hidden,
+    };
+    let out = empty(&xp, &[batch, time, width]);
+    let saved = match spec.kind {
+        CellKind::Lstm | CellKind::Gru if save => empty(&xp, &[batch, time, 4 * hidden]),
+        _ => empty(&xp, &[1]),
+    };
+    // The hidden state: read from one buffer, written to the other.
+    let buffers = [empty(&h0, &[batch, hidden]), empty(&h0, &[batch, hidden])];
+    let c = fresh_copy(c0);
+    let mut h = h0;
+    for t in 0..time {
+        let h_next = &buffers[t % 2];
+        let step = t as u32;
+        match spec.kind {
+            CellKind::Lstm => kernels::lstm_forward::launch(
+                &client,
+                launch.count.clone(),
+                launch.dim,
+                arg(&xp),
+                arg(&w_hh_t),
+                arg(&b_hh),
+                arg(&lengths),
+                arg(&h),
+                arg(h_next),
+                arg(&c),
+                arg(&out),
+                arg(&saved),
+                step,
+                save,
+                launch.dtypes,
+            ),
+            CellKind::Gru => kernels::gru_forward::launch(
+                &client,
+                launch.count.clone(),
+                launch.dim,
+                arg(&xp),
+                arg(&w_hh_t),
+                arg(&b_hh),
+                arg(&lengths),
+                arg(&h),
+                arg(h_next),
+                arg(&out),
+                arg(&saved),
+                step,
+                save,
+                launch.dtypes,
+            ),
+            CellKind::Rnn(nonlinearity) => kernels::rnn_forward::launch(
+                &client,
+                launch.count.clone(),
+                launch.dim,
+                arg(&xp),
+                arg(&w_hh_t),
+                arg(&b_hh),
+                arg(&lengths),
+                arg(&h),
+                arg(h_next),
+                arg(&out),
+                step,
+                activation(nonlinearity),
+                launch.dtypes,
+            ),
+        }
+        h = h_next.clone();
+    }
+    (out, saved)
+}
+
+/// `[rows, columns]` of a `[B, T, columns]` tensor.
+fn rows(tensor: CubeTensor) -> CubeTensor {
+    let dims = tensor.shape().dims::<3>();
+    CubeBackend::float_reshape(tensor, Shape::new([dims[0] * dims[1], dims[2]]))
+}
+
+/// Column sums `[columns]` of `[rows, columns]`.
+fn column_sums(tensor: CubeTensor) -> CubeTensor {
+    let columns = tensor.shape().dims::<2>()[1];
+    CubeBackend::float_reshape(CubeBackend::float_sum_dim(tensor, 0), Shape::new([columns]))
+}
+
+/// The backward time loop (one launch a step, last step first), then the gradients of the
+/// weights, biases, input and initial state as matrix products over all steps at once.
+fn backward(
+    saved: SavedRecurrence<CubeBackend>,
+    d_out: CubeTensor,
+    spec: &RecurrenceSpec,
+) -> RecurrenceGradients<CubeBackend> {
+    let SavedRecurrence {
+        x,
+        w_ih,
+        w_hh,
+        h0,
+        c0,
+        out,
+        gates: saved,
+    } = saved;
+    let [batch, time, _] = x.shape().dims();
+    let [_, hidden] = h0.shape().dims();
+    let gated = spec.kind.gates() * hidden;
+    let (w_hh, h0, c0) = (
+        into_contiguous(w_hh),
+        into_contiguous(h0),
+        into_contiguous(c0),
+    );
+    let (out, saved, d_out) = (
+        into_contiguous(out),
+        into_contiguous(saved),
+        into_contiguous(d_out),
+    );
+    let lengths = lengths_tensor(spec, batch, time, &out);
+    let launch = Launch::new(&h0, &lengths);
+    let client = h0.client.clone();
+    let (device, dtype) = (h0.device.clone(), h0.dtype.into());
+    let zeros = || CubeBackend::float_zeros(Shape::new([batch, hidden]), &device, dtype);
+    let carry_h = zeros();
+    let carry_c = zeros();
+    let d_xp = empty(&out, &[batch, time, gated]);
+    // The GRU's recurrent product has gradients of its own (the reset gate scales the
+    // candidate's); the others share the input projection's.
+    let d_hp = match spec.kind {
+        CellKind::Gru => empty(&out, &[batch, time, gated]),
+        _ => d_xp.clone(),
+    };
+    for t in (0..time).rev() {
+        let step = t as u32;
+        match spec.kind {
+            CellKind::Lstm => kernels::lstm_backward::launch(
+                &client,
+                launch.count.clone(),
+                launch.dim,
+                arg(&w_hh),
+                arg(&lengths),
+                arg(&c0),
+                arg(&out),
+                arg(&saved),
+                arg(&d_out),
+                arg(&d_xp),
+                arg(&carry_h),
+                arg(&carry_c),
+                step,
+                launch.dtypes,
+            ),
+            CellKind::Gru => kernels::gru_backward::launch(
+                &client,
+                launch.count.clone(),
+                launch.dim,
+                arg(&w_hh),
+                arg(&lengths),
+                arg(&h0),
+                arg(&out),
+                arg(&saved),
+                arg(&d_out),
+                arg(&d_xp),
+                arg(&d_hp),
+                arg(&carry_h),
+                step,
+                launch.dtypes,
+            ),
+            CellKind::Rnn(nonlinearity) => kernels::rnn_backward::launch(
+                &client,
+                launch.count.clone(),
+                launch.dim,
+                arg(&w_hh),
+                arg(&lengths),
+                arg(&out),
+                arg(&d_out),
+                arg(&d_xp),
+                arg(&carry_h),
+                step,
+                activation(nonlinearity),
+                launch.dtypes,
+            ),
+        }
+    }
+    // h0's gradient: what the first step passed on directly, and its gates' through W_hh.
+    let first_step = CubeBackend::float_slice(
+        d_hp.clone(),
+        &[
+            Slice::from(0..batch),
+            Slice::from(0..1),
+            Slice::from(0..gated),
+        ],
+    );
+    let first_step = CubeBackend::float_reshape(first_step, Shape::new([batch, gated]));
+    let d_h0 = CubeBackend::float_add(carry_h, CubeBackend::float_matmul(first_step, w_hh.clone()));
+    // h(t − 1) of every step, for W_hh's gradient: h0, then the output's h but its last.
+    let outputs_h = CubeBackend::float_slice(
+        out.clone(),
+        &[
+            Slice::from(0..batch),
+            Slice::from(0..time - 1),
+            Slice::from(0..hidden),
+        ],
+    );
+    let h_prev = CubeBackend::float_cat(
+        vec![
+            CubeBackend::float_reshape(h0, Shape::new([batch, 1, hidden])),
+            outputs_h,
+        ],
+        1,
+    );
+    let (d_xp, d_hp) = (rows(d_xp), rows(d_hp));
+    let d_w_hh =
+        CubeBackend::float_matmul(CubeBackend::float_transpose(d_hp.clone()), rows(h_prev));
+    let d_w_ih =
+        CubeBackend::float_matmul(CubeBackend::float_transpose(d_xp.clone()), rows(x.clone()));
+    let input = x.shape().dims::<3>()[2];
+    let d_x = CubeBackend::float_reshape(
+        CubeBackend::float_matmul(d_xp.clone(), w_ih),
+        Shape::new([batch, time, input]),
+    );
+    let d_b_ih = column_sums(d_xp);
+    let d_b_hh = column_sums(d_hp);
+    let d_c0 = match spec.kind {
+        CellKind::Lstm => carry_c,
+        _ => zeros(),
+    };
+    RecurrenceGradients {
+        x: d_x,
+        w_ih: d_w_ih,
+        b_ih: d_b_ih,
+        w_hh: d_w_hh,
+        b_hh: d_b_hh,
+        h0: d_h0,
+        c0: d_c0,
+    }
+}
