@@ -225,7 +225,7 @@ fn fused_layers_match_pytorch_on_ndarray() {
     check_all(&DeviceChoice::NdArray.device().unwrap(), true, 1e-5, 1);
 }
 
-/// The fused GPU operation (`cube_fused`: one kernel a time step each way) on every case.
+/// The fused GPU operation (`cube_fused`: a product and one kernel a time step each way) on every case.
 #[test]
 fn fused_layers_match_pytorch_on_wgpu() {
     check_all(&DeviceChoice::Wgpu.device().unwrap(), true, 1e-4, 1);

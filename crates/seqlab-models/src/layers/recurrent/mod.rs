@@ -7,7 +7,7 @@
 //! hidden]`, ordered as PyTorch orders it (layer by layer, forward direction first).
 //!
 //! Each layer and direction runs as one fused operation with a hand-written backward: on the
-//! CPU backends [`fused`], on wgpu [`cube_fused`] (one kernel launch a time step each way).
+//! CPU backends [`fused`], on wgpu [`cube_fused`] (a matrix product and one kernel a time step each way).
 //! With [`RecurrentConfig::fused`] off, the time loop is written with ordinary tensor
 //! operations instead (the reference both are tested against). All give the same numbers.
 //!

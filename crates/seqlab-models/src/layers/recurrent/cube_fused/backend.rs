@@ -1,8 +1,8 @@
 //! [`CubeRecurrenceBackend`] on the CubeCL backends: Burn's matrix products for the input
-//! projection and the weight gradients, and per time step one launch of [`super::kernels`]
-//! each way. Nothing is read back to the host.
+//! projection, each step's recurrent product and the weight gradients, and per time step one
+//! launch of [`super::kernels`] each way. Nothing is read back to the host.
 
-use super::kernels::{self, IDENTITY, RELU, TANH, TILE};
+use super::kernels::{self, IDENTITY, RELU, TANH};
 use super::{CubeRecurrenceBackend, RecurrenceGradients, SavedRecurrence};
 use crate::layers::recurrent::fused::RecurrenceSpec;
 use crate::layers::recurrent::{CellKind, Nonlinearity};
@@ -14,7 +14,7 @@ use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
-use cubecl::{CubeCount, CubeDim};
+use cubecl::{CubeCount, CubeDim, calculate_cube_count_elemwise};
 
 impl CubeRecurrenceBackend for CubeBackend {
     fn cube_recurrence(
@@ -84,8 +84,7 @@ fn lengths_tensor(
     CubeBackend::int_from_data(TensorData::new(lengths, [batch]), &like.device)
 }
 
-/// The launch of one thread per hidden unit of every sequence of `state` `[B, H]`, in cubes of
-/// [`TILE`] sequences × [`TILE`] units.
+/// The launch of one thread per hidden unit of every sequence of `state` `[B, H]`.
 struct Launch {
     count: CubeCount,
     dim: CubeDim,
@@ -94,11 +93,11 @@ struct Launch {
 
 impl Launch {
     fn new(state: &CubeTensor, lengths: &CubeTensor) -> Self {
-        let [batch, hidden] = state.shape().dims();
-        let cubes = |units: usize| units.div_ceil(TILE as usize) as u32;
+        let units = state.shape().num_elements();
+        let dim = CubeDim::new(&state.client, units);
         Self {
-            count: CubeCount::Static(cubes(hidden), cubes(batch), 1),
-            dim: CubeDim::new_2d(TILE, TILE),
+            count: calculate_cube_count_elemwise(&state.client, units, dim),
+            dim,
             dtypes: [
                 dtype_to_storage_type(state.dtype),
                 dtype_to_storage_type(lengths.dtype),
@@ -141,7 +140,7 @@ fn forward(
     let [batch, time, _] = x.shape().dims();
     let [_, hidden] = h0.shape().dims();
     let xp = project(x, w_ih, b_ih);
-    let w_hh_t = into_contiguous(CubeBackend::float_transpose(w_hh));
+    let w_hh_t = CubeBackend::float_transpose(w_hh);
     let b_hh = into_contiguous(b_hh);
     let lengths = lengths_tensor(spec, batch, time, &xp);
     let h0 = into_contiguous(h0);
@@ -162,6 +161,7 @@ fn forward(
     let mut h = h0;
     for t in 0..time {
         let h_next = &buffers[t % 2];
+        let hp = into_contiguous(CubeBackend::float_matmul(h.clone(), w_hh_t.clone()));
         let step = t as u32;
         match spec.kind {
             CellKind::Lstm => kernels::lstm_forward::launch(
@@ -169,7 +169,7 @@ fn forward(
                 launch.count.clone(),
                 launch.dim,
                 arg(&xp),
-                arg(&w_hh_t),
+                arg(&hp),
                 arg(&b_hh),
                 arg(&lengths),
                 arg(&h),
@@ -186,7 +186,7 @@ fn forward(
                 launch.count.clone(),
                 launch.dim,
                 arg(&xp),
-                arg(&w_hh_t),
+                arg(&hp),
                 arg(&b_hh),
                 arg(&lengths),
                 arg(&h),
@@ -202,7 +202,7 @@ fn forward(
                 launch.count.clone(),
                 launch.dim,
                 arg(&xp),
-                arg(&w_hh_t),
+                arg(&hp),
                 arg(&b_hh),
                 arg(&lengths),
                 arg(&h),
@@ -230,8 +230,9 @@ fn column_sums(tensor: CubeTensor) -> CubeTensor {
     CubeBackend::float_reshape(CubeBackend::float_sum_dim(tensor, 0), Shape::new([columns]))
 }
 
-/// The backward time loop (one launch a step, last step first), then the gradients of the
-/// weights, biases, input and initial state as matrix products over all steps at once.
+/// The backward time loop (last step first; a step is the product through `W_hh` of the step
+/// after's gradients and one launch), then the gradients of the weights, biases, input and
+/// initial state as matrix products over all steps at once.
 fn backward(
     saved: SavedRecurrence<CubeBackend>,
     d_out: CubeTensor,
@@ -246,14 +247,10 @@ fn backward(
         out,
         gates: saved,
     } = saved;
-    let [batch, time, _] = x.shape().dims();
+    let [batch, time, input] = x.shape().dims();
     let [_, hidden] = h0.shape().dims();
     let gated = spec.kind.gates() * hidden;
-    let (w_hh, h0, c0) = (
-        into_contiguous(w_hh),
-        into_contiguous(h0),
-        into_contiguous(c0),
-    );
+    let (h0, c0) = (into_contiguous(h0), into_contiguous(c0));
     let (out, saved, d_out) = (
         into_contiguous(out),
         into_contiguous(saved),
@@ -266,21 +263,40 @@ fn backward(
     let zeros = || CubeBackend::float_zeros(Shape::new([batch, hidden]), &device, dtype);
     let carry_h = zeros();
     let carry_c = zeros();
-    let d_xp = empty(&out, &[batch, time, gated]);
+    // The gates' gradients, time-major: one step's rows are contiguous.
+    let d_xp = empty(&out, &[time, batch, gated]);
     // The GRU's recurrent product has gradients of its own (the reset gate scales the
     // candidate's); the others share the input projection's.
     let d_hp = match spec.kind {
-        CellKind::Gru => empty(&out, &[batch, time, gated]),
+        CellKind::Gru => empty(&out, &[time, batch, gated]),
         _ => d_xp.clone(),
     };
+    // Step t's gates' gradients `[B, G·H]` through `W_hh`: what reaches `h(t − 1)` `[B, H]`.
+    let through_w_hh = |t: usize| {
+        let step = CubeBackend::float_slice(
+            d_hp.clone(),
+            &[
+                Slice::from(t..t + 1),
+                Slice::from(0..batch),
+                Slice::from(0..gated),
+            ],
+        );
+        let step = CubeBackend::float_reshape(step, Shape::new([batch, gated]));
+        into_contiguous(CubeBackend::float_matmul(step, w_hh.clone()))
+    };
     for t in (0..time).rev() {
+        let through = if t + 1 < time {
+            through_w_hh(t + 1)
+        } else {
+            zeros()
+        };
         let step = t as u32;
         match spec.kind {
             CellKind::Lstm => kernels::lstm_backward::launch(
                 &client,
                 launch.count.clone(),
                 launch.dim,
-                arg(&w_hh),
+                arg(&through),
                 arg(&lengths),
                 arg(&c0),
                 arg(&out),
@@ -296,7 +312,7 @@ fn backward(
                 &client,
                 launch.count.clone(),
                 launch.dim,
-                arg(&w_hh),
+                arg(&through),
                 arg(&lengths),
                 arg(&h0),
                 arg(&out),
@@ -312,7 +328,7 @@ fn backward(
                 &client,
                 launch.count.clone(),
                 launch.dim,
-                arg(&w_hh),
+                arg(&through),
                 arg(&lengths),
                 arg(&out),
                 arg(&d_out),
@@ -325,41 +341,35 @@ fn backward(
         }
     }
     // h0's gradient: what the first step passed on directly, and its gates' through W_hh.
-    let first_step = CubeBackend::float_slice(
-        d_hp.clone(),
-        &[
-            Slice::from(0..batch),
-            Slice::from(0..1),
-            Slice::from(0..gated),
-        ],
-    );
-    let first_step = CubeBackend::float_reshape(first_step, Shape::new([batch, gated]));
-    let d_h0 = CubeBackend::float_add(carry_h, CubeBackend::float_matmul(first_step, w_hh.clone()));
-    // h(t − 1) of every step, for W_hh's gradient: h0, then the output's h but its last.
-    let outputs_h = CubeBackend::float_slice(
-        out.clone(),
-        &[
-            Slice::from(0..batch),
-            Slice::from(0..time - 1),
-            Slice::from(0..hidden),
-        ],
-    );
-    let h_prev = CubeBackend::float_cat(
-        vec![
-            CubeBackend::float_reshape(h0, Shape::new([batch, 1, hidden])),
-            outputs_h,
-        ],
-        1,
-    );
+    let d_h0 = CubeBackend::float_add(carry_h, through_w_hh(0));
+    // h(t − 1) of every step, time-major as the gradients are: h0, then the output's h but
+    // its last step.
+    let mut h_prev = vec![CubeBackend::float_reshape(
+        h0,
+        Shape::new([1, batch, hidden]),
+    )];
+    if time > 1 {
+        let outputs_h = CubeBackend::float_slice(
+            out,
+            &[
+                Slice::from(0..batch),
+                Slice::from(0..time - 1),
+                Slice::from(0..hidden),
+            ],
+        );
+        h_prev.push(time_major(outputs_h));
+    }
+    let h_prev = CubeBackend::float_cat(h_prev, 0);
     let (d_xp, d_hp) = (rows(d_xp), rows(d_hp));
     let d_w_hh =
         CubeBackend::float_matmul(CubeBackend::float_transpose(d_hp.clone()), rows(h_prev));
-    let d_w_ih =
-        CubeBackend::float_matmul(CubeBackend::float_transpose(d_xp.clone()), rows(x.clone()));
-    let input = x.shape().dims::<3>()[2];
+    let d_w_ih = CubeBackend::float_matmul(
+        CubeBackend::float_transpose(d_xp.clone()),
+        rows(time_major(x)),
+    );
     let d_x = CubeBackend::float_reshape(
         CubeBackend::float_matmul(d_xp.clone(), w_ih),
-        Shape::new([batch, time, input]),
+        Shape::new([time, batch, input]),
     );
     let d_b_ih = column_sums(d_xp);
     let d_b_hh = column_sums(d_hp);
@@ -368,7 +378,7 @@ fn backward(
         _ => zeros(),
     };
     RecurrenceGradients {
-        x: d_x,
+        x: into_contiguous(CubeBackend::float_swap_dims(d_x, 0, 1)),
         w_ih: d_w_ih,
         b_ih: d_b_ih,
         w_hh: d_w_hh,
@@ -376,4 +386,9 @@ fn backward(
         h0: d_h0,
         c0: d_c0,
     }
+}
+
+/// `[T, B, columns]`, contiguous, from `[B, T, columns]`.
+fn time_major(tensor: CubeTensor) -> CubeTensor {
+    into_contiguous(CubeBackend::float_swap_dims(tensor, 0, 1))
 }

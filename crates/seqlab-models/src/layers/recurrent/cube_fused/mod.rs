@@ -3,12 +3,16 @@
 //! CPU.
 //!
 //! Forward, the input projection of every step is one matrix product, then each time step is
-//! one kernel launch that computes the recurrent product and the cell together: a thread per
-//! hidden unit of a sequence reads `h(t−1)` and its unit's column of every gate of `W_hhᵀ`.
-//! Backward, each step is one launch (the gradient arriving through `W_hh` from the step
-//! after, then the cell's backward), and the gradients of the weights, biases and input are
-//! matrix products over all steps at once. Nothing is read back to the host inside the
-//! operation.
+//! the recurrent product `h(t−1) · W_hhᵀ` (Burn's matrix product) and one kernel that runs
+//! the cell of every unit: all its gates, the bias, the lengths' masking, the state update,
+//! the output row and the gates the backward keeps. Backward, each step is the product of the
+//! step after's gate gradients with `W_hh` and one kernel for the cell's backward; the
+//! gradients of the weights, biases and input are matrix products over all steps at once.
+//! Nothing is read back to the host inside the operation.
+//!
+//! The product inside the cell kernel instead (one launch a step, shared-memory tiles) was
+//! 2–4× slower on Mesa's lavapipe than Burn's product followed by the cell
+//! (`docs/performance.md`); a GPU's figures are not measured yet.
 //!
 //! | tensor | shape |
 //! |---|---|
@@ -77,7 +81,8 @@ pub struct RecurrenceGradients<B: Backend> {
     pub c0: FloatTensor<B>,
 }
 
-/// A backend that runs a recurrence's time loop on the device, one kernel launch a step.
+/// A backend that runs a recurrence's time loop on the device: per step a matrix product and
+/// one kernel each way.
 #[backend_extension(Autodiff, Cube: cfg(feature = "wgpu"))]
 pub trait CubeRecurrenceBackend: Backend {
     /// Runs one layer in one direction (see the module's table for the shapes). Returns the
