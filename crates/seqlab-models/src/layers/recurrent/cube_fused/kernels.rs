@@ -85,8 +85,9 @@ pub(super) fn lstm_forward<F: Float, I: Numeric>(
     }
 }
 
-/// One GRU step from `xp` `[B, T, 3·H]` and `hp` `[B, 3·H]`: reads `h`, writes `h_next` and the output row of step `t` and, when `save`,
-/// `[reset, update, n, h_n]` (`h_n`: the state's part of the candidate, its bias included).
+/// One GRU step from `xp` `[B, T, 3·H]` and `hp` `[B, 3·H]`: reads `h`, writes `h_next` and the
+/// output row of step `t` and, when `save`, `[reset, update, n, h_n]` (`h_n`: the state's part of
+/// the candidate, its bias included).
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gru_forward<F: Float, I: Numeric>(
@@ -136,8 +137,8 @@ pub(super) fn gru_forward<F: Float, I: Numeric>(
     }
 }
 
-/// One RNN step from `xp` `[B, T, H]` and `hp` `[B, H]`, with the nonlinearity `activation` ([`TANH`], [`RELU`] or [`IDENTITY`]):
-/// reads `h`, writes `h_next` and the output row of step `t`.
+/// One RNN step from `xp` `[B, T, H]` and `hp` `[B, H]`, with the nonlinearity `activation`
+/// ([`TANH`], [`RELU`] or [`IDENTITY`]): reads `h`, writes `h_next` and the output row of step `t`.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn rnn_forward<F: Float, I: Numeric>(
@@ -175,11 +176,11 @@ pub(super) fn rnn_forward<F: Float, I: Numeric>(
     out[row * hidden + j] = state;
 }
 
-/// One LSTM step backwards, `through_w_hh` `[B, H]` being the gradient reaching `h(t)`
-/// through the next step's recurrent product (zeros at the last step): the gradients of step `t`'s gate pre-activations into `d_gates`
-/// (the same for the projected input and the recurrent product), and what passes to step
-/// `t − 1` directly into `carry_h` and `carry_c`. `c_prev` is `c0` at the first step, else
-/// the output (whose rows hold `[h, c]`).
+/// One LSTM step backwards, `through_w_hh` `[B, H]` being the gradient reaching `h(t)` through the
+/// next step's recurrent product (zeros at the last step): the gradients of step `t`'s gate
+/// pre-activations into `d_gates` (the same for the projected input and the recurrent product), and
+/// what passes to step `t − 1` directly into `carry_h` and `carry_c`. `c_prev` is `c0` at the first
+/// step, else the output (whose rows hold `[h, c]`).
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn lstm_backward<F: Float, I: Numeric>(
@@ -238,10 +239,10 @@ pub(super) fn lstm_backward<F: Float, I: Numeric>(
     }
 }
 
-/// One GRU step backwards (`through_w_hh` as for [`lstm_backward`]): the gradients of step `t`'s projected input `d_xp` and of its
-/// recurrent product `d_hp` (they differ in the candidate, which the reset gate scales), and
-/// what passes to `h(t − 1)` directly into `carry_h`. `h_prev` is `h0` at the first step,
-/// else the output.
+/// One GRU step backwards (`through_w_hh` as for [`lstm_backward`]): the gradients of step `t`'s
+/// projected input `d_xp` and of its recurrent product `d_hp` (they differ in the candidate, which
+/// the reset gate scales), and what passes to `h(t − 1)` directly into `carry_h`. `h_prev` is `h0`
+/// at the first step, else the output.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gru_backward<F: Float, I: Numeric>(
@@ -301,8 +302,9 @@ pub(super) fn gru_backward<F: Float, I: Numeric>(
     }
 }
 
-/// One RNN step backwards (`through_w_hh` as for [`lstm_backward`]): the gradient of step `t`'s pre-activation into `d_gates`, and
-/// what passes to `h(t − 1)` directly into `carry_h` (all of it at a padded step).
+/// One RNN step backwards (`through_w_hh` as for [`lstm_backward`]): the gradient of step `t`'s
+/// pre-activation into `d_gates`, and what passes to `h(t − 1)` directly into `carry_h` (all of it
+/// at a padded step).
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn rnn_backward<F: Float, I: Numeric>(
