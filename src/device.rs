@@ -14,6 +14,9 @@ pub enum DeviceChoice {
     NdArray,
     /// wgpu: a GPU through Vulkan, Metal or DX12 (or Mesa's software Vulkan, lavapipe).
     Wgpu,
+    /// CUDA: an NVIDIA GPU through Burn's CUDA backend (the cargo feature `cuda`, off by
+    /// default), the first one.
+    Cuda,
 }
 
 /// A device that cannot be used.
@@ -21,7 +24,7 @@ pub enum DeviceChoice {
 pub enum DeviceError {
     /// The name is not a device seqlab knows.
     #[error(
-        "unknown device {0:?}: expected one of flex, ndarray, wgpu (or cpu for the default CPU device)"
+        "unknown device {0:?}: expected one of flex, ndarray, wgpu, cuda (or cpu for the default CPU device)"
     )]
     Unknown(String),
     /// The device's backend was left out of this build by its cargo feature.
@@ -39,10 +42,11 @@ pub enum DeviceError {
 
 impl DeviceChoice {
     /// Every device, in order of preference for the CPU default.
-    pub const ALL: [DeviceChoice; 3] = [
+    pub const ALL: [DeviceChoice; 4] = [
         DeviceChoice::Flex,
         DeviceChoice::NdArray,
         DeviceChoice::Wgpu,
+        DeviceChoice::Cuda,
     ];
 
     /// The name used on the command line.
@@ -51,6 +55,7 @@ impl DeviceChoice {
             DeviceChoice::Flex => "flex",
             DeviceChoice::NdArray => "ndarray",
             DeviceChoice::Wgpu => "wgpu",
+            DeviceChoice::Cuda => "cuda",
         }
     }
 
@@ -60,6 +65,7 @@ impl DeviceChoice {
             DeviceChoice::Flex => cfg!(feature = "flex"),
             DeviceChoice::NdArray => cfg!(feature = "ndarray"),
             DeviceChoice::Wgpu => cfg!(feature = "wgpu"),
+            DeviceChoice::Cuda => cfg!(feature = "cuda"),
         }
     }
 
@@ -87,6 +93,8 @@ impl DeviceChoice {
             DeviceChoice::NdArray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
             DeviceChoice::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            #[cfg(feature = "cuda")]
+            DeviceChoice::Cuda => Ok(Device::cuda(0)),
             #[allow(unreachable_patterns)] // reached when a backend's feature is off
             other => Err(DeviceError::NotBuilt(other)),
         }
@@ -135,12 +143,13 @@ impl fmt::Display for DeviceChoice {
 impl FromStr for DeviceChoice {
     type Err = DeviceError;
 
-    /// Parses `flex`, `ndarray`, `wgpu`, or `cpu` (the fastest CPU device built in).
+    /// Parses `flex`, `ndarray`, `wgpu`, `cuda`, or `cpu` (the fastest CPU device built in).
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         match name.to_ascii_lowercase().as_str() {
             "flex" => Ok(DeviceChoice::Flex),
             "ndarray" => Ok(DeviceChoice::NdArray),
             "wgpu" | "gpu" => Ok(DeviceChoice::Wgpu),
+            "cuda" => Ok(DeviceChoice::Cuda),
             "cpu" => DeviceChoice::default_cpu(),
             _ => Err(DeviceError::Unknown(name.to_string())),
         }

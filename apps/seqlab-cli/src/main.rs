@@ -14,7 +14,7 @@ static ALLOCATOR: allocator::ExitOnOutOfMemory<mimalloc::MiMalloc> =
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// Sequence models in Rust: run the lessons on flex, ndarray or wgpu.
+/// Sequence models in Rust: run the lessons on flex, ndarray, wgpu or cuda.
 #[derive(Parser, Debug)]
 #[command(name = "seqlab", version, about)]
 struct Cli {

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 /// Where and how to run.
 #[derive(ClapArgs, Debug)]
 pub struct RunArgs {
-    /// Device: flex, ndarray, wgpu, or cpu (the fastest CPU device built in).
+    /// Device: flex, ndarray, wgpu, cuda (built with the feature), or cpu (the fastest CPU
+    /// device built in).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
     /// Seed for initialisation and sampling.

@@ -93,7 +93,7 @@ pub struct TagArgs {
     checkpoint: PathBuf,
     /// The sentence, words separated by spaces.
     sentence: String,
-    /// Device: flex, ndarray, wgpu, or cpu.
+    /// Device: flex, ndarray, wgpu, cuda (built with the feature), or cpu.
     #[arg(long, default_value = "cpu")]
     device: seqlab::device::DeviceChoice,
 }

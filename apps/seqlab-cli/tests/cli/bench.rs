@@ -11,6 +11,11 @@ fn bench_refuses_bad_options_in_one_line() {
         "cannot read reference",
     );
     assert_one_line_error(&["bench", "--device", "tpu"], "unknown device \"tpu\"");
+    #[cfg(not(feature = "cuda"))]
+    assert_one_line_error(
+        &["bench", "--device", "cuda"],
+        "device cuda is not built into this binary: rebuild with the cargo feature \"cuda\"",
+    );
 }
 
 /// A short measurement of config b writes the reference's JSON fields and prints its row.

@@ -1,4 +1,4 @@
-//! The fused recurrence on the CubeCL backends (wgpu): one layer and direction as one
+//! The fused recurrence on the CubeCL backends (wgpu, CUDA): one layer and direction as one
 //! operation, one autodiff node with a hand-written backward, as [`super::fused`] is on the
 //! CPU.
 //!
@@ -24,9 +24,9 @@
 //!
 //! With lengths, steps at or past a sequence's length leave its state unchanged.
 
-#[cfg(feature = "wgpu")]
+#[cfg(feature = "cube")]
 mod backend;
-#[cfg(feature = "wgpu")]
+#[cfg(feature = "cube")]
 mod kernels;
 
 use burn::backend::autodiff::Autodiff;
@@ -83,7 +83,7 @@ pub struct RecurrenceGradients<B: Backend> {
 
 /// A backend that runs a recurrence's time loop on the device: per step a matrix product and
 /// one kernel each way.
-#[backend_extension(Autodiff, Cube: cfg(feature = "wgpu"))]
+#[backend_extension(Autodiff, Cube: cfg(feature = "cube"))]
 pub trait CubeRecurrenceBackend: Backend {
     /// Runs one layer in one direction (see the module's table for the shapes). Returns the
     /// output `[B, T, S·H]`.
@@ -121,9 +121,9 @@ pub trait CubeRecurrenceBackend: Backend {
     ) -> RecurrenceGradients<Self>;
 }
 
-/// Whether `device` runs [`cube_recurrence`]: a CubeCL device (wgpu) built in.
+/// Whether `device` runs [`cube_recurrence`]: a CubeCL device (wgpu, CUDA) built in.
 pub fn supports(device: &Device) -> bool {
-    #[cfg(feature = "wgpu")]
+    #[cfg(feature = "cube")]
     if matches!(
         device.clone().inner().as_dispatch(),
         burn::backend::DispatchDevice::Cube(_)
