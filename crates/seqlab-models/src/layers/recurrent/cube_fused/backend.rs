@@ -157,7 +157,8 @@ fn forward(
     };
     // The hidden state: read from one buffer, written to the other.
     let buffers = [empty(&h0, &[batch, hidden]), empty(&h0, &[batch, hidden])];
-    let c = fresh_copy(c0);
+    // The LSTM's cell state, updated in place (the other cells have none).
+    let c = (spec.kind == CellKind::Lstm).then(|| fresh_copy(c0));
     let mut h = h0;
     for t in 0..time {
         let h_next = &buffers[t % 2];
@@ -174,7 +175,7 @@ fn forward(
                 arg(&lengths),
                 arg(&h),
                 arg(h_next),
-                arg(&c),
+                arg(c.as_ref().expect("an LSTM's cell state")),
                 arg(&out),
                 arg(&saved),
                 step,
@@ -262,6 +263,8 @@ fn backward(
     let (device, dtype) = (h0.device.clone(), h0.dtype.into());
     let zeros = || CubeBackend::float_zeros(Shape::new([batch, hidden]), &device, dtype);
     let carry_h = zeros();
+    // The LSTM's kernel carries the cell state's gradient here; for the other cells it stays
+    // zero, which is their c0's gradient.
     let carry_c = zeros();
     // The gates' gradients, time-major: one step's rows are contiguous.
     let d_xp = empty(&out, &[time, batch, gated]);
@@ -373,10 +376,6 @@ fn backward(
     );
     let d_b_ih = column_sums(d_xp);
     let d_b_hh = column_sums(d_hp);
-    let d_c0 = match spec.kind {
-        CellKind::Lstm => carry_c,
-        _ => zeros(),
-    };
     RecurrenceGradients {
         x: into_contiguous(CubeBackend::float_swap_dims(d_x, 0, 1)),
         w_ih: d_w_ih,
@@ -384,7 +383,7 @@ fn backward(
         w_hh: d_w_hh,
         b_hh: d_b_hh,
         h0: d_h0,
-        c0: d_c0,
+        c0: carry_c,
     }
 }
 
