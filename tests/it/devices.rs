@@ -31,18 +31,22 @@ fn first_batches(model: HumanNumbersModel) -> DataLoaders {
     .unwrap()
 }
 
+/// The batch losses and validation loss of one epoch of `STEPS` steps, and how many times the
+/// training read values back from the device.
 fn losses<M: LanguageModel>(
     model: &M,
     kind: HumanNumbersModel,
     device: &Device,
-) -> (Vec<f32>, f64) {
+) -> (Vec<f32>, f64, u64) {
     let mut learner = Learner::new(model.clone(), first_batches(kind), device)
         .with_table(false)
         .with_progress(false);
+    let reads = seqlab::train::host_reads();
     learner.fit(1, 3e-3).unwrap();
     (
         learner.batch_losses().to_vec(),
         learner.history()[0].valid_loss,
+        seqlab::train::host_reads() - reads,
     )
 }
 
@@ -50,8 +54,11 @@ fn compare_devices<M: LanguageModel>(kind: HumanNumbersModel, build: impl Fn(&De
     let reference_device = Device::flex();
     reference_device.seed(7);
     let model = build(&reference_device.clone().autodiff());
-    let (reference, reference_valid) = losses(&model, kind, &reference_device);
+    let (reference, reference_valid, reads) = losses(&model, kind, &reference_device);
     assert_eq!(reference.len(), STEPS);
+    // On the CPU the loss (and the clipping norm, where it clips) every step.
+    let clips = model.default_grad_clip().is_some();
+    assert_eq!(reads as usize, STEPS * (1 + usize::from(clips)), "{kind}");
     assert!(
         reference[0] > 2.0 && reference[0] < 6.0,
         "{kind}: first loss {}",
@@ -59,7 +66,14 @@ fn compare_devices<M: LanguageModel>(kind: HumanNumbersModel, build: impl Fn(&De
     );
     for choice in [DeviceChoice::NdArray, DeviceChoice::Wgpu] {
         let device = choice.device().unwrap_or_else(|e| panic!("{e}"));
-        let (other, other_valid) = losses(&model, kind, &device);
+        let (other, other_valid, reads) = losses(&model, kind, &device);
+        // On a GPU the training steps read nothing back: the losses once, at the epoch's end.
+        let want_reads = if choice == DeviceChoice::Wgpu {
+            1
+        } else {
+            STEPS * (1 + usize::from(clips))
+        };
+        assert_eq!(reads as usize, want_reads, "{kind} on {choice}");
         for (step, (a, b)) in reference.iter().zip(&other).enumerate() {
             assert!(
                 (a - b).abs() < 2e-3 * a.abs().max(1.0),
@@ -231,3 +245,4 @@ fn the_fused_gpu_layers_match_the_cpu_over_several_cubes() {
         }
     }
 }
+

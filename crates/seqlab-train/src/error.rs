@@ -88,13 +88,6 @@ pub enum TrainError {
     Device(String),
 }
 
-/// Reads a one-element tensor, turning a device failure into [`TrainError::Device`].
-pub(crate) fn read_scalar(tensor: burn::tensor::Tensor<1>) -> Result<f32, TrainError> {
-    tensor
-        .try_into_scalar::<f32>()
-        .map_err(|e| TrainError::Device(first_line(&e.to_string())))
-}
-
 /// The first non-empty line of a backend's (often multi-line) error.
 fn first_line(message: &str) -> String {
     message
@@ -106,6 +99,11 @@ fn first_line(message: &str) -> String {
 }
 
 impl TrainError {
+    /// [`TrainError::Device`] from a backend's (often multi-line) error: its first line.
+    pub(crate) fn device(message: &str) -> Self {
+        Self::Device(first_line(message))
+    }
+
     /// `Ok` for a learning rate that is positive and finite: the check every step makes, for
     /// a command to make before it reads its data.
     pub fn check_lr(lr: f64) -> Result<(), Self> {

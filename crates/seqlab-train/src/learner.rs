@@ -309,6 +309,14 @@ impl<M: LanguageModel + Clone> Learner<M> {
         self
     }
 
+    /// Reads the training losses back from the device every `steps` steps (see
+    /// [`FitLoop::with_loss_read_every`]; by default every step on the CPU and every
+    /// [`GPU_LOSS_READ_EVERY`](crate::GPU_LOSS_READ_EVERY) steps on a GPU).
+    pub fn with_loss_read_every(mut self, steps: usize) -> Self {
+        self.fit = self.fit.with_loss_read_every(steps);
+        self
+    }
+
     /// Shows a progress bar on stderr during each epoch when it is a terminal (default) or not.
     pub fn with_progress(mut self, show_progress: bool) -> Self {
         self.fit = self.fit.with_progress(show_progress);

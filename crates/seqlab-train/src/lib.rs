@@ -35,6 +35,7 @@ mod model_files;
 mod optim;
 pub mod parallel;
 mod progress;
+mod reads;
 mod record;
 mod resume;
 mod schedule;
@@ -44,8 +45,8 @@ mod trainer;
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, CheckpointError};
 pub use error::TrainError;
 pub use fit::{
-    FitLoop, LossAccuracy, Phase, Position, RunCheckpoints, Scores, SmoothLoss, Snapshot,
-    StepIndex, StepLoss, TrainRun, TrainTask,
+    FitLoop, GPU_LOSS_READ_EVERY, LossAccuracy, Phase, Position, RunCheckpoints, Scores,
+    SmoothLoss, Snapshot, StepIndex, StepLoss, TrainRun, TrainTask,
 };
 pub use learner::{DataLoaders, Learner, LmTask, evaluate_lm};
 pub use loss::{
@@ -59,6 +60,7 @@ pub use model_files::{
     with_pytorch_weights,
 };
 pub use optim::{AdamConfig, Optimizer, OptimizerConfig, SgdConfig, clip_grad_norm};
+pub use reads::host_reads;
 pub use record::{EpochRecord, format_table_header, format_table_row};
 pub use resume::{OPTIMIZER_FILE, RunProgress, RunSettings, STATE_FILE, SavedRun, TRAINING_FILE};
 pub use schedule::{FlatCos, OneCycle, Schedule, SchedulePolicy, StepDecay, StepHyper};

@@ -1,8 +1,8 @@
 //! One optimisation step at a time, for training loops written by hand (the RNN course's
 //! `train_epoch`): check the loss, back-propagate, clip, update.
 
-use crate::error::read_scalar;
 use crate::progress::epoch_bar;
+use crate::reads::read_scalar;
 use crate::schedule::StepHyper;
 use crate::{Optimizer, OptimizerConfig, TrainError, clip_grad_norm};
 use burn::module::Module;

@@ -1,14 +1,15 @@
 //! [`FitLoop`]: the one training loop that every seqlab command runs on.
 
+use super::losses::{EpochLosses, GPU_LOSS_READ_EVERY};
 use super::position::{Position, SmoothLoss};
 use super::run::{Phase, RunCheckpoints, Snapshot, TrainRun};
 use super::task::{Scores, StepIndex, StepLoss, TrainTask};
-use crate::error::read_scalar;
 use crate::parallel::{
     LocalStep, ProcessGroup, Shard, agree_on_settings, broadcast_model, current_group,
     end_together, exchange_gradients, gather_state, select_state_rows, share_rows, with_group_size,
 };
 use crate::progress::epoch_bar;
+use crate::reads::read_values;
 use crate::record::{EpochRecord, format_table_header, format_table_row};
 use crate::resume::{RunProgress, RunSettings, SavedRun};
 use crate::seeding::{seed_device, seed_for_step};
@@ -16,7 +17,9 @@ use crate::{OptimizerConfig, TrainError, Trainer};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
+use indicatif::ProgressBar;
 use seqlab_models::RecurrentState;
+use seqlab_models::host::is_host_device;
 use std::ops::Range;
 use std::path::Path;
 use std::rc::Rc;
@@ -37,6 +40,7 @@ pub struct FitLoop<T: TrainTask> {
     model: Option<T::Model>,
     smoothed_loss: bool,
     smooth: SmoothLoss,
+    loss_read_every: usize,
     history: Vec<EpochRecord>,
     batch_losses: Vec<f32>,
     fits: usize,
@@ -58,7 +62,8 @@ struct Writer<'a, M> {
 impl<T: TrainTask> FitLoop<T> {
     /// A loop training `model` for `task` on `device.autodiff()` with a fresh `optimizer`, no
     /// gradient clipping, each epoch's mean batch loss as its training loss, the table and
-    /// progress bars on. A model built on `device` is moved to `device.autodiff()`; one built
+    /// progress bars on, the loss read back every step on the CPU and every
+    /// [`GPU_LOSS_READ_EVERY`] steps elsewhere ([`with_loss_read_every`](Self::with_loss_read_every)). A model built on `device` is moved to `device.autodiff()`; one built
     /// there already is left as it is (Burn draws a lazily initialised parameter when it is
     /// first touched, so moving it would change the order of a seeded model's draws).
     pub fn new(task: T, model: T::Model, device: &Device, optimizer: OptimizerConfig) -> Self {
@@ -74,6 +79,11 @@ impl<T: TrainTask> FitLoop<T> {
             model: Some(model),
             smoothed_loss: false,
             smooth: SmoothLoss::default(),
+            loss_read_every: if is_host_device(device) {
+                1
+            } else {
+                GPU_LOSS_READ_EVERY
+            },
             history: Vec::new(),
             batch_losses: Vec::new(),
             fits: 0,
@@ -97,6 +107,17 @@ impl<T: TrainTask> FitLoop<T> {
     /// than the mean of its batch losses.
     pub fn with_smoothed_loss(mut self, smoothed: bool) -> Self {
         self.smoothed_loss = smoothed;
+        self
+    }
+
+    /// Reads the training losses back from the device every `steps` steps (at least 1), in
+    /// one read, and at the end of each epoch and before each checkpoint. On a GPU each read
+    /// waits for everything queued before it, so reading every step keeps the device idle
+    /// between steps. The loss's finiteness is checked when it is read: a non-finite loss
+    /// read late still ends the run with [`TrainError::NonFiniteLoss`] naming its batch, but
+    /// the steps after it have been taken (nothing is saved from them).
+    pub fn with_loss_read_every(mut self, steps: usize) -> Self {
+        self.loss_read_every = steps.max(1);
         self
     }
 
@@ -349,11 +370,12 @@ impl<T: TrainTask> FitLoop<T> {
             return Err(TrainError::NoBatches("the training set").into());
         }
         let count = batches.len();
-        let (first, mut loss_sum, mut state) = match resumed {
+        let (first, loss_sum, mut state) = match resumed {
             Some(position) => (position.next_batch, progress.epoch_loss_sum, position.state),
             None => (0, 0.0, None),
         };
         let bar = epoch_bar(count, epoch, run.show_progress && self.leads());
+        let mut losses = EpochLosses::new(epoch, loss_sum, bar.clone());
         bar.inc(first as u64);
         let epoch_in_fit = epoch - fit.start;
         let fit_steps = fit.phase.epochs * count;
@@ -373,7 +395,7 @@ impl<T: TrainTask> FitLoop<T> {
                 seed_device(self.trainer.device(), seed);
             }
             let hyper = fit.phase.schedule.at(in_fit as f64 / fit_steps as f64);
-            let (value, carried, rows) = match self.group.clone() {
+            let (carried, rows) = match self.group.clone() {
                 Some(group) => {
                     let rows = share_rows(batch.rows(), group.rank(), group.size());
                     let whole = batch.rows();
@@ -393,26 +415,18 @@ impl<T: TrainTask> FitLoop<T> {
                             (epoch, index),
                         )
                         .inspect_err(|_| bar.finish_and_clear())?;
-                    (value, carried, Some((rows, whole)))
+                    losses.add(value);
+                    self.record_loss(value, progress, &bar);
+                    (carried, Some((rows, whole)))
                 }
                 None => {
-                    let (value, carried) = self
-                        .step(&batch, state.take(), hyper, (epoch, index))
+                    let carried = self
+                        .step(&batch, state.take(), hyper, index, &mut losses, progress)
                         .inspect_err(|_| bar.finish_and_clear())?;
-                    (value, carried, None)
+                    (carried, None)
                 }
             };
             state = carried;
-            self.batch_losses.push(value);
-            progress.batch_losses.push(value);
-            self.smooth.add(f64::from(value));
-            loss_sum += f64::from(value);
-            let shown = if self.smoothed_loss {
-                self.smooth.value()
-            } else {
-                f64::from(value)
-            };
-            bar.set_message(format!("loss {shown:.4}"));
             bar.inc(1);
             let next = index + 1;
             if next == count {
@@ -422,6 +436,10 @@ impl<T: TrainTask> FitLoop<T> {
             let due = run
                 .save_every
                 .is_some_and(|every| (epoch * count + next).is_multiple_of(every.max(1)));
+            if stop || due {
+                self.read_losses(&mut losses, progress)
+                    .inspect_err(|_| bar.finish_and_clear())?;
+            }
             let mut saved_in = None;
             if let Some(writer) = writer
                 && (stop || due)
@@ -430,7 +448,7 @@ impl<T: TrainTask> FitLoop<T> {
                 at.epochs_done = epoch;
                 at.next_batch = Some(next);
                 at.smooth_loss = self.smooth;
-                at.epoch_loss_sum = loss_sum;
+                at.epoch_loss_sum = losses.sum();
                 let whole_state = match (&self.group, rows) {
                     (Some(group), Some((rows, whole))) => {
                         gather_state(group.as_ref(), state.as_ref(), rows, whole)
@@ -446,6 +464,8 @@ impl<T: TrainTask> FitLoop<T> {
                 return Err(self.interrupted(epoch, next, saved_in).into());
             }
         }
+        self.read_losses(&mut losses, progress)
+            .inspect_err(|_| bar.finish_and_clear())?;
         bar.finish_and_clear();
         let scores = self.task.evaluate(&self.model().valid())?;
         let record = EpochRecord {
@@ -454,7 +474,7 @@ impl<T: TrainTask> FitLoop<T> {
             train_loss: if self.smoothed_loss {
                 self.smooth.value()
             } else {
-                loss_sum / count as f64
+                losses.sum() / count as f64
             },
             valid_loss: scores.loss(),
             metrics: scores.metrics(),
@@ -481,39 +501,55 @@ impl<T: TrainTask> FitLoop<T> {
         Ok(())
     }
 
-    /// The task's loss of `batch`: what to back-propagate, and the values read from the
-    /// device.
+    /// The task's loss of `batch`: what to back-propagate, what to record, and what to carry.
     fn loss_values(
         &self,
         model: &T::Model,
         batch: &T::Batch,
         carried: Option<RecurrentState>,
     ) -> Result<ComputedLoss, T::Error> {
-        let output = self
-            .task
-            .loss(model, batch, carried, self.trainer.device())?;
-        let value = read_scalar(output.loss.clone())?;
-        let penalty = match &output.penalty {
-            Some(penalty) => read_scalar(penalty.clone())?,
-            None => 0.0,
-        };
-        // Like fastai's RNNRegularizer: the penalty is back-propagated, not recorded.
         let StepLoss {
             loss,
-            penalty: penalty_tensor,
+            penalty,
             state,
             weight,
-        } = output;
+        } = self
+            .task
+            .loss(model, batch, carried, self.trainer.device())?;
+        // Like fastai's RNNRegularizer: the penalty is back-propagated, not recorded.
         Ok(ComputedLoss {
-            total: match penalty_tensor {
-                Some(penalty) => loss + penalty,
-                None => loss,
+            total: match &penalty {
+                Some(penalty) => loss.clone() + penalty.clone(),
+                None => loss.clone(),
             },
-            value,
-            with_penalty: value + penalty,
+            loss,
+            penalty,
             state: state.map(RecurrentState::detach),
             weight,
         })
+    }
+
+    /// Reads the losses `losses` holds and records them, in step order.
+    fn read_losses(
+        &mut self,
+        losses: &mut EpochLosses,
+        progress: &mut RunProgress,
+    ) -> Result<(), TrainError> {
+        let bar = losses.bar().clone();
+        losses.read(|value| self.record_loss(value, progress, &bar))
+    }
+
+    /// Records a step's loss: the batch losses, the smoothed loss, the progress bar.
+    fn record_loss(&mut self, value: f32, progress: &mut RunProgress, bar: &ProgressBar) {
+        self.batch_losses.push(value);
+        progress.batch_losses.push(value);
+        self.smooth.add(f64::from(value));
+        let shown = if self.smoothed_loss {
+            self.smooth.value()
+        } else {
+            f64::from(value)
+        };
+        bar.set_message(format!("loss {shown:.4}"));
     }
 
     /// The error that ends a run asked to stop, before `batch` of `epoch`; in a group, every
@@ -529,15 +565,19 @@ impl<T: TrainTask> FitLoop<T> {
         }
     }
 
-    /// One optimisation step on `batch`: the loss (refused when not finite), its gradients,
-    /// clipping and the update. Returns the loss and the state to carry on.
+    /// One optimisation step on batch `index`: the loss, its gradients, clipping and the
+    /// update. The loss joins `losses`; when they are due to be read, they are read and
+    /// recorded first, and a non-finite one is refused before this update. Returns the
+    /// state to carry on.
     fn step(
         &mut self,
         batch: &T::Batch,
         carried: Option<RecurrentState>,
         hyper: crate::StepHyper,
-        (epoch, index): (usize, usize),
-    ) -> Result<(f32, Option<RecurrentState>), T::Error> {
+        index: usize,
+        losses: &mut EpochLosses,
+        progress: &mut RunProgress,
+    ) -> Result<Option<RecurrentState>, T::Error> {
         let model = self
             .model
             .take()
@@ -549,17 +589,15 @@ impl<T: TrainTask> FitLoop<T> {
                 return Err(error);
             }
         };
-        if !computed.with_penalty.is_finite() {
+        losses.push(index, computed.values());
+        if losses.pending() >= self.loss_read_every
+            && let Err(error) = self.read_losses(losses, progress)
+        {
             self.model = Some(model);
-            return Err(TrainError::NonFiniteLoss {
-                epoch,
-                batch: index,
-                value: computed.with_penalty,
-            }
-            .into());
+            return Err(error.into());
         }
         self.model = Some(self.trainer.update(model, computed.total, hyper)?);
-        Ok((computed.value, computed.state))
+        Ok(computed.state)
     }
 
     /// Draws the parameters Burn initialises at their first use as a lone process draws them:
@@ -632,8 +670,15 @@ impl<T: TrainTask> FitLoop<T> {
                 }
             };
             local.weight = computed.weight.unwrap_or(place.rows.len() as f64);
-            local.loss = computed.value;
-            local.finite = computed.with_penalty.is_finite();
+            let [value, with_penalty] = match computed.read() {
+                Ok(values) => values,
+                Err(error) => {
+                    self.model = Some(model);
+                    return Err(error.into());
+                }
+            };
+            local.loss = value;
+            local.finite = with_penalty.is_finite();
             if local.finite {
                 let grads = computed.total.backward();
                 local.grads = Some(GradientsParams::from_grads(grads, &model));
@@ -714,14 +759,33 @@ struct FitPlace {
 struct ComputedLoss {
     /// The loss with any penalty, to back-propagate.
     total: Tensor<1>,
-    /// The loss as reported (without the penalty).
-    value: f32,
-    /// The loss with the penalty, read from the device.
-    with_penalty: f32,
+    /// The loss as recorded (without the penalty).
+    loss: Tensor<1>,
+    /// The task's penalty, if any.
+    penalty: Option<Tensor<1>>,
     /// The detached state to carry on.
     state: Option<RecurrentState>,
     /// How many predictions the loss averages ([`StepLoss::weight`]).
     weight: Option<f64>,
+}
+
+impl ComputedLoss {
+    /// `[loss, loss + penalty]`, detached: the value to record, and the one that must be
+    /// finite.
+    fn values(&self) -> Tensor<1> {
+        let loss = self.loss.clone().detach();
+        let with_penalty = match &self.penalty {
+            Some(penalty) => loss.clone() + penalty.clone().detach(),
+            None => loss.clone(),
+        };
+        Tensor::cat(vec![loss, with_penalty], 0)
+    }
+
+    /// [`values`](Self::values), read now.
+    fn read(&self) -> Result<[f32; 2], TrainError> {
+        let values = read_values(self.values())?;
+        Ok([values[0], values[1]])
+    }
 }
 
 /// A process's share of a data-parallel batch, and whether it was asked to stop.

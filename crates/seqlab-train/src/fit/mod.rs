@@ -3,6 +3,7 @@
 //! with checkpoints and exact resumption ([`TrainRun`], [`RunCheckpoints`]).
 
 mod engine;
+mod losses;
 mod position;
 mod run;
 mod task;
@@ -10,6 +11,7 @@ mod task;
 mod tests;
 
 pub use engine::FitLoop;
+pub use losses::GPU_LOSS_READ_EVERY;
 pub use position::{Position, SmoothLoss};
 pub use run::{Phase, RunCheckpoints, Snapshot, TrainRun};
 pub use task::{LossAccuracy, Scores, StepIndex, StepLoss, TrainTask};

@@ -2,16 +2,20 @@
 
 use super::*;
 use crate::{OptimizerConfig, Schedule, SgdConfig, TrainError, mse};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 use seqlab_models::RecurrentState;
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// `batches` batches an epoch of the same two points.
+/// `batches` batches an epoch of the same two points; the loss of the `nan_at`-th step (from
+/// 0) is NaN.
 struct Double {
     device: Device,
     batches: usize,
+    nan_at: Option<usize>,
+    steps: Cell<usize>,
 }
 
 impl TrainTask for Double {
@@ -36,7 +40,13 @@ impl TrainTask for Double {
         device: &Device,
     ) -> Result<StepLoss, TrainError> {
         let x = Tensor::<2>::from_floats([[1.0], [2.0]], device);
-        Ok(StepLoss::new(mse(model.forward(x.clone()), x * 2.0)))
+        let loss = mse(model.forward(x.clone()), x * 2.0);
+        let step = self.steps.replace(self.steps.get() + 1);
+        Ok(StepLoss::new(if self.nan_at == Some(step) {
+            loss * f32::NAN
+        } else {
+            loss
+        }))
     }
 
     fn evaluate(&self, model: &Linear) -> Result<LossAccuracy, TrainError> {
@@ -52,11 +62,16 @@ impl TrainTask for Double {
 fn fit_loop(batches: usize) -> FitLoop<Double> {
     let device = Device::flex();
     // Built on the plain device: the loop moves it to the autodiff one.
-    let model = LinearConfig::new(1, 1).with_bias(false).init(&device);
+    let model = LinearConfig::new(1, 1)
+        .with_bias(false)
+        .with_initializer(Initializer::Constant { value: 0.5 })
+        .init(&device);
     let sgd = OptimizerConfig::Sgd(SgdConfig::default());
     let task = Double {
         device: device.clone(),
         batches,
+        nan_at: None,
+        steps: Cell::new(0),
     };
     FitLoop::new(task, model, &device, sgd)
         .with_table(false)
@@ -121,4 +136,42 @@ fn bad_settings_and_empty_epochs_are_errors() {
     );
     // The model is still there after an error.
     assert_eq!(fit.model().weight.dims(), [1, 1]);
+}
+
+#[test]
+fn losses_read_in_blocks_are_those_read_every_step_with_fewer_reads() {
+    let phases = [Phase::new(2, Schedule::Constant(0.05))];
+    let run = |fit: FitLoop<Double>| {
+        let mut fit = fit.with_grad_clip(Some(100.0));
+        let before = crate::host_reads();
+        let records = fit.fit(&phases).unwrap();
+        let reads = crate::host_reads() - before;
+        (fit.batch_losses().to_vec(), records, reads)
+    };
+    // On the CPU: the loss and the clipping norm every step.
+    let (every_step, records, reads) = run(fit_loop(7));
+    assert_eq!(every_step.len(), 14);
+    assert_eq!(reads, 14 + 14);
+    // In blocks of 3: at steps 3 and 6 and at the end of each epoch.
+    let (in_blocks, blocked_records, reads) = run(fit_loop(7).with_loss_read_every(3));
+    assert_eq!(in_blocks, every_step);
+    assert_eq!(blocked_records[1].train_loss, records[1].train_loss);
+    assert_eq!(reads, 2 * 3 + 14);
+}
+
+#[test]
+fn a_non_finite_loss_read_in_a_block_names_its_batch() {
+    for read_every in [1, 4] {
+        let mut fit = fit_loop(6).with_loss_read_every(read_every);
+        fit.task_mut().nan_at = Some(8);
+        let error = fit
+            .fit(&[Phase::new(2, Schedule::Constant(0.05))])
+            .unwrap_err();
+        assert!(
+            matches!(error, TrainError::NonFiniteLoss { epoch: 1, batch: 2, value } if value.is_nan()),
+            "{read_every}: {error}"
+        );
+        // The losses before it are recorded.
+        assert_eq!(fit.batch_losses().len(), 8, "{read_every}");
+    }
 }
