@@ -246,3 +246,118 @@ fn the_fused_gpu_layers_match_the_cpu_over_several_cubes() {
     }
 }
 
+/// The id the GPU's [`TokenChooser`] picks from scores whose probabilities are 1/6, 2/6, 3/6
+/// at temperature 1, with the uniform draw `draw`.
+fn chosen_on_the_gpu(sampling: seqlab::models::Sampling, banned: &[u32], draw: f64) -> u32 {
+    use burn::tensor::Tensor;
+    use seqlab::models::TokenChooser;
+    let wgpu = DeviceChoice::Wgpu.device().unwrap();
+    let scores = Tensor::<2>::from_floats([[0.0, 2f32.ln(), 3f32.ln()]], &wgpu);
+    let id = TokenChooser::new(sampling, banned, 3, &wgpu).choose(scores, draw);
+    id.into_data().convert::<i64>().try_to_vec::<i64>().unwrap()[0] as u32
+}
+
+/// The chooser walks a draw through the probabilities in id order as the host's `pick` does,
+/// and keeps what the host keeps for top-k and top-p.
+#[test]
+fn the_gpu_token_chooser_walks_a_draw_as_the_host_does() {
+    use seqlab::models::Sampling;
+    let plain = Sampling::temperature(1.0);
+    let probabilities = plain.probabilities(&[0.0, 2f32.ln(), 3f32.ln()], &[]);
+    for draw in [0.0, 0.1, 0.17, 0.3, 0.49, 0.51, 0.9, 0.999_999_999] {
+        let mut left = draw;
+        let mut host = 0;
+        while host < 2 && left >= probabilities[host] {
+            left -= probabilities[host];
+            host += 1;
+        }
+        assert_eq!(
+            chosen_on_the_gpu(plain, &[], draw),
+            host as u32,
+            "draw {draw}"
+        );
+    }
+    assert_eq!(chosen_on_the_gpu(Sampling::Greedy, &[], 0.0), 2);
+    assert_eq!(chosen_on_the_gpu(Sampling::Greedy, &[2], 0.0), 1);
+    // Banned: 1/3 and 2/3 over ids 0 and 1.
+    assert_eq!(chosen_on_the_gpu(plain, &[2], 0.3), 0);
+    assert_eq!(chosen_on_the_gpu(plain, &[2], 0.4), 1);
+    assert_eq!(chosen_on_the_gpu(plain, &[2], 0.999), 1);
+    // Top-2: 2/5 and 3/5 over ids 1 and 2.
+    let top2 = Sampling::Random {
+        temperature: 1.0,
+        top_k: Some(2),
+        top_p: None,
+    };
+    assert_eq!(chosen_on_the_gpu(top2, &[], 0.0), 1);
+    assert_eq!(chosen_on_the_gpu(top2, &[], 0.39), 1);
+    assert_eq!(chosen_on_the_gpu(top2, &[], 0.41), 2);
+    let nucleus = |top_p| Sampling::Random {
+        temperature: 1.0,
+        top_k: None,
+        top_p: Some(top_p),
+    };
+    // 3/6 reaches 0.45 alone; 0.6 needs 2/6 more; 0.9 all three.
+    for draw in [0.0, 0.5, 0.99] {
+        assert_eq!(chosen_on_the_gpu(nucleus(0.45), &[], draw), 2);
+    }
+    assert_eq!(chosen_on_the_gpu(nucleus(0.6), &[], 0.39), 1);
+    assert_eq!(chosen_on_the_gpu(nucleus(0.6), &[], 0.41), 2);
+    assert_eq!(chosen_on_the_gpu(nucleus(0.9), &[], 0.1), 0);
+    // Top-p applies to top-k's shares: 3/5 alone reaches 0.55.
+    let both = Sampling::Random {
+        temperature: 1.0,
+        top_k: Some(2),
+        top_p: Some(0.55),
+    };
+    assert_eq!(chosen_on_the_gpu(both, &[], 0.0), 2);
+    // A low temperature sharpens: at 0.1 the weights are 1, 2¹⁰, 3¹⁰ (id 1 holds 1.7%).
+    let cold = Sampling::temperature(0.1);
+    assert_eq!(chosen_on_the_gpu(cold, &[], 0.9), 2);
+    assert_eq!(chosen_on_the_gpu(cold, &[], 0.01), 1);
+    assert_eq!(chosen_on_the_gpu(cold, &[], 0.0), 0);
+}
+
+/// Generation on wgpu chooses every token on the device and reads the ids back in blocks; it
+/// gives the tokens flex's host stepper gives, greedy and sampled (the same uniform draws walk
+/// the same probabilities; only `f32` rounding could part them), and never a banned id.
+#[test]
+fn generation_on_the_gpu_gives_the_cpus_tokens() {
+    use burn::module::Module;
+    use seqlab::models::{GenerateConfig, Sampling, generate_stepwise};
+    let flex = Device::flex();
+    flex.seed(11);
+    let model = RecurrentLmConfig::new(CellKind::Lstm, 20, 32, 2)
+        .with_embedding_size(Some(8))
+        .init(&flex);
+    let wgpu = DeviceChoice::Wgpu.device().unwrap();
+    let on_gpu = model.clone().fork(&wgpu);
+    let prime = [3, 1, 4, 1, 5, 9, 2, 6];
+    for sampling in [
+        Sampling::Greedy,
+        Sampling::temperature(1.0),
+        Sampling::Random {
+            temperature: 0.8,
+            top_k: Some(5),
+            top_p: None,
+        },
+        Sampling::Random {
+            temperature: 1.2,
+            top_k: None,
+            top_p: Some(0.9),
+        },
+    ] {
+        // Over 256 tokens: the ids come back in two blocks.
+        let config = GenerateConfig {
+            length: 300,
+            sampling,
+            seed: 4,
+            banned: vec![0, 7],
+        };
+        let on_cpu = generate_stepwise(&model, &prime, &config, &flex).unwrap();
+        let generated = generate_stepwise(&on_gpu, &prime, &config, &wgpu).unwrap();
+        assert_eq!(generated.len(), 300);
+        assert!(generated.iter().all(|id| *id < 20 && ![0, 7].contains(id)));
+        assert_eq!(generated, on_cpu, "{sampling:?}");
+    }
+}

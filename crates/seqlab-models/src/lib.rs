@@ -47,7 +47,8 @@ pub use recurrent::{
 };
 pub use recurrent_lm::{EncoderLm, RECURRENT_GRAD_CLIP, RecurrentLm, RecurrentLmConfig};
 pub use sampling::{
-    GenerateConfig, Sampling, SamplingError, generate_by_prefix, generate_stepwise,
+    GenerateConfig, Sampling, SamplingError, TokenChoice, TokenChoiceBackend, TokenChooser,
+    chooses_on_device, generate_by_prefix, generate_stepwise,
 };
 pub use seq2seq::{
     DecoderKind, Encoded, LinRnn, LinRnnConfig, LuongAttention, LuongAttentionConfig, Seq2Seq,

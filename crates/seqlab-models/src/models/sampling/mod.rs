@@ -2,6 +2,12 @@
 //! (nucleus) — carrying the recurrent state one token at a time, or, as the RNN course does,
 //! re-reading the whole prefix for every new token.
 
+mod on_device;
+#[cfg(feature = "cube")]
+mod token_kernel;
+
+pub use on_device::{TokenChoice, TokenChoiceBackend, TokenChooser, chooses_on_device};
+
 use crate::layers::recurrent::fused::on_pool;
 use crate::{LanguageModel, RecurrentState, TokenStepper};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -199,7 +205,9 @@ fn last_scores(logits: Tensor<3>) -> Vec<f32> {
 
 /// Generates `config.length` tokens after `prime`, reading the prime once and then one token
 /// per step, carrying the model's state. `model` should be in evaluation mode on a device
-/// without autodiff.
+/// without autodiff. On a GPU ([`chooses_on_device`]) each token is chosen on the device by
+/// a [`TokenChooser`] and fed straight back, and the ids are read in blocks: the same
+/// probabilities, the same walk of each draw (see [`TokenChooser`] for where they can part).
 pub fn generate_stepwise<M: LanguageModel>(
     model: &M,
     prime: &[u32],
@@ -209,6 +217,11 @@ pub fn generate_stepwise<M: LanguageModel>(
     let mut rng = checked_rng(model.vocab_size(), prime, config)?;
     let output = model.forward_lm(ids_tensor(prime, device), None);
     let mut state: Option<RecurrentState> = output.state;
+    if chooses_on_device(device) {
+        let generated =
+            on_device::generate_on_device(model, output.logits, state, config, &mut rng);
+        return Ok(generated);
+    }
     let mut scores = last_scores(output.logits);
     if let Some(stepper) = model.token_stepper(state.clone()) {
         return Ok(generate_on_host(stepper, scores, config, rng));
