@@ -74,6 +74,28 @@ fn char_lm_trains_writes_a_checkpoint_and_samples_from_it() {
         "3",
     ]);
     assert!(nucleus.status.success(), "{}", stderr(&nucleus));
+    // On wgpu every character is chosen on the device; the draws are the CPU's, so the text is.
+    let greedy_args = ["--prime", "HAMLET.\n", "--length", "30", "--greedy"];
+    let nucleus_args = [
+        "--top-p",
+        "0.9",
+        "--top-k",
+        "5",
+        "--temperature",
+        "0.7",
+        "--seed",
+        "3",
+    ];
+    for (on_cpu, chosen) in [(&first, &greedy_args[..]), (&nucleus, &nucleus_args[..])] {
+        let sample = ["char-lm", "sample", "--checkpoint", ck];
+        let on_wgpu = seqlab(&[&sample[..], chosen, &["--device", "wgpu"]].concat());
+        assert!(on_wgpu.status.success(), "{}", stderr(&on_wgpu));
+        assert_eq!(
+            String::from_utf8_lossy(&on_wgpu.stdout),
+            String::from_utf8_lossy(&on_cpu.stdout),
+            "{chosen:?}"
+        );
+    }
 
     // Bad input, each in one line.
     assert_one_line_error(
