@@ -3,13 +3,13 @@
 use crate::fit::{
     FitLoop, LossAccuracy, Phase, RunCheckpoints, StepIndex, StepLoss, TrainRun, TrainTask,
 };
-use crate::loss::{accuracy_counts, flat_cross_entropy};
+use crate::loss::{correct_positions, flat_cross_entropy};
 use crate::parallel::Shard;
 use crate::record::EpochRecord;
 use crate::schedule::{FlatCos, OneCycle, Schedule};
 use crate::seeding::seed_for_step;
 use crate::{OptimizerConfig, TrainError};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use seqlab_data::{LmStreams, OverlappingWindows};
 use seqlab_models::{LanguageModel, RecurrentState};
 use std::borrow::Cow;
@@ -401,24 +401,44 @@ impl<M: LanguageModel + Clone> Learner<M> {
 
 /// Mean loss per target token and accuracy of `model` over `batches` on `device`, from a
 /// fresh state carried from batch to batch (stateful batches are one stream per row), as
-/// [`Learner::validate`] scores the validation set; for a held-out test set, say.
+/// [`Learner::validate`] scores the validation set; for a held-out test set, say. Each batch's
+/// loss and hits stay on the device until the end, read in one go (a GPU is not waited for
+/// batch by batch); the sums are then taken on the host in batch order, in `f64`.
 pub fn evaluate_lm<M: LanguageModel>(
     model: &M,
     batches: &LmStreams,
     device: &Device,
 ) -> (f64, f64) {
     let mut state: Option<RecurrentState> = None;
-    let (mut loss_sum, mut correct, mut count) = (0.0f64, 0u64, 0u64);
+    let (mut losses, mut hits, mut counts) = (Vec::new(), Vec::new(), Vec::new());
     for batch in batches.iter() {
         let (inputs, targets) = batch.to_tensors(device);
         let carried = state.take().filter(|s| s.batch_size() == batch.rows());
         let output = model.forward_lm(inputs, carried);
-        let loss: f32 = flat_cross_entropy(output.logits.clone(), targets.clone()).into_scalar();
-        let (batch_correct, batch_count) = accuracy_counts(output.logits, targets);
-        loss_sum += loss as f64 * batch_count as f64;
-        correct += batch_correct;
-        count += batch_count;
+        losses.push(flat_cross_entropy(output.logits.clone(), targets.clone()));
+        let [rows, steps] = targets.dims();
+        hits.push(correct_positions(output.logits, targets));
+        counts.push((rows * steps) as u64);
         state = output.state;
+    }
+    if losses.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let losses: Vec<f32> = Tensor::cat(losses, 0)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .expect("converted to f32");
+    let hits: Vec<i64> = Tensor::cat(hits, 0)
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec()
+        .expect("converted to i64");
+    let (mut loss_sum, mut correct, mut count) = (0.0f64, 0u64, 0u64);
+    for ((loss, hit), batch_count) in losses.into_iter().zip(hits).zip(counts) {
+        loss_sum += loss as f64 * batch_count as f64;
+        correct += hit as u64;
+        count += batch_count;
     }
     (loss_sum / count as f64, correct as f64 / count as f64)
 }

@@ -19,9 +19,16 @@ pub fn flat_cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<
 /// The number of positions where the highest score is the target, and the number of positions.
 pub fn accuracy_counts(logits: Tensor<3>, targets: Tensor<2, Int>) -> (u64, u64) {
     let [batch, steps, _] = logits.dims();
-    let predicted = logits.argmax(2).reshape([batch, steps]);
-    let correct: i64 = predicted.equal(targets).int().sum().into_scalar();
+    let correct: i64 = correct_positions(logits, targets).into_scalar();
     (correct as u64, (batch * steps) as u64)
+}
+
+/// [`accuracy_counts`]' number of positions where the highest score is the target, as a
+/// one-element tensor left on the device.
+pub(crate) fn correct_positions(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1, Int> {
+    let [batch, steps, _] = logits.dims();
+    let predicted = logits.argmax(2).reshape([batch, steps]);
+    predicted.equal(targets).int().sum()
 }
 
 /// Mean cross-entropy over the positions where `mask` `[batch, steps]` is true: `logits`
