@@ -331,6 +331,10 @@ fn generation_on_the_gpu_gives_the_cpus_tokens() {
         .with_embedding_size(Some(8))
         .init(&flex);
     let wgpu = DeviceChoice::Wgpu.device().unwrap();
+    // Chosen on the device on wgpu only: not on the CPU, not under autodiff.
+    assert!(seqlab::models::chooses_on_device(&wgpu));
+    assert!(!seqlab::models::chooses_on_device(&flex));
+    assert!(!seqlab::models::chooses_on_device(&wgpu.clone().autodiff()));
     let on_gpu = model.clone().fork(&wgpu);
     let prime = [3, 1, 4, 1, 5, 9, 2, 6];
     for sampling in [

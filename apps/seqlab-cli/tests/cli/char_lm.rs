@@ -29,20 +29,28 @@ fn char_lm_trains_writes_a_checkpoint_and_samples_from_it() {
         assert!(checkpoint.join(file).exists(), "{file}");
     }
     let ck = checkpoint.to_str().unwrap();
-    let greedy = |prime: &str| {
-        seqlab(&[
-            "char-lm",
-            "sample",
-            "--checkpoint",
-            ck,
-            "--prime",
-            prime,
-            "--length",
-            "30",
-            "--greedy",
-        ])
+    let sample = |chosen: &[&str], device: &[&str]| {
+        seqlab(
+            &[
+                &["char-lm", "sample", "--checkpoint", ck][..],
+                chosen,
+                device,
+            ]
+            .concat(),
+        )
     };
-    let first = greedy("HAMLET.\n");
+    let greedy_args = ["--prime", "HAMLET.\n", "--length", "30", "--greedy"];
+    let nucleus_args = [
+        "--top-p",
+        "0.9",
+        "--top-k",
+        "5",
+        "--temperature",
+        "0.7",
+        "--seed",
+        "3",
+    ];
+    let first = sample(&greedy_args, &[]);
     assert!(first.status.success(), "{}", stderr(&first));
     let text = String::from_utf8_lossy(&first.stdout).into_owned();
     assert!(
@@ -55,40 +63,15 @@ fn char_lm_trains_writes_a_checkpoint_and_samples_from_it() {
         stderr(&first)
     );
     assert_eq!(
-        greedy("HAMLET.\n").stdout,
+        sample(&greedy_args, &[]).stdout,
         first.stdout,
         "greedy is deterministic"
     );
-    let nucleus = seqlab(&[
-        "char-lm",
-        "sample",
-        "--checkpoint",
-        ck,
-        "--top-p",
-        "0.9",
-        "--top-k",
-        "5",
-        "--temperature",
-        "0.7",
-        "--seed",
-        "3",
-    ]);
+    let nucleus = sample(&nucleus_args, &[]);
     assert!(nucleus.status.success(), "{}", stderr(&nucleus));
     // On wgpu every character is chosen on the device; the draws are the CPU's, so the text is.
-    let greedy_args = ["--prime", "HAMLET.\n", "--length", "30", "--greedy"];
-    let nucleus_args = [
-        "--top-p",
-        "0.9",
-        "--top-k",
-        "5",
-        "--temperature",
-        "0.7",
-        "--seed",
-        "3",
-    ];
     for (on_cpu, chosen) in [(&first, &greedy_args[..]), (&nucleus, &nucleus_args[..])] {
-        let sample = ["char-lm", "sample", "--checkpoint", ck];
-        let on_wgpu = seqlab(&[&sample[..], chosen, &["--device", "wgpu"]].concat());
+        let on_wgpu = sample(chosen, &["--device", "wgpu"]);
         assert!(on_wgpu.status.success(), "{}", stderr(&on_wgpu));
         assert_eq!(
             String::from_utf8_lossy(&on_wgpu.stdout),
