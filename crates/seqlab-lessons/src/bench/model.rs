@@ -89,14 +89,13 @@ impl BenchLm {
         tokens: Tensor<2, Int>,
         state: Option<CoreState>,
     ) -> Result<(Tensor<3>, CoreState), RecurrentError> {
-        let x = self.embedding.forward(tokens);
         let (hidden, state) = match (&self.core, state) {
             (RecurrentCore::Seqlab(layer), state) => {
                 let state = match state {
                     Some(CoreState::Seqlab(state)) => Some(*state),
                     _ => None,
                 };
-                let (out, state) = layer.forward(x, state)?;
+                let (out, state) = layer.forward_tokens(&self.embedding, tokens, state)?;
                 (out, CoreState::Seqlab(Box::new(state)))
             }
             (RecurrentCore::Burn(layers), state) => {
@@ -104,7 +103,7 @@ impl BenchLm {
                     Some(CoreState::Burn(states)) => states.into_iter().map(Some).collect(),
                     _ => vec![None; layers.len()],
                 };
-                let mut x = x;
+                let mut x = self.embedding.forward(tokens);
                 let mut next = Vec::with_capacity(layers.len());
                 for (layer, state) in layers.iter().zip(states.drain(..)) {
                     let (out, state) = layer.forward(x, state);

@@ -2,7 +2,8 @@
 //! that a classifier takes a recurrent stack, a Transformer encoder or a convolution alike.
 
 use burn::module::{Module, ModuleDisplay};
-use burn::tensor::Tensor;
+use burn::nn::Embedding;
+use burn::tensor::{Int, Tensor};
 use thiserror::Error;
 
 use crate::layers::recurrent::fused::HostRecurrent;
@@ -55,6 +56,18 @@ pub trait SequenceEncoder: Module + ModuleDisplay + Clone {
         Ok((self.encode(input, None)?, None))
     }
 
+    /// [`encode_carrying`](Self::encode_carrying) over `tokens` `[batch, time]` looked up in
+    /// `embedding`. The default looks them up and encodes the result; seqlab's recurrent
+    /// layers may look up projected rows instead ([`Recurrent::forward_tokens`]).
+    fn encode_tokens_carrying(
+        &self,
+        embedding: &Embedding,
+        tokens: Tensor<2, Int>,
+        state: Option<RecurrentState>,
+    ) -> Result<(Tensor<3>, Option<RecurrentState>), EncoderError> {
+        self.encode_carrying(embedding.forward(tokens), state)
+    }
+
     /// Generation's fast path: the encoder for one sequence from `state`, its weights copied
     /// to the host, stepped one input vector per call. `None` (the default) makes a language
     /// model step through tensor operations instead.
@@ -99,6 +112,16 @@ impl SequenceEncoder for Recurrent {
         state: Option<RecurrentState>,
     ) -> Result<(Tensor<3>, Option<RecurrentState>), EncoderError> {
         let (output, state) = self.forward(input, state)?;
+        Ok((output, Some(state)))
+    }
+
+    fn encode_tokens_carrying(
+        &self,
+        embedding: &Embedding,
+        tokens: Tensor<2, Int>,
+        state: Option<RecurrentState>,
+    ) -> Result<(Tensor<3>, Option<RecurrentState>), EncoderError> {
+        let (output, state) = self.forward_tokens(embedding, tokens, state)?;
         Ok((output, Some(state)))
     }
 

@@ -226,10 +226,9 @@ impl<E: SequenceEncoder> EncoderLm<E> {
 /// recurrent layers never do (the embedding width is their input size).
 impl<E: SequenceEncoder> LanguageModel for EncoderLm<E> {
     fn forward_lm(&self, tokens: Tensor<2, Int>, state: Option<RecurrentState>) -> LmOutput {
-        let embedded = self.input_to_hidden.forward(tokens);
         let (raw, state) = self
             .rnn
-            .encode_carrying(embedded, state)
+            .encode_tokens_carrying(&self.input_to_hidden, tokens, state)
             .expect("an encoder takes the embedding it was built for, and its own state");
         let dropped = self.output_dropout.forward(raw.clone());
         let penalty = self.penalty(&raw, &dropped);

@@ -346,6 +346,106 @@ fn fused_matches_plain_on(device: Device) {
     }
 }
 
+/// `forward_tokens` (each vocabulary entry projected once, rows looked up) against the same
+/// layer over the looked-up embeddings: outputs, final state and the gradients of the
+/// embedding, the initial state and every parameter.
+fn looked_up_rows_match_embedded_tokens_on(device: Device) {
+    let device = device.autodiff();
+    device.seed(5);
+    let (vocab, input, hidden, batch, time) = (5, 4, 6, 3, 7);
+    for kind in [
+        CellKind::Lstm,
+        CellKind::Gru,
+        CellKind::Rnn(Nonlinearity::Tanh),
+    ] {
+        for (bidirectional, batch_first) in [(false, true), (true, true), (false, false)] {
+            let what = format!("{kind:?} bidirectional {bidirectional} batch-first {batch_first}");
+            let layer = RecurrentConfig::new(kind, input, hidden)
+                .with_num_layers(2)
+                .with_bidirectional(bidirectional)
+                .with_batch_first(batch_first)
+                .init(&device);
+            let embedding = EmbeddingConfig::new(vocab, input).init(&device);
+            let dims = if batch_first {
+                [batch, time]
+            } else {
+                [time, batch]
+            };
+            assert!(
+                layer.looks_up_projected_rows(vocab, dims, &device),
+                "{what}: the table path is the one under test"
+            );
+            let ids: Vec<i64> = (0..batch * time).map(|i| (i * 7 % vocab) as i64).collect();
+            let tokens = Tensor::<1, Int>::from_data(TensorData::new(ids, [batch * time]), &device)
+                .reshape(dims);
+            let states = 2 * if bidirectional { 2 } else { 1 };
+            let h0 = Tensor::<3>::random([states, batch, hidden], Distribution::Default, &device);
+            let c0 = (kind == CellKind::Lstm).then(|| {
+                Tensor::<3>::random([states, batch, hidden], Distribution::Default, &device)
+            });
+            let run = |by_table: bool| {
+                let h0 = h0.clone().detach().require_grad();
+                let start = RecurrentState {
+                    hidden: h0.clone(),
+                    cell: c0.clone(),
+                };
+                let (out, end) = if by_table {
+                    layer.forward_tokens(&embedding, tokens.clone(), Some(start))
+                } else {
+                    layer.forward(embedding.forward(tokens.clone()), Some(start))
+                }
+                .unwrap();
+                let n = out.shape().num_elements();
+                let weights = Tensor::<1, Int>::arange(0..n as i64, &device)
+                    .float()
+                    .reshape(out.dims())
+                    .mul_scalar(0.37)
+                    .sin();
+                let loss = (out.clone() * weights).sum() + end.hidden.clone().sum();
+                let grads = loss.backward();
+                let mut tensors = vec![
+                    ("output", values(out)),
+                    ("hidden", values(end.hidden)),
+                    (
+                        "d_embedding",
+                        values(embedding.weight.grad(&grads).unwrap()),
+                    ),
+                    ("dh0", values(h0.grad(&grads).unwrap())),
+                ];
+                for w in &layer.weights {
+                    tensors.push(("dw_ih", values(w.weight_ih.grad(&grads).unwrap())));
+                    tensors.push(("dw_hh", values(w.weight_hh.grad(&grads).unwrap())));
+                    for bias in [&w.bias_ih, &w.bias_hh] {
+                        tensors.push(("db", values(bias.as_ref().unwrap().grad(&grads).unwrap())));
+                    }
+                }
+                tensors
+            };
+            for ((name, a), (_, b)) in run(true).into_iter().zip(run(false)) {
+                assert_close(&format!("{what} {name}"), a, b, 1e-5);
+            }
+        }
+    }
+    // Fewer tokens than twice the vocabulary, one step, or the plain path: looked up as given.
+    let layer = RecurrentConfig::lstm(4, 6).init(&device);
+    assert!(!layer.looks_up_projected_rows(10, [3, 6], &device));
+    assert!(!layer.looks_up_projected_rows(5, [30, 1], &device));
+    let plain = RecurrentConfig::lstm(4, 6).with_fused(false).init(&device);
+    assert!(!plain.looks_up_projected_rows(5, [3, 6], &device));
+}
+
+#[test]
+fn looked_up_rows_match_embedded_tokens_on_flex() {
+    looked_up_rows_match_embedded_tokens_on(Device::flex());
+}
+
+#[test]
+#[allow(deprecated)]
+#[cfg(feature = "ndarray")]
+fn looked_up_rows_match_embedded_tokens_on_ndarray() {
+    looked_up_rows_match_embedded_tokens_on(Device::ndarray());
+}
+
 #[test]
 fn fused_matches_plain_on_flex() {
     assert!(fused::supports(&Device::flex()));

@@ -147,6 +147,10 @@ pub fn cube_recurrence(
     c0: Tensor<2>,
     spec: RecurrenceSpec,
 ) -> Tensor<3> {
+    assert!(
+        !spec.input_projected,
+        "the GPU operation projects its own input"
+    );
     Tensor::from_dispatch(<Dispatch as CubeRecurrenceBackend>::cube_recurrence(
         x.into_dispatch(),
         w_ih.into_dispatch(),

@@ -38,6 +38,11 @@ pub struct RecurrenceSpec {
     pub kind: CellKind,
     /// Valid steps per sequence; `None` when every sequence fills the input.
     pub lengths: Option<Vec<usize>>,
+    /// Whether `x` is already the projected input `x · W_ihᵀ + b_ih` `[B, T, G·H]` (rows of a
+    /// vocabulary's projected table, as [`Recurrent::forward_tokens`](crate::Recurrent::forward_tokens)
+    /// looks them up): `w_ih` and `b_ih` are then not read and get no gradient. The CPU
+    /// operation only.
+    pub input_projected: bool,
 }
 
 /// A backend that runs a recurrence's time loop as one operation.
@@ -218,15 +223,24 @@ pub(crate) fn write<B: Backend>(
     B::float_from_data(TensorData::new(values, shape), device)
 }
 
+/// The input projection's sizes and operands: the input `[B, T, I]` and its weights
+/// `[G·H, I]`, kept as tensors for the gradients (flex's are read in place again by the
+/// backward).
+#[derive(Debug)]
+struct ProjectedFrom<B: Backend> {
+    sizes: Projection,
+    x: FloatTensor<B>,
+    w_ih: FloatTensor<B>,
+}
+
 /// The forward's inputs and results that its backward needs.
 #[derive(Debug)]
 struct Forward<B: Backend> {
     dims: Dims,
-    projection: Projection,
-    /// The input `[B, T, I]` and its weights `[G·H, I]`, kept as tensors (flex's are read
-    /// in place again by the backward).
-    x: FloatTensor<B>,
-    w_ih: FloatTensor<B>,
+    /// `None` when the input came projected ([`RecurrenceSpec::input_projected`]).
+    projection: Option<ProjectedFrom<B>>,
+    /// The input's width: `I`, or `G·H` when it came projected.
+    input_width: usize,
     w_hh: Vec<f32>,
     b_hh: Vec<f32>,
     h0: Vec<f32>,
@@ -256,16 +270,22 @@ impl<B: Backend> Forward<B> {
             hidden,
             kind: spec.kind,
         };
-        let projection = Projection {
-            rows: batch * time,
-            input,
-            gated: spec.kind.gates() * hidden,
+        let gated = spec.kind.gates() * hidden;
+        let (projection, projected) = if spec.input_projected {
+            assert_eq!(input, gated, "a projected input is G·H wide");
+            (None, Some(x))
+        } else {
+            let sizes = Projection {
+                rows: batch * time,
+                input,
+                gated,
+            };
+            (Some(ProjectedFrom { sizes, x, w_ih }), None)
         };
         let mut forward = Self {
             dims,
             projection,
-            x,
-            w_ih,
+            input_width: input,
             w_hh: read::<B>(w_hh),
             b_hh: read::<B>(b_hh),
             h0: read::<B>(h0),
@@ -274,13 +294,17 @@ impl<B: Backend> Forward<B> {
             out: None,
             saved: Vec::new(),
         };
-        let parallel = dims.is_parallel() || projection.is_parallel();
+        let parallel = dims.is_parallel() || forward.projects_in_parallel();
         let (out, saved) = on_pool(parallel, || {
-            let xp = projection.forward(
-                &values::<B>(&forward.x),
-                &values::<B>(&forward.w_ih),
-                &values::<B>(&b_ih),
-            );
+            let xp = match (&forward.projection, &projected) {
+                (Some(from), _) => Cow::Owned(from.sizes.forward(
+                    &values::<B>(&from.x),
+                    &values::<B>(&from.w_ih),
+                    &values::<B>(&b_ih),
+                )),
+                (None, Some(xp)) => values::<B>(xp),
+                (None, None) => unreachable!("the input is kept or projected"),
+            };
             kernel::forward(dims, &xp, &forward.inputs(), save)
         });
         let shape = vec![batch, time, dims.out_width()];
@@ -290,6 +314,13 @@ impl<B: Backend> Forward<B> {
             forward.saved = saved;
         }
         (forward, tensor)
+    }
+
+    /// Whether the input projection's products split across threads.
+    fn projects_in_parallel(&self) -> bool {
+        self.projection
+            .as_ref()
+            .is_some_and(|from| from.sizes.is_parallel())
     }
 
     fn inputs(&self) -> Inputs<'_> {
@@ -336,23 +367,27 @@ impl<B: Backend> Backward<B, 7> for RecurrenceBackward {
             hidden,
             kind,
         } = forward.dims;
-        let projection = forward.projection;
-        let (gated, input) = (projection.gated, projection.input);
+        let (gated, input) = (kind.gates() * hidden, forward.input_width);
         let wanted = |node: &Option<_>| node.is_some();
         let (want_x, want_w_ih, want_b_ih) =
             (wanted(&node_x), wanted(&node_w_ih), wanted(&node_b_ih));
-        let parallel = forward.dims.is_parallel() || projection.is_parallel();
+        let parallel = forward.dims.is_parallel() || forward.projects_in_parallel();
         let (g, d_x, d_w_ih, d_b_ih) = on_pool(parallel, || {
-            let g = kernel::backward(
+            let mut g = kernel::backward(
                 forward.dims,
                 &forward.inputs(),
                 &values::<B>(forward.out.as_ref().expect("kept when tracked")),
                 &forward.saved,
                 &values::<B>(&d_out),
             );
-            let d_x = want_x.then(|| projection.input_gradient(&g.xp, &values::<B>(&forward.w_ih)));
+            let Some(from) = &forward.projection else {
+                // The input came projected: its gradient is the projection's.
+                let d_x = want_x.then(|| std::mem::take(&mut g.xp));
+                return (g, d_x, None, None);
+            };
+            let d_x = want_x.then(|| from.sizes.input_gradient(&g.xp, &values::<B>(&from.w_ih)));
             let d_w_ih =
-                want_w_ih.then(|| projection.weight_gradient(&g.xp, &values::<B>(&forward.x)));
+                want_w_ih.then(|| from.sizes.weight_gradient(&g.xp, &values::<B>(&from.x)));
             // The input and recurrent biases share their gradient except in the GRU's
             // candidate.
             let d_b_ih = want_b_ih.then(|| match kind {
