@@ -426,6 +426,32 @@ fn looked_up_rows_match_embedded_tokens_on(device: Device) {
             }
         }
     }
+    // Without autodiff (validation, inference) the operation takes the projected rows too.
+    let inner = device.clone().inner();
+    let layer = RecurrentConfig::lstm(input, hidden)
+        .with_num_layers(2)
+        .init(&inner);
+    let embedding = EmbeddingConfig::new(vocab, input).init(&inner);
+    assert!(layer.looks_up_projected_rows(vocab, [batch, time], &inner));
+    let ids: Vec<i64> = (0..batch * time).map(|i| (i * 3 % vocab) as i64).collect();
+    let tokens = Tensor::<1, Int>::from_data(TensorData::new(ids, [batch * time]), &inner)
+        .reshape([batch, time]);
+    let (looked_up, end) = layer
+        .forward_tokens(&embedding, tokens.clone(), None)
+        .unwrap();
+    let (embedded, want) = layer.forward(embedding.forward(tokens), None).unwrap();
+    assert_close(
+        "inference output",
+        values(looked_up),
+        values(embedded),
+        1e-5,
+    );
+    assert_close(
+        "inference cell",
+        values(end.cell.unwrap()),
+        values(want.cell.unwrap()),
+        1e-5,
+    );
     // Fewer tokens than twice the vocabulary, one step, or the plain path: looked up as given.
     let layer = RecurrentConfig::lstm(4, 6).init(&device);
     assert!(!layer.looks_up_projected_rows(10, [3, 6], &device));
